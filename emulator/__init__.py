@@ -1,0 +1,1 @@
+"""Local ARM + ACR Transfer emulator for development, tests and the demo. Never deployed with the app."""
