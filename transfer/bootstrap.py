@@ -1,0 +1,65 @@
+"""Composition root: real adapters wired into the service, once per process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+
+from transfer.config import Settings, load_settings
+from transfer.ports import BlobCopier
+from transfer.service import TransferService
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_service(settings: Settings) -> TransferService:
+    from transfer.arm import ArmResourceManager
+    from transfer.blobs import AzureBlobCopier, AzureBlobStore
+    from transfer.credentials import make_credential
+    from transfer.keyvault import KeyVaultSecretReader
+    from transfer.state import TableStateStore
+
+    credential = make_credential(settings)
+    secrets_reader = KeyVaultSecretReader(credential)
+
+    def copier() -> BlobCopier:
+        assert settings.copy_target_url is not None
+        sas = None
+        if settings.copy_target_sas_secret_uri:
+            sas = secrets_reader.read_sas(settings.copy_target_sas_secret_uri).token
+        return AzureBlobCopier(
+            settings.copy_target_url, sas_token=sas, credential=None if sas else credential
+        )
+
+    blobs = None
+    if settings.transfer_storage is not None:
+        blobs = AzureBlobStore(settings.transfer_storage, settings.target_container, credential)
+    return TransferService(
+        settings,
+        arm=ArmResourceManager(settings, credential),
+        state=TableStateStore(settings.state_storage, credential),
+        blobs=blobs,
+        copier=copier if settings.copy_target_url else None,
+        secrets_reader=secrets_reader,
+        clock=utc_now,
+    )
+
+
+@cache
+def settings_from_environment() -> Settings:
+    return load_settings(os.environ)
+
+
+@cache
+def service_from_environment() -> TransferService:
+    return build_service(settings_from_environment())
+
+
+def reset(env: Mapping[str, str] | None = None) -> None:
+    """Forget cached settings and service (tests, and the CLI's --env handling)."""
+    settings_from_environment.cache_clear()
+    service_from_environment.cache_clear()

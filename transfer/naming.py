@@ -1,0 +1,89 @@
+"""Names the app generates for ARM and Storage; never taken from input unchecked. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from transfer.errors import InvalidInput
+from transfer.runs import RunKind
+
+RUN_ID = re.compile(r"^[a-zA-Z0-9]{5,50}$")
+DEPLOYMENT_PREFIX = "acrtransfer-"
+_DEPLOYMENT = re.compile(r"^[A-Za-z0-9_.()-]{1,64}$")
+_BLOB_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_BLOB_NAME_MAX = 1024
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_TOKEN = re.compile(r"^[a-z0-9]{6}$")
+
+
+def run_id(kind: RunKind, now: datetime, token: str) -> str:
+    """`20261126T233000123e4f9a2b`-like, lower-case: sortable by creation time, 5-50 alphanumerics as ACR
+    requires, and unique through `token` (6 random lower-case hex or base36 characters)."""
+    if not _TOKEN.match(token):
+        raise ValueError("token must be 6 lower-case letters or digits")
+    stamp = now.astimezone(UTC)
+    return f"{stamp:%Y%m%d%H%M%S}{stamp.microsecond // 1000:03d}{kind.value[0]}{token}"
+
+
+def check_run_id(value: str, target: str = "run_id") -> str:
+    if not RUN_ID.match(value):
+        raise InvalidInput("is not a run id (5-50 letters and digits)", target=target)
+    return value
+
+
+def deployment_name(run: str) -> str:
+    name = f"{DEPLOYMENT_PREFIX}{run}"
+    assert _DEPLOYMENT.match(name)
+    return name
+
+
+def is_ours(deployment: str) -> bool:
+    return deployment.startswith(DEPLOYMENT_PREFIX) and bool(_DEPLOYMENT.match(deployment))
+
+
+def check_target_name(prefix: Any) -> str:
+    """The caller's blob name prefix for exports, or the default."""
+    if prefix is None:
+        return "export"
+    if not isinstance(prefix, str) or not _BLOB_PREFIX.match(prefix):
+        raise InvalidInput(
+            "must be 1-100 of letters, digits, '.', '_', '-', starting with a letter or digit",
+            target="targetName",
+        )
+    return prefix
+
+
+def export_blob_name(prefix: str | None, run: str) -> str:
+    """The export's blob: the caller's prefix and the run id, so runs never overwrite each other."""
+    return f"{check_target_name(prefix)}-{run}"
+
+
+def check_blob_name(name: Any, target: str = "blob") -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("must be a non-empty blob name", target=target)
+    if len(name) > _BLOB_NAME_MAX:
+        raise InvalidInput(f"blob names are at most {_BLOB_NAME_MAX} characters", target=target)
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name) or name.endswith((".", "/")) or "\\" in name:
+        raise InvalidInput("contains characters a blob name cannot have", target=target)
+    return name
+
+
+def check_idempotency_key(key: str) -> str:
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise InvalidInput(
+            "must be 1-200 printable ASCII characters without spaces", target="Idempotency-Key"
+        )
+    return key
+
+
+def force_update_tag(run: str) -> str:
+    """Unique per run, and stable for it: redeploying the same run after a crash starts nothing new."""
+    return run
+
+
+def fingerprint(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

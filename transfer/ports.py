@@ -1,0 +1,163 @@
+"""The service's view of the outside world. Adapters implement these; tests use hand-written fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from transfer.runs import DeploymentState, Run, RunKind, RunStatus
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    name: str
+    etag: str
+    last_modified: datetime
+    content_md5: bytes | None
+    metadata: Mapping[str, str]
+    size: int = 0
+
+
+class BlobAction(StrEnum):
+    SOURCE_TRIGGER = "source-trigger"
+    REFRESH = "refresh"
+    IMPORT = "import"
+
+
+@dataclass(frozen=True)
+class BlobRecord:
+    """What the app decided for one version of a blob. (name, key) is unique: creating it is the lock."""
+
+    name: str
+    key: str
+    action: BlobAction
+    decided_at: datetime
+    last_modified: datetime
+    run_id: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """An Idempotency-Key (or schedule tick) and the runs it produced."""
+
+    key: str
+    request_id: str
+    fingerprint: str
+    run_ids: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SasSecret:
+    token: str = field(repr=False)
+    expires_at: datetime | None
+    permissions: str
+
+
+@dataclass(frozen=True)
+class CopyState:
+    status: str  # pending / success / failed / aborted, as Storage reports it
+    error: str | None = None
+
+
+class ResourceManager(Protocol):
+    """ARM in one resource group: deployments and pipeline resources."""
+
+    def begin_deployment(self, name: str, template: Mapping[str, Any], parameters: Mapping[str, Any]) -> None:
+        """Send the deployment's initial PUT and return without waiting. A deployment of that name that is
+        already running is adopted (no error): the caller reads its state later."""
+        ...
+
+    def get_deployment(self, name: str) -> DeploymentState | None: ...
+
+    def delete_deployment(self, name: str) -> None:
+        """Start deleting; absent is fine."""
+        ...
+
+    def count_deployments(self) -> int: ...
+
+    def get_resource(self, resource_id: str) -> dict[str, Any] | None:
+        """A pipeline resource (pipeline or run) by id, as ARM's JSON; None when absent."""
+        ...
+
+    def delete_resource(self, resource_id: str) -> None:
+        """Start deleting; absent is fine."""
+        ...
+
+    def list_pipeline_runs(self) -> list[dict[str, Any]]:
+        """Every pipelineRun of the configured registry, as ARM's JSON."""
+        ...
+
+
+class StateStore(Protocol):
+    def add_run(self, run: Run) -> Run:
+        """Create the record; raises AlreadyExists when the id is taken. Returns it with its etag."""
+        ...
+
+    def get_run(self, run_id: str) -> Run | None: ...
+
+    def update_run(self, run: Run) -> Run:
+        """Write if `run.etag` still matches (PreconditionFailed otherwise); returns it with the new etag."""
+        ...
+
+    def list_runs(
+        self, *, kind: RunKind | None = None, status: RunStatus | None = None, top: int = 100
+    ) -> list[Run]:
+        """Newest first."""
+        ...
+
+    def active_runs(self) -> list[Run]:
+        """Runs not yet terminal; the cost follows the number of active runs, not of all runs kept."""
+        ...
+
+    def runs_to_clean(self) -> list[Run]:
+        """Terminal runs whose ARM resources are not yet cleaned up."""
+        ...
+
+    def claim_blob(self, record: BlobRecord) -> bool:
+        """Create the record if (name, key) is new; False when another worker or event got there first."""
+        ...
+
+    def blob_records(self, name: str) -> list[BlobRecord]: ...
+
+    def update_blob_record(self, record: BlobRecord) -> None: ...
+
+    def claim_request(self, record: RequestRecord) -> RequestRecord:
+        """Create the record if its key is new and return it; otherwise return the one stored first."""
+        ...
+
+    def ping(self) -> None:
+        """Raise when the tables cannot be reached."""
+        ...
+
+
+class BlobStore(Protocol):
+    """The watched container on the target side."""
+
+    def get_properties(self, name: str) -> BlobInfo | None: ...
+
+    def merge_metadata(self, name: str, updates: Mapping[str, str], etag: str) -> BlobInfo:
+        """Metadata becomes the existing keys plus `updates`, only if the blob still has `etag`."""
+        ...
+
+    def list_blobs(self) -> Iterator[BlobInfo]:
+        """Every blob with its metadata, page by page."""
+        ...
+
+
+class BlobCopier(Protocol):
+    """Server-side copy of an exported blob into the copy target container."""
+
+    def start_copy(self, source_url: str, name: str) -> CopyState:
+        """`source_url` carries its own authorisation (SAS); it is never logged."""
+        ...
+
+    def copy_state(self, name: str) -> CopyState | None: ...
+
+
+class SecretReader(Protocol):
+    def read_sas(self, secret_uri: str) -> SasSecret: ...

@@ -1,0 +1,166 @@
+"""The run record and its state machine: pure, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class RunKind(StrEnum):
+    EXPORT = "export"
+    IMPORT = "import"
+
+
+class Trigger(StrEnum):
+    SCHEDULE = "schedule"
+    HTTP = "http"
+    BLOB = "blob"
+    SWEEP = "sweep"
+    CLI = "cli"
+    SOURCE = "source"  # started by the import pipeline's own source trigger; observed, not created by us
+
+
+class RunStatus(StrEnum):
+    ACCEPTED = "Accepted"
+    DEPLOYING = "Deploying"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED})
+_RANK = {
+    RunStatus.ACCEPTED: 0,
+    RunStatus.DEPLOYING: 1,
+    RunStatus.RUNNING: 2,
+    RunStatus.SUCCEEDED: 3,
+    RunStatus.FAILED: 3,
+    RunStatus.CANCELED: 3,
+}
+
+
+class CopyStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "success"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    kind: RunKind
+    trigger: Trigger
+    status: RunStatus
+    created_at: datetime
+    updated_at: datetime
+    request_id: str
+    deployment_name: str
+    artifacts: tuple[str, ...] = ()
+    blob: str | None = None
+    pipeline_run_id: str | None = None
+    progress: str | None = None
+    imported_artifacts: tuple[str, ...] = ()
+    error: str | None = None
+    finished_at: datetime | None = None
+    cleaned_up: bool = False
+    owned: bool = True  # False for runs the source trigger started: cleanup never deletes them
+    copy_status: CopyStatus | None = None
+    copy_error: str | None = None
+    etag: str | None = field(default=None, compare=False)
+
+
+def advance(current: RunStatus, observed: RunStatus) -> RunStatus:
+    """Runs only move forward: a terminal run stays as it is, and a stale read never moves a run back."""
+    if current.terminal or _RANK[observed] < _RANK[current]:
+        return current
+    return observed
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    name: str
+    provisioning_state: str
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    output_resource_ids: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What ARM says about a run, reduced to the fields we record."""
+
+    status: RunStatus
+    pipeline_run_id: str | None = None
+    progress: str | None = None
+    error: str | None = None
+    imported_artifacts: tuple[str, ...] = ()
+
+
+_RUN_STATUS = {
+    "succeeded": RunStatus.SUCCEEDED,
+    "failed": RunStatus.FAILED,
+    "canceled": RunStatus.CANCELED,
+    "cancelled": RunStatus.CANCELED,
+}
+_DEPLOYMENT_TERMINAL = {"failed": RunStatus.FAILED, "canceled": RunStatus.CANCELED}
+
+
+def observe(deployment: DeploymentState | None, pipeline_run: Mapping[str, Any] | None) -> Observation | None:
+    """Map ARM's deployment and pipelineRun state to ours; None when ARM knows nothing of the run yet.
+
+    `response.status` is a free string in the REST spec: unknown values count as still running.
+    """
+    if pipeline_run is not None:
+        props = pipeline_run.get("properties") or {}
+        response = props.get("response") or {}
+        provisioning = str(props.get("provisioningState") or "").lower()
+        status = _RUN_STATUS.get(str(response.get("status") or "").lower())
+        if status is None:
+            status = _DEPLOYMENT_TERMINAL.get(provisioning, RunStatus.RUNNING)
+        progress = (response.get("progress") or {}).get("percentage")
+        error = response.get("pipelineRunErrorMessage") or None
+        if status is RunStatus.FAILED and error is None and deployment is not None:
+            error = deployment.error
+        return Observation(
+            status=status,
+            pipeline_run_id=pipeline_run.get("id"),
+            progress=str(progress) if progress is not None else None,
+            error=error,
+            imported_artifacts=tuple(response.get("importedArtifacts") or ()),
+        )
+    if deployment is not None:
+        state = deployment.provisioning_state.lower()
+        if state in _DEPLOYMENT_TERMINAL:
+            return Observation(status=_DEPLOYMENT_TERMINAL[state], error=deployment.error)
+        if state == "succeeded":
+            return Observation(
+                status=RunStatus.FAILED, error="the deployment succeeded but its pipelineRun is gone"
+            )
+        return Observation(status=RunStatus.DEPLOYING)
+    return None
+
+
+def apply(run: Run, seen: Observation, now: datetime) -> Run:
+    """The run after recording an observation; unchanged fields keep their values."""
+    status = advance(run.status, seen.status)
+    if run.status.terminal:
+        return run
+    return replace(
+        run,
+        status=status,
+        pipeline_run_id=seen.pipeline_run_id or run.pipeline_run_id,
+        progress=seen.progress if seen.progress is not None else run.progress,
+        error=seen.error or run.error,
+        imported_artifacts=seen.imported_artifacts or run.imported_artifacts,
+        updated_at=now,
+        finished_at=now if status.terminal else None,
+    )

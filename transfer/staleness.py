@@ -1,0 +1,112 @@
+"""The 60-day rule: what to do with a blob in the watched container. Pure; the clock is passed in.
+
+The import pipeline's source trigger imports a blob only while its Last-Modified is within the window
+(60 days), it has a Content-MD5, and its metadata says category=acr-transfer-blob. Writing metadata moves
+Last-Modified to now, which is the documented way to make an aged blob eligible again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from transfer.config import StaleAction
+from transfer.ports import BlobAction, BlobInfo, BlobRecord
+
+CATEGORY_KEY = "category"
+CATEGORY_VALUE = "acr-transfer-blob"
+REFRESH_KEY = "acrtransferrefreshedat"
+
+
+class Outcome(StrEnum):
+    LEAVE = "leave"  # eligible: the source trigger imports it
+    REFRESH = "refresh"
+    IMPORT = "import"
+    NOTHING = "nothing"  # already imported or being imported
+
+
+@dataclass(frozen=True)
+class Policy:
+    window: timedelta
+    margin: timedelta
+    stale_action: StaleAction
+
+    @classmethod
+    def of(cls, window_days: int, margin_hours: int, stale_action: StaleAction) -> Policy:
+        return cls(timedelta(days=window_days), timedelta(hours=margin_hours), stale_action)
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    reason: str
+    lock_key: str  # the blob record key that makes this action happen once
+
+
+def content_version(blob: BlobInfo) -> str:
+    """The blob's content identity: Content-MD5 when present (a metadata refresh keeps it), else ETag."""
+    if blob.content_md5:
+        return "md5-" + hashlib.sha256(blob.content_md5).hexdigest()[:32]
+    return "etag-" + hashlib.sha256(blob.etag.encode()).hexdigest()[:32]
+
+
+def has_category(blob: BlobInfo) -> bool:
+    return any(k.lower() == CATEGORY_KEY and v == CATEGORY_VALUE for k, v in blob.metadata.items())
+
+
+def _import_recorded(version: str, records: list[BlobRecord]) -> bool:
+    """A manual import claimed for this version, or a source-trigger run that reconcile tied to it."""
+    return any(r.key.endswith(version) and (r.action is BlobAction.IMPORT or r.run_id) for r in records)
+
+
+def decide(
+    blob: BlobInfo, *, trigger_enabled: bool, policy: Policy, now: datetime, records: list[BlobRecord]
+) -> Decision:
+    """One of: leave it to the source trigger, refresh its Last-Modified, start a manual import, or nothing.
+
+    A blob a refresh cannot make eligible (no Content-MD5, no category metadata, trigger disabled) is
+    imported manually. `records` are what the app decided for this blob before; an import recorded for
+    this content version (manual, or the source trigger's run observed by reconcile) means nothing to do.
+    """
+    version = content_version(blob)
+    if _import_recorded(version, records):
+        return Decision(Outcome.NOTHING, "an import of this blob version is already recorded", "")
+    missing = [
+        why
+        for why, ok in (
+            ("the import pipeline's source trigger is disabled", trigger_enabled),
+            ("the blob has no Content-MD5", blob.content_md5 is not None),
+            (f"the blob lacks metadata {CATEGORY_KEY}={CATEGORY_VALUE}", has_category(blob)),
+        )
+        if not ok
+    ]
+    if missing:
+        return Decision(Outcome.IMPORT, "; ".join(missing), f"import-{version}")
+    age = now - blob.last_modified
+    if age < policy.window - policy.margin:
+        remaining = policy.window - age
+        return Decision(
+            Outcome.LEAVE, f"eligible for the source trigger for {_days(remaining)} more", f"leave-{version}"
+        )
+    aged = f"last modified {_days(age)} ago (window {_days(policy.window)}, margin {_days(policy.margin)})"
+    if policy.stale_action is StaleAction.REFRESH:
+        stamp = int(blob.last_modified.timestamp())
+        return Decision(Outcome.REFRESH, aged, f"refresh-{stamp}-{version}")
+    return Decision(Outcome.IMPORT, aged, f"import-{version}")
+
+
+def refresh_metadata(now: datetime) -> dict[str, str]:
+    """The key merged into the blob's metadata to move its Last-Modified to now (other keys are kept)."""
+    return {REFRESH_KEY: now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def md5_base64(md5: bytes | None) -> str | None:
+    return base64.b64encode(md5).decode() if md5 else None
+
+
+def _days(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours / 24:.1f} days" if abs(hours) >= 48 else f"{hours:.1f} hours"
