@@ -166,7 +166,7 @@ class _Reader:
     def schedule(self, name: str) -> str:
         value = self.get(name) or ""
         fields = value.split()
-        if value.startswith("%") or (len(fields) == 6 and all(_NCRONTAB_FIELD.match(f) for f in fields)):
+        if len(fields) == 6 and all(_NCRONTAB_FIELD.match(f) for f in fields):
             return value
         self.problems.append(
             f"{name} must be an NCRONTAB expression of 6 fields (seconds first), got {value!r}"
