@@ -1,0 +1,573 @@
+"""The ARM templates in templates/ (deployed by the app) and infra/ (deploys the app).
+
+Checked here, without network: the files parse; every resource matches the official ARM schema of its API
+version (shared/reference/arm-schemas, expressions accepted where the schema allows them, unknown properties
+rejected); every parameter the app passes is declared and nothing else is required; every parameters() /
+variables() reference is declared; only the template functions the emulator implements are used; and the
+storage-mode, identity, trigger and run variants, evaluated with a small offline evaluator whose reference()
+is a fake, produce the requests described in templates/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import template_schema as ts
+
+TEMPLATES = ts.REPO_ROOT / "templates"
+INFRA = ts.REPO_ROOT / "infra"
+PIPELINE_API_VERSION = "2025-06-01-preview"
+ACR_SCHEMA_FILE = f"armschema_{PIPELINE_API_VERSION}_Microsoft.ContainerRegistry.json"
+DEPLOYMENT_TEMPLATE_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
+PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
+
+EXPORT_PIPELINE = "export-pipeline"
+IMPORT_PIPELINE = "import-pipeline"
+EXPORT_RUN = "pipelinerun-export"
+IMPORT_RUN = "pipelinerun-import"
+
+# The contract with the app: the parameters it passes to each template, and the output it reads.
+APP_PARAMETERS = {
+    EXPORT_PIPELINE: {
+        "registryName",
+        "exportPipelineName",
+        "targetUri",
+        "storageAccessMode",
+        "keyVaultName",
+        "sasTokenSecretName",
+        "options",
+        "userAssignedIdentity",
+    },
+    IMPORT_PIPELINE: {
+        "registryName",
+        "importPipelineName",
+        "sourceUri",
+        "storageAccessMode",
+        "keyVaultName",
+        "sasTokenSecretName",
+        "options",
+        "sourceTriggerStatus",
+        "userAssignedIdentity",
+    },
+    EXPORT_RUN: {
+        "registryName",
+        "pipelineRunName",
+        "pipelineResourceId",
+        "artifacts",
+        "targetName",
+        "catalogDigest",
+        "forceUpdateTag",
+    },
+    IMPORT_RUN: {
+        "registryName",
+        "pipelineRunName",
+        "pipelineResourceId",
+        "sourceName",
+        "catalogDigest",
+        "forceUpdateTag",
+    },
+}
+APP_OUTPUT = {
+    EXPORT_PIPELINE: "pipelineResourceId",
+    IMPORT_PIPELINE: "pipelineResourceId",
+    EXPORT_RUN: "pipelineRunResourceId",
+    IMPORT_RUN: "pipelineRunResourceId",
+}
+PIPELINE_TYPE = {
+    EXPORT_PIPELINE: "Microsoft.ContainerRegistry/registries/exportPipelines",
+    IMPORT_PIPELINE: "Microsoft.ContainerRegistry/registries/importPipelines",
+    EXPORT_RUN: "Microsoft.ContainerRegistry/registries/pipelineRuns",
+    IMPORT_RUN: "Microsoft.ContainerRegistry/registries/pipelineRuns",
+}
+PIPELINE_NAME_PARAMETER = {
+    EXPORT_PIPELINE: "exportPipelineName",
+    IMPORT_PIPELINE: "importPipelineName",
+    EXPORT_RUN: "pipelineRunName",
+    IMPORT_RUN: "pipelineRunName",
+}
+EXPORT_OPTIONS = ["OverwriteBlobs", "ContinueOnErrors"]
+IMPORT_OPTIONS = ["OverwriteTags", "DeleteSourceBlobOnSuccess", "ContinueOnErrors"]
+
+SUB = "00000000-0000-0000-0000-000000000000"
+GROUP = "transfer-rg"
+VAULT = "transferkv"
+VAULT_URI = "https://transferkv.vault.usgovcloudapi.net/"  # a sovereign cloud: the suffix must come from ARM
+IDENTITY_GROUP = f"/subscriptions/{SUB}/resourceGroups/{GROUP}"
+UAI = f"{IDENTITY_GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/transferidentity"
+
+
+SYSTEM_PRINCIPAL = "aaaaaaaa-0000-0000-0000-000000000001"
+UAI_PRINCIPAL = "bbbbbbbb-0000-0000-0000-000000000002"
+UAI_CLIENT = "cccccccc-0000-0000-0000-000000000003"
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def template(kind: str) -> dict[str, Any]:
+    return _load(TEMPLATES / kind / "azuredeploy.json")
+
+
+def example_parameters(kind: str) -> dict[str, Any]:
+    return {
+        k: v["value"]
+        for k, v in _load(TEMPLATES / kind / "azuredeploy.parameters.json")["parameters"].items()
+    }
+
+
+def all_templates() -> list[Path]:
+    return sorted(TEMPLATES.glob("*/azuredeploy.json"))
+
+
+def infra_templates() -> list[Path]:
+    return sorted(p for p in INFRA.glob("*.json") if not p.name.endswith(".parameters.json"))
+
+
+@pytest.fixture(scope="module")
+def acr_schema() -> ts.ProviderSchema:
+    try:
+        return ts.load_provider_schema(ACR_SCHEMA_FILE)
+    except ts.SharedReferenceMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+class FakeAzure:
+    """reference() answers of a resource group holding one Key Vault and one user-assigned identity."""
+
+    def __init__(self) -> None:
+        # The vault of the tests, and the one named in templates/export-pipeline/azuredeploy.parameters.json.
+        self.vaults = {VAULT: VAULT_URI, "mysourcekeyvault": "https://mysourcekeyvault.vault.azure.net/"}
+
+    def __call__(self, resource: str, api_version: str | None, full: bool) -> Any:
+        parts = resource.split("/")
+        lowered = resource.lower()
+        if "/providers/microsoft.keyvault/vaults/" in lowered:
+            name = parts[-1]
+            if name not in self.vaults:
+                raise ts.DeploymentError(f"ResourceNotFound: Microsoft.KeyVault/vaults/{name}")
+            state = {"vaultUri": self.vaults[name], "tenantId": "t"}
+            return {"properties": state} if full else state
+        if "/providers/microsoft.managedidentity/userassignedidentities/" in lowered:
+            return {"principalId": UAI_PRINCIPAL, "clientId": UAI_CLIENT, "tenantId": "t"}
+        if "/providers/microsoft.containerregistry/registries/" in lowered and full:
+            identity = {"type": "SystemAssigned", "principalId": SYSTEM_PRINCIPAL, "tenantId": "t"}
+            return {"id": resource, "identity": identity, "properties": {"provisioningState": "Succeeded"}}
+        raise ts.DeploymentError(f"the fake does not know reference({resource!r}, {api_version!r}, {full})")
+
+
+def run(kind: str, **overrides: Any) -> ts.Evaluation:
+    parameters = {**example_parameters(kind), **overrides}
+    return ts.evaluate(
+        template(kind), parameters, FakeAzure(), ts.Scope(subscription_id=SUB, resource_group=GROUP)
+    )
+
+
+def pipeline_parameters(kind: str, mode: str, identity: str = "") -> dict[str, Any]:
+    sas = mode == "SasToken"
+    return {
+        "storageAccessMode": mode,
+        "keyVaultName": VAULT if sas else "",
+        "sasTokenSecretName": "transfersas" if sas else "",
+        "userAssignedIdentity": identity,
+    }
+
+
+def assert_valid(schema: ts.ProviderSchema, resource: dict[str, Any], *, evaluated: bool) -> None:
+    definition = schema.resource_types().get(resource["type"])
+    assert definition, f"{resource['type']} is not in {ACR_SCHEMA_FILE}"
+    instance = {k: v for k, v in resource.items() if k not in ts.ENVELOPE_KEYS}
+    if evaluated:
+        # A top-level child resource is named "registry/child"; the schema describes the child's own segment.
+        registry, child = instance["name"].split("/")
+        assert 5 <= len(registry) <= 50
+        assert registry.isalnum(), registry
+        instance["name"] = child
+    errors = schema.errors(f"/resourceDefinitions/{definition}", instance)
+    assert not errors, f"{resource['type']} does not match the official schema:\n" + "\n".join(errors)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Files
+
+
+def test_shared_reference_is_present() -> None:
+    try:
+        ts.require_shared_reference()
+    except ts.SharedReferenceMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def test_the_four_templates_and_their_parameter_files_exist() -> None:
+    for kind in APP_PARAMETERS:
+        assert (TEMPLATES / kind / "azuredeploy.json").is_file()
+        assert (TEMPLATES / kind / "azuredeploy.parameters.json").is_file()
+    assert (TEMPLATES / "README.md").is_file()
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted([*TEMPLATES.rglob("*.json"), *INFRA.rglob("*.json")]),
+    ids=lambda p: str(p.relative_to(ts.REPO_ROOT)),
+)
+def test_json_file_parses_and_names_its_schema(path: Path) -> None:
+    document = _load(path)
+    assert document["contentVersion"] == "1.0.0.0"
+    if path.name.endswith(".parameters.json"):
+        assert document["$schema"] == PARAMETERS_SCHEMA
+        assert isinstance(document["parameters"], dict)
+        assert all(set(p) == {"value"} for p in document["parameters"].values())
+    else:
+        assert document["$schema"] == DEPLOYMENT_TEMPLATE_SCHEMA
+        assert isinstance(document["resources"], list)
+        assert document["resources"]
+        assert document["outputs"]
+
+
+@pytest.mark.parametrize(
+    "path", [*all_templates(), *infra_templates()], ids=lambda p: p.parent.name + "/" + p.name
+)
+def test_expressions_parse_and_use_only_emulator_functions(path: Path) -> None:
+    document = _load(path)
+    used = {call.name for _, call in ts.calls_in(document)}
+    assert used <= ts.SUPPORTED_FUNCTIONS, (
+        f"not implemented by the emulator: {sorted(used - ts.SUPPORTED_FUNCTIONS)}"
+    )
+    for where, call in ts.calls_in(document):
+        if call.name == "utcNow":
+            assert where.startswith("/parameters/"), where
+            assert where.endswith("/defaultValue"), where
+
+
+@pytest.mark.parametrize(
+    "path", [*all_templates(), *infra_templates()], ids=lambda p: p.parent.name + "/" + p.name
+)
+def test_every_parameter_and_variable_reference_is_declared(path: Path) -> None:
+    document = _load(path)
+    declared = {
+        "parameters": set(document.get("parameters", {})),
+        "variables": set(document.get("variables", {})),
+    }
+    used: dict[str, set[str]] = {"parameters": set(), "variables": set()}
+    for where, call in ts.calls_in(document):
+        if call.name in used:
+            (argument,) = call.args
+            assert isinstance(argument, ts.Literal), f"{where}: {call.name}() with a computed name"
+            used[call.name].add(str(argument.value))
+    for kind in used:
+        assert used[kind] <= declared[kind], (
+            f"{path.name}: undeclared {kind}: {sorted(used[kind] - declared[kind])}"
+        )
+    unused = declared["parameters"] - used["parameters"]
+    assert not unused, f"{path.name}: parameters declared but never used: {sorted(unused)}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The app's contract
+
+
+@pytest.mark.parametrize("kind", list(APP_PARAMETERS))
+def test_every_parameter_the_app_passes_is_declared_and_nothing_else_is_required(kind: str) -> None:
+    declared = template(kind)["parameters"]
+    assert APP_PARAMETERS[kind] <= set(declared), sorted(APP_PARAMETERS[kind] - set(declared))
+    required = {name for name, spec in declared.items() if "defaultValue" not in spec}
+    assert required <= APP_PARAMETERS[kind], (
+        f"required but never passed by the app: {required - APP_PARAMETERS[kind]}"
+    )
+
+
+@pytest.mark.parametrize("kind", list(APP_PARAMETERS))
+def test_outputs_carry_the_resource_id_under_the_name_the_app_reads(kind: str) -> None:
+    outputs = template(kind)["outputs"]
+    assert outputs[APP_OUTPUT[kind]]["type"] == "string"
+    evaluation = run(kind)
+    name = example_parameters(kind)["registryName"], example_parameters(kind)[PIPELINE_NAME_PARAMETER[kind]]
+    child = PIPELINE_TYPE[kind].rsplit("/", 1)[1]
+    expected = (
+        f"/subscriptions/{SUB}/resourceGroups/{GROUP}/providers/Microsoft.ContainerRegistry/registries/"
+        f"{name[0]}/{child}/{name[1]}"
+    )
+    assert evaluation.outputs[APP_OUTPUT[kind]] == expected
+
+
+@pytest.mark.parametrize("kind", list(APP_PARAMETERS))
+def test_names_are_constrained_like_the_service(kind: str) -> None:
+    declared = template(kind)["parameters"]
+    for name in ("registryName", PIPELINE_NAME_PARAMETER[kind]):
+        assert declared[name]["type"] == "string"
+        assert (declared[name]["minLength"], declared[name]["maxLength"]) == (5, 50), name
+
+
+@pytest.mark.parametrize("kind", list(APP_PARAMETERS))
+def test_every_parameter_is_documented(kind: str) -> None:
+    readme = (TEMPLATES / "README.md").read_text(encoding="utf-8")
+    document = template(kind)
+    for name, spec in document["parameters"].items():
+        assert spec.get("metadata", {}).get("description"), f"{kind}: {name} has no description"
+        assert f"`{name}`" in readme, f"templates/README.md does not document {name}"
+    for name in document["outputs"]:
+        assert f"`{name}`" in readme, f"templates/README.md does not document output {name}"
+
+
+@pytest.mark.parametrize("kind", list(APP_PARAMETERS))
+def test_example_parameter_file_fits_its_template(kind: str, acr_schema: ts.ProviderSchema) -> None:
+    declared = template(kind)["parameters"]
+    values = example_parameters(kind)
+    assert set(values) <= set(declared)
+    for name, value in values.items():
+        ts.check_parameter_value(name, declared[name], value)
+    evaluation = run(kind)  # every value accepted, every expression evaluates
+    assert_valid(acr_schema, evaluation.resource(PIPELINE_TYPE[kind]), evaluated=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Official schema
+
+
+@pytest.mark.parametrize("kind", list(APP_PARAMETERS))
+def test_pipeline_resources_match_the_official_schema(kind: str, acr_schema: ts.ProviderSchema) -> None:
+    resources = [
+        r for r in template(kind)["resources"] if r["type"].startswith("Microsoft.ContainerRegistry/")
+    ]
+    assert [r["type"] for r in resources] == [PIPELINE_TYPE[kind]]
+    for resource in resources:
+        assert resource["apiVersion"] == PIPELINE_API_VERSION
+        assert "condition" not in resource
+        assert_valid(acr_schema, resource, evaluated=False)
+
+
+def test_schema_check_rejects_what_it_should(acr_schema: ts.ProviderSchema) -> None:
+    resource = template(EXPORT_PIPELINE)["resources"][0]
+    definition = "/resourceDefinitions/registries_exportPipelines"
+    misspelt = {**resource, "properties": {"target": {"type": "AzureStorageBlobContainer", "url": "x"}}}
+    assert acr_schema.errors(definition, misspelt)
+    assert acr_schema.errors(definition, {**resource, "apiVersion": "2019-12-01-preview"})
+    assert acr_schema.errors(definition, {**resource, "tags": {}})  # pipelines take no tags
+    assert acr_schema.errors(definition, {**resource, "identity": "[[not an expression]"})
+    run_resource = template(EXPORT_RUN)["resources"][0]
+    assert acr_schema.errors(
+        "/resourceDefinitions/registries_pipelineRuns", {**run_resource, "location": "x"}
+    )
+
+
+def test_an_unknown_remote_schema_reference_fails_loudly() -> None:
+    with pytest.raises(Exception, match="not fetched"):
+        ts.load_provider_schema(ACR_SCHEMA_FILE).registry.get_or_retrieve("https://example.com/other.json")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pipelines: storage access mode, identity, Key Vault access
+
+
+PIPELINES = [(EXPORT_PIPELINE, "target"), (IMPORT_PIPELINE, "source")]
+
+
+@pytest.mark.parametrize(("kind", "side"), PIPELINES)
+def test_key_vault_uri_only_appears_in_the_sas_token_branch(kind: str, side: str) -> None:
+    document = template(kind)
+    expression = document["resources"][0]["properties"][side]
+    node = ts.parse_expression(expression[1:-1])
+    assert isinstance(node, ts.Call)
+    assert node.name == "if"
+    condition, when_sas, otherwise = node.args
+    assert condition == ts.Call("variables", (ts.Literal("useSasToken"),))
+    assert document["variables"]["useSasToken"] == "[equals(parameters('storageAccessMode'), 'SasToken')]"
+    assert "keyVaultUri" in repr(when_sas)
+    assert "keyVaultUri" not in repr(otherwise)
+    assert "keyVaultUri" not in json.dumps(document["variables"])
+    assert json.dumps(document).count("'keyVaultUri'") == 1
+
+
+@pytest.mark.parametrize(("kind", "side"), PIPELINES)
+def test_storage_access_mode_parameter(kind: str, side: str) -> None:
+    spec = template(kind)["parameters"]["storageAccessMode"]
+    assert spec["defaultValue"] == "SasToken"
+    assert spec["allowedValues"] == ["SasToken", "ManagedIdentity"]
+    for name in ("keyVaultName", "sasTokenSecretName", "userAssignedIdentity"):
+        assert template(kind)["parameters"][name]["defaultValue"] == ""
+
+
+@pytest.mark.parametrize(("kind", "side"), PIPELINES)
+def test_sas_token_mode_sends_the_vault_uri_from_arm_and_grants_get_on_secrets(
+    kind: str, side: str, acr_schema: ts.ProviderSchema
+) -> None:
+    evaluation = run(kind, **pipeline_parameters(kind, "SasToken"))
+    pipeline = evaluation.resource(PIPELINE_TYPE[kind])
+    assert pipeline["properties"][side] == {
+        "type": "AzureStorageBlobContainer",
+        "uri": example_parameters(kind)[f"{side}Uri"],
+        "storageAccessMode": "SasToken",
+        "keyVaultUri": VAULT_URI + "secrets/transfersas",
+    }
+    assert pipeline["identity"] == {"type": "SystemAssigned"}
+    assert_valid(acr_schema, pipeline, evaluated=True)
+
+    policy = evaluation.resource("Microsoft.KeyVault/vaults/accessPolicies")
+    assert policy["name"] == f"{VAULT}/add"
+    assert policy["apiVersion"] == "2023-07-01"
+    assert policy["dependsOn"] == [evaluation.outputs["pipelineResourceId"]]
+    (entry,) = policy["properties"]["accessPolicies"]
+    assert entry == {
+        "tenantId": ts.Scope().tenant_id,
+        "objectId": SYSTEM_PRINCIPAL,
+        "permissions": {"secrets": ["get"]},
+    }
+    assert evaluation.deployed_types() == [PIPELINE_TYPE[kind], "Microsoft.KeyVault/vaults/accessPolicies"]
+    assert evaluation.outputs["principalId"] == SYSTEM_PRINCIPAL
+    assert evaluation.outputs["storageAccessMode"] == "SasToken"
+
+
+@pytest.mark.parametrize(("kind", "side"), PIPELINES)
+def test_managed_identity_mode_needs_no_key_vault_at_all(
+    kind: str, side: str, acr_schema: ts.ProviderSchema
+) -> None:
+    evaluation = run(kind, **pipeline_parameters(kind, "ManagedIdentity"))
+    pipeline = evaluation.resource(PIPELINE_TYPE[kind])
+    assert pipeline["properties"][side] == {
+        "type": "AzureStorageBlobContainer",
+        "uri": example_parameters(kind)[f"{side}Uri"],
+        "storageAccessMode": "ManagedIdentity",
+    }
+    assert_valid(acr_schema, pipeline, evaluated=True)
+    assert evaluation.deployed_types() == [PIPELINE_TYPE[kind]]
+    assert not [r for r, _, _ in evaluation.references if "keyvault" in r.lower()]
+
+
+@pytest.mark.parametrize(("kind", "side"), PIPELINES)
+def test_user_assigned_identity(kind: str, side: str, acr_schema: ts.ProviderSchema) -> None:
+    evaluation = run(kind, **pipeline_parameters(kind, "SasToken", identity=UAI))
+    pipeline = evaluation.resource(PIPELINE_TYPE[kind])
+    assert pipeline["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {UAI: {}}}
+    assert_valid(acr_schema, pipeline, evaluated=True)
+    (entry,) = evaluation.resource("Microsoft.KeyVault/vaults/accessPolicies")["properties"]["accessPolicies"]
+    assert entry["objectId"] == UAI_PRINCIPAL
+    assert evaluation.outputs["principalId"] == UAI_PRINCIPAL
+
+    managed = run(kind, **pipeline_parameters(kind, "ManagedIdentity", identity=UAI))
+    assert managed.resource(PIPELINE_TYPE[kind])["identity"]["userAssignedIdentities"] == {UAI: {}}
+    assert managed.outputs["principalId"] == UAI_PRINCIPAL
+
+
+@pytest.mark.parametrize(("kind", "side"), PIPELINES)
+def test_key_vault_role_assignment_instead_of_an_access_policy(kind: str, side: str) -> None:
+    evaluation = run(kind, **pipeline_parameters(kind, "SasToken"), keyVaultSecretAccess="RoleAssignment")
+    assert "Microsoft.KeyVault/vaults/accessPolicies" not in evaluation.deployed_types()
+    assignment = evaluation.resource("Microsoft.Authorization/roleAssignments")
+    assert assignment["scope"] == f"Microsoft.KeyVault/vaults/{VAULT}"
+    assert assignment["properties"] == {
+        "roleDefinitionId": f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/"
+        + KEY_VAULT_SECRETS_USER,
+        "principalId": SYSTEM_PRINCIPAL,
+        "principalType": "ServicePrincipal",
+    }
+    none = run(kind, **pipeline_parameters(kind, "SasToken"), keyVaultSecretAccess="None")
+    assert none.deployed_types() == [PIPELINE_TYPE[kind]]
+    assert none.resource(PIPELINE_TYPE[kind])["properties"][side]["keyVaultUri"].startswith(VAULT_URI)
+
+
+@pytest.mark.parametrize(("kind", "side"), PIPELINES)
+@pytest.mark.parametrize("missing", ["keyVaultName", "sasTokenSecretName"])
+def test_sas_token_mode_without_vault_or_secret_fails_naming_the_problem(
+    kind: str, side: str, missing: str
+) -> None:
+    parameters = {**pipeline_parameters(kind, "SasToken"), missing: ""}
+    with pytest.raises(ts.DeploymentError, match="SasTokenModeRequiresKeyVaultNameAndSasTokenSecretName"):
+        run(kind, **parameters)
+
+
+@pytest.mark.parametrize(("kind", "side"), PIPELINES)
+def test_key_vault_grants_are_conditional_on_sas_token_mode(kind: str, side: str) -> None:
+    conditional = [r for r in template(kind)["resources"] if "condition" in r]
+    assert {r["type"] for r in conditional} == {
+        "Microsoft.KeyVault/vaults/accessPolicies",
+        "Microsoft.Authorization/roleAssignments",
+    }
+    for resource in conditional:
+        assert resource["condition"].startswith("[and(variables('useSasToken'), ")
+        (dependency,) = resource["dependsOn"]
+        assert PIPELINE_TYPE[kind] in dependency
+
+
+@pytest.mark.parametrize(
+    ("kind", "allowed"), [(EXPORT_PIPELINE, EXPORT_OPTIONS), (IMPORT_PIPELINE, IMPORT_OPTIONS)]
+)
+def test_options_allow_exactly_the_options_of_the_pipeline_kind(kind: str, allowed: list[str]) -> None:
+    spec = template(kind)["parameters"]["options"]
+    assert spec["type"] == "array"
+    assert spec["allowedValues"] == allowed
+    assert run(kind, options=allowed).resource(PIPELINE_TYPE[kind])["properties"]["options"] == allowed
+    other = next(o for o in EXPORT_OPTIONS + IMPORT_OPTIONS if o not in allowed)
+    with pytest.raises(ts.DeploymentError, match="allowed values"):
+        run(kind, options=[other])
+
+
+def test_import_source_trigger_status() -> None:
+    spec = template(IMPORT_PIPELINE)["parameters"]["sourceTriggerStatus"]
+    assert spec["defaultValue"] == "Enabled"
+    assert spec["allowedValues"] == ["Enabled", "Disabled"]
+    parameters = {k: v for k, v in example_parameters(IMPORT_PIPELINE).items() if k != "sourceTriggerStatus"}
+    default = ts.evaluate(template(IMPORT_PIPELINE), parameters, FakeAzure())
+    trigger = default.resource(PIPELINE_TYPE[IMPORT_PIPELINE])["properties"]["trigger"]
+    assert trigger == {"sourceTrigger": {"status": "Enabled"}}
+    disabled = run(IMPORT_PIPELINE, sourceTriggerStatus="Disabled")
+    assert disabled.resource(PIPELINE_TYPE[IMPORT_PIPELINE])["properties"]["trigger"]["sourceTrigger"] == {
+        "status": "Disabled"
+    }
+    assert disabled.outputs["sourceTriggerStatus"] == "Disabled"
+    assert "trigger" not in template(EXPORT_PIPELINE)["resources"][0]["properties"]
+
+
+@pytest.mark.parametrize(("kind", "side"), PIPELINES)
+def test_location_defaults_to_the_resource_group(kind: str, side: str) -> None:
+    assert template(kind)["parameters"]["location"]["defaultValue"] == "[resourceGroup().location]"
+    assert run(kind).resource(PIPELINE_TYPE[kind])["location"] == ts.Scope().location
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pipeline runs
+
+
+ARTIFACTS = ["hello-world:v1", "nginx@sha256:" + "a" * 64]
+RUNS = [
+    (EXPORT_RUN, "target", {"artifacts": ARTIFACTS, "targetName": "blob1"}),
+    (IMPORT_RUN, "source", {"sourceName": "blob1"}),
+]
+
+
+@pytest.mark.parametrize(("kind", "side", "extra"), RUNS)
+def test_run_request_matches_the_rest_api(
+    kind: str, side: str, extra: dict[str, Any], acr_schema: ts.ProviderSchema
+) -> None:
+    pipeline_id = example_parameters(kind)["pipelineResourceId"]
+    evaluation = run(kind, forceUpdateTag="tag-1", **extra)
+    resource = evaluation.resource(PIPELINE_TYPE[kind])
+    assert set(resource) == {"type", "apiVersion", "name", "properties"}  # no location, identity or tags
+    assert_valid(acr_schema, resource, evaluated=True)
+    request = resource["properties"]["request"]
+    expected = {"pipelineResourceId": pipeline_id, side: {"type": "AzureStorageBlob", "name": "blob1"}}
+    if kind == EXPORT_RUN:
+        expected["artifacts"] = ARTIFACTS
+    assert request == expected  # catalogDigest left out when empty
+    assert resource["properties"]["forceUpdateTag"] == "tag-1"
+
+    with_digest = run(kind, catalogDigest="sha256:abc", **extra)
+    assert with_digest.resource(PIPELINE_TYPE[kind])["properties"]["request"]["catalogDigest"] == "sha256:abc"
+
+
+def test_export_run_artifact_count_is_limited_like_the_service() -> None:
+    spec = template(EXPORT_RUN)["parameters"]["artifacts"]
+    assert (spec["type"], spec["minLength"], spec["maxLength"]) == ("array", 1, 50)
+    run(EXPORT_RUN, artifacts=[f"repo:{n}" for n in range(50)])
+    with pytest.raises(ts.DeploymentError, match="longer than 50"):
+        run(EXPORT_RUN, artifacts=[f"repo:{n}" for n in range(51)])
+
+
+@pytest.mark.parametrize("kind", [EXPORT_RUN, IMPORT_RUN])
+def test_force_update_tag_defaults_to_empty_so_a_redeploy_is_idempotent(kind: str) -> None:
+    assert template(kind)["parameters"]["forceUpdateTag"]["defaultValue"] == ""
+    assert template(kind)["parameters"]["catalogDigest"]["defaultValue"] == ""
