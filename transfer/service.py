@@ -40,7 +40,7 @@ from transfer.ports import (
     SecretReader,
     StateStore,
 )
-from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, apply, observe
+from transfer.runs import CopyStatus, DeploymentState, Run, RunKind, RunStatus, Trigger, apply, observe
 from transfer.staleness import Decision, Outcome, Policy, decide, refresh_metadata
 
 log = logging.getLogger("transfer")
@@ -85,6 +85,58 @@ class Check:
     name: str
     ok: bool
     detail: str
+
+
+EXPORT_OPTIONS = ("OverwriteBlobs", "ContinueOnErrors")
+IMPORT_OPTIONS = ("OverwriteTags", "DeleteSourceBlobOnSuccess", "ContinueOnErrors")
+STORAGE_MODES = ("SasToken", "ManagedIdentity")
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """What a person chooses when deploying a pipeline; the names come from the settings."""
+
+    storage_uri: str
+    storage_access_mode: str = "SasToken"
+    key_vault_name: str = ""
+    sas_secret_name: str = ""
+    options: tuple[str, ...] = ()
+    source_trigger: bool = True
+    user_assigned_identity: str = ""
+
+    def parameters(self, kind: str, registry: str, pipeline: str) -> dict[str, Any]:
+        allowed = EXPORT_OPTIONS if kind == "export" else IMPORT_OPTIONS
+        if self.storage_access_mode not in STORAGE_MODES:
+            raise InvalidInput(f"must be one of {', '.join(STORAGE_MODES)}", target="storageAccessMode")
+        for index, option in enumerate(self.options):
+            if option not in allowed:
+                raise InvalidInput(
+                    f"{option!r} is not one of {', '.join(allowed)}", target=f"options[{index}]"
+                )
+        if not self.storage_uri.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise InvalidInput("must be the storage container's URL", target="storageUri")
+        if self.storage_access_mode == "SasToken" and not (self.key_vault_name and self.sas_secret_name):
+            raise InvalidInput(
+                "SasToken mode needs the Key Vault name and the SAS secret name", target="keyVault"
+            )
+        if (
+            self.user_assigned_identity
+            and "/userassignedidentities/" not in self.user_assigned_identity.lower()
+        ):
+            raise InvalidInput("must be a user-assigned identity resource ID", target="userAssignedIdentity")
+        parameters: dict[str, Any] = {
+            "registryName": registry,
+            f"{kind}PipelineName": pipeline,
+            "targetUri" if kind == "export" else "sourceUri": self.storage_uri.rstrip("/"),
+            "storageAccessMode": self.storage_access_mode,
+            "keyVaultName": self.key_vault_name,
+            "sasTokenSecretName": self.sas_secret_name,
+            "options": list(dict.fromkeys(self.options)),
+            "userAssignedIdentity": self.user_assigned_identity,
+        }
+        if kind == "import":
+            parameters["sourceTriggerStatus"] = "Enabled" if self.source_trigger else "Disabled"
+        return parameters
 
 
 def random_token() -> str:
@@ -640,6 +692,37 @@ class TransferService:
         return f"SAS valid until {sas.expires_at:%Y-%m-%d}; permissions {sas.permissions}"
 
     # ---- pipelines --------------------------------------------------------------------------------
+
+    def deploy_pipeline(self, kind: str, spec: PipelineSpec) -> str:
+        """Start deploying the export or import pipeline from templates/; returns the deployment name."""
+        name = self._pipeline_name(kind)
+        parameters = spec.parameters(kind, self.settings.registry, name)
+        deployment = f"{naming.DEPLOYMENT_PREFIX}{kind}-pipeline-{name}"
+        template = templates.load(
+            templates.EXPORT_PIPELINE if kind == "export" else templates.IMPORT_PIPELINE
+        )
+        self.arm.begin_deployment(deployment, template, parameters)
+        self._pipelines.pop(kind, None)
+        log.info("pipeline deployment started: %s", deployment, extra={"pipeline": name})
+        return deployment
+
+    def deployment(self, name: str) -> DeploymentState:
+        state = self.arm.get_deployment(name)
+        if state is None:
+            raise NotFound(f"no deployment {name}", target="deployment")
+        return state
+
+    def pipeline(self, kind: str) -> dict[str, Any]:
+        self._pipeline_name(kind)
+        return self._pipeline(kind, fresh=True)
+
+    def _pipeline_name(self, kind: str) -> str:
+        if kind not in ("export", "import"):
+            raise InvalidInput("must be export or import", target="kind")
+        name = self.settings.export_pipeline if kind == "export" else self.settings.import_pipeline
+        if not name:
+            raise NotConfigured(f"TRANSFER_{kind.upper()}_PIPELINE is not set")
+        return name
 
     def _pipeline(self, kind: str, fresh: bool = False) -> dict[str, Any]:
         now = self.clock()
