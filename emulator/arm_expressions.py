@@ -431,7 +431,7 @@ def _want(name: str, value: Any, *types: type) -> Any:
     raise _fail(name, f"expected a value of type '{expected}' but received '{arm_type(value)}'.")
 
 
-_SAMPLES: dict[type, Any] = {str: "", int: 0, bool: True, list: [], dict: {}, float: 0.0}
+_SAMPLES: dict[type, Any] = {str: "", int: 0, bool: True, list: [], dict: {}, float: 0.0, type(None): None}
 
 
 # ---------------------------------------------------------------------------------------------------------
