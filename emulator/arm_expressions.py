@@ -431,6 +431,26 @@ def _want(name: str, value: Any, *types: type) -> Any:
     raise _fail(name, f"expected a value of type '{expected}' but received '{arm_type(value)}'.")
 
 
+def _text(name: str, value: Any) -> str:
+    return str(_want(name, value, str))
+
+
+def _integer(name: str, value: Any) -> int:
+    return int(_want(name, value, int))
+
+
+def _boolean(name: str, value: Any) -> bool:
+    return bool(_want(name, value, bool))
+
+
+def _array_arg(name: str, value: Any) -> list[Any]:
+    return list(_want(name, value, list))
+
+
+def _object_arg(name: str, value: Any) -> dict[str, Any]:
+    return dict(_want(name, value, dict))
+
+
 _SAMPLES: dict[type, Any] = {str: "", int: 0, bool: True, list: [], dict: {}, float: 0.0, type(None): None}
 
 
@@ -477,18 +497,18 @@ def _equals(args: list[Any]) -> bool:
 
 @_builtin("not", 1)
 def _not(args: list[Any]) -> bool:
-    return not _want("not", args[0], bool)
+    return not _boolean("not", args[0])
 
 
 @_builtin("and", 2, None)
 def _and(args: list[Any]) -> bool:
-    values = [_want("and", arg, bool) for arg in args]  # every argument must be a bool, as in ARM
+    values = [_boolean("and", arg) for arg in args]  # every argument must be a bool, as in ARM
     return all(values)
 
 
 @_builtin("or", 2, None)
 def _or(args: list[Any]) -> bool:
-    values = [_want("or", arg, bool) for arg in args]
+    values = [_boolean("or", arg) for arg in args]
     return any(values)
 
 
@@ -552,14 +572,15 @@ def _bool(args: list[Any]) -> bool:
         return value
     if isinstance(value, int):
         return value != 0
-    if value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
+    word = str(value).strip().lower()
+    if word in ("true", "false"):
+        return word == "true"
     raise _fail("bool", f"the value '{value}' is not a valid boolean.")
 
 
 @_builtin("json", 1)
 def _json(args: list[Any]) -> Any:
-    text = _want("json", args[0], str)
+    text = _text("json", args[0])
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -580,18 +601,18 @@ def _create_array(args: list[Any]) -> list[Any]:
 def _create_object(args: list[Any]) -> dict[str, Any]:
     if len(args) % 2:
         raise _fail("createObject", "it expects an even number of parameters (pairs of name and value).")
-    return {_want("createObject", args[i], str): args[i + 1] for i in range(0, len(args), 2)}
+    return {_text("createObject", args[i]): args[i + 1] for i in range(0, len(args), 2)}
 
 
 @_builtin("base64", 1)
 def _base64(args: list[Any]) -> str:
-    return base64.b64encode(_want("base64", args[0], str).encode()).decode()
+    return base64.b64encode(_text("base64", args[0]).encode()).decode()
 
 
 @_builtin("base64ToString", 1)
 def _base64_to_string(args: list[Any]) -> str:
     try:
-        return base64.b64decode(_want("base64ToString", args[0], str), validate=True).decode()
+        return base64.b64decode(_text("base64ToString", args[0]), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         raise _fail("base64ToString", "the argument is not valid base64.") from None
 
@@ -603,17 +624,17 @@ def _base64_to_json(args: list[Any]) -> Any:
 
 @_builtin("uriComponent", 1)
 def _uri_component(args: list[Any]) -> str:
-    return urllib.parse.quote(_want("uriComponent", args[0], str), safe="")
+    return urllib.parse.quote(_text("uriComponent", args[0]), safe="")
 
 
 @_builtin("uriComponentToString", 1)
 def _uri_component_to_string(args: list[Any]) -> str:
-    return urllib.parse.unquote(_want("uriComponentToString", args[0], str))
+    return urllib.parse.unquote(_text("uriComponentToString", args[0]))
 
 
 @_builtin("uri", 2)
 def _uri(args: list[Any]) -> str:
-    return urllib.parse.urljoin(_want("uri", args[0], str), _want("uri", args[1], str))
+    return urllib.parse.urljoin(_text("uri", args[0]), _text("uri", args[1]))
 
 
 # --- strings and arrays
@@ -624,7 +645,7 @@ def _concat(args: list[Any]) -> Any:
     if isinstance(args[0], list):
         result: list[Any] = []
         for arg in args:
-            result.extend(_want("concat", arg, list) if arg is not None else [])
+            result.extend(_array_arg("concat", arg) if arg is not None else [])
         return result
     for arg in args:
         _want("concat", arg, str, int, bool, float, type(None))
@@ -636,7 +657,7 @@ _FORMAT_ITEM = re.compile(r"\{\{|\}\}|\{(\d+)(?:,(-?\d+))?(?::([^}]*))?\}")
 
 @_builtin("format", 1, None)
 def _format(args: list[Any]) -> str:
-    template = _want("format", args[0], str)
+    template = _text("format", args[0])
     values = args[1:]
 
     def item(match: re.Match[str]) -> str:
@@ -673,22 +694,22 @@ def _format_value(value: Any, spec: str) -> str:
 
 @_builtin("toLower", 1)
 def _to_lower(args: list[Any]) -> str:
-    return _want("toLower", args[0], str).lower()
+    return _text("toLower", args[0]).lower()
 
 
 @_builtin("toUpper", 1)
 def _to_upper(args: list[Any]) -> str:
-    return _want("toUpper", args[0], str).upper()
+    return _text("toUpper", args[0]).upper()
 
 
 @_builtin("trim", 1)
 def _trim(args: list[Any]) -> str:
-    return _want("trim", args[0], str).strip()
+    return _text("trim", args[0]).strip()
 
 
 @_builtin("replace", 3)
 def _replace(args: list[Any]) -> str:
-    text, old, new = (_want("replace", arg, str) for arg in args)
+    text, old, new = (_text("replace", arg) for arg in args)
     if not old:
         raise _fail("replace", "the string to replace cannot be empty.")
     return text.replace(old, new)
@@ -696,17 +717,17 @@ def _replace(args: list[Any]) -> str:
 
 @_builtin("split", 2)
 def _split(args: list[Any]) -> list[str]:
-    text = _want("split", args[0], str)
+    text = _text("split", args[0])
     delimiters = args[1] if isinstance(args[1], list) else [args[1]]
-    pattern = "|".join(re.escape(_want("split", d, str)) for d in delimiters if d)
+    pattern = "|".join(re.escape(_text("split", d)) for d in delimiters if d)
     return re.split(pattern, text) if pattern else [text]
 
 
 @_builtin("substring", 2, 3)
 def _substring(args: list[Any]) -> str:
-    text = _want("substring", args[0], str)
-    start = _want("substring", args[1], int)
-    length = _want("substring", args[2], int) if len(args) > 2 else len(text) - start
+    text = _text("substring", args[0])
+    start = _integer("substring", args[1])
+    length = _integer("substring", args[2]) if len(args) > 2 else len(text) - start
     if start < 0 or start > len(text):
         raise _fail(
             "substring", f"the index parameter '{start}' is out of range for a string of length {len(text)}."
@@ -721,19 +742,19 @@ def _substring(args: list[Any]) -> str:
 
 @_builtin("startsWith", 2)
 def _starts_with(args: list[Any]) -> bool:
-    return _want("startsWith", args[0], str).lower().startswith(_want("startsWith", args[1], str).lower())
+    return _text("startsWith", args[0]).lower().startswith(_text("startsWith", args[1]).lower())
 
 
 @_builtin("endsWith", 2)
 def _ends_with(args: list[Any]) -> bool:
-    return _want("endsWith", args[0], str).lower().endswith(_want("endsWith", args[1], str).lower())
+    return _text("endsWith", args[0]).lower().endswith(_text("endsWith", args[1]).lower())
 
 
 @_builtin("indexOf", 2)
 def _index_of(args: list[Any]) -> int:
     if isinstance(args[0], list):
         return next((i for i, item in enumerate(args[0]) if deep_equal(item, args[1])), -1)
-    return _want("indexOf", args[0], str).lower().find(_want("indexOf", args[1], str).lower())
+    return _text("indexOf", args[0]).lower().find(_text("indexOf", args[1]).lower())
 
 
 @_builtin("lastIndexOf", 2)
@@ -741,16 +762,16 @@ def _last_index_of(args: list[Any]) -> int:
     if isinstance(args[0], list):
         found = [i for i, item in enumerate(args[0]) if deep_equal(item, args[1])]
         return found[-1] if found else -1
-    return _want("lastIndexOf", args[0], str).lower().rfind(_want("lastIndexOf", args[1], str).lower())
+    return _text("lastIndexOf", args[0]).lower().rfind(_text("lastIndexOf", args[1]).lower())
 
 
 @_builtin("padLeft", 2, 3)
 def _pad_left(args: list[Any]) -> str:
     text = to_text(_want("padLeft", args[0], str, int))
-    pad = _want("padLeft", args[2], str) if len(args) > 2 else " "
+    pad = _text("padLeft", args[2]) if len(args) > 2 else " "
     if len(pad) != 1:
         raise _fail("padLeft", "the padding character must be a single character.")
-    return text.rjust(_want("padLeft", args[1], int), pad)
+    return text.rjust(_integer("padLeft", args[1]), pad)
 
 
 @_builtin("length", 1)
@@ -771,7 +792,7 @@ def _contains(args: list[Any]) -> bool:
         return any(deep_equal(element, item) for element in container)
     if isinstance(container, dict):
         return find_key(container, to_text(_want("contains", item, str, int))) is not None
-    return to_text(_want("contains", item, str, int)) in _want("contains", container, str)
+    return to_text(_want("contains", item, str, int)) in _text("contains", container)
 
 
 @_builtin("first", 1)
@@ -789,13 +810,13 @@ def _last(args: list[Any]) -> Any:
 @_builtin("skip", 2)
 def _skip(args: list[Any]) -> Any:
     value = _want("skip", args[0], str, list)
-    return value[max(_want("skip", args[1], int), 0) :]
+    return value[max(_integer("skip", args[1]), 0) :]
 
 
 @_builtin("take", 2)
 def _take(args: list[Any]) -> Any:
     value = _want("take", args[0], str, list)
-    return value[: max(_want("take", args[1], int), 0)]
+    return value[: max(_integer("take", args[1]), 0)]
 
 
 @_builtin("union", 1, None)
@@ -803,11 +824,11 @@ def _union(args: list[Any]) -> Any:
     if isinstance(args[0], dict):
         merged: dict[str, Any] = {}
         for arg in args:
-            merged = _merge(merged, _want("union", arg, dict))
+            merged = _merge(merged, _object_arg("union", arg))
         return merged
     result: list[Any] = []
     for arg in args:
-        for item in _want("union", arg, list):
+        for item in _array_arg("union", arg):
             if not any(deep_equal(item, seen) for seen in result):
                 result.append(item)
     return result
@@ -835,27 +856,27 @@ def _intersection(args: list[Any]) -> Any:
             key: value
             for key, value in first.items()
             if all(
-                (other := find_key(_want("intersection", o, dict), key)) is not None
+                (other := find_key(_object_arg("intersection", o), key)) is not None
                 and deep_equal(value, o[other])
                 for o in rest
             )
         }
     return [
         item
-        for item in _want("intersection", first, list)
-        if all(any(deep_equal(item, x) for x in _want("intersection", o, list)) for o in rest)
+        for item in _array_arg("intersection", first)
+        if all(any(deep_equal(item, x) for x in _array_arg("intersection", o)) for o in rest)
     ]
 
 
 @_builtin("items", 1)
 def _items(args: list[Any]) -> list[dict[str, Any]]:
-    obj = _want("items", args[0], dict)
+    obj = _object_arg("items", args[0])
     return [{"key": key, "value": obj[key]} for key in sorted(obj, key=str.lower)]
 
 
 @_builtin("range", 2)
 def _range(args: list[Any]) -> list[int]:
-    start, count = _want("range", args[0], int), _want("range", args[1], int)
+    start, count = _integer("range", args[0]), _integer("range", args[1])
     if count < 0:
         raise _fail("range", "the count must not be negative.")
     return list(range(start, start + count))
@@ -868,7 +889,7 @@ def _numbers(name: str, args: list[Any]) -> list[int]:
     values = args[0] if len(args) == 1 and isinstance(args[0], list) else args
     if not values:
         raise _fail(name, "at least one value is required.")
-    return [_want(name, value, int) for value in values]
+    return [_integer(name, value) for value in values]
 
 
 @_builtin("min", 1, None)
@@ -883,36 +904,36 @@ def _max(args: list[Any]) -> int:
 
 @_builtin("add", 2)
 def _add(args: list[Any]) -> int:
-    return _want("add", args[0], int) + _want("add", args[1], int)
+    return _integer("add", args[0]) + _integer("add", args[1])
 
 
 @_builtin("sub", 2)
 def _sub(args: list[Any]) -> int:
-    return _want("sub", args[0], int) - _want("sub", args[1], int)
+    return _integer("sub", args[0]) - _integer("sub", args[1])
 
 
 @_builtin("mul", 2)
 def _mul(args: list[Any]) -> int:
-    return _want("mul", args[0], int) * _want("mul", args[1], int)
+    return _integer("mul", args[0]) * _integer("mul", args[1])
 
 
 def _divisor(name: str, value: Any) -> int:
-    if _want(name, value, int) == 0:
+    if _integer(name, value) == 0:
         raise _fail(name, "the divisor cannot be zero.")
     return int(value)
 
 
 @_builtin("div", 2)
 def _div(args: list[Any]) -> int:
-    dividend, divisor = _want("div", args[0], int), _divisor("div", args[1])
+    dividend, divisor = _integer("div", args[0]), _divisor("div", args[1])
     quotient = abs(dividend) // abs(divisor)  # .NET truncates toward zero
     return quotient if (dividend >= 0) == (divisor > 0) else -quotient
 
 
 @_builtin("mod", 2)
 def _mod(args: list[Any]) -> int:
-    dividend, divisor = _want("mod", args[0], int), _divisor("mod", args[1])
-    return dividend - divisor * _div([dividend, divisor])
+    dividend, divisor = _integer("mod", args[0]), _divisor("mod", args[1])
+    return dividend - divisor * int(_div([dividend, divisor]))
 
 
 # --- hashes
@@ -924,13 +945,13 @@ GUID_NAMESPACE = uuid.UUID("11fb06fb-712d-4ddd-98c7-e71bbd588830")
 @_builtin("guid", 1, None)
 def _guid(args: list[Any]) -> str:
     """ARM's guid(): a version-5 UUID in ARM's namespace over the arguments joined with '-'."""
-    return str(uuid.uuid5(GUID_NAMESPACE, "-".join(_want("guid", arg, str) for arg in args)))
+    return str(uuid.uuid5(GUID_NAMESPACE, "-".join(_text("guid", arg) for arg in args)))
 
 
 @_builtin("uniqueString", 1, None)
 def _unique_string(args: list[Any]) -> str:
     """ARM's uniqueString(): 13 base-32 characters of ARM's 64-bit Murmur hash of the '-'-joined arguments."""
-    digest = murmur64("-".join(_want("uniqueString", arg, str) for arg in args).encode())
+    digest = murmur64("-".join(_text("uniqueString", arg) for arg in args).encode())
     alphabet = "abcdefghijklmnopqrstuvwxyz234567"
     chars = []
     for _ in range(13):
@@ -1041,7 +1062,7 @@ def _format_field(moment: datetime, token: str) -> str:
 
 
 def parse_datetime(name: str, text: Any) -> datetime:
-    text = _want(name, text, str).strip()
+    text = _text(name, text).strip()
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
@@ -1075,13 +1096,13 @@ def iso(moment: datetime) -> str:
 
 @_builtin("dateTimeAdd", 2, 3)
 def _date_time_add(args: list[Any]) -> str:
-    moved = add_duration(parse_datetime("dateTimeAdd", args[0]), _want("dateTimeAdd", args[1], str))
-    return format_datetime(moved, _want("dateTimeAdd", args[2], str)) if len(args) > 2 else iso(moved)
+    moved = add_duration(parse_datetime("dateTimeAdd", args[0]), _text("dateTimeAdd", args[1]))
+    return format_datetime(moved, _text("dateTimeAdd", args[2])) if len(args) > 2 else iso(moved)
 
 
 @_builtin("dateTimeFromEpoch", 1)
 def _date_time_from_epoch(args: list[Any]) -> str:
-    return iso(datetime.fromtimestamp(_want("dateTimeFromEpoch", args[0], int), UTC))
+    return iso(datetime.fromtimestamp(_integer("dateTimeFromEpoch", args[0]), UTC))
 
 
 @_builtin("dateTimeToEpoch", 1)

@@ -179,7 +179,9 @@ class _Deployment:
         self._parameters: dict[str, Any] = {}
         self._variables: dict[str, Any] = {}
         self._resolving: list[str] = []
-        self.resources = self._flatten(template["resources"])
+        self.resources = _flatten(template["resources"], None)
+        for index, resource in enumerate(self.resources):
+            resource.index = index
         self.evaluator = Evaluator({**BUILTINS, **self._host_functions()}, LAZY_FUNCTIONS)
 
     # --- template shape
@@ -216,23 +218,6 @@ class _Deployment:
                 )
             values[name.lower()] = (name, entry["value"])
         return values
-
-    def _flatten(self, raws: list[Any], parent: _Resource | None = None) -> list[_Resource]:
-        resources: list[_Resource] = []
-        for position, raw in enumerate(raws):
-            where = f"resources[{position}]" if parent is None else f"{parent.label}.resources[{position}]"
-            if not isinstance(raw, dict) or not all(k in raw for k in ("type", "name", "apiVersion")):
-                raise _invalid(
-                    f"The template resource '{where}' must be an object with type, name and apiVersion."
-                )
-            if "copy" in raw:
-                raise _invalid(f"copy is not supported by this emulator (template resource '{where}').")
-            resource = _Resource(0, raw, parent, where)
-            resources.append(resource)
-            resources.extend(self._flatten(raw.get("resources") or [], resource))
-        for index, resource in enumerate(resources):
-            resource.index = index
-        return resources
 
     # --- parameters and variables
 
@@ -635,6 +620,35 @@ class _Deployment:
         texts = [_name_arg("subscriptionResourceId", a) for a in args]
         subscription = texts.pop(0) if "/" not in texts[0] else self.ctx.subscription_id
         return f"/subscriptions/{subscription}" + _provider_path("", "subscriptionResourceId", texts)
+
+
+def _flatten(raws: list[Any], parent: _Resource | None) -> list[_Resource]:
+    """Template resources with their nested child resources after each parent."""
+    resources: list[_Resource] = []
+    for position, raw in enumerate(raws):
+        where = f"resources[{position}]" if parent is None else f"{parent.label}.resources[{position}]"
+        if not isinstance(raw, dict) or not all(k in raw for k in ("type", "name", "apiVersion")):
+            raise _invalid(
+                f"The template resource '{where}' must be an object with type, name and apiVersion."
+            )
+        if "copy" in raw or _has_property_copy(raw.get("properties")):
+            raise _invalid(f"copy is not supported by this emulator (template resource '{where}').")
+        resource = _Resource(0, raw, parent, where)
+        resources.append(resource)
+        resources.extend(_flatten(raw.get("resources") or [], resource))
+    return resources
+
+
+def _has_property_copy(value: Any) -> bool:
+    """A property loop: "copy": [{"name", "count", "input"}] anywhere inside the properties."""
+    if isinstance(value, list):
+        return any(_has_property_copy(item) for item in value)
+    if not isinstance(value, dict):
+        return False
+    loop = value.get("copy")
+    if isinstance(loop, list) and any(isinstance(item, dict) and "input" in item for item in loop):
+        return True
+    return any(_has_property_copy(item) for item in value.values())
 
 
 def _provider_path(prefix: str, function: str, args: list[Any]) -> str:

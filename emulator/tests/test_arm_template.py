@@ -775,6 +775,7 @@ def test_explicit_resource_group_and_scope() -> None:
     "template",
     [
         make_template([thing("a", copy={"name": "c", "count": 2})]),
+        make_template([thing("a", properties={"x": {"copy": [{"name": "d", "count": 2, "input": {}}]}})]),
         make_template(outputs={"o": {"type": "array", "copy": {"count": 1, "input": 1}}}),
         {**make_template(), "variables": {"copy": []}},
     ],
