@@ -582,10 +582,38 @@ class Evaluator:
             if not condition:
                 skipped.append({"type": resource["type"], "name": name})
                 continue
-            evaluated = {key: self.value(item) for key, item in resource.items() if key != "condition"}
+            inner = _inner_template(resource)
+            body = {key: item for key, item in resource.items() if key != "condition"}
+            if inner is not None:  # evaluated in its own scope, by its own deployment: keep it as written
+                body["properties"] = {k: v for k, v in body["properties"].items() if k != "template"}
+            evaluated = {key: self.value(item) for key, item in body.items()}
+            if inner is not None:
+                evaluated["properties"]["template"] = inner
             deployed.append(evaluated)
         outputs = {name: self.value(spec["value"]) for name, spec in self.template.get("outputs", {}).items()}
         return Evaluation(self.parameters, deployed, skipped, outputs, self.references)
+
+
+def _inner_template(resource: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The template of a nested deployment whose expressions are evaluated in its own (inner) scope."""
+    if resource.get("type", "").lower() != "microsoft.resources/deployments":
+        return None
+    properties = resource.get("properties", {})
+    if properties.get("expressionEvaluationOptions", {}).get("scope", "").lower() != "inner":
+        return None
+    template = properties.get("template")
+    return template if isinstance(template, dict) else None
+
+
+def template_scopes(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The template itself (nested inner-scope templates cut out) and each nested inner-scope template."""
+    outer = copy.deepcopy(template)
+    for number, resource in enumerate(outer.get("resources", [])):
+        inner = _inner_template(resource)
+        if inner is not None:
+            del resource["properties"]["template"]
+            yield from ((f"resources/{number}/{where}", t) for where, t in template_scopes(inner))
+    yield "", outer
 
 
 def check_parameter_value(name: str, spec: Mapping[str, Any], value: Any) -> None:

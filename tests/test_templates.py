@@ -248,7 +248,11 @@ def test_expressions_parse_and_use_only_emulator_functions(path: Path) -> None:
     "path", [*all_templates(), *infra_templates()], ids=lambda p: p.parent.name + "/" + p.name
 )
 def test_every_parameter_and_variable_reference_is_declared(path: Path) -> None:
-    document = _load(path)
+    for where, document in ts.template_scopes(_load(path)):
+        _check_references(f"{path.name}:{where or 'template'}", document)
+
+
+def _check_references(name: str, document: dict[str, Any]) -> None:
     declared = {
         "parameters": set(document.get("parameters", {})),
         "variables": set(document.get("variables", {})),
@@ -261,10 +265,10 @@ def test_every_parameter_and_variable_reference_is_declared(path: Path) -> None:
             used[call.name].add(str(argument.value))
     for kind in used:
         assert used[kind] <= declared[kind], (
-            f"{path.name}: undeclared {kind}: {sorted(used[kind] - declared[kind])}"
+            f"{name}: undeclared {kind}: {sorted(used[kind] - declared[kind])}"
         )
     unused = declared["parameters"] - used["parameters"]
-    assert not unused, f"{path.name}: parameters declared but never used: {sorted(unused)}"
+    assert not unused, f"{name}: parameters declared but never used: {sorted(unused)}"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -571,3 +575,194 @@ def test_export_run_artifact_count_is_limited_like_the_service() -> None:
 def test_force_update_tag_defaults_to_empty_so_a_redeploy_is_idempotent(kind: str) -> None:
     assert template(kind)["parameters"]["forceUpdateTag"]["defaultValue"] == ""
     assert template(kind)["parameters"]["catalogDigest"]["defaultValue"] == ""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# infra/: the function app itself
+
+INFRA_TEMPLATE = INFRA / "main.json"
+# Every app setting of DESIGN.md's table that the deployment sets (AZURE_CLIENT_ID only with a user identity).
+DESIGN_SETTINGS = {
+    "AZURE_SUBSCRIPTION_ID",
+    "TRANSFER_RESOURCE_GROUP",
+    "TRANSFER_REGISTRY",
+    "TRANSFER_EXPORT_PIPELINE",
+    "TRANSFER_IMPORT_PIPELINE",
+    "TRANSFER_EXPORT_ARTIFACTS",
+    "TRANSFER_EXPORT_SCHEDULE",
+    "TRANSFER_RECONCILE_SCHEDULE",
+    "TRANSFER_SWEEP_SCHEDULE",
+    "TRANSFER_TARGET_CONTAINER",
+    "TRANSFER_STALE_BLOB_ACTION",
+    "TRANSFER_SOURCE_TRIGGER_WINDOW_DAYS",
+    "TRANSFER_STALE_MARGIN_HOURS",
+    "TRANSFER_RUN_RETENTION_HOURS",
+    "TRANSFER_COPY_TARGET_URL",
+    "TRANSFER_COPY_TARGET_SAS_SECRET_URI",
+    "TRANSFER_CLOUD",
+    "TRANSFER_ARM_ENDPOINT",
+    "TRANSFER_PIPELINE_API_VERSION",
+}
+IDENTITY_CONNECTIONS = {
+    "AzureWebJobsStorage__blobServiceUri",
+    "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__tableServiceUri",
+    "TransferStorage__blobServiceUri",
+    "TransferStorage__queueServiceUri",
+    "TransferState__tableServiceUri",
+}
+ROLE_IDS = {
+    "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "storageBlobDataContributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    "contributor": "b24988ac-6180-42a7-a9d3-ad0f6b5b6ea5",
+    "keyVaultSecretsUser": KEY_VAULT_SECRETS_USER,
+}
+APP_PRINCIPAL = "dddddddd-0000-0000-0000-000000000004"
+
+
+def fake_infra_azure(resource: str, api_version: str | None, full: bool) -> Any:
+    lowered = resource.lower()
+    if "/providers/microsoft.storage/storageaccounts/" in lowered:
+        name = resource.rsplit("/", 1)[1]
+        suffix = "core.usgovcloudapi.net"  # a sovereign cloud: endpoints must come from ARM
+        endpoints = {kind: f"https://{name}.{kind}.{suffix}/" for kind in ("blob", "queue", "table")}
+        return {"primaryEndpoints": endpoints}
+    if "/providers/microsoft.web/sites/" in lowered:
+        identity = {"type": "SystemAssigned", "principalId": APP_PRINCIPAL}
+        return {"identity": identity} if full else {"defaultHostName": "app.azurewebsites.us"}
+    if "/providers/microsoft.insights/components/" in lowered:
+        return {"ConnectionString": "InstrumentationKey=k"}
+    if "/providers/microsoft.managedidentity/userassignedidentities/" in lowered:
+        return {"principalId": UAI_PRINCIPAL, "clientId": UAI_CLIENT}
+    raise ts.DeploymentError(f"the fake does not know reference({resource!r})")
+
+
+def run_infra(**overrides: Any) -> ts.Evaluation:
+    parameters = {k: v["value"] for k, v in _load(INFRA / "main.parameters.json")["parameters"].items()}
+    scope = ts.Scope(subscription_id=SUB, resource_group=GROUP)
+    return ts.evaluate(_load(INFRA_TEMPLATE), {**parameters, **overrides}, fake_infra_azure, scope)
+
+
+def role_assignments(evaluation: ts.Evaluation) -> dict[tuple[str, str], dict[str, Any]]:
+    """(scope, role name) -> assignment, for the assignments deployed by the template itself."""
+    names = {v: k for k, v in ROLE_IDS.items()}
+    found = {}
+    for resource in evaluation.resources:
+        if resource["type"] == "Microsoft.Authorization/roleAssignments":
+            role = resource["properties"]["roleDefinitionId"].rsplit("/", 1)[1]
+            found[(resource.get("scope", "resourceGroup"), names[role])] = resource
+    return found
+
+
+def test_infra_has_a_template_a_parameter_file_and_a_readme() -> None:
+    assert INFRA_TEMPLATE.is_file()
+    assert (INFRA / "main.parameters.json").is_file()
+    assert (INFRA / "README.md").is_file()
+
+
+def test_infra_role_ids_are_the_built_in_roles() -> None:
+    assert _load(INFRA_TEMPLATE)["variables"]["roles"] == ROLE_IDS
+
+
+def test_infra_every_parameter_is_documented() -> None:
+    readme = (INFRA / "README.md").read_text(encoding="utf-8")
+    for name, spec in _load(INFRA_TEMPLATE)["parameters"].items():
+        assert spec["metadata"]["description"], name
+        assert f"`{name}`" in readme, f"infra/README.md does not document {name}"
+
+
+def test_infra_flex_consumption_python_app_with_identity_connections() -> None:
+    evaluation = run_infra()
+    plan = evaluation.resource("Microsoft.Web/serverfarms")
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    assert plan["properties"]["reserved"] is True
+    site = evaluation.resource("Microsoft.Web/sites")
+    assert site["kind"] == "functionapp,linux"
+    assert site["identity"] == {"type": "SystemAssigned"}
+    config = site["properties"]["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    storage = config["deployment"]["storage"]
+    assert storage["authentication"] == {"type": "SystemAssignedIdentity"}
+    assert storage["value"].startswith("https://")
+    assert ".core.usgovcloudapi.net/app-package-" in storage["value"]
+    account = evaluation.resource("Microsoft.Storage/storageAccounts")
+    assert account["properties"]["allowSharedKeyAccess"] is False
+
+    settings = evaluation.resource("Microsoft.Web/sites/config")["properties"]
+    assert settings.keys() >= DESIGN_SETTINGS | IDENTITY_CONNECTIONS | {
+        "APPLICATIONINSIGHTS_CONNECTION_STRING"
+    }
+    assert not {k for k in settings if k.startswith(("FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION"))}
+    assert all(isinstance(v, str) for v in settings.values())
+    assert settings["TransferStorage__blobServiceUri"] == settings["AzureWebJobsStorage__blobServiceUri"]
+    assert settings["TransferState__tableServiceUri"].endswith(".table.core.usgovcloudapi.net/")
+    assert settings["TRANSFER_SOURCE_TRIGGER_WINDOW_DAYS"] == "60"
+    assert settings["TRANSFER_REGISTRY"] == "mytargetregistry"
+    assert settings["AZURE_SUBSCRIPTION_ID"] == SUB
+    assert "AZURE_CLIENT_ID" not in settings
+    assert "AzureWebJobsStorage__credential" not in settings
+
+
+def test_infra_role_assignments_on_the_app_storage_registry_group_and_vault() -> None:
+    evaluation = run_infra()
+    account = evaluation.resource("Microsoft.Storage/storageAccounts")["name"]
+    roles = role_assignments(evaluation)
+    scope = f"Microsoft.Storage/storageAccounts/{account}"
+    assert set(roles) == {
+        (scope, "storageBlobDataOwner"),
+        (scope, "storageQueueDataContributor"),
+        (scope, "storageTableDataContributor"),
+        ("resourceGroup", "contributor"),  # the registry is in the deployment's resource group
+    }
+    for assignment in roles.values():
+        assert assignment["properties"]["principalId"] == APP_PRINCIPAL
+        assert assignment["properties"]["principalType"] == "ServicePrincipal"
+    assert evaluation.outputs["registryGroupContributorAssigned"] is True
+    # the watched container is created in the app's own account when no other account is named
+    containers = [r["name"] for r in evaluation.resources if r["type"].endswith("/containers")]
+    assert f"{account}/default/transfer" in containers
+
+    elsewhere = run_infra(registryResourceGroup="registry-rg")
+    assert ("resourceGroup", "contributor") not in role_assignments(elsewhere)
+    assert elsewhere.outputs["registryGroupContributorAssigned"] is False
+    assert (
+        elsewhere.resource("Microsoft.Web/sites/config")["properties"]["TRANSFER_RESOURCE_GROUP"]
+        == "registry-rg"
+    )
+
+    with_vault = role_assignments(run_infra(keyVaultName="transferkv", grantRegistryGroupContributor=False))
+    assert ("Microsoft.KeyVault/vaults/transferkv", "keyVaultSecretsUser") in with_vault
+    assert (
+        "Microsoft.Resources/deployments"
+        not in run_infra(grantRegistryGroupContributor=False).deployed_types()
+    )
+
+
+def test_infra_separate_watched_account_and_user_assigned_identity() -> None:
+    evaluation = run_infra(transferStorageAccountName="watchedstorage", userAssignedIdentity=UAI)
+    site = evaluation.resource("Microsoft.Web/sites")
+    assert site["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {UAI: {}}}
+    assert site["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"] == {
+        "type": "UserAssignedIdentity",
+        "userAssignedIdentityResourceId": UAI,
+    }
+    settings = evaluation.resource("Microsoft.Web/sites/config")["properties"]
+    assert (
+        settings["TransferStorage__blobServiceUri"] == "https://watchedstorage.blob.core.usgovcloudapi.net/"
+    )
+    assert (
+        settings["TransferStorage__queueServiceUri"] == "https://watchedstorage.queue.core.usgovcloudapi.net/"
+    )
+    assert settings["AZURE_CLIENT_ID"] == UAI_CLIENT
+    for connection in ("AzureWebJobsStorage", "TransferStorage", "TransferState"):
+        assert settings[f"{connection}__credential"] == "managedidentity"
+        assert settings[f"{connection}__clientId"] == UAI_CLIENT
+    roles = role_assignments(evaluation)
+    watched = "Microsoft.Storage/storageAccounts/watchedstorage"
+    assert (watched, "storageBlobDataContributor") in roles
+    assert (watched, "storageQueueDataContributor") in roles
+    assert all(r["properties"]["principalId"] == UAI_PRINCIPAL for r in roles.values())
+    containers = [r["name"] for r in evaluation.resources if r["type"].endswith("/containers")]
+    assert not [c for c in containers if c.endswith("/transfer")]  # an existing account brings its container
