@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 
@@ -54,12 +55,29 @@ def settings_from_environment() -> Settings:
     return load_settings(os.environ)
 
 
-@cache
+_overrides: list[TransferService] = []
+
+
+@contextmanager
+def use_service(service: TransferService) -> Iterator[TransferService]:
+    """Make service_from_environment() return `service` inside the block (tests, a local dev server)."""
+    _overrides.append(service)
+    try:
+        yield service
+    finally:
+        _overrides.remove(service)
+
+
 def service_from_environment() -> TransferService:
+    return _overrides[-1] if _overrides else _service_from_environment()
+
+
+@cache
+def _service_from_environment() -> TransferService:
     return build_service(settings_from_environment())
 
 
 def reset(env: Mapping[str, str] | None = None) -> None:
     """Forget cached settings and service (tests, and the CLI's --env handling)."""
     settings_from_environment.cache_clear()
-    service_from_environment.cache_clear()
+    _service_from_environment.cache_clear()
