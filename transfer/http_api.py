@@ -1,0 +1,371 @@
+"""The HTTP API as plain data in, plain data out: validation, service calls, error mapping, run JSON.
+
+No Azure imports: function_app.py adapts `azure.functions` requests to `ApiRequest`, and a local development
+server can do the same with `route()`. Every check of the request happens before the service is called, so
+a rejected request writes nothing and calls nothing.
+
+Status codes (DESIGN.md lists the set):
+  400 InvalidInput and every malformed request          404 NotFound
+  409 Conflict, PreconditionFailed, AlreadyExists       413 body over MAX_BODY_BYTES
+  415 a body that is not application/json (UTF-8)       422 IdempotencyKeyReused; NotConfigured (this
+  429 Throttled, with Retry-After                           instance lacks the role, e.g. no import pipeline)
+  500 SettingsError (the problems, which name settings) and anything unexpected (generic message, logged)
+  503 Unavailable; GET /health when a check fails
+DELETE answers 202 when it started deleting the run's ARM resources (ARM deletes are started, not awaited)
+and 200 when they were already cleaned up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from transfer.errors import (
+    Conflict,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    SettingsError,
+    Throttled,
+    TransferError,
+    Unavailable,
+)
+from transfer.runs import Run, Trigger
+from transfer.service import Accepted, Check, TransferService
+
+log = logging.getLogger("transfer.http")
+
+MAX_BODY_BYTES = 256 * 1024
+ROUTE_PREFIX = "/api/"
+EXPORT_FIELDS = frozenset({"artifacts", "targetName"})
+IMPORT_FIELDS = frozenset({"blob"})
+LIST_PARAMS = frozenset({"kind", "status", "top"})
+HOST_PARAMS = frozenset({"code"})  # the function key; the host checks it, we never echo it
+DEFAULT_TOP = 50
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    route_params: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def encoded(self) -> bytes:
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class _Rejected(Exception):
+    """A request refused before the service sees it, with its own status code."""
+
+    def __init__(self, status: int, code: str, message: str, target: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.target = status, code, message, target
+
+
+Operation = Callable[[TransferService, ApiRequest], ApiResponse]
+ServiceFactory = Callable[[], TransferService]
+
+
+# ---- the operations -------------------------------------------------------------------------------
+
+
+def start_export(service: TransferService, request: ApiRequest) -> ApiResponse:
+    body = _json_body(request, EXPORT_FIELDS, required=("artifacts",))
+    accepted = service.start_export(
+        body["artifacts"],
+        Trigger.HTTP,
+        target_name=body.get("targetName"),
+        idempotency_key=_idempotency_key(request),
+    )
+    return _accepted(request, accepted)
+
+
+def start_import(service: TransferService, request: ApiRequest) -> ApiResponse:
+    body = _json_body(request, IMPORT_FIELDS, required=("blob",))
+    accepted = service.start_import(body["blob"], Trigger.HTTP, idempotency_key=_idempotency_key(request))
+    return _accepted(request, accepted)
+
+
+def get_run(service: TransferService, request: ApiRequest) -> ApiResponse:
+    _no_body(request)
+    run = service.get_run(_run_id(request))
+    return ApiResponse(200, run_json(run, base_url(request)))
+
+
+def list_runs(service: TransferService, request: ApiRequest) -> ApiResponse:
+    _no_body(request)
+    unknown = sorted(set(request.params) - LIST_PARAMS - HOST_PARAMS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown query parameter; use {', '.join(sorted(LIST_PARAMS))}", target=unknown[0]
+        )
+    top_raw = request.params.get("top")
+    top = DEFAULT_TOP
+    if top_raw is not None:
+        if not re.fullmatch(r"[0-9]{1,4}", top_raw):
+            raise InvalidInput("must be a whole number between 1 and 1000", target="top")
+        top = int(top_raw)
+    runs = service.list_runs(
+        kind=request.params.get("kind") or None, status=request.params.get("status") or None, top=top
+    )
+    base = base_url(request)
+    return ApiResponse(200, {"runs": [run_json(run, base) for run in runs]})
+
+
+def delete_run(service: TransferService, request: ApiRequest) -> ApiResponse:
+    _no_body(request)
+    run_id = _run_id(request)
+    already_clean = service.get_run(run_id).cleaned_up
+    run = service.delete_run(run_id)
+    log.info("run delete requested", extra={"run_id": run.id, "blob": run.blob, "trigger": "http"})
+    return ApiResponse(200 if already_clean else 202, run_json(run, base_url(request)))
+
+
+def health(service: TransferService, request: ApiRequest) -> ApiResponse:
+    return health_response(service.health())
+
+
+def health_response(checks: list[Check]) -> ApiResponse:
+    healthy = all(check.ok for check in checks)
+    body = {
+        "status": "healthy" if healthy else "unhealthy",
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+    }
+    return ApiResponse(200 if healthy else 503, body)
+
+
+OPERATIONS: dict[str, Operation] = {
+    "start_export": start_export,
+    "start_import": start_import,
+    "get_run": get_run,
+    "list_runs": list_runs,
+    "delete_run": delete_run,
+    "health": health,
+}
+
+ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("POST", re.compile(r"^exports$"), "start_export"),
+    ("POST", re.compile(r"^imports$"), "start_import"),
+    ("GET", re.compile(r"^runs$"), "list_runs"),
+    ("GET", re.compile(r"^runs/(?P<run_id>[^/]+)$"), "get_run"),
+    ("DELETE", re.compile(r"^runs/(?P<run_id>[^/]+)$"), "delete_run"),
+    ("GET", re.compile(r"^health$"), "health"),
+)
+
+
+def route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    """The function name and route parameters for `path` under /api/, as the host routes them."""
+    if not path.startswith(ROUTE_PREFIX):
+        return None
+    rest = path[len(ROUTE_PREFIX) :].rstrip("/")
+    for verb, pattern, name in ROUTES:
+        match = pattern.match(rest)
+        if match and verb == method.upper():
+            return name, match.groupdict()
+    return None
+
+
+# ---- the one entry point ------------------------------------------------------------------------
+
+
+def handle(operation: Operation, request: ApiRequest, service: ServiceFactory) -> ApiResponse:
+    """Run one operation and turn every outcome into a response; nothing raises out of here."""
+    try:
+        return operation(service(), request)
+    except _Rejected as exc:
+        log.info("request rejected: %s %s", exc.status, exc.code, extra={"target": exc.target})
+        return error_response(exc.status, exc.code, exc.message, exc.target)
+    except SettingsError as exc:
+        if operation is health:
+            return health_response([Check("settings", False, problem) for problem in exc.problems])
+        log.error("invalid settings: %s", "; ".join(exc.problems))
+        response = error_response(500, exc.code, "the app's settings are invalid", None)
+        response.body["error"]["details"] = [
+            {"code": exc.code, "message": problem, "target": _setting_named(problem)}
+            for problem in exc.problems
+        ]
+        return response
+    except TransferError as exc:
+        status = status_for(exc)
+        level = logging.WARNING if status >= 500 or status == 429 else logging.INFO
+        log.log(
+            level, "request failed: %s %s: %s", status, exc.code, exc.message, extra={"target": exc.target}
+        )
+        headers = {}
+        if isinstance(exc, Throttled):
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 10)))
+        return error_response(status, exc.code, exc.message, exc.target, headers)
+    except Exception:
+        incident = uuid.uuid4().hex
+        log.exception("unexpected error while handling a request (incident %s)", incident)
+        return error_response(
+            500, "InternalError", f"an unexpected error occurred; the logs have incident {incident}", None
+        )
+
+
+def status_for(exc: TransferError) -> int:
+    if exc.code == "IdempotencyKeyReused":
+        return 422
+    for kind, status in (
+        (InvalidInput, 400),
+        (NotFound, 404),
+        (Conflict, 409),  # PreconditionFailed and AlreadyExists are Conflicts
+        (NotConfigured, 422),
+        (Throttled, 429),
+        (Unavailable, 503),
+    ):
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def error_response(
+    status: int, code: str, message: str, target: str | None, headers: Mapping[str, str] | None = None
+) -> ApiResponse:
+    return ApiResponse(status, {"error": {"code": code, "message": message, "target": target}}, headers or {})
+
+
+def _setting_named(problem: str) -> str | None:
+    first = problem.split(" ", 1)[0].rstrip(":")
+    return first if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", first) else None
+
+
+# ---- requests -----------------------------------------------------------------------------------
+
+
+def _json_body(request: ApiRequest, allowed: frozenset[str], required: tuple[str, ...]) -> dict[str, Any]:
+    declared = request.header("Content-Length")
+    if len(request.body) > MAX_BODY_BYTES or (
+        declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES
+    ):
+        raise _Rejected(413, "PayloadTooLarge", f"the body is limited to {MAX_BODY_BYTES // 1024} KiB")
+    media_type, _, parameters = (request.header("Content-Type") or "").partition(";")
+    charset = re.search(r"charset\s*=\s*\"?([^\";\s]+)", parameters, re.IGNORECASE)
+    if media_type.strip().lower() != "application/json" or (
+        charset and charset.group(1).lower() not in ("utf-8", "utf8")
+    ):
+        raise _Rejected(415, "UnsupportedMediaType", "send Content-Type: application/json (UTF-8)")
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the body is not valid UTF-8", target="body") from None
+    try:
+        body = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except ValueError as exc:
+        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise InvalidInput(f"the body is not valid JSON: {message}", target="body") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", target="body")
+    for name in body:
+        if name not in allowed:
+            raise InvalidInput(f"unknown field; allowed: {', '.join(sorted(allowed))}", target=name)
+    for name in required:
+        if name not in body:
+            raise InvalidInput("is required", target=name)
+    return body
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidInput("appears more than once in the body", target=key)
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_body(request: ApiRequest) -> None:
+    if request.body:
+        raise InvalidInput("this request takes no body", target="body")
+
+
+def _idempotency_key(request: ApiRequest) -> str | None:
+    key = request.header("Idempotency-Key")
+    return key.strip() if key is not None else None
+
+
+def _run_id(request: ApiRequest) -> str:
+    return request.route_params.get("run_id") or ""
+
+
+# ---- responses ----------------------------------------------------------------------------------
+
+
+def _accepted(request: ApiRequest, accepted: Accepted) -> ApiResponse:
+    base = base_url(request)
+    runs = [run_json(run, base) for run in accepted.runs]
+    message = "run accepted (repeated request)" if accepted.repeated else "run accepted"
+    for run in accepted.runs:
+        context = {"run_id": run.id, "blob": run.blob, "trigger": run.trigger.value}
+        log.info(message, extra={**context, "request_id": accepted.request_id})
+    headers = {"Location": runs[0]["url"]} if runs else {}
+    return ApiResponse(202, {"requestId": accepted.request_id, "runs": runs}, headers)
+
+
+def base_url(request: ApiRequest) -> str:
+    """`https://host/api/`, from the request's own URL; the query (which may hold the key) is dropped."""
+    parts = urlsplit(request.url)
+    path = parts.path
+    index = path.find(ROUTE_PREFIX)
+    prefix = path[: index + len(ROUTE_PREFIX)] if index >= 0 else ROUTE_PREFIX
+    return urlunsplit((parts.scheme or "http", parts.netloc, prefix, "", ""))
+
+
+def timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def run_json(run: Run, base: str | None = None) -> dict[str, Any]:
+    """The run as DESIGN.md names its fields; `url` only when answering an HTTP request."""
+    body: dict[str, Any] = {
+        "id": run.id,
+        "kind": run.kind.value,
+        "trigger": run.trigger.value,
+        "status": run.status.value,
+        "artifacts": list(run.artifacts),
+        "blob": run.blob,
+        "pipelineRunId": run.pipeline_run_id,
+        "deploymentName": run.deployment_name or None,
+        "progress": run.progress,
+        "importedArtifacts": list(run.imported_artifacts),
+        "error": run.error,
+        "createdAt": timestamp(run.created_at),
+        "updatedAt": timestamp(run.updated_at),
+        "finishedAt": timestamp(run.finished_at),
+        "cleanedUp": run.cleaned_up,
+        "owned": run.owned,
+        "requestId": run.request_id,
+        "copyStatus": run.copy_status.value if run.copy_status else None,
+        "copyError": run.copy_error,
+    }
+    if base is not None:
+        body["url"] = f"{base}runs/{run.id}"
+    return body
