@@ -1,5 +1,172 @@
-"""Azure Functions entry points. Handlers translate requests to service calls; see transfer/ for the logic."""
+# azure.functions is untyped for mypy here (pyproject skips azure.*), so every decorator would be reported.
+# mypy: disable-error-code="untyped-decorator"
+"""Azure Functions entry points. Handlers translate requests to service calls; see transfer/ for the logic.
+
+Importing this module does no I/O: the service (and with it the Azure SDK clients) is built on the first
+invocation, by `bootstrap.service_from_environment()`.
+"""
+
+import logging
 
 import azure.functions as func
 
+# The SDK-type binding: the worker recognises `blob.BlobClient` in the annotation and hands the function a
+# client for the blob (SupportsDeferredBinding), so the blob's bytes never enter the function.
+import azurefunctions.extensions.bindings.blob as blob
+
+from transfer import bootstrap, http_api
+from transfer.errors import InvalidInput, NotConfigured
+from transfer.runs import Trigger
+from transfer.service import Report
+
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+log = logging.getLogger("transfer.functions")
+
+
+# ---- timers ---------------------------------------------------------------------------------------
+
+
+def _timer_started(name: str, timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log.warning("%s is past due: running the missed occurrence now", name, extra={"trigger": "schedule"})
+
+
+def _log_report(name: str, report: Report, trigger: str = "schedule") -> None:
+    level = logging.WARNING if report.errors else logging.INFO
+    log.log(
+        level,
+        "%s: %s",
+        name,
+        ", ".join(f"{k}={v}" for k, v in sorted(report.counts.items())) or "nothing to do",
+        extra={"trigger": trigger, "counts": dict(report.counts), "errors": report.errors[:20]},
+    )
+
+
+@app.function_name("scheduled_export")
+@app.timer_trigger(arg_name="timer", schedule="%TRANSFER_EXPORT_SCHEDULE%", use_monitor=True)
+def scheduled_export(timer: func.TimerRequest) -> None:
+    _timer_started("scheduled_export", timer)
+    accepted = bootstrap.service_from_environment().start_scheduled_export()
+    if accepted is None:
+        log.info("scheduled export: TRANSFER_EXPORT_ARTIFACTS is not set", extra={"trigger": "schedule"})
+        return
+    for run in accepted.runs:
+        log.info(
+            "scheduled export run %s: %s",
+            run.id,
+            run.status.value,
+            extra={
+                "run_id": run.id,
+                "blob": run.blob,
+                "trigger": "schedule",
+                "request_id": accepted.request_id,
+            },
+        )
+
+
+@app.function_name("reconcile")
+@app.timer_trigger(arg_name="timer", schedule="%TRANSFER_RECONCILE_SCHEDULE%", use_monitor=True)
+def reconcile(timer: func.TimerRequest) -> None:
+    _timer_started("reconcile", timer)
+    service = bootstrap.service_from_environment()
+    _log_report("reconcile", service.reconcile())
+    _log_report("cleanup", service.cleanup())
+
+
+@app.function_name("sweep_stale_blobs")
+@app.timer_trigger(arg_name="timer", schedule="%TRANSFER_SWEEP_SCHEDULE%", use_monitor=True)
+def sweep_stale_blobs(timer: func.TimerRequest) -> None:
+    _timer_started("sweep_stale_blobs", timer)
+    service = bootstrap.service_from_environment()
+    if not service.settings.import_pipeline:
+        log.info("sweep skipped: this instance does not import", extra={"trigger": "sweep"})
+        return
+    _log_report("sweep", service.sweep(), trigger="sweep")
+
+
+# ---- the watched container ------------------------------------------------------------------------
+
+
+@app.function_name("on_target_blob")
+@app.blob_trigger(
+    arg_name="client",
+    path="%TRANSFER_TARGET_CONTAINER%/{name}",
+    connection="TransferStorage",
+    source=func.BlobSource.EVENT_GRID,
+)
+def on_target_blob(client: blob.BlobClient) -> None:
+    # Only the name is used: the service reads the blob's properties through its own store, and the
+    # client's URL (which can carry a SAS) is never logged.
+    name: str = client.blob_name
+    try:
+        result = bootstrap.service_from_environment().handle_blob(name, Trigger.BLOB)
+    except (InvalidInput, NotConfigured) as exc:
+        # Retrying cannot help; raising would only send the blob to the poison queue after 5 tries.
+        log.error("blob ignored: %s", exc.message, extra={"blob": name, "trigger": "blob"})
+        return
+    run_id = result.run.id if result.run else None
+    log.info(
+        "blob %s: %s (%s)",
+        name,
+        result.outcome.value,
+        result.reason,
+        extra={"blob": name, "trigger": "blob", "run_id": run_id, "outcome": result.outcome.value},
+    )
+
+
+# ---- HTTP -----------------------------------------------------------------------------------------
+
+
+def _serve(operation: http_api.Operation, req: func.HttpRequest) -> func.HttpResponse:
+    request = http_api.ApiRequest(
+        method=req.method,
+        url=req.url,
+        headers=dict(req.headers),
+        params=dict(req.params),
+        route_params=dict(req.route_params),
+        body=req.get_body() or b"",
+    )
+    answer = http_api.handle(operation, request, bootstrap.service_from_environment)
+    return func.HttpResponse(
+        answer.encoded(),
+        status_code=answer.status,
+        headers=dict(answer.headers),
+        mimetype="application/json",
+        charset="utf-8",
+    )
+
+
+@app.function_name("start_export")
+@app.route(route="exports", methods=[func.HttpMethod.POST])
+def start_export(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve(http_api.start_export, req)
+
+
+@app.function_name("start_import")
+@app.route(route="imports", methods=[func.HttpMethod.POST])
+def start_import(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve(http_api.start_import, req)
+
+
+@app.function_name("get_run")
+@app.route(route="runs/{run_id}", methods=[func.HttpMethod.GET])
+def get_run(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve(http_api.get_run, req)
+
+
+@app.function_name("list_runs")
+@app.route(route="runs", methods=[func.HttpMethod.GET])
+def list_runs(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve(http_api.list_runs, req)
+
+
+@app.function_name("delete_run")
+@app.route(route="runs/{run_id}", methods=[func.HttpMethod.DELETE])
+def delete_run(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve(http_api.delete_run, req)
+
+
+@app.function_name("health")
+@app.route(route="health", methods=[func.HttpMethod.GET])
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve(http_api.health, req)
