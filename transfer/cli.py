@@ -1,0 +1,496 @@
+"""`python -m transfer`: the service for people (tables, progress) and scripts (--output json, exit codes).
+
+The CLI shares the settings (from the environment) and the service with the function app; it holds no
+logic of its own beyond waiting for runs and deployments to finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from transfer import bootstrap
+from transfer.errors import (
+    Conflict,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    SettingsError,
+    Throttled,
+    TransferError,
+    Unavailable,
+)
+from transfer.http_api import run_json, timestamp
+from transfer.runs import Run, RunStatus, Trigger
+from transfer.service import (
+    EXPORT_OPTIONS,
+    IMPORT_OPTIONS,
+    STORAGE_MODES,
+    PipelineSpec,
+    Report,
+    TransferService,
+)
+
+OK, FAILED, BAD_INPUT, NOT_FOUND, CONFLICT, TRANSIENT = 0, 1, 2, 3, 4, 5
+INTERNAL = 70
+
+EPILOG = """\
+exit codes:
+  0  done (and with --wait: every run succeeded)
+  1  a run failed or was canceled, a pipeline deployment failed, or health is unhealthy
+  2  bad input, invalid or missing settings (each problem is printed), or a role this instance lacks
+  3  not found (run, blob, pipeline, deployment)
+  4  conflict (the run is still going, Idempotency-Key reused for another request, a race lost)
+  5  transient: throttled, a dependency unavailable, some items deferred, or --wait timed out
+ 70  unexpected error (a bug; the traceback is printed)
+
+settings come from the environment, as for the function app (see docs/settings.md).
+--output json prints the same keys as the HTTP API (a run is GET /api/runs/{id} without "url")."""
+
+DEPLOYMENT_TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+@dataclass
+class Console:
+    out: TextIO
+    err: TextIO
+    json: bool
+
+    def emit(self, data: Any, table: Callable[[], Iterable[str]]) -> None:
+        if self.json:
+            print(json.dumps(data, indent=2, ensure_ascii=False), file=self.out)
+        else:
+            for line in table():
+                print(line, file=self.out)
+
+    def progress(self, line: str) -> None:
+        print(line, file=self.err, flush=True)
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    console: Console
+    service: TransferService
+    sleep: Callable[[float], None]
+    monotonic: Callable[[], float]
+
+
+# ---- parser -----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument(
+        "--output",
+        "-o",
+        choices=("table", "json"),
+        default=argparse.SUPPRESS,
+        help="table for people (default), json for scripts",
+    )
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument("--wait", action="store_true", help="reconcile and show progress until finished")
+    waiting.add_argument(
+        "--timeout", type=float, default=1800, metavar="SECONDS", help="give up waiting after (default 1800)"
+    )
+    waiting.add_argument(
+        "--interval", type=float, default=10, metavar="SECONDS", help="between polls (default 10)"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="python -m transfer",
+        description="ACR Transfer automation: start exports and imports, follow runs, maintain pipelines.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[output],
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[output, *parents],
+        )
+
+    export = command("export", "Start an export of artifacts (more than 50 become several runs).", waiting)
+    export.add_argument("artifacts", nargs="+", metavar="ARTIFACT", help="repo, repo:tag or repo@sha256:...")
+    export.add_argument("--target-name", help="blob name prefix (default: export)")
+    export.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same runs")
+
+    imp = command("import", "Start a manual import of a blob in the watched container.", waiting)
+    imp.add_argument("blob", metavar="BLOB")
+    imp.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same run")
+
+    runs = command("runs", "List runs, newest first.")
+    runs.add_argument("--kind", choices=("export", "import"))
+    runs.add_argument("--status", choices=[s.value for s in RunStatus])
+    runs.add_argument("--top", type=int, default=50, help="at most this many (1-1000, default 50)")
+
+    show = command("show", "Show one run.")
+    show.add_argument("run_id", metavar="RUN_ID")
+
+    command("reconcile", "Read the state of every active run from ARM and record it (as the timer does).")
+    command("sweep", "Apply the 60-day rule to every blob in the watched container (as the timer does).")
+    cleanup = command("cleanup", "Delete the ARM resources of runs finished longer ago than the retention.")
+    cleanup.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+    command("health", "Check settings, state tables, ARM, the pipelines and SAS expiry.")
+
+    pipelines = command("pipelines", "Deploy or show the export and import pipelines (templates/).")
+    actions = pipelines.add_subparsers(dest="action", required=True, metavar="ACTION")
+    deploy = actions.add_parser(
+        "deploy",
+        help="deploy the pipeline named by TRANSFER_EXPORT_PIPELINE / TRANSFER_IMPORT_PIPELINE",
+        description="Deploy the export or import pipeline template with these parameters.",
+        parents=[output, waiting],
+    )
+    deploy.add_argument("kind", choices=("export", "import"))
+    deploy.add_argument("--storage-uri", required=True, help="the storage container URL of the pipeline")
+    deploy.add_argument("--mode", choices=STORAGE_MODES, default="SasToken", help="storage access mode")
+    deploy.add_argument(
+        "--key-vault", default="", metavar="NAME", help="Key Vault holding the SAS (SasToken)"
+    )
+    deploy.add_argument("--sas-secret", default="", metavar="NAME", help="secret name of the SAS (SasToken)")
+    deploy.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        choices=sorted({*EXPORT_OPTIONS, *IMPORT_OPTIONS}),
+        help="pipeline option, repeatable",
+    )
+    deploy.add_argument(
+        "--no-source-trigger", action="store_true", help="import only: disable the source trigger"
+    )
+    deploy.add_argument("--user-assigned-identity", default="", metavar="ID", help="identity resource ID")
+    show_pipeline = actions.add_parser(
+        "show", help="show the pipeline as ARM has it", description="Show the pipeline.", parents=[output]
+    )
+    show_pipeline.add_argument("kind", choices=("export", "import"))
+    return parser
+
+
+# ---- entry point ------------------------------------------------------------------------------------
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(out or sys.stdout, err or sys.stderr, getattr(args, "output", "table") == "json")
+    try:
+        service = bootstrap.service_from_environment()
+        context = Context(args, console, service, sleep, monotonic)
+        return COMMANDS[args.command](context)
+    except SettingsError as exc:
+        return _fail(console, BAD_INPUT, exc, details=exc.problems)
+    except TransferError as exc:
+        return _fail(console, exit_code(exc), exc)
+    except KeyboardInterrupt:
+        console.progress("interrupted: runs already started go on; follow them with `runs` or `show`")
+        return 130
+
+
+def exit_code(exc: TransferError) -> int:
+    for kind, code in (
+        (InvalidInput, BAD_INPUT),
+        (NotConfigured, BAD_INPUT),
+        (NotFound, NOT_FOUND),
+        (Conflict, CONFLICT),
+        (Throttled, TRANSIENT),
+        (Unavailable, TRANSIENT),
+    ):
+        if isinstance(exc, kind):
+            return code
+    return FAILED
+
+
+def _fail(console: Console, code: int, exc: TransferError, details: list[str] | None = None) -> int:
+    if console.json:
+        body: dict[str, Any] = {"code": exc.code, "message": exc.message, "target": exc.target}
+        if details:
+            body["details"] = details
+        print(json.dumps({"error": body}, indent=2), file=console.out)
+    elif details:
+        console.progress("error: invalid settings:")
+        for problem in details:
+            console.progress(f"  - {problem}")
+    else:
+        where = f" ({exc.target})" if exc.target else ""
+        console.progress(f"error: {exc.message}{where}")
+    return code
+
+
+# ---- commands ---------------------------------------------------------------------------------------
+
+
+def _start(context: Context, start: Callable[[], Any]) -> int:
+    accepted = start()
+    runs: list[Run] = accepted.runs
+    if context.args.wait:
+        runs, code = _wait_for_runs(context, runs)
+    else:
+        code = _runs_outcome(runs)
+    context.console.emit(
+        {"requestId": accepted.request_id, "runs": [run_json(r) for r in runs]}, lambda: _run_table(runs)
+    )
+    return code
+
+
+def cmd_export(context: Context) -> int:
+    a = context.args
+    return _start(
+        context,
+        lambda: context.service.start_export(
+            list(a.artifacts), Trigger.CLI, target_name=a.target_name, idempotency_key=a.idempotency_key
+        ),
+    )
+
+
+def cmd_import(context: Context) -> int:
+    a = context.args
+    return _start(
+        context, lambda: context.service.start_import(a.blob, Trigger.CLI, idempotency_key=a.idempotency_key)
+    )
+
+
+def cmd_runs(context: Context) -> int:
+    a = context.args
+    runs = context.service.list_runs(kind=a.kind, status=a.status, top=a.top)
+    context.console.emit({"runs": [run_json(r) for r in runs]}, lambda: _run_table(runs))
+    return OK
+
+
+def cmd_show(context: Context) -> int:
+    run = context.service.get_run(context.args.run_id)
+    context.console.emit(run_json(run), lambda: _run_details(run))
+    return OK
+
+
+def _report(context: Context, report: Report) -> int:
+    context.console.emit(report.as_dict(), lambda: _report_lines(report))
+    return TRANSIENT if report.errors else OK
+
+
+def cmd_reconcile(context: Context) -> int:
+    return _report(context, context.service.reconcile())
+
+
+def cmd_sweep(context: Context) -> int:
+    return _report(context, context.service.sweep())
+
+
+def cmd_cleanup(context: Context) -> int:
+    return _report(context, context.service.cleanup(dry_run=context.args.dry_run))
+
+
+def cmd_health(context: Context) -> int:
+    checks = context.service.health()
+    healthy = all(c.ok for c in checks)
+    body = {
+        "status": "healthy" if healthy else "unhealthy",
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+    }
+
+    def table() -> list[str]:
+        rows = [("ok" if c.ok else "FAIL", c.name, c.detail) for c in checks]
+        return [*_table(("", "CHECK", "DETAIL"), rows), "", "healthy" if healthy else "unhealthy"]
+
+    context.console.emit(body, table)
+    return OK if healthy else FAILED
+
+
+def cmd_pipelines(context: Context) -> int:
+    a = context.args
+    if a.action == "show":
+        pipeline = context.service.pipeline(a.kind)
+        context.console.emit(pipeline, lambda: _pipeline_lines(a.kind, pipeline))
+        return OK
+    if a.kind == "export" and a.no_source_trigger:
+        raise InvalidInput("only an import pipeline has a source trigger", target="--no-source-trigger")
+    spec = PipelineSpec(
+        storage_uri=a.storage_uri,
+        storage_access_mode=a.mode,
+        key_vault_name=a.key_vault,
+        sas_secret_name=a.sas_secret,
+        options=tuple(a.option),
+        source_trigger=not a.no_source_trigger,
+        user_assigned_identity=a.user_assigned_identity,
+    )
+    name = context.service.deploy_pipeline(a.kind, spec)
+    state, error = "Accepted", None
+    if a.wait:
+        state, error = _wait_for_deployment(context, name)
+    body = {"deployment": name, "provisioningState": state, "error": error}
+    context.console.emit(body, lambda: [f"deployment {name}: {state}" + (f": {error}" if error else "")])
+    if state.lower() in ("failed", "canceled"):
+        return FAILED
+    return TRANSIENT if a.wait and state.lower() not in DEPLOYMENT_TERMINAL else OK
+
+
+COMMANDS: dict[str, Callable[[Context], int]] = {
+    "export": cmd_export,
+    "import": cmd_import,
+    "runs": cmd_runs,
+    "show": cmd_show,
+    "reconcile": cmd_reconcile,
+    "sweep": cmd_sweep,
+    "cleanup": cmd_cleanup,
+    "health": cmd_health,
+    "pipelines": cmd_pipelines,
+}
+
+
+# ---- waiting ----------------------------------------------------------------------------------------
+
+
+def _runs_outcome(runs: Sequence[Run]) -> int:
+    if any(r.status in (RunStatus.FAILED, RunStatus.CANCELED) for r in runs):
+        return FAILED
+    return OK
+
+
+def _wait_for_runs(context: Context, runs: list[Run]) -> tuple[list[Run], int]:
+    """Reconcile and re-read until every run is terminal; one status line whenever something changes."""
+    a, service = context.args, context.service
+    deadline = context.monotonic() + a.timeout
+    started = context.monotonic()
+    shown: dict[str, str] = {}
+    while True:
+        for run in runs:
+            line = f"{run.status.value}" + (f" {run.progress}%" if run.progress else "")
+            if shown.get(run.id) != line:
+                shown[run.id] = line
+                elapsed = int(context.monotonic() - started)
+                context.console.progress(
+                    f"[{elapsed:>5}s] {run.id} {line}" + (f": {run.error}" if run.error else "")
+                )
+        if all(r.status.terminal for r in runs):
+            return runs, _runs_outcome(runs)
+        if context.monotonic() >= deadline:
+            context.console.progress(
+                f"timed out after {a.timeout:g}s; the runs go on: follow them with `show`"
+            )
+            return runs, TRANSIENT
+        context.sleep(a.interval)
+        try:
+            service.reconcile()
+        except (Throttled, Unavailable) as exc:
+            context.console.progress(f"reconcile deferred: {exc.message}")
+        runs = [service.get_run(r.id) for r in runs]
+
+
+def _wait_for_deployment(context: Context, name: str) -> tuple[str, str | None]:
+    a = context.args
+    deadline = context.monotonic() + a.timeout
+    last = ""
+    while True:
+        try:
+            deployment = context.service.deployment(name)
+            state, error = deployment.provisioning_state, deployment.error
+        except NotFound:
+            state, error = "Accepted", None  # ARM may not list a deployment right after its PUT
+        if state != last:
+            context.console.progress(f"deployment {name}: {state}")
+            last = state
+        if state.lower() in DEPLOYMENT_TERMINAL:
+            return state, error
+        if context.monotonic() >= deadline:
+            context.console.progress(f"timed out after {a.timeout:g}s; the deployment goes on")
+            return state, error
+        context.sleep(a.interval)
+
+
+# ---- tables -----------------------------------------------------------------------------------------
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    cells = [[str(h) for h in header], *[["" if v is None else str(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return ["  ".join(value.ljust(w) for value, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+
+
+def _shorten(text: str | None, width: int = 60) -> str:
+    if not text:
+        return ""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _what(run: Run) -> str:
+    if run.artifacts:
+        first = run.artifacts[0]
+        return first if len(run.artifacts) == 1 else f"{first} +{len(run.artifacts) - 1}"
+    return run.blob or ""
+
+
+def _run_table(runs: Sequence[Run]) -> list[str]:
+    if not runs:
+        return ["no runs"]
+    rows = [
+        (
+            r.id,
+            r.kind.value,
+            r.trigger.value,
+            r.status.value,
+            f"{r.progress}%" if r.progress else "",
+            timestamp(r.created_at),
+            _shorten(_what(r), 40),
+            _shorten(r.error, 50),
+        )
+        for r in runs
+    ]
+    return _table(("RUN", "KIND", "TRIGGER", "STATUS", "PROGRESS", "CREATED", "WHAT", "ERROR"), rows)
+
+
+def _run_details(run: Run) -> list[str]:
+    body = run_json(run)
+    width = max(len(k) for k in body)
+    lines = []
+    for key, value in body.items():
+        if isinstance(value, list):
+            value = ", ".join(value) if value else ""
+        lines.append(f"{key.ljust(width)}  {'' if value is None else value}")
+    return lines
+
+
+def _report_lines(report: Report) -> list[str]:
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(report.counts.items())) or "nothing to do"
+    lines = [counts]
+    for item in report.items:
+        lines.append("  " + " ".join(f"{k}={v}" for k, v in item.items() if v is not None))
+    for error in report.errors:
+        lines.append(f"  deferred: {error}")
+    return lines
+
+
+def _pipeline_lines(kind: str, pipeline: dict[str, Any]) -> list[str]:
+    props = pipeline.get("properties") or {}
+    storage = props.get("target" if kind == "export" else "source") or {}
+    trigger = ((props.get("trigger") or {}).get("sourceTrigger") or {}).get("status")
+    identity = pipeline.get("identity") or {}
+    rows = [
+        ("name", pipeline.get("name")),
+        ("id", pipeline.get("id")),
+        ("provisioningState", props.get("provisioningState")),
+        ("storageUri", storage.get("uri")),
+        ("storageAccessMode", storage.get("storageAccessMode") or "SasToken"),
+        ("keyVaultUri", storage.get("keyVaultUri")),
+        ("options", ", ".join(props.get("options") or [])),
+        ("identity", identity.get("type")),
+    ]
+    if kind == "import":
+        rows.append(("sourceTrigger", trigger or "Enabled"))
+    return _table(("FIELD", "VALUE"), rows)[1:]
