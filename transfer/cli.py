@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -201,6 +202,9 @@ def main(
     except KeyboardInterrupt:
         console.progress("interrupted: runs already started go on; follow them with `runs` or `show`")
         return 130
+    except Exception:
+        traceback.print_exc(file=console.err)
+        return INTERNAL
 
 
 def exit_code(exc: TransferError) -> int:
