@@ -4,18 +4,24 @@ Checked here, without network: the files parse; every resource matches the offic
 version (shared/reference/arm-schemas, expressions accepted where the schema allows them, unknown properties
 rejected); every parameter the app passes is declared and nothing else is required; every parameters() /
 variables() reference is declared; only the template functions the emulator implements are used; and the
-storage-mode, identity, trigger and run variants, evaluated with a small offline evaluator whose reference()
-is a fake, produce the requests described in templates/README.md.
+storage-mode, identity, trigger and run variants, deployed by the emulator's ARM engine with a recording
+put_resource and a fake reference(), produce the requests described in templates/README.md.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from emulator.arm_expressions import Call, Literal, parse
+from emulator.arm_template import DeploymentContext, PlannedResource, TemplateError, deploy, validate
 from tests import template_schema as ts
 
 TEMPLATES = ts.REPO_ROOT / "templates"
@@ -93,7 +99,11 @@ EXPORT_OPTIONS = ["OverwriteBlobs", "ContinueOnErrors"]
 IMPORT_OPTIONS = ["OverwriteTags", "DeleteSourceBlobOnSuccess", "ContinueOnErrors"]
 
 SUB = "00000000-0000-0000-0000-000000000000"
+TENANT = "11111111-1111-1111-1111-111111111111"
 GROUP = "transfer-rg"
+LOCATION = "westeurope"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+EMULATOR_FUNCTIONS = ts.emulator_functions()
 VAULT = "transferkv"
 VAULT_URI = "https://transferkv.vault.usgovcloudapi.net/"  # a sovereign cloud: the suffix must come from ARM
 IDENTITY_GROUP = f"/subscriptions/{SUB}/resourceGroups/{GROUP}"
@@ -150,7 +160,7 @@ class FakeAzure:
         if "/providers/microsoft.keyvault/vaults/" in lowered:
             name = parts[-1]
             if name not in self.vaults:
-                raise ts.DeploymentError(f"ResourceNotFound: Microsoft.KeyVault/vaults/{name}")
+                raise TemplateError("ResourceNotFound", f"Microsoft.KeyVault/vaults/{name}", resource)
             state = {"vaultUri": self.vaults[name], "tenantId": "t"}
             return {"properties": state} if full else state
         if "/providers/microsoft.managedidentity/userassignedidentities/" in lowered:
@@ -158,14 +168,80 @@ class FakeAzure:
         if "/providers/microsoft.containerregistry/registries/" in lowered and full:
             identity = {"type": "SystemAssigned", "principalId": SYSTEM_PRINCIPAL, "tenantId": "t"}
             return {"id": resource, "identity": identity, "properties": {"provisioningState": "Succeeded"}}
-        raise ts.DeploymentError(f"the fake does not know reference({resource!r}, {api_version!r}, {full})")
+        raise TemplateError(
+            "ResourceNotFound", f"the fake does not know reference({resource!r}, {api_version!r}, {full})"
+        )
 
 
-def run(kind: str, **overrides: Any) -> ts.Evaluation:
-    parameters = {**example_parameters(kind), **overrides}
-    return ts.evaluate(
-        template(kind), parameters, FakeAzure(), ts.Scope(subscription_id=SUB, resource_group=GROUP)
-    )
+Reference = Callable[[str, "str | None", bool], Any]
+
+
+@dataclass
+class Deployment:
+    """What the emulator's engine did with one template: the PUTs in order, the outputs, the reads."""
+
+    planned: list[PlannedResource]
+    outputs: dict[str, Any]
+    references: list[tuple[str, str | None, bool]] = field(default_factory=list)
+
+    @property
+    def resources(self) -> list[dict[str, Any]]:
+        """Each PUT as a template resource reads: type, apiVersion and name, then the evaluated body."""
+        return [{"type": p.type, "apiVersion": p.api_version, "name": p.name, **p.body} for p in self.planned]
+
+    def planned_resource(self, resource_type: str) -> PlannedResource:
+        matches = [p for p in self.planned if p.type == resource_type]
+        assert len(matches) == 1, f"expected one deployed {resource_type}, found {len(matches)}"
+        return matches[0]
+
+    def resource(self, resource_type: str) -> dict[str, Any]:
+        matches = [r for r in self.resources if r["type"] == resource_type]
+        assert len(matches) == 1, f"expected one deployed {resource_type}, found {len(matches)}"
+        return matches[0]
+
+    def deployed_types(self) -> list[str]:
+        return [p.type for p in self.planned]
+
+
+def context(reference: Reference) -> DeploymentContext:
+    return DeploymentContext(SUB, GROUP, LOCATION, "template-test", TENANT, NOW, reference)
+
+
+def wrap(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {name: {"value": value} for name, value in parameters.items()}
+
+
+def deploy_template(document: dict[str, Any], parameters: dict[str, Any], reference: Reference) -> Deployment:
+    """Deploys with the emulator's engine; put_resource records each PUT, reference() is the given fake."""
+    references: list[tuple[str, str | None, bool]] = []
+    planned: list[PlannedResource] = []
+
+    def recording_reference(resource: str, api_version: str | None, full: bool) -> Any:
+        references.append((resource, api_version, full))
+        return reference(resource, api_version, full)
+
+    def put_resource(resource: PlannedResource) -> dict[str, Any]:
+        planned.append(resource)
+        return {"id": resource.resource_id, **resource.body}
+
+    outcome = deploy(document, wrap(parameters), context(recording_reference), put_resource)
+    assert outcome.output_resources == [p.resource_id for p in planned]
+    outputs = {name: output["value"] for name, output in outcome.outputs.items() if "value" in output}
+    return Deployment(planned, outputs, references)
+
+
+def run(kind: str, **overrides: Any) -> Deployment:
+    return deploy_template(template(kind), {**example_parameters(kind), **overrides}, FakeAzure())
+
+
+def role_assignment_scope(resource_id: str) -> str:
+    """'resourceGroup', or 'Namespace/type/name' of a resource in the group, as a template writes a scope."""
+    scope, separator, _ = resource_id.rpartition("/providers/Microsoft.Authorization/roleAssignments/")
+    assert separator, resource_id
+    if scope == IDENTITY_GROUP:
+        return "resourceGroup"
+    assert scope.startswith(f"{IDENTITY_GROUP}/providers/"), scope
+    return scope.removeprefix(f"{IDENTITY_GROUP}/providers/")
 
 
 def pipeline_parameters(kind: str, mode: str, identity: str = "") -> dict[str, Any]:
@@ -234,12 +310,10 @@ def test_json_file_parses_and_names_its_schema(path: Path) -> None:
 )
 def test_expressions_parse_and_use_only_emulator_functions(path: Path) -> None:
     document = _load(path)
-    used = {call.name for _, call in ts.calls_in(document)}
-    assert used <= ts.SUPPORTED_FUNCTIONS, (
-        f"not implemented by the emulator: {sorted(used - ts.SUPPORTED_FUNCTIONS)}"
-    )
+    used = {call.name.lower() for _, call in ts.calls_in(document)}
+    assert used <= EMULATOR_FUNCTIONS, f"not implemented by the emulator: {sorted(used - EMULATOR_FUNCTIONS)}"
     for where, call in ts.calls_in(document):
-        if call.name == "utcNow":
+        if call.name.lower() == "utcnow":
             assert where.startswith("/parameters/"), where
             assert where.endswith("/defaultValue"), where
 
@@ -259,10 +333,10 @@ def _check_references(name: str, document: dict[str, Any]) -> None:
     }
     used: dict[str, set[str]] = {"parameters": set(), "variables": set()}
     for where, call in ts.calls_in(document):
-        if call.name in used:
+        if call.name.lower() in used:
             (argument,) = call.args
-            assert isinstance(argument, ts.Literal), f"{where}: {call.name}() with a computed name"
-            used[call.name].add(str(argument.value))
+            assert isinstance(argument, Literal), f"{where}: {call.name}() with a computed name"
+            used[call.name.lower()].add(str(argument.value))
     for kind in used:
         assert used[kind] <= declared[kind], (
             f"{name}: undeclared {kind}: {sorted(used[kind] - declared[kind])}"
@@ -323,8 +397,7 @@ def test_example_parameter_file_fits_its_template(kind: str, acr_schema: ts.Prov
     declared = template(kind)["parameters"]
     values = example_parameters(kind)
     assert set(values) <= set(declared)
-    for name, value in values.items():
-        ts.check_parameter_value(name, declared[name], value)
+    validate(template(kind), wrap(values), context(FakeAzure()))  # ARM's checks of every parameter value
     evaluation = run(kind)  # every value accepted, every expression evaluates
     assert_valid(acr_schema, evaluation.resource(PIPELINE_TYPE[kind]), evaluated=True)
 
@@ -375,11 +448,11 @@ PIPELINES = [(EXPORT_PIPELINE, "target"), (IMPORT_PIPELINE, "source")]
 def test_key_vault_uri_only_appears_in_the_sas_token_branch(kind: str, side: str) -> None:
     document = template(kind)
     expression = document["resources"][0]["properties"][side]
-    node = ts.parse_expression(expression[1:-1])
-    assert isinstance(node, ts.Call)
+    node = parse(expression)
+    assert isinstance(node, Call)
     assert node.name == "if"
     condition, when_sas, otherwise = node.args
-    assert condition == ts.Call("variables", (ts.Literal("useSasToken"),))
+    assert condition == Call("variables", (Literal("useSasToken"),))
     assert document["variables"]["useSasToken"] == "[equals(parameters('storageAccessMode'), 'SasToken')]"
     assert "keyVaultUri" in repr(when_sas)
     assert "keyVaultUri" not in repr(otherwise)
@@ -394,6 +467,25 @@ def test_storage_access_mode_parameter(kind: str, side: str) -> None:
     assert spec["allowedValues"] == ["SasToken", "ManagedIdentity"]
     for name in ("keyVaultName", "sasTokenSecretName", "userAssignedIdentity"):
         assert template(kind)["parameters"][name]["defaultValue"] == ""
+
+
+def depends_on(kind: str, resource_type: str, parameters: dict[str, Any]) -> list[str]:
+    """The dependsOn of a template resource as the engine resolves it, and proof the engine honours it.
+
+    The resource is moved to the front of a copy of the template and its dependsOn is also given as an
+    extra output, so the engine evaluates it; the engine must still PUT every dependency first.
+    """
+    document = copy.deepcopy(template(kind))
+    (resource,) = [r for r in document["resources"] if r["type"] == resource_type]
+    document["resources"].remove(resource)
+    document["resources"].insert(0, resource)
+    document["outputs"]["probeDependsOn"] = {"type": "array", "value": resource["dependsOn"]}
+    deployment = deploy_template(document, {**example_parameters(kind), **parameters}, FakeAzure())
+    order = [p.resource_id for p in deployment.planned]
+    dependencies = deployment.outputs["probeDependsOn"]
+    position = order.index(deployment.planned_resource(resource_type).resource_id)
+    assert all(order.index(dependency) < position for dependency in dependencies), order
+    return dependencies
 
 
 @pytest.mark.parametrize(("kind", "side"), PIPELINES)
@@ -414,10 +506,16 @@ def test_sas_token_mode_sends_the_vault_uri_from_arm_and_grants_get_on_secrets(
     policy = evaluation.resource("Microsoft.KeyVault/vaults/accessPolicies")
     assert policy["name"] == f"{VAULT}/add"
     assert policy["apiVersion"] == "2023-07-01"
-    assert policy["dependsOn"] == [evaluation.outputs["pipelineResourceId"]]
+    assert (
+        evaluation.planned_resource(PIPELINE_TYPE[kind]).resource_id
+        == evaluation.outputs["pipelineResourceId"]
+    )
+    assert depends_on(
+        kind, "Microsoft.KeyVault/vaults/accessPolicies", pipeline_parameters(kind, "SasToken")
+    ) == [evaluation.outputs["pipelineResourceId"]]
     (entry,) = policy["properties"]["accessPolicies"]
     assert entry == {
-        "tenantId": ts.Scope().tenant_id,
+        "tenantId": TENANT,
         "objectId": SYSTEM_PRINCIPAL,
         "permissions": {"secrets": ["get"]},
     }
@@ -462,7 +560,10 @@ def test_key_vault_role_assignment_instead_of_an_access_policy(kind: str, side: 
     evaluation = run(kind, **pipeline_parameters(kind, "SasToken"), keyVaultSecretAccess="RoleAssignment")
     assert "Microsoft.KeyVault/vaults/accessPolicies" not in evaluation.deployed_types()
     assignment = evaluation.resource("Microsoft.Authorization/roleAssignments")
-    assert assignment["scope"] == f"Microsoft.KeyVault/vaults/{VAULT}"
+    scope = role_assignment_scope(
+        evaluation.planned_resource("Microsoft.Authorization/roleAssignments").resource_id
+    )
+    assert scope == f"Microsoft.KeyVault/vaults/{VAULT}"
     assert assignment["properties"] == {
         "roleDefinitionId": f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/"
         + KEY_VAULT_SECRETS_USER,
@@ -480,7 +581,7 @@ def test_sas_token_mode_without_vault_or_secret_fails_naming_the_problem(
     kind: str, side: str, missing: str
 ) -> None:
     parameters = {**pipeline_parameters(kind, "SasToken"), missing: ""}
-    with pytest.raises(ts.DeploymentError, match="SasTokenModeRequiresKeyVaultNameAndSasTokenSecretName"):
+    with pytest.raises(TemplateError, match="SasTokenModeRequiresKeyVaultNameAndSasTokenSecretName"):
         run(kind, **parameters)
 
 
@@ -506,8 +607,9 @@ def test_options_allow_exactly_the_options_of_the_pipeline_kind(kind: str, allow
     assert spec["allowedValues"] == allowed
     assert run(kind, options=allowed).resource(PIPELINE_TYPE[kind])["properties"]["options"] == allowed
     other = next(o for o in EXPORT_OPTIONS + IMPORT_OPTIONS if o not in allowed)
-    with pytest.raises(ts.DeploymentError, match="allowed values"):
+    with pytest.raises(TemplateError, match=r"not part of the allowed value\(s\)") as rejected:
         run(kind, options=[other])
+    assert rejected.value.target == "options"
 
 
 def test_import_source_trigger_status() -> None:
@@ -515,7 +617,7 @@ def test_import_source_trigger_status() -> None:
     assert spec["defaultValue"] == "Enabled"
     assert spec["allowedValues"] == ["Enabled", "Disabled"]
     parameters = {k: v for k, v in example_parameters(IMPORT_PIPELINE).items() if k != "sourceTriggerStatus"}
-    default = ts.evaluate(template(IMPORT_PIPELINE), parameters, FakeAzure())
+    default = deploy_template(template(IMPORT_PIPELINE), parameters, FakeAzure())
     trigger = default.resource(PIPELINE_TYPE[IMPORT_PIPELINE])["properties"]["trigger"]
     assert trigger == {"sourceTrigger": {"status": "Enabled"}}
     disabled = run(IMPORT_PIPELINE, sourceTriggerStatus="Disabled")
@@ -529,7 +631,7 @@ def test_import_source_trigger_status() -> None:
 @pytest.mark.parametrize(("kind", "side"), PIPELINES)
 def test_location_defaults_to_the_resource_group(kind: str, side: str) -> None:
     assert template(kind)["parameters"]["location"]["defaultValue"] == "[resourceGroup().location]"
-    assert run(kind).resource(PIPELINE_TYPE[kind])["location"] == ts.Scope().location
+    assert run(kind).resource(PIPELINE_TYPE[kind])["location"] == LOCATION
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -567,8 +669,9 @@ def test_export_run_artifact_count_is_limited_like_the_service() -> None:
     spec = template(EXPORT_RUN)["parameters"]["artifacts"]
     assert (spec["type"], spec["minLength"], spec["maxLength"]) == ("array", 1, 50)
     run(EXPORT_RUN, artifacts=[f"repo:{n}" for n in range(50)])
-    with pytest.raises(ts.DeploymentError, match="longer than 50"):
+    with pytest.raises(TemplateError, match="less than or equal to '50'") as rejected:
         run(EXPORT_RUN, artifacts=[f"repo:{n}" for n in range(51)])
+    assert rejected.value.target == "artifacts"
 
 
 @pytest.mark.parametrize("kind", [EXPORT_RUN, IMPORT_RUN])
@@ -636,23 +739,22 @@ def fake_infra_azure(resource: str, api_version: str | None, full: bool) -> Any:
         return {"ConnectionString": "InstrumentationKey=k"}
     if "/providers/microsoft.managedidentity/userassignedidentities/" in lowered:
         return {"principalId": UAI_PRINCIPAL, "clientId": UAI_CLIENT}
-    raise ts.DeploymentError(f"the fake does not know reference({resource!r})")
+    raise TemplateError("ResourceNotFound", f"the fake does not know reference({resource!r})")
 
 
-def run_infra(**overrides: Any) -> ts.Evaluation:
+def run_infra(**overrides: Any) -> Deployment:
     parameters = {k: v["value"] for k, v in _load(INFRA / "main.parameters.json")["parameters"].items()}
-    scope = ts.Scope(subscription_id=SUB, resource_group=GROUP)
-    return ts.evaluate(_load(INFRA_TEMPLATE), {**parameters, **overrides}, fake_infra_azure, scope)
+    return deploy_template(_load(INFRA_TEMPLATE), {**parameters, **overrides}, fake_infra_azure)
 
 
-def role_assignments(evaluation: ts.Evaluation) -> dict[tuple[str, str], dict[str, Any]]:
+def role_assignments(evaluation: Deployment) -> dict[tuple[str, str], dict[str, Any]]:
     """(scope, role name) -> assignment, for the assignments deployed by the template itself."""
     names = {v: k for k, v in ROLE_IDS.items()}
     found = {}
-    for resource in evaluation.resources:
-        if resource["type"] == "Microsoft.Authorization/roleAssignments":
-            role = resource["properties"]["roleDefinitionId"].rsplit("/", 1)[1]
-            found[(resource.get("scope", "resourceGroup"), names[role])] = resource
+    for planned in evaluation.planned:
+        if planned.type == "Microsoft.Authorization/roleAssignments":
+            role = planned.body["properties"]["roleDefinitionId"].rsplit("/", 1)[1]
+            found[(role_assignment_scope(planned.resource_id), names[role])] = planned.body
     return found
 
 
