@@ -212,15 +212,41 @@ class TransferService:
         )
 
     def start_import(self, blob: Any, trigger: Trigger, idempotency_key: str | None = None) -> Accepted:
-        self._require_import()
+        blobs = self._require_import()
         name = naming.check_blob_name(blob)
-        if self.blobs is not None and self.blobs.get_properties(name) is None:
+        request = {"kind": "import", "blob": name}
+        if idempotency_key is not None:
+            repeat = self._stored_request(naming.check_idempotency_key(idempotency_key), request)
+            if repeat is not None:
+                return repeat
+        if blobs.get_properties(name) is None:
             raise NotFound(
                 f"blob {name!r} is not in container {self.settings.target_container}", target="blob"
             )
-        request_id, run_ids, repeated = self._claim(idempotency_key, {"kind": "import", "blob": name}, 1)
+        request_id, run_ids, repeated = self._claim(idempotency_key, request, 1)
         run = self._new_run(run_ids[0], RunKind.IMPORT, trigger, request_id, self.clock(), blob=name)
         return Accepted(request_id, [self._record_and_deploy(run)], repeated)
+
+    def _stored_request(self, key: str, request: Mapping[str, Any]) -> Accepted | None:
+        """The runs of an earlier request with this key, when all are recorded: a repeat must get them even
+        after the blob was imported and deleted."""
+        stored = self.state.get_request(key)
+        if stored is None:
+            return None
+        self._same_request(stored, request)
+        runs = [self.state.get_run(run_id) for run_id in stored.run_ids]
+        if any(run is None for run in runs):
+            return None
+        return Accepted(stored.request_id, [run for run in runs if run is not None], repeated=True)
+
+    @staticmethod
+    def _same_request(stored: RequestRecord, request: Mapping[str, Any]) -> None:
+        if stored.fingerprint != naming.fingerprint(request):
+            raise Conflict(
+                "this Idempotency-Key was already used for a different request",
+                target="Idempotency-Key",
+                code="IdempotencyKeyReused",
+            )
 
     def _claim(self, key: str | None, request: Mapping[str, Any], count: int) -> tuple[str, list[str], bool]:
         """Run ids for a request; with an idempotency key, the ids stored by its first use."""
@@ -233,12 +259,7 @@ class TransferService:
         naming.check_idempotency_key(key)
         fingerprint = naming.fingerprint(request)
         stored = self.state.claim_request(RequestRecord(key, request_id, fingerprint, tuple(run_ids), now))
-        if stored.fingerprint != fingerprint:
-            raise Conflict(
-                "this Idempotency-Key was already used for a different request",
-                target="Idempotency-Key",
-                code="IdempotencyKeyReused",
-            )
+        self._same_request(stored, request)
         return stored.request_id, list(stored.run_ids), stored.request_id != request_id
 
     def _new_run(
@@ -433,6 +454,11 @@ class TransferService:
         if self.settings.copy_target_url:
             self._advance_copies(report)
         return report
+
+    def reconcile_run(self, run_id: str) -> Run:
+        """Move one run forward from ARM now (the CLI's --wait); a finished run is returned as it is."""
+        run = self.get_run(run_id)
+        return run if run.status.terminal else self._reconcile_run(run)
 
     def _reconcile_run(self, run: Run) -> Run:
         deployment = self.arm.get_deployment(run.deployment_name) if run.owned else None
