@@ -41,13 +41,14 @@ from transfer.ports import (
     StateStore,
 )
 from transfer.runs import CopyStatus, DeploymentState, Run, RunKind, RunStatus, Trigger, apply, observe
-from transfer.staleness import Decision, Outcome, Policy, decide, refresh_metadata
+from transfer.staleness import Decision, Outcome, Policy, content_version, decide, refresh_metadata
 
 log = logging.getLogger("transfer")
 
 TRANSIENT = (Throttled, Unavailable)
 DEPLOY_GRACE = timedelta(minutes=10)  # ARM may not list a deployment right after its PUT
 REFRESH_RETRY_AFTER = timedelta(minutes=10)
+ORPHAN_GRACE = timedelta(minutes=2)  # far longer than a claim-then-record takes in a live worker
 PIPELINE_CACHE_TTL = timedelta(minutes=5)
 SAS_WARNING = timedelta(days=14)
 DEPLOYMENT_WARNING = 700  # above this, ARM starts deleting the group's oldest deployments
@@ -347,12 +348,16 @@ class TransferService:
         if blob is None:
             return BlobResult(name, Outcome.NOTHING, "the blob no longer exists")
         now = self.clock()
+        records = self.state.blob_records(name)
+        orphan = self._orphaned_import(blob, records, now)
+        if orphan is not None:
+            return self._resume_import(orphan, trigger, now)
         decision = decide(
             blob,
             trigger_enabled=self._source_trigger_enabled(),
             policy=self.policy,
             now=now,
-            records=self.state.blob_records(name),
+            records=records,
         )
         context = {"blob": name, "trigger": trigger.value, "outcome": decision.outcome.value}
         log.info("blob decision: %s (%s)", decision.outcome.value, decision.reason, extra=context)
@@ -405,14 +410,32 @@ class TransferService:
     def _import_blob(self, blob: BlobInfo, decision: Decision, trigger: Trigger, now: datetime) -> BlobResult:
         run_id = naming.run_id(RunKind.IMPORT, now, self.token())
         if not self.state.claim_blob(self._record(blob, decision, BlobAction.IMPORT, now, run_id)):
-            stored = next((r for r in self.state.blob_records(blob.name) if r.key == decision.lock_key), None)
-            if stored is None or stored.run_id is None or self.state.get_run(stored.run_id) is not None:
-                return BlobResult(
-                    blob.name, Outcome.NOTHING, "an import of this blob version is already recorded"
-                )
-            run_id = stored.run_id  # the claim was written but the run was not: finish what was started
+            return BlobResult(
+                blob.name, Outcome.NOTHING, "an import of this blob version is already recorded"
+            )
         run = self._new_run(run_id, RunKind.IMPORT, trigger, uuid.uuid4().hex, now, blob=blob.name)
         return BlobResult(blob.name, Outcome.IMPORT, decision.reason, self._record_and_deploy(run))
+
+    def _orphaned_import(self, blob: BlobInfo, records: list[BlobRecord], now: datetime) -> BlobRecord | None:
+        """An import claimed for this version whose run was never recorded: the worker died in between.
+        A claim younger than the grace may belong to a worker still busy with it."""
+        version = content_version(blob)
+        for record in records:
+            if (
+                record.action is BlobAction.IMPORT
+                and record.run_id
+                and record.key.endswith(version)
+                and now - record.decided_at > ORPHAN_GRACE
+                and self.state.get_run(record.run_id) is None
+            ):
+                return record
+        return None
+
+    def _resume_import(self, record: BlobRecord, trigger: Trigger, now: datetime) -> BlobResult:
+        assert record.run_id is not None
+        log.warning("finishing an import whose run was never recorded", extra={"blob": record.name})
+        run = self._new_run(record.run_id, RunKind.IMPORT, trigger, uuid.uuid4().hex, now, blob=record.name)
+        return BlobResult(record.name, Outcome.IMPORT, record.reason, self._record_and_deploy(run))
 
     def sweep(self) -> Report:
         """Apply the 60-day rule to every blob in the watched container (blobs age without events)."""
