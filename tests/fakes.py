@@ -1,0 +1,563 @@
+"""Hand-written in-memory fakes of every port (transfer/ports.py), for service unit tests.
+
+They behave like the real adapters, and the contract tests in tests/integration run the same tests
+against both: ETags change on every write, conditional writes fail with PreconditionFailed, creating a
+record that exists fails (AlreadyExists / False), keys and texts are normalised as the Table adapter
+stores them, and listings come in the adapters' order.
+
+Every fake counts its calls (`fake.calls["get_resource"]`) and can be told to fail:
+`fake.fail("get_deployment", Throttled("slow down", retry_after=5), times=2)` raises that error on the
+next two calls of that method (before it does anything).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from transfer.errors import AlreadyExists, NotFound, PreconditionFailed, TransferError
+from transfer.keyvault import parse_sas, split_secret_uri
+from transfer.ports import BlobInfo, BlobRecord, CopyState, RequestRecord, SasSecret
+from transfer.runs import DeploymentState, Run, RunKind, RunStatus
+from transfer.state import (
+    CLEANUP,
+    MAX_TOP,
+    check_run_id,
+    index_partition,
+    run_row_key,
+    stored_blob_record,
+    stored_run,
+    table_key,
+    utc,
+)
+
+PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
+RUNNING_DEPLOYMENT_STATES = frozenset({"Accepted", "Running", "Created", "Creating", "Updating", "Waiting"})
+
+
+@dataclass
+class Clock:
+    """A settable clock: `clock()` reads it, `clock.advance(hours=1)` moves it."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        from datetime import timedelta
+
+        self.now = self.now + timedelta(**delta)
+        return self.now
+
+
+class _Faults:
+    """Call counting and scripted failures shared by the fakes."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.history: list[tuple[str, Any]] = []  # (method, first argument), in call order
+        self._faults: dict[str, deque[BaseException]] = defaultdict(deque)
+        self._lock = threading.RLock()
+
+    def fail(self, method: str, error: BaseException, times: int = 1) -> None:
+        if not hasattr(self, method):
+            raise AttributeError(f"{type(self).__name__} has no method {method}")
+        self._faults[method].extend([error] * times)
+
+    def _enter(self, method: str, subject: Any = None) -> None:
+        self.calls[method] += 1
+        self.history.append((method, subject))
+        queue = self._faults.get(method)
+        if queue:
+            raise queue.popleft()
+
+
+# ---- state ---------------------------------------------------------------------------------------------
+
+
+class FakeStateStore(_Faults):
+    """Like TableStateStore: etags, AlreadyExists, PreconditionFailed, first-claim-wins, newest first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: dict[str, Run] = {}
+        self.blobs: dict[tuple[str, str], BlobRecord] = {}
+        self.requests: dict[str, RequestRecord] = {}
+        self._etags = 0
+
+    def _etag(self) -> str:
+        self._etags += 1
+        return f"W/\"datetime'fake-{self._etags:08d}'\""
+
+    def add_run(self, run: Run) -> Run:
+        with self._lock:
+            self._enter("add_run", run.id)
+            check_run_id(run.id)
+            if run.id in self.runs:
+                raise AlreadyExists(f"run {run.id} already exists", target="run_id")
+            stored = replace(stored_run(run), etag=self._etag())
+            self.runs[run.id] = stored
+            return stored
+
+    def get_run(self, run_id: str) -> Run | None:
+        with self._lock:
+            self._enter("get_run", run_id)
+            check_run_id(run_id)
+            return self.runs.get(run_id)
+
+    def update_run(self, run: Run) -> Run:
+        with self._lock:
+            self._enter("update_run", run.id)
+            check_run_id(run.id)
+            current = self.runs.get(run.id)
+            if run.etag is None or current is None or current.etag != run.etag:
+                raise PreconditionFailed(f"run {run.id} changed meanwhile", target="run_id")
+            stored = replace(stored_run(run), etag=self._etag())
+            self.runs[run.id] = stored
+            return stored
+
+    def list_runs(
+        self, *, kind: RunKind | None = None, status: RunStatus | None = None, top: int = 100
+    ) -> list[Run]:
+        with self._lock:
+            self._enter("list_runs")
+            top = min(top, MAX_TOP)
+            if top < 1:
+                return []
+            ordered = sorted(self.runs.values(), key=lambda r: run_row_key(r.id))
+            return [
+                r
+                for r in ordered
+                if (kind is None or r.kind is kind) and (status is None or r.status is status)
+            ][:top]
+
+    def active_runs(self) -> list[Run]:
+        with self._lock:
+            self._enter("active_runs")
+            return sorted((r for r in self.runs.values() if not r.status.terminal), key=lambda r: r.id)
+
+    def runs_to_clean(self) -> list[Run]:
+        with self._lock:
+            self._enter("runs_to_clean")
+            return sorted(
+                (r for r in self.runs.values() if index_partition(r) == CLEANUP), key=lambda r: r.id
+            )
+
+    def claim_blob(self, record: BlobRecord) -> bool:
+        with self._lock:
+            self._enter("claim_blob", record.name)
+            key = (record.name, record.key)
+            if key in self.blobs:
+                return False
+            self.blobs[key] = stored_blob_record(record)
+            return True
+
+    def blob_records(self, name: str) -> list[BlobRecord]:
+        with self._lock:
+            self._enter("blob_records", name)
+            records = [r for (n, _), r in self.blobs.items() if n == name]
+            return sorted(records, key=lambda r: table_key(r.key))
+
+    def update_blob_record(self, record: BlobRecord) -> None:
+        with self._lock:
+            self._enter("update_blob_record", record.name)
+            self.blobs[(record.name, record.key)] = stored_blob_record(record)
+
+    def claim_request(self, record: RequestRecord) -> RequestRecord:
+        with self._lock:
+            self._enter("claim_request", record.key)
+            return self.requests.setdefault(record.key, replace(record, created_at=utc(record.created_at)))
+
+    def get_request(self, key: str) -> RequestRecord | None:
+        with self._lock:
+            self._enter("get_request", key)
+            return self.requests.get(key)
+
+    def ping(self) -> None:
+        with self._lock:
+            self._enter("ping")
+
+
+# ---- blobs ---------------------------------------------------------------------------------------------
+
+
+class FakeBlobStore(_Faults):
+    """Like AzureBlobStore: ETag and Last-Modified change on every metadata write (Last-Modified moves
+    to the clock), metadata writes keep every existing key, listings come by name in pages."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None, *, page_size: int = 1000) -> None:
+        super().__init__()
+        self.clock = clock or Clock()
+        self.page_size = page_size
+        self.blobs: dict[str, BlobInfo] = {}
+        self.pages_listed = 0
+        self._etags = 0
+
+    def _etag(self) -> str:
+        self._etags += 1
+        return f'"0x8DEFA4E{self._etags:09X}"'
+
+    def put(
+        self,
+        name: str | BlobInfo,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_md5: bytes | None = None,
+        last_modified: datetime | None = None,
+        size: int = 0,
+        content: bytes | None = None,
+    ) -> BlobInfo:
+        """Create or overwrite a blob (test setup; like an upload it sets a new ETag). With `content`,
+        Content-MD5 and size come from it unless given. A BlobInfo is stored as it is."""
+        with self._lock:
+            if isinstance(name, BlobInfo):  # stored as given, ETag included
+                self.blobs[name.name] = replace(name, metadata=dict(name.metadata))
+                return self.blobs[name.name]
+            if content is not None:
+                size = size or len(content)
+                content_md5 = content_md5 or hashlib.md5(content).digest()  # noqa: S324 - Content-MD5
+            info = BlobInfo(
+                name=name,
+                etag=self._etag(),
+                last_modified=utc(last_modified or self.clock()),
+                content_md5=content_md5,
+                metadata=dict(metadata or {}),
+                size=size,
+            )
+            self.blobs[name] = info
+            return info
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            self.blobs.pop(name, None)
+
+    def get_properties(self, name: str) -> BlobInfo | None:
+        with self._lock:
+            self._enter("get_properties", name)
+            return self.blobs.get(name)
+
+    def merge_metadata(self, name: str, updates: Mapping[str, str], etag: str) -> BlobInfo:
+        with self._lock:
+            self._enter("merge_metadata", name)
+            current = self.blobs.get(name)
+            if current is None or current.etag != etag:
+                raise PreconditionFailed(f"blob {name} changed meanwhile", target="blob")
+            for key, value in updates.items():
+                if not key.isidentifier() or not value.isascii():
+                    raise TransferError(
+                        f"blob storage: writing metadata of {name}: failed (400) (InvalidMetadata)"
+                    )
+            lowered = {k.lower() for k in updates}
+            merged = {k: v for k, v in current.metadata.items() if k.lower() not in lowered}
+            merged.update(updates)
+            info = replace(current, etag=self._etag(), last_modified=utc(self.clock()), metadata=merged)
+            self.blobs[name] = info
+            return info
+
+    def list_blobs(self) -> Iterator[BlobInfo]:
+        self._enter("list_blobs")
+        with self._lock:
+            snapshot = [self.blobs[n] for n in sorted(self.blobs)]
+        for start in range(0, len(snapshot), self.page_size):
+            self.pages_listed += 1
+            yield from snapshot[start : start + self.page_size]
+
+
+class FakeBlobCopier(_Faults):
+    """Like AzureBlobCopier. `start_copy` copies blob `name` of `source` (when given) into `target`
+    (when given) with its Content-MD5 and metadata, and reports `initial_status` ("success" at once by
+    default, or "pending" until `finish(name)`). The source URL's SAS is kept only for assertions in
+    `source_urls`, never in a repr."""
+
+    def __init__(
+        self,
+        source: FakeBlobStore | None = None,
+        target: FakeBlobStore | None = None,
+        *,
+        initial_status: str = "success",
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.target = target
+        self.initial_status = initial_status
+        self.states: dict[str, CopyState] = {}
+        self.source_urls: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"FakeBlobCopier(copies={sorted(self.states)!r})"
+
+    def start_copy(self, source_url: str, name: str) -> CopyState:
+        with self._lock:
+            self._enter("start_copy", name)
+            if self.source is not None and name not in self.source.blobs:
+                raise TransferError(f"blob storage: copying {name}: failed (404) (CannotVerifyCopySource)")
+            self.source_urls[name] = source_url
+            state = CopyState(self.initial_status)
+            self.states[name] = state
+            if state.status == "success":
+                self._land(name)
+            return state
+
+    def finish(self, name: str, status: str = "success", error: str | None = None) -> None:
+        with self._lock:
+            self.states[name] = CopyState(status, error)
+            if status == "success":
+                self._land(name)
+
+    def _land(self, name: str) -> None:
+        if self.target is None:
+            return
+        original = self.source.blobs.get(name) if self.source is not None else None
+        self.target.put(
+            name,
+            metadata=original.metadata if original else {},
+            content_md5=original.content_md5 if original else None,
+            size=original.size if original else 0,
+        )
+
+    def copy_state(self, name: str) -> CopyState | None:
+        with self._lock:
+            self._enter("copy_state", name)
+            state = self.states.get(name)
+            if self.target is None:
+                return state
+            if name in self.target.blobs:
+                return state or CopyState("success")
+            # a pending or failed copy leaves a destination blob in Azure; a deleted one is gone
+            return state if state is not None and state.status != "success" else None
+
+
+# ---- secrets -------------------------------------------------------------------------------------------
+
+
+class FakeSecretReader(_Faults):
+    """Like KeyVaultSecretReader over `secrets` {secret URI: value}; a versionless URI reads the value
+    stored under the URI without its version too."""
+
+    def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.secrets: dict[str, str] = dict(secrets or {})
+
+    def __repr__(self) -> str:
+        return f"FakeSecretReader(uris={sorted(self.secrets)!r})"
+
+    def read_sas(self, secret_uri: str) -> SasSecret:
+        with self._lock:
+            self._enter("read_sas", secret_uri)
+            vault, name, _version = split_secret_uri(secret_uri)
+            value = self.secrets.get(secret_uri.rstrip("/"))
+            if value is None:
+                value = self.secrets.get(f"{vault}/secrets/{name}")
+            if value is None:
+                raise NotFound(
+                    f"key vault: reading secret {name}: no such secret in {vault}", target="secretUri"
+                )
+            try:
+                expires_at, permissions = parse_sas(value)
+            except ValueError as exc:
+                raise TransferError(
+                    f"key vault: reading secret {name}: {exc}", code="InvalidSecret"
+                ) from None
+            return SasSecret(token=value.strip().lstrip("?"), expires_at=expires_at, permissions=permissions)
+
+
+# ---- ARM -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeploymentCall:
+    name: str
+    template: dict[str, Any]
+    parameters: dict[str, Any]
+    adopted: bool
+
+
+class FakeResourceManager(_Faults):
+    """Like ArmResourceManager for one registry's resource group.
+
+    - `begin_deployment` records the call (`deployment_calls`) and, unless the deployment of that name is
+      still running (then it is adopted, as ARM's 409 DeploymentActive is), (re)starts it in state
+      `deployment_state` ("Running"). With `auto_run` (default) a deployment whose parameters carry
+      `pipelineRunName` also creates the pipelineRun resource, as the run templates do: provisioningState
+      "Creating", response.status "Running".
+    - Tests script what ARM says: `set_deployment(...)`, `finish_run(...)`, `put_resource(...)`.
+    - Resource ids compare case-insensitively, as ARM's do.
+    """
+
+    def __init__(self, registry_id: str | None = None, *, auto_run: bool = True) -> None:
+        super().__init__()
+        self.registry_id = registry_id
+        self.auto_run = auto_run
+        self.deployment_state = "Running"
+        self.deployments: dict[str, DeploymentState] = {}
+        self.resources: dict[str, dict[str, Any]] = {}
+        self.deployment_calls: list[DeploymentCall] = []
+        self.deleted_deployments: list[str] = []
+        self.deleted_resources: list[str] = []
+        self.other_deployments = 0  # deployments in the group the app did not make (count_deployments)
+
+    # -- scripting --
+
+    def set_deployment(
+        self,
+        name: str,
+        provisioning_state: str,
+        *,
+        outputs: Mapping[str, Any] | None = None,
+        output_resource_ids: tuple[str, ...] = (),
+        error: str | None = None,
+    ) -> DeploymentState:
+        state = DeploymentState(name, provisioning_state, dict(outputs or {}), output_resource_ids, error)
+        self.deployments[name] = state
+        return state
+
+    def put_resource(self, resource: Mapping[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(dict(resource))
+        self.resources[str(body["id"]).lower()] = body
+        return body
+
+    def pipeline_run_id(self, run_name: str) -> str:
+        if self.registry_id is None:
+            raise ValueError("FakeResourceManager needs registry_id for pipeline runs")
+        return f"{self.registry_id}/pipelineRuns/{run_name}"
+
+    def put_pipeline_run(
+        self,
+        run_name: str,
+        *,
+        status: str = "Running",
+        provisioning_state: str = "Creating",
+        request: Mapping[str, Any] | None = None,
+        source_trigger: bool = False,
+        progress: str | None = None,
+        imported_artifacts: tuple[str, ...] = (),
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        response: dict[str, Any] = {"status": status}
+        if progress is not None:
+            response["progress"] = {"percentage": progress}
+        if imported_artifacts:
+            response["importedArtifacts"] = list(imported_artifacts)
+        if error:
+            response["pipelineRunErrorMessage"] = error
+        if source_trigger:
+            response["trigger"] = {"sourceTrigger": {"timestamp": "2026-11-26T12:00:00Z"}}
+        return self.put_resource(
+            {
+                "id": self.pipeline_run_id(run_name),
+                "name": run_name,
+                "type": PIPELINE_RUN_TYPE,
+                "properties": {
+                    "provisioningState": provisioning_state,
+                    "request": dict(request or {}),
+                    "response": response,
+                },
+            }
+        )
+
+    def finish_run(
+        self,
+        run_name: str,
+        status: str = "Succeeded",
+        *,
+        imported_artifacts: tuple[str, ...] = (),
+        error: str | None = None,
+        deployment: str | None = None,
+    ) -> None:
+        """The pipelineRun ends with `status`; its deployment (`deployment`, default the one that created
+        it) ends Succeeded, or Failed with `error` when the run failed."""
+        resource = self.resources[self.pipeline_run_id(run_name).lower()]
+        props = resource["properties"]
+        props["provisioningState"] = "Succeeded" if status == "Succeeded" else "Failed"
+        props["response"]["status"] = status
+        props["response"]["progress"] = {"percentage": "100"}
+        if imported_artifacts:
+            props["response"]["importedArtifacts"] = list(imported_artifacts)
+        if error:
+            props["response"]["pipelineRunErrorMessage"] = error
+        name = deployment or next(
+            (
+                c.name
+                for c in reversed(self.deployment_calls)
+                if c.parameters.get("pipelineRunName") == run_name
+            ),
+            None,
+        )
+        if name is not None and name in self.deployments:
+            if status == "Succeeded":
+                self.set_deployment(name, "Succeeded", outputs={"pipelineRunResourceId": resource["id"]})
+            else:
+                self.set_deployment(name, "Failed", error=error or f"the pipeline run {status.lower()}")
+
+    # -- the port --
+
+    def begin_deployment(self, name: str, template: Mapping[str, Any], parameters: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._enter("begin_deployment", name)
+            current = self.deployments.get(name)
+            adopted = current is not None and current.provisioning_state in RUNNING_DEPLOYMENT_STATES
+            self.deployment_calls.append(
+                DeploymentCall(name, copy.deepcopy(dict(template)), copy.deepcopy(dict(parameters)), adopted)
+            )
+            if adopted:
+                return
+            self.set_deployment(name, self.deployment_state)
+            run_name = parameters.get("pipelineRunName")
+            if self.auto_run and run_name and self.registry_id is not None:
+                existing = self.resources.get(self.pipeline_run_id(str(run_name)).lower())
+                tag = parameters.get("forceUpdateTag")
+                if existing is None or existing["properties"].get("forceUpdateTag") != tag:
+                    request = {
+                        k: v for k, v in parameters.items() if k in ("pipelineResourceId", "artifacts")
+                    }
+                    if "sourceName" in parameters:
+                        request["source"] = {"type": "AzureStorageBlob", "name": parameters["sourceName"]}
+                    if "targetName" in parameters:
+                        request["target"] = {"type": "AzureStorageBlob", "name": parameters["targetName"]}
+                    body = self.put_pipeline_run(str(run_name), request=request)
+                    body["properties"]["forceUpdateTag"] = tag
+
+    def get_deployment(self, name: str) -> DeploymentState | None:
+        with self._lock:
+            self._enter("get_deployment", name)
+            return self.deployments.get(name)
+
+    def delete_deployment(self, name: str) -> None:
+        with self._lock:
+            self._enter("delete_deployment", name)
+            self.deleted_deployments.append(name)
+            self.deployments.pop(name, None)
+
+    def count_deployments(self) -> int:
+        with self._lock:
+            self._enter("count_deployments")
+            return len(self.deployments) + self.other_deployments
+
+    def get_resource(self, resource_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            self._enter("get_resource", resource_id)
+            body = self.resources.get(resource_id.lower())
+            return copy.deepcopy(body) if body is not None else None
+
+    def delete_resource(self, resource_id: str) -> None:
+        with self._lock:
+            self._enter("delete_resource", resource_id)
+            self.deleted_resources.append(resource_id)
+            self.resources.pop(resource_id.lower(), None)
+
+    def list_pipeline_runs(self) -> list[dict[str, Any]]:
+        with self._lock:
+            self._enter("list_pipeline_runs")
+            prefix = f"{self.registry_id}/pipelineRuns/".lower() if self.registry_id else "/pipelineruns/"
+            return [
+                copy.deepcopy(body)
+                for key, body in sorted(self.resources.items())
+                if (key.startswith(prefix) if self.registry_id else prefix in key)
+            ]

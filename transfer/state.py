@@ -1,0 +1,537 @@
+"""The StateStore on Azure Table Storage: run, blob and request records.
+
+Tables (created if absent, once per instance), named `{prefix}{name}`:
+- `runs`: PartitionKey "run", RowKey `run_row_key(run.id)`: the run id mapped to an order-reversing key,
+  so the table's natural order (ascending RowKey) is newest run first. Run ids are sortable by creation
+  time (see naming.run_id), so `list_runs(top=N)` reads N entities plus what its filters skip, never
+  the whole table sorted client-side.
+- `index`: PartitionKey "active" (runs not terminal) and "cleanup" (terminal, owned, not cleaned up),
+  RowKey the run id. `active_runs` and `runs_to_clean` read one partition and then the runs by point
+  reads: their cost follows the number of active runs, not of all runs kept.
+- `blobs`: PartitionKey `table_key(blob name)`, RowKey `table_key(record.key)`; creating the entity is
+  the lock for (name, key).
+- `requests`: PartitionKey "request", RowKey sha256(Idempotency-Key).
+
+Index maintenance, and how a crash between two writes heals:
+- add_run writes the index row first, then the run. A crash between leaves an index row without a run:
+  `active_runs` / `runs_to_clean` skip it, and delete it once it is older than ORPHAN_GRACE (so an
+  add_run in flight on another worker is not disturbed).
+- update_run writes the run first (ETag-conditional), then, for a terminal run, upserts its "cleanup"
+  row and deletes its "active" row. A crash between leaves a terminal run in "active": `active_runs`
+  drops it from the result and repairs both rows; a cleaned-up run left in "cleanup" is repaired by
+  `runs_to_clean` likewise.
+
+Filters are parameterised only (`parameters=`, each `@name` its own word). Azure SDKs load lazily.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from transfer.config import StorageConnection
+from transfer.errors import AlreadyExists, InvalidInput, PreconditionFailed, TransferError
+from transfer.ports import BlobAction, BlobRecord, RequestRecord
+from transfer.retry import translate
+from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.data.tables import TableClient, TableServiceClient
+
+RUN_PARTITION = "run"
+ACTIVE = "active"
+CLEANUP = "cleanup"
+REQUEST_PARTITION = "request"
+TABLES = ("runs", "index", "blobs", "requests")
+MAX_TEXT = 8 * 1024  # error messages and reasons are cut to this many characters
+MAX_TOP = 1000
+ORPHAN_GRACE = timedelta(minutes=10)
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9]{5,50}$")
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ascending, as ASCII
+_INVERT = str.maketrans(_ALPHABET, _ALPHABET[::-1])
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.:=-]{1,512}$")
+_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,40}$")
+
+
+# ---- keys and entity shapes (pure; the in-memory fake shares them) -------------------------------------
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise InvalidInput("is not a run id (5-50 letters and digits)", target="run_id")
+    return run_id
+
+
+def run_row_key(run_id: str) -> str:
+    """An order-reversing map of run ids: a < b exactly when key(a) > key(b), prefixes included.
+
+    Each character is mirrored in the alphabet and '~' (above every alphanumeric) ends the key, so a
+    shorter id sorts after the longer ids it is a prefix of, as reversing requires."""
+    return check_run_id(run_id).translate(_INVERT) + "~"
+
+
+def table_key(value: str) -> str:
+    """A PartitionKey / RowKey for any string. Safe ASCII stays readable; anything else (`/ \\ # ?`,
+    control characters, unicode, long names) becomes '~' + url-safe base64 without padding, or, past
+    the key size limit, '!' + sha256. The three forms cannot collide: plain keys start with neither."""
+    if _PLAIN_KEY.match(value):
+        return value
+    encoded = base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii").rstrip("=")
+    if len(encoded) <= 1000:
+        return "~" + encoded
+    return "!" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def request_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def cut(text: str | None, limit: int = MAX_TEXT) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def utc(value: datetime) -> datetime:
+    """A plain timezone-aware UTC datetime (naive values are taken as UTC, never as local time)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return datetime(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        tzinfo=UTC,
+    )
+
+
+def stored_run(run: Run) -> Run:
+    """The run as the store keeps it: texts cut, datetimes in UTC."""
+    return replace(
+        run,
+        error=cut(run.error),
+        copy_error=cut(run.copy_error),
+        created_at=utc(run.created_at),
+        updated_at=utc(run.updated_at),
+        finished_at=utc(run.finished_at) if run.finished_at else None,
+    )
+
+
+def index_partition(run: Run) -> str | None:
+    """Which index partition the run belongs in: "active", "cleanup", or none."""
+    if not run.status.terminal:
+        return ACTIVE
+    if run.owned and not run.cleaned_up:
+        return CLEANUP
+    return None
+
+
+def run_entity(run: Run) -> dict[str, Any]:
+    run = stored_run(run)
+    entity: dict[str, Any] = {
+        "PartitionKey": RUN_PARTITION,
+        "RowKey": run_row_key(run.id),
+        "id": run.id,
+        "kind": run.kind.value,
+        "trigger": run.trigger.value,
+        "status": run.status.value,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "request_id": run.request_id,
+        "deployment_name": run.deployment_name,
+        "artifacts": json.dumps(list(run.artifacts)),
+        "imported_artifacts": json.dumps(list(run.imported_artifacts)),
+        "cleaned_up": run.cleaned_up,
+        "owned": run.owned,
+    }
+    optional: dict[str, Any] = {
+        "blob": run.blob,
+        "pipeline_run_id": run.pipeline_run_id,
+        "progress": run.progress,
+        "error": run.error,
+        "finished_at": run.finished_at,
+        "copy_status": run.copy_status.value if run.copy_status else None,
+        "copy_error": run.copy_error,
+    }
+    entity.update({k: v for k, v in optional.items() if v is not None})
+    return entity
+
+
+def _dt(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return utc(value)
+    return utc(datetime.fromisoformat(str(value)))
+
+
+def _opt_dt(value: Any) -> datetime | None:
+    return None if value is None else _dt(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def run_from_entity(entity: Mapping[str, Any], etag: str | None) -> Run:
+    copy_status = entity.get("copy_status")
+    return Run(
+        id=str(entity["id"]),
+        kind=RunKind(entity["kind"]),
+        trigger=Trigger(entity["trigger"]),
+        status=RunStatus(entity["status"]),
+        created_at=_dt(entity["created_at"]),
+        updated_at=_dt(entity["updated_at"]),
+        request_id=str(entity["request_id"]),
+        deployment_name=str(entity.get("deployment_name") or ""),
+        artifacts=tuple(json.loads(entity.get("artifacts") or "[]")),
+        blob=_opt_str(entity.get("blob")),
+        pipeline_run_id=_opt_str(entity.get("pipeline_run_id")),
+        progress=_opt_str(entity.get("progress")),
+        imported_artifacts=tuple(json.loads(entity.get("imported_artifacts") or "[]")),
+        error=_opt_str(entity.get("error")),
+        finished_at=_opt_dt(entity.get("finished_at")),
+        cleaned_up=bool(entity.get("cleaned_up", False)),
+        owned=bool(entity.get("owned", True)),
+        copy_status=CopyStatus(copy_status) if copy_status else None,
+        copy_error=_opt_str(entity.get("copy_error")),
+        etag=etag,
+    )
+
+
+def blob_entity(record: BlobRecord) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "PartitionKey": table_key(record.name),
+        "RowKey": table_key(record.key),
+        "name": record.name,
+        "key": record.key,
+        "action": record.action.value,
+        "decided_at": utc(record.decided_at),
+        "last_modified": utc(record.last_modified),
+        "reason": cut(record.reason) or "",
+    }
+    if record.run_id is not None:
+        entity["run_id"] = record.run_id
+    return entity
+
+
+def blob_from_entity(entity: Mapping[str, Any]) -> BlobRecord:
+    return BlobRecord(
+        name=str(entity["name"]),
+        key=str(entity["key"]),
+        action=BlobAction(entity["action"]),
+        decided_at=_dt(entity["decided_at"]),
+        last_modified=_dt(entity["last_modified"]),
+        run_id=_opt_str(entity.get("run_id")),
+        reason=str(entity.get("reason") or ""),
+    )
+
+
+def stored_blob_record(record: BlobRecord) -> BlobRecord:
+    return blob_from_entity(blob_entity(record))
+
+
+def request_entity(record: RequestRecord) -> dict[str, Any]:
+    return {
+        "PartitionKey": REQUEST_PARTITION,
+        "RowKey": request_key(record.key),
+        "key": record.key,
+        "request_id": record.request_id,
+        "fingerprint": record.fingerprint,
+        "run_ids": json.dumps(list(record.run_ids)),
+        "created_at": utc(record.created_at),
+    }
+
+
+def request_from_entity(entity: Mapping[str, Any]) -> RequestRecord:
+    return RequestRecord(
+        key=str(entity["key"]),
+        request_id=str(entity["request_id"]),
+        fingerprint=str(entity["fingerprint"]),
+        run_ids=tuple(json.loads(entity.get("run_ids") or "[]")),
+        created_at=_dt(entity["created_at"]),
+    )
+
+
+# ---- the adapter --------------------------------------------------------------------------------------
+
+
+class TableStateStore:
+    """StateStore on Azure Table Storage (or Azurite)."""
+
+    def __init__(
+        self,
+        connection: StorageConnection,
+        credential: TokenCredential | None = None,
+        *,
+        prefix: str = "transfer",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not _PREFIX.match(prefix):
+            raise ValueError("the table prefix must be a letter then up to 40 letters or digits")
+        if not connection.connection_string and not connection.table_service_uri:
+            raise TransferError(f"{connection.setting} has no table endpoint")
+        if not connection.connection_string and credential is None:
+            raise TransferError(f"{connection.setting}: a table endpoint without a credential")
+        self._connection = connection
+        self._credential = credential
+        self._prefix = prefix
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+        self._service: TableServiceClient | None = None
+        self._tables: dict[str, TableClient] = {}
+
+    def __repr__(self) -> str:
+        return f"TableStateStore({self._connection.setting!r}, prefix={self._prefix!r})"
+
+    # ---- plumbing ----
+
+    def _table(self, name: str) -> TableClient:
+        client = self._tables.get(name)
+        if client is not None:
+            return client
+        with self._lock:
+            if not self._tables:
+                self._create_tables()
+            return self._tables[name]
+
+    def _create_tables(self) -> None:
+        try:
+            if self._service is None:
+                from azure.data.tables import TableServiceClient
+
+                if self._connection.connection_string:
+                    self._service = TableServiceClient.from_connection_string(
+                        self._connection.connection_string, retry_total=3
+                    )
+                else:
+                    assert self._connection.table_service_uri is not None
+                    assert self._credential is not None
+                    self._service = TableServiceClient(
+                        endpoint=self._connection.table_service_uri,
+                        credential=self._credential,
+                        retry_total=3,
+                    )
+            tables = {name: self._service.create_table_if_not_exists(self._prefix + name) for name in TABLES}
+        except Exception as exc:
+            raise self._error(exc, "creating the state tables") from None
+        self._tables.update(tables)
+
+    @staticmethod
+    def _error(exc: Exception, what: str) -> TransferError:
+        if isinstance(exc, TransferError):
+            return exc
+        return translate(exc, f"table storage: {what}")
+
+    def _get(self, table: str, partition: str, row: str) -> Any | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._table(table).get_entity(partition, row)
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise self._error(exc, f"reading from {table}") from None
+
+    def _query(
+        self, table: str, query: str, parameters: Mapping[str, Any], *, page_size: int | None = None
+    ) -> Iterable[Any]:
+        try:
+            yield from self._table(table).query_entities(
+                query, parameters=dict(parameters), results_per_page=page_size
+            )
+        except Exception as exc:
+            raise self._error(exc, f"querying {table}") from None
+
+    def _delete(self, table: str, partition: str, row: str) -> None:
+        try:
+            self._table(table).delete_entity(partition, row)  # absent is fine: the SDK ignores 404
+        except Exception as exc:
+            raise self._error(exc, f"deleting from {table}") from None
+
+    def _upsert(self, table: str, entity: dict[str, Any]) -> None:
+        from azure.data.tables import UpdateMode
+
+        try:
+            self._table(table).upsert_entity(entity, mode=UpdateMode.REPLACE)
+        except Exception as exc:
+            raise self._error(exc, f"writing to {table}") from None
+
+    # ---- runs ----
+
+    def add_run(self, run: Run) -> Run:
+        from azure.core.exceptions import ResourceExistsError
+
+        entity = run_entity(run)
+        partition = index_partition(run)
+        if partition is not None:
+            self._upsert("index", self._index_row(partition, run.id))
+        try:
+            metadata = self._table("runs").create_entity(entity)
+        except ResourceExistsError:
+            existing = self.get_run(run.id)
+            if existing is not None:
+                self._sync_index(existing)
+            raise AlreadyExists(f"run {run.id} already exists", target="run_id") from None
+        except Exception as exc:
+            if partition is not None:
+                self._forget_index_row(partition, run.id)
+            raise self._error(exc, "creating a run") from None
+        return replace(stored_run(run), etag=metadata.get("etag"))
+
+    def get_run(self, run_id: str) -> Run | None:
+        entity = self._get("runs", RUN_PARTITION, run_row_key(run_id))
+        return None if entity is None else run_from_entity(entity, entity.metadata.get("etag"))
+
+    def update_run(self, run: Run) -> Run:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        if run.etag is None:
+            raise PreconditionFailed(f"run {run.id} has no etag: read it before updating it", target="run_id")
+        try:
+            metadata = self._table("runs").update_entity(
+                run_entity(run),
+                mode=UpdateMode.REPLACE,
+                etag=run.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise PreconditionFailed(f"run {run.id} changed meanwhile", target="run_id") from None
+        except Exception as exc:
+            if _status(exc) == 412:
+                raise PreconditionFailed(f"run {run.id} changed meanwhile", target="run_id") from None
+            raise self._error(exc, "updating a run") from None
+        after = replace(stored_run(run), etag=metadata.get("etag"))
+        if run.status.terminal:
+            self._sync_index(after)
+        return after
+
+    def list_runs(
+        self, *, kind: RunKind | None = None, status: RunStatus | None = None, top: int = 100
+    ) -> list[Run]:
+        """Newest first, by the runs table's own order (see run_row_key): reads `top` entities plus the
+        ones a kind/status filter skips on the way."""
+        top = min(top, MAX_TOP)
+        if top < 1:
+            return []
+        query = "PartitionKey eq @partition"
+        parameters: dict[str, Any] = {"partition": RUN_PARTITION}
+        if kind is not None:
+            query += " and kind eq @kind"
+            parameters["kind"] = kind.value
+        if status is not None:
+            query += " and status eq @status"
+            parameters["status"] = status.value
+        runs: list[Run] = []
+        for entity in self._query("runs", query, parameters, page_size=top):
+            runs.append(run_from_entity(entity, entity.metadata.get("etag")))
+            if len(runs) >= top:
+                break
+        return runs
+
+    def active_runs(self) -> list[Run]:
+        return [run for run in self._indexed(ACTIVE) if not run.status.terminal]
+
+    def runs_to_clean(self) -> list[Run]:
+        return [run for run in self._indexed(CLEANUP) if index_partition(run) == CLEANUP]
+
+    def _indexed(self, partition: str) -> list[Run]:
+        runs: list[Run] = []
+        rows = list(self._query("index", "PartitionKey eq @partition", {"partition": partition}))
+        for row in rows:
+            run_id = str(row["RowKey"])
+            run = self.get_run(run_id) if _RUN_ID.match(run_id) else None
+            if run is None:
+                since = row.get("since")
+                if not isinstance(since, datetime) or self._clock() - utc(since) > ORPHAN_GRACE:
+                    self._forget_index_row(partition, run_id)
+                continue
+            if index_partition(run) != partition:
+                self._sync_index(run)
+            runs.append(run)
+        return sorted(runs, key=lambda r: r.id)
+
+    def _index_row(self, partition: str, run_id: str) -> dict[str, Any]:
+        return {"PartitionKey": partition, "RowKey": run_id, "since": utc(self._clock())}
+
+    def _sync_index(self, run: Run) -> None:
+        """Make the index rows of `run` match its state: upsert the right row first, then delete the
+        wrong ones (a crash in between leaves a row too many, which the readers repair)."""
+        wanted = index_partition(run)
+        if wanted is not None:
+            self._upsert("index", self._index_row(wanted, run.id))
+        for partition in (ACTIVE, CLEANUP):
+            if partition != wanted:
+                self._delete("index", partition, run.id)
+
+    def _forget_index_row(self, partition: str, run_id: str) -> None:
+        with contextlib.suppress(TransferError):  # best effort: readers drop orphans after ORPHAN_GRACE
+            self._delete("index", partition, run_id)
+
+    # ---- blob records ----
+
+    def claim_blob(self, record: BlobRecord) -> bool:
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self._table("blobs").create_entity(blob_entity(record))
+        except ResourceExistsError:
+            return False
+        except Exception as exc:
+            raise self._error(exc, "claiming a blob") from None
+        return True
+
+    def blob_records(self, name: str) -> list[BlobRecord]:
+        rows = self._query("blobs", "PartitionKey eq @partition", {"partition": table_key(name)})
+        return [blob_from_entity(row) for row in rows]
+
+    def update_blob_record(self, record: BlobRecord) -> None:
+        self._upsert("blobs", blob_entity(record))
+
+    # ---- requests ----
+
+    def claim_request(self, record: RequestRecord) -> RequestRecord:
+        from azure.core.exceptions import ResourceExistsError
+
+        entity = request_entity(record)
+        for _ in range(3):
+            try:
+                self._table("requests").create_entity(entity)
+            except ResourceExistsError:
+                stored = self._get("requests", REQUEST_PARTITION, entity["RowKey"])
+                if stored is not None:
+                    return request_from_entity(stored)
+                continue  # deleted in between: claim again
+            except Exception as exc:
+                raise self._error(exc, "recording a request") from None
+            return request_from_entity(entity)
+        raise TransferError("table storage: the request record keeps changing; try again")
+
+    def get_request(self, key: str) -> RequestRecord | None:
+        stored = self._get("requests", REQUEST_PARTITION, request_key(key))
+        return None if stored is None else request_from_entity(stored)
+
+    # ---- health ----
+
+    def ping(self) -> None:
+        for _ in self._query("runs", "PartitionKey eq @partition", {"partition": RUN_PARTITION}, page_size=1):
+            break
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
