@@ -1,0 +1,210 @@
+"""Blob Storage: the watched container (properties, metadata merges, listing) and the server-side copy.
+
+Never downloads a blob's content. Set Blob Metadata replaces the whole set, so `merge_metadata` writes
+the existing keys plus the updates, conditional on the ETag the caller decided on. A source URL with its
+SAS is never logged nor put into an exception. azure-storage-blob loads lazily.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from transfer.config import StorageConnection
+from transfer.errors import PreconditionFailed, TransferError
+from transfer.ports import BlobInfo, CopyState
+from transfer.retry import redact, translate
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.storage.blob import BlobProperties, ContainerClient
+
+PAGE_SIZE = 1000
+
+
+def blob_info(props: BlobProperties) -> BlobInfo:
+    md5 = props.content_settings.content_md5 if props.content_settings is not None else None
+    last_modified: datetime = props.last_modified
+    if last_modified.tzinfo is None:
+        last_modified = last_modified.replace(tzinfo=UTC)
+    return BlobInfo(
+        name=str(props.name),
+        etag=str(props.etag),
+        last_modified=last_modified,
+        content_md5=bytes(md5) if md5 else None,
+        metadata=dict(props.metadata or {}),
+        size=int(props.size or 0),
+    )
+
+
+def merged_metadata(current: Mapping[str, str], updates: Mapping[str, str]) -> dict[str, str]:
+    """Every existing key plus the updates; metadata names are case-insensitive, so an update replaces
+    an existing key that differs only in case."""
+    replaced = {key.lower() for key in updates}
+    merged = {k: v for k, v in current.items() if k.lower() not in replaced}
+    merged.update(updates)
+    return merged
+
+
+def _storage_error(exc: Exception, what: str) -> TransferError:
+    if isinstance(exc, TransferError):
+        return exc
+    return translate(exc, f"blob storage: {what}")
+
+
+class AzureBlobStore:
+    """BlobStore on one container of Azure Blob Storage (or Azurite)."""
+
+    def __init__(
+        self,
+        connection: StorageConnection,
+        container: str,
+        credential: TokenCredential | None = None,
+        *,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        if not connection.connection_string and not connection.blob_service_uri:
+            raise TransferError(f"{connection.setting} has no blob endpoint")
+        if not connection.connection_string and credential is None:
+            raise TransferError(f"{connection.setting}: a blob endpoint without a credential")
+        self._connection = connection
+        self._container_name = container
+        self._credential = credential
+        self._page_size = page_size
+        self._client: ContainerClient | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"AzureBlobStore({self._connection.setting!r}, {self._container_name!r})"
+
+    def _container(self) -> ContainerClient:
+        with self._lock:
+            if self._client is None:
+                from azure.storage.blob import BlobServiceClient
+
+                if self._connection.connection_string:
+                    service = BlobServiceClient.from_connection_string(
+                        self._connection.connection_string, retry_total=3
+                    )
+                else:
+                    service = BlobServiceClient(
+                        self._connection.blob_service_uri or "", credential=self._credential, retry_total=3
+                    )
+                self._client = service.get_container_client(self._container_name)
+            return self._client
+
+    def get_properties(self, name: str) -> BlobInfo | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            props = self._container().get_blob_client(name).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise _storage_error(exc, f"reading properties of {name}") from None
+        return blob_info(props)
+
+    def merge_metadata(self, name: str, updates: Mapping[str, str], etag: str) -> BlobInfo:
+        """Raises PreconditionFailed when the blob no longer has `etag` (changed, or deleted)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        client = self._container().get_blob_client(name)
+        condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        try:
+            props = client.get_blob_properties(**condition)
+            metadata = merged_metadata(props.metadata or {}, updates)
+            written = client.set_blob_metadata(metadata, **condition)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise PreconditionFailed(f"blob {name} changed meanwhile", target="blob") from None
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 412:
+                raise PreconditionFailed(f"blob {name} changed meanwhile", target="blob") from None
+            raise _storage_error(exc, f"writing metadata of {name}") from None
+        info = blob_info(props)
+        last_modified = written.get("last_modified")
+        return BlobInfo(
+            name=info.name,
+            etag=str(written.get("etag") or info.etag),
+            last_modified=last_modified if isinstance(last_modified, datetime) else info.last_modified,
+            content_md5=info.content_md5,
+            metadata=metadata,
+            size=info.size,
+        )
+
+    def list_blobs(self) -> Iterator[BlobInfo]:
+        try:
+            pages = self._container().list_blobs(include=["metadata"], results_per_page=self._page_size)
+            for page in pages.by_page():
+                for props in page:
+                    yield blob_info(props)
+        except Exception as exc:
+            raise _storage_error(exc, f"listing container {self._container_name}") from None
+
+
+def _copy_state(status: Any, description: Any) -> CopyState:
+    text = str(status.value if hasattr(status, "value") else status or "pending")
+    error = redact(str(description), 500) if description and text != "success" else None
+    return CopyState(text, error)
+
+
+class AzureBlobCopier:
+    """BlobCopier into one container, authorised by a SAS (`sas_token`) or an identity (`credential`)."""
+
+    def __init__(
+        self,
+        container_url: str,
+        *,
+        sas_token: str | None = None,
+        credential: TokenCredential | None = None,
+    ) -> None:
+        parts = urlsplit(container_url)
+        if parts.query or not parts.netloc or parts.scheme not in ("https", "http"):
+            raise TransferError("the copy target must be a container URL without a query string")
+        if sas_token is None and credential is None:
+            raise TransferError("the copy target needs a SAS token or a credential")
+        self._container_url = container_url.rstrip("/")
+        self._auth: Any = sas_token.strip().lstrip("?") if sas_token else credential
+        self._client: ContainerClient | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"AzureBlobCopier({self._container_url!r})"
+
+    def _container(self) -> ContainerClient:
+        with self._lock:
+            if self._client is None:
+                from azure.storage.blob import ContainerClient
+
+                self._client = ContainerClient.from_container_url(
+                    self._container_url, credential=self._auth, retry_total=3
+                )
+            return self._client
+
+    def start_copy(self, source_url: str, name: str) -> CopyState:
+        """Server-side asynchronous copy (large blobs included); the copy keeps the source's metadata and
+        Content-MD5. The source URL is never logged nor put into an error."""
+        try:
+            result = self._container().get_blob_client(name).start_copy_from_url(source_url)
+        except Exception as exc:
+            raise _storage_error(exc, f"copying {name}") from None
+        return _copy_state(result.get("copy_status"), None)
+
+    def copy_state(self, name: str) -> CopyState | None:
+        """The copy's state from the destination blob; None when it does not exist. A blob without copy
+        properties (written otherwise, or overwritten since) counts as copied."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            props = self._container().get_blob_client(name).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise _storage_error(exc, f"reading the copy state of {name}") from None
+        copy = props.copy
+        if copy is None or copy.status is None:
+            return CopyState("success")
+        return _copy_state(copy.status, copy.status_description)
