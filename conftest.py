@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from emulator import azurite as azurite_process
+
+if TYPE_CHECKING:
+    from emulator.testing import RunningEmulator
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +29,25 @@ def azurite() -> Iterator[azurite_process.Azurite]:
 @pytest.fixture
 def storage_connection_string(azurite: azurite_process.Azurite) -> str:
     return azurite.connection_string
+
+
+# --- the ARM / ACR Transfer emulator (emulator/), on top of the session's Azurite
+
+
+@pytest.fixture(scope="session")
+def emulator(azurite: azurite_process.Azurite) -> Iterator[RunningEmulator]:
+    """The emulator in-process on a free HTTPS port for the whole session (tests mark `pytest.mark.emulator`)."""
+    from emulator.testing import start_emulator
+
+    running = start_emulator(azurite.connection_string)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def emulator_reset(emulator: RunningEmulator) -> RunningEmulator:
+    """The session emulator with clean state (no resources, deployments, faults, clock offset) and defaults."""
+    emulator.reset()
+    return emulator

@@ -1,0 +1,226 @@
+"""ACR Transfer resources: registries (with their repositories, tags and manifests), export and import
+pipelines, and pipeline runs (validation, re-PUT semantics, starting the run)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from emulator import ids, validation
+from emulator.arm import PutResult, ResourceManager
+from emulator.clock import Clock, iso
+from emulator.errors import ApiError, bad_request
+from emulator.identities import pipeline_identity
+from emulator.state import Config, Repository, Resource, State
+
+REGISTRIES = "Microsoft.ContainerRegistry/registries"
+EXPORT_PIPELINES = validation.EXPORT_PIPELINES
+IMPORT_PIPELINES = validation.IMPORT_PIPELINES
+PIPELINE_RUNS = validation.PIPELINE_RUNS
+TERMINAL = ("Succeeded", "Failed", "Canceled")
+
+
+def seed_digest(repository: str, tag: str) -> str:
+    return "sha256:" + hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()
+
+
+def login_server(registry_name: str) -> str:
+    return f"{registry_name.lower()}.azurecr.io"
+
+
+class Registries:
+    """Microsoft.ContainerRegistry/registries and their content."""
+
+    def __init__(self, state: State, config: Config, clock: Clock, resources: ResourceManager) -> None:
+        self.state = state
+        self.config = config
+        self.clock = clock
+        self.resources = resources
+
+    def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
+        validation.check_name("registry", rid.name)
+        properties = copy.deepcopy(body.get("properties") or {})
+        properties["loginServer"] = login_server(rid.name)
+        properties.setdefault("adminUserEnabled", False)
+        properties.setdefault("creationDate", iso(self.clock.now()))
+        body = {
+            **body,
+            "location": body.get("location") or self.config.location,
+            "sku": body.get("sku") or {"name": "Premium", "tier": "Premium"},
+        }
+        with self.state.lock:
+            self.state.registries.setdefault(ids.key(resource_id), {})
+        return self.resources.store_generic(rid, resource_id, api_version, body, properties)
+
+    def delete(self, resource: Resource) -> None:
+        with self.state.lock:
+            self.state.registries.pop(ids.key(resource.id), None)
+
+    def content(self, registry_id: str) -> dict[str, Repository]:
+        with self.state.lock:
+            found = self.state.registries.get(ids.key(registry_id))
+            if found is None:
+                raise ApiError(404, "RegistryNotFound", f"The registry '{registry_id}' does not exist.")
+            return found
+
+    def add(self, registry_id: str, repository: str, tag: str | None, digest: str) -> None:
+        with self.state.lock:
+            repo = self.content(registry_id).setdefault(repository, Repository())
+            repo.manifests.add(digest)
+            if tag:
+                repo.tags[tag] = digest
+
+    def describe(self, registry_id: str) -> dict[str, Any]:
+        with self.state.lock:
+            return {
+                name: {"tags": dict(sorted(repo.tags.items())), "manifests": sorted(repo.manifests)}
+                for name, repo in sorted(self.content(registry_id).items())
+            }
+
+
+class Pipelines:
+    """exportPipelines and importPipelines: validated against schema + rules, PUT answers 200 at once."""
+
+    def __init__(self, state: State, config: Config, resources: ResourceManager) -> None:
+        self.state = state
+        self.config = config
+        self.resources = resources
+
+    def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
+        is_export = rid.is_type(EXPORT_PIPELINES)
+        check = validation.export_pipeline if is_export else validation.import_pipeline
+        properties = check(rid.name, api_version, body)
+        with self.state.lock:
+            existing = self.resources.find(resource_id)
+            identity = pipeline_identity(
+                body["identity"],
+                existing.body.get("identity") if existing else None,
+                self.resources,
+                self.config.tenant_id,
+            )
+            properties["provisioningState"] = "Succeeded"
+            stored = {
+                "id": resource_id,
+                "name": rid.name,
+                "type": rid.type,
+                "location": body.get("location") or self.config.location,
+                "identity": identity,
+                "properties": properties,
+            }
+            resource = self.resources.save(resource_id, rid.type, api_version, stored, existing)
+            return PutResult(200, resource)  # the real service answers a pipeline PUT with 200 at once
+
+    def delete(self, resource: Resource) -> None:
+        return None
+
+
+class PipelineRuns:
+    """pipelineRuns: PUT validates, then starts the run (201 + Azure-AsyncOperation); an identical re-PUT
+    (same request and forceUpdateTag) starts nothing."""
+
+    def __init__(
+        self,
+        state: State,
+        config: Config,
+        clock: Clock,
+        resources: ResourceManager,
+        start: Callable[[str, int], None],
+    ) -> None:
+        self.state = state
+        self.config = config
+        self.clock = clock
+        self.resources = resources
+        self._start = start
+
+    def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
+        properties = validation.pipeline_run(rid.name, api_version, body)
+        request = copy.deepcopy(properties["request"])
+        pipeline = self.pipeline_of(rid, request["pipelineResourceId"])
+        validation.run_matches_pipeline(pipeline.type, request)
+        force_tag = properties.get("forceUpdateTag")
+        with self.state.lock:
+            existing = self.resources.find(resource_id)
+            if existing is not None:
+                old = existing.body["properties"]
+                if old.get("request") == request and old.get("forceUpdateTag") == force_tag:
+                    return PutResult(200, existing)  # identical properties: nothing starts
+                if old.get("provisioningState") not in TERMINAL:
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f"The pipeline run '{rid.name}' is still in progress; wait for it to finish before "
+                        "updating it.",
+                    )
+            return self.create(rid, resource_id, api_version, request, force_tag, existing, trigger=None)
+
+    def create(
+        self,
+        rid: ids.ResourceId,
+        resource_id: str,
+        api_version: str,
+        request: dict[str, Any],
+        force_tag: str | None,
+        existing: Resource | None,
+        trigger: dict[str, Any] | None,
+    ) -> PutResult:
+        with self.state.lock:
+            response: dict[str, Any] = {"status": "Running", "progress": {"percentage": "0"}}
+            response["startTime"] = iso(self.clock.now())
+            if trigger:
+                response["trigger"] = trigger
+            properties: dict[str, Any] = {"request": request}
+            if force_tag is not None:
+                properties["forceUpdateTag"] = force_tag
+            properties["response"] = response
+            properties["provisioningState"] = "Creating" if existing is None else "Updating"
+            stored = {"id": resource_id, "name": rid.name, "type": rid.type, "properties": properties}
+            resource = self.resources.save(resource_id, rid.type, api_version, stored, existing)
+            generation = self.state.run_generations.get(ids.key(resource_id), 0) + 1
+            self.state.run_generations[ids.key(resource_id)] = generation
+            operation = self.resources.new_operation("resource", ids.key(resource_id))
+        self._start(ids.key(resource_id), generation)
+        return PutResult(200 if existing else 201, resource, operation)
+
+    def pipeline_of(self, run: ids.ResourceId, pipeline_id: str) -> Resource:
+        pipeline = self.resources.find(pipeline_id)
+        parsed = ids.parse(pipeline_id)
+        if (
+            pipeline is None
+            or parsed is None
+            or not (parsed.is_type(EXPORT_PIPELINES) or parsed.is_type(IMPORT_PIPELINES))
+        ):
+            raise bad_request(
+                f"The pipeline '{pipeline_id}' in 'request.pipelineResourceId' was not found: it must be the "
+                "resource id of an existing export or import pipeline.",
+                code="InvalidPipelineResourceId" if parsed else "InvalidResourceId",
+                target="properties.request.pipelineResourceId",
+            )
+        run_registry, pipeline_registry = run.parent, parsed.parent
+        if run_registry is None or pipeline_registry is None or run_registry.key != pipeline_registry.key:
+            raise bad_request(
+                f"The pipeline '{pipeline_id}' belongs to another registry than the run '{run.full_name}'.",
+                target="properties.request.pipelineResourceId",
+            )
+        return pipeline
+
+    def delete(self, resource: Resource) -> None:
+        with self.state.lock:
+            key = ids.key(resource.id)
+            self.state.run_generations[key] = self.state.run_generations.get(key, 0) + 1
+            self.state.changed.notify_all()
+
+    def trigger_run(self, pipeline: Resource, blob_name: str) -> Resource:
+        """The run the source trigger starts for a blob: a generated name, trigger.sourceTrigger.timestamp."""
+        parsed = ids.parse(pipeline.id)
+        assert parsed is not None and parsed.parent is not None
+        name = "sourcetrigger" + uuid.uuid4().hex[:24]
+        rid = parsed.parent.child("pipelineRuns", name)
+        request = {
+            "pipelineResourceId": pipeline.id,
+            "source": {"type": "AzureStorageBlob", "name": blob_name},
+        }
+        trigger = {"sourceTrigger": {"timestamp": iso(self.clock.now())}}
+        return self.create(rid, rid.id, pipeline.api_version, request, None, None, trigger).resource

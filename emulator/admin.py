@@ -1,0 +1,183 @@
+"""A small typed client of the emulator's admin API (stdlib only), for tests and the demo."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+
+class AdminError(RuntimeError):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"admin API answered {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class AdminClient:
+    def __init__(self, endpoint: str, ca_file: str | Path, timeout: float = 30.0) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._context = ssl.create_default_context(cafile=str(ca_file))
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(  # noqa: S310 - https to the emulator only
+            f"{self.endpoint}/_emulator/{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"} if data is not None else {},
+        )
+        try:
+            with urllib.request.urlopen(request, context=self._context, timeout=self.timeout) as response:  # noqa: S310
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode("utf-8", "replace")
+            try:
+                detail: Any = json.loads(text)
+            except json.JSONDecodeError:
+                detail = text
+            raise AdminError(exc.code, detail) from None
+        return json.loads(payload) if payload else None
+
+    # --- state
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "health")
+
+    def settings(self) -> dict[str, str]:
+        return self._call("GET", "settings")
+
+    def reset(self) -> None:
+        self._call("POST", "reset", {})
+
+    def config(self) -> dict[str, Any]:
+        return self._call("GET", "config")
+
+    def configure(self, **values: Any) -> dict[str, Any]:
+        """e.g. configure(run_seconds=0.5, deployment_limit=10, deployment_grooming=False)."""
+        return self._call("POST", "config", values)
+
+    # --- seeding
+
+    def create_registry(
+        self,
+        name: str,
+        repositories: dict[str, dict[str, str | None] | list[str]] | None = None,
+        *,
+        resource_group: str | None = None,
+        subscription_id: str | None = None,
+        location: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a registry with content {repo: {tag: digest or None}} (None derives a digest)."""
+        body: dict[str, Any] = {"name": name, "repositories": repositories or {}}
+        body.update(_scope(resource_group, subscription_id))
+        if location:
+            body["location"] = location
+        return self._call("POST", "registries", body)
+
+    def add_repositories(self, registry: str, repositories: dict[str, dict[str, str | None] | list[str]]) -> dict[str, Any]:
+        return self._call("POST", f"registries/{quote(registry)}/repositories", {"repositories": repositories})
+
+    def registry_content(self, registry: str) -> dict[str, Any]:
+        """{repo: {"tags": {tag: digest}, "manifests": [digest, ...]}}."""
+        return self._call("GET", f"registries/{quote(registry)}")["content"]
+
+    def create_vault(
+        self,
+        name: str,
+        secrets: dict[str, str] | None = None,
+        *,
+        rbac: bool = False,
+        resource_group: str | None = None,
+        subscription_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a Key Vault (its resource body; properties.vaultUri is its data plane)."""
+        body: dict[str, Any] = {"name": name, "secrets": secrets or {}, "enableRbacAuthorization": rbac}
+        body.update(_scope(resource_group, subscription_id))
+        return self._call("POST", "vaults", body)
+
+    def set_secret(self, vault: str, name: str, value: str, *, expires: str | None = None) -> dict[str, str]:
+        """Returns {"id": versioned secret id, "secretUri": the keyVaultUri to give a pipeline}."""
+        body: dict[str, Any] = {"value": value}
+        if expires:
+            body["expires"] = expires
+        return self._call("PUT", f"vaults/{quote(vault)}/secrets/{quote(name)}", body)
+
+    def create_identity(
+        self, name: str, *, resource_group: str | None = None, subscription_id: str | None = None
+    ) -> dict[str, Any]:
+        """Create a user-assigned identity (its resource body: id, properties.principalId/clientId)."""
+        return self._call("POST", "identities", {"name": name, **_scope(resource_group, subscription_id)})
+
+    # --- clock
+
+    def clock(self) -> dict[str, Any]:
+        return self._call("GET", "clock")
+
+    def advance_clock(self, *, days: float = 0, hours: float = 0, seconds: float = 0) -> dict[str, Any]:
+        return self._call("POST", "clock", {"days": days, "hours": hours, "seconds": seconds})
+
+    # --- faults
+
+    def inject_fault(
+        self,
+        *,
+        status: int | None = None,
+        path: str = ".*",
+        method: str = "*",
+        count: int = 1,
+        retry_after: str | int | None = None,
+        delay_seconds: float = 0,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]:
+        """The next `count` ARM requests matching method + path regex answer `status` (after `delay_seconds`)."""
+        body: dict[str, Any] = {"method": method, "path": path, "count": count, "delaySeconds": delay_seconds}
+        if status is not None:
+            body["status"] = status
+        if retry_after is not None:
+            body["retryAfter"] = str(retry_after)
+        if code:
+            body["code"] = code
+        if message:
+            body["message"] = message
+        return self._call("POST", "faults", body)
+
+    def fail_next_run(self, message: str, *, pipeline: str | None = None, count: int = 1) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": message, "count": count}
+        if pipeline:
+            body["pipeline"] = pipeline
+        return self._call("POST", "faults/runs", body)
+
+    def faults(self) -> dict[str, Any]:
+        return self._call("GET", "faults")
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "faults")
+
+    # --- request log, trigger
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """ARM requests served: {"index", "time", "method", "path", "status"} (admin calls not logged)."""
+        return self._call("GET", f"requests?since={since}")["requests"]
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "requests")
+
+    def scan_source_trigger(self) -> None:
+        """Run one source-trigger scan now (it also runs on its own every trigger_interval)."""
+        self._call("POST", "trigger", {})
+
+
+def _scope(resource_group: str | None, subscription_id: str | None) -> dict[str, str]:
+    scope: dict[str, str] = {}
+    if resource_group:
+        scope["resourceGroup"] = resource_group
+    if subscription_id:
+        scope["subscriptionId"] = subscription_id
+    return scope

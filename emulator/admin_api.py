@@ -1,0 +1,221 @@
+"""The admin API under /_emulator/ (no ARM call uses it; no authentication): seeding, clock, faults,
+request log, configuration and reset. `emulator/admin.py` is its Python client."""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from emulator import ids
+from emulator.acr import REGISTRIES, seed_digest
+from emulator.clock import iso
+from emulator.errors import ApiError, bad_request
+from emulator.identities import USER_ASSIGNED
+from emulator.keyvault import VAULTS
+from emulator.server import Request, Response
+
+if TYPE_CHECKING:
+    from emulator.runtime import Emulator
+
+REGISTRY_API = "2025-06-01-preview"
+VAULT_API = "2023-07-01"
+IDENTITY_API = "2023-01-31"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+class AdminRoutes:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.state = emulator.state
+        self.config = emulator.config
+
+    def dispatch(self, request: Request) -> Response:
+        parts = request.path.strip("/").split("/")[1:]
+        method = request.method
+        body = request.json() if method in ("POST", "PUT", "PATCH") else None
+        body = body if isinstance(body, dict) else {}
+        route = (method, *parts[:1])
+        if route == ("GET", "health") or route == ("GET",):
+            return Response(200, {"status": "ok"})
+        if route == ("GET", "settings"):
+            return Response(200, self.emulator.settings())
+        if route == ("GET", "config"):
+            return Response(200, self.config.as_dict())
+        if route in (("POST", "config"), ("PATCH", "config")):
+            with self.state.lock:
+                self.config.update(body)
+            self.emulator.trigger.poke()
+            return Response(200, self.config.as_dict())
+        if route == ("POST", "reset"):
+            self.emulator.reset()
+            return Response(200, {"status": "reset"})
+        if parts[:1] == ["registries"]:
+            return self._registries(method, parts[1:], body)
+        if route == ("POST", "vaults"):
+            return Response(201, self._vault(body))
+        if method == "PUT" and len(parts) == 4 and parts[0] == "vaults" and parts[2] == "secrets":
+            return Response(200, self._secret(parts[1], parts[3], body))
+        if route == ("POST", "identities"):
+            return Response(201, self._identity(body))
+        if parts[:1] == ["clock"]:
+            return self._clock(method, body)
+        if parts[:1] == ["faults"]:
+            return self._faults(method, parts[1:], body)
+        if parts[:1] == ["requests"]:
+            return self._requests(method, request.query)
+        if route == ("POST", "trigger"):
+            self.emulator.trigger.scan()
+            return Response(200, {"status": "scanned"})
+        raise ApiError(404, "NotFound", f"No admin route {method} {request.path}.")
+
+    # --- helpers
+
+    def _scope(self, body: dict[str, Any]) -> tuple[str, str]:
+        return (
+            str(body.get("subscriptionId") or self.config.subscription_id),
+            str(body.get("resourceGroup") or self.config.resource_group),
+        )
+
+    def _put(self, resource_id: str, api_version: str, body: dict[str, Any]) -> dict[str, Any]:
+        result = self.emulator.resources.put(resource_id, api_version, body)
+        with self.state.lock:
+            return copy.deepcopy(result.resource.body)
+
+    # --- registries
+
+    def _registry(self, name: str, query_group: str | None = None) -> str:
+        for resource in self.emulator.resources.by_type(REGISTRIES):
+            group = ids.parse(resource.id)
+            if resource.body["name"].lower() == name.lower() and (
+                query_group is None or (group and group.resource_group.lower() == query_group.lower())
+            ):
+                return resource.id
+        raise ApiError(404, "RegistryNotFound", f"No registry named '{name}' exists in the emulator.")
+
+    def _registries(self, method: str, rest: list[str], body: dict[str, Any]) -> Response:
+        registries = self.emulator.registries
+        if method == "POST" and not rest:
+            name = body.get("name")
+            if not isinstance(name, str):
+                raise bad_request("'name' (the registry name) is required.")
+            subscription, group = self._scope(body)
+            registry_id = f"{ids.group_id(subscription, group)}/providers/{REGISTRIES}/{name}"
+            resource = self._put(
+                registry_id, REGISTRY_API, {"location": body.get("location") or self.config.location}
+            )
+            self._add_repositories(resource["id"], body.get("repositories") or {})
+            return Response(201, {"resource": resource, "content": registries.describe(resource["id"])})
+        if not rest:
+            raise ApiError(405, "MethodNotAllowed", "GET /_emulator/registries/{name} reads one registry.")
+        registry_id = self._registry(rest[0])
+        if method == "GET" and len(rest) == 1:
+            return Response(200, {"id": registry_id, "content": registries.describe(registry_id)})
+        if method == "POST" and rest[1:] == ["repositories"]:
+            self._add_repositories(registry_id, body.get("repositories") or {})
+            return Response(200, {"id": registry_id, "content": registries.describe(registry_id)})
+        raise ApiError(404, "NotFound", "Unknown registry admin route.")
+
+    def _add_repositories(self, registry_id: str, repositories: dict[str, Any]) -> None:
+        """{"repo": {"tag": "sha256:..." | null}} or {"repo": ["tag", ...]}; null digests are derived."""
+        if not isinstance(repositories, dict):
+            raise bad_request("'repositories' must be an object: {repository: {tag: digest or null}}.")
+        for repository, tags in repositories.items():
+            entries = dict.fromkeys(tags) if isinstance(tags, list) else dict(tags or {})
+            for tag, digest in entries.items():
+                digest = digest or seed_digest(repository, tag)
+                if not _DIGEST.match(digest):
+                    raise bad_request(f"The digest '{digest}' of {repository}:{tag} is not sha256:<64 hex>.")
+                self.emulator.registries.add(
+                    registry_id, repository, tag if not tag.startswith("@") else None, digest
+                )
+
+    # --- Key Vault and identities
+
+    def _vault(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise bad_request("'name' (the vault name) is required.")
+        subscription, group = self._scope(body)
+        vault_id = f"{ids.group_id(subscription, group)}/providers/{VAULTS}/{name}"
+        properties = {"enableRbacAuthorization": bool(body.get("enableRbacAuthorization", False))}
+        resource = self._put(
+            vault_id, VAULT_API, {"location": self.config.location, "properties": properties}
+        )
+        for secret_name, value in (body.get("secrets") or {}).items():
+            self._secret(name, secret_name, {"value": value})
+        return resource
+
+    def _secret(self, vault: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        value = body.get("value")
+        if not isinstance(value, str):
+            raise bad_request("'value' (the secret value) is required.")
+        expires = body.get("expires")
+        version = self.emulator.keyvault.set_secret(
+            vault,
+            name,
+            value,
+            content_type=body.get("contentType"),
+            expires=datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None,
+        )
+        vault_resource = self.emulator.keyvault.vault(vault)
+        assert vault_resource is not None
+        uri = vault_resource.body["properties"]["vaultUri"]
+        return {"id": f"{uri}secrets/{name}/{version.version}", "secretUri": f"{uri}secrets/{name}"}
+
+    def _identity(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise bad_request("'name' (the identity name) is required.")
+        subscription, group = self._scope(body)
+        identity_id = f"{ids.group_id(subscription, group)}/providers/{USER_ASSIGNED}/{name}"
+        return self._put(identity_id, IDENTITY_API, {"location": self.config.location})
+
+    # --- clock, faults, request log
+
+    def _clock(self, method: str, body: dict[str, Any]) -> Response:
+        clock = self.emulator.clock
+        if method == "POST":
+            try:
+                delta = timedelta(
+                    days=float(body.get("days") or 0),
+                    hours=float(body.get("hours") or 0),
+                    seconds=float(body.get("seconds") or 0),
+                )
+                clock.advance(delta)
+            except (TypeError, ValueError) as exc:
+                raise bad_request(f"Cannot move the clock: {exc}") from None
+            self.emulator.trigger.poke()
+        elif method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "GET or POST /_emulator/clock.")
+        return Response(200, {"now": iso(clock.now()), "offsetSeconds": clock.offset.total_seconds()})
+
+    def _faults(self, method: str, rest: list[str], body: dict[str, Any]) -> Response:
+        faults = self.emulator.faults
+        if method == "GET" and not rest:
+            return Response(200, faults.describe())
+        if method == "DELETE" and not rest:
+            faults.clear()
+            return Response(200, faults.describe())
+        if method == "POST" and not rest:
+            return Response(201, faults.add_rule(body).describe())
+        if method == "POST" and rest == ["runs"]:
+            failure = faults.add_run_failure(body)
+            return Response(
+                201, {"id": failure.id, "pipeline": failure.pipeline, "remaining": failure.remaining}
+            )
+        raise ApiError(404, "NotFound", "Unknown faults admin route.")
+
+    def _requests(self, method: str, query: dict[str, str]) -> Response:
+        with self.state.lock:
+            if method == "DELETE":
+                self.state.requests.clear()
+                return Response(200, {"requests": [], "count": 0})
+            start = int(query.get("since") or 0)
+            records = [
+                {"index": i, "time": r.time, "method": r.method, "path": r.path, "status": r.status}
+                for i, r in enumerate(self.state.requests)
+                if i >= start
+            ]
+        return Response(200, {"requests": records, "count": len(records)})

@@ -1,0 +1,184 @@
+"""Generic ARM resources by id: store, GET/PUT/DELETE/list, and the hooks of resource types with behaviour.
+
+Types without a handler are stored as sent with provisioningState Succeeded, so infra-like templates deploy.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from emulator import ids
+from emulator.arm_template import TemplateError
+from emulator.errors import ApiError, bad_request, not_found
+from emulator.state import Config, Operation, Resource, State
+
+# Top-level keys of a PUT body that ARM keeps; everything else is ignored as ARM's RPs do.
+_ENVELOPE = ("location", "tags", "sku", "kind", "identity", "zones", "plan", "properties", "extendedLocation")
+
+
+@dataclass
+class PutResult:
+    status: int  # 200 (updated / done at once) or 201 (created)
+    resource: Resource
+    operation: Operation | None = None  # set when the PUT continues asynchronously (Azure-AsyncOperation)
+
+
+class TypeHandler(Protocol):
+    def put(
+        self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]
+    ) -> PutResult: ...
+
+    def delete(self, resource: Resource) -> None: ...
+
+
+class ResourceManager:
+    def __init__(self, state: State, config: Config) -> None:
+        self.state = state
+        self.config = config
+        self._handlers: dict[str, TypeHandler] = {}
+        self._parents: dict[str, str] = {}  # child type -> parent type that must exist
+
+    def register(self, resource_type: str, handler: TypeHandler, *, parent: str | None = None) -> None:
+        self._handlers[resource_type.lower()] = handler
+        if parent:
+            self._parents[resource_type.lower()] = parent
+
+    # --- lookups
+
+    def parse(self, resource_id: str) -> ids.ResourceId:
+        rid = ids.parse(resource_id)
+        if rid is None:
+            raise bad_request(f"The resource id '{resource_id}' is not valid.", code="InvalidResourceId")
+        return rid
+
+    def find(self, resource_id: str) -> Resource | None:
+        with self.state.lock:
+            return self.state.resources.get(ids.key(resource_id))
+
+    def get(self, resource_id: str) -> Resource:
+        resource = self.find(resource_id)
+        if resource is None:
+            rid = self.parse(resource_id)
+            raise not_found(rid.type, rid.full_name, rid.resource_group)
+        return resource
+
+    def children(self, parent_id: str, child_type: str) -> list[Resource]:
+        parent_key = ids.key(parent_id)
+        with self.state.lock:
+            found = [
+                r
+                for r in self.state.resources.values()
+                if r.type.lower() == child_type.lower() and r.id.rsplit("/", 2)[0].lower() == parent_key
+            ]
+        return sorted(found, key=lambda r: r.seq)
+
+    def by_type(self, resource_type: str) -> list[Resource]:
+        with self.state.lock:
+            return sorted(
+                (r for r in self.state.resources.values() if r.type.lower() == resource_type.lower()),
+                key=lambda r: r.seq,
+            )
+
+    # --- writes
+
+    def put(self, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
+        rid = self.parse(resource_id)
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a JSON object.", code="InvalidRequestContent")
+        with self.state.lock:
+            canonical = self.state.canonical_id(rid, self.config.location)
+            parent_type = self._parents.get(rid.type.lower())
+            parent = rid.parent
+            if parent_type and parent is not None and self.find(parent.id) is None:
+                raise ApiError(
+                    404,
+                    "ParentResourceNotFound",
+                    f"Can not perform requested operation on nested resource. Parent resource "
+                    f"'{parent.full_name}' not found.",
+                )
+            handler = self._handlers.get(rid.type.lower())
+            if handler is not None:
+                return handler.put(rid, canonical, api_version, body)
+            return self.store_generic(rid, canonical, api_version, body)
+
+    def store_generic(
+        self,
+        rid: ids.ResourceId,
+        resource_id: str,
+        api_version: str,
+        body: dict[str, Any],
+        properties: dict[str, Any] | None = None,
+    ) -> PutResult:
+        """Store a resource as ARM returns it: id, name, type, envelope keys, properties + provisioningState."""
+        with self.state.lock:
+            existing = self.state.resources.get(ids.key(resource_id))
+            stored: dict[str, Any] = {"id": resource_id, "name": rid.name, "type": rid.type}
+            for key in _ENVELOPE:
+                if key in body and key != "properties":
+                    stored[key] = copy.deepcopy(body[key])
+            props = copy.deepcopy(properties if properties is not None else body.get("properties") or {})
+            props["provisioningState"] = "Succeeded"
+            stored["properties"] = props
+            resource = self.save(resource_id, rid.type, api_version, stored, existing)
+            return PutResult(200 if existing else 201, resource)
+
+    def save(
+        self,
+        resource_id: str,
+        resource_type: str,
+        api_version: str,
+        body: dict[str, Any],
+        existing: Resource | None,
+    ) -> Resource:
+        with self.state.lock:
+            seq = existing.seq if existing else self.state.next_seq()
+            resource = Resource(resource_id, resource_type, api_version, body, seq)
+            self.state.resources[ids.key(resource_id)] = resource
+            self.state.changed.notify_all()
+            return resource
+
+    def delete(self, resource_id: str) -> bool:
+        """Delete a resource and its children; False when it did not exist."""
+        rid = self.parse(resource_id)
+        with self.state.lock:
+            resource = self.find(resource_id)
+            if resource is None:
+                return False
+            handler = self._handlers.get(rid.type.lower())
+            if handler is not None:
+                handler.delete(resource)
+            prefix = ids.key(resource_id)
+            for key in [k for k in self.state.resources if k == prefix or k.startswith(prefix + "/")]:
+                del self.state.resources[key]
+            self.state.changed.notify_all()
+            return True
+
+    def new_operation(self, kind: str, target: str) -> Operation:
+        with self.state.lock:
+            operation = Operation(str(uuid.uuid4()), kind, target)
+            self.state.operations[operation.id] = operation
+            return operation
+
+    # --- the engine's reference()
+
+    def reference(self, resource_id: str, api_version: str | None, full: bool) -> dict[str, Any]:
+        resource = self.find(resource_id)
+        if resource is None:
+            rid = ids.parse(resource_id)
+            what = f"{rid.type}/{rid.full_name}" if rid else resource_id
+            group = rid.resource_group if rid else ""
+            raise TemplateError(
+                "ResourceNotFound",
+                f"The Resource '{what}' under resource group '{group}' was not found. For more details please go "
+                "to https://aka.ms/ARMResourceNotFoundFix",
+                resource_id,
+            )
+        with self.state.lock:
+            body = copy.deepcopy(resource.body)
+        if full:
+            body.setdefault("apiVersion", api_version or resource.api_version)
+            return body
+        return body.get("properties") or {}

@@ -1,0 +1,414 @@
+"""Resource group deployments: PUT (pre-flight validation, then a background worker), GET, DELETE, list with
+paging, cancel, validate, the history limit, and the long-running operation status."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from emulator import arm_template, ids
+from emulator.acr import PIPELINE_RUNS, TERMINAL
+from emulator.arm import ResourceManager
+from emulator.arm_template import DeploymentContext, PlannedResource, TemplateError
+from emulator.clock import Clock, iso, iso_duration
+from emulator.errors import ApiError, bad_request
+from emulator.state import Config, Deployment, Operation, State
+
+log = logging.getLogger("emulator.deployments")
+
+TYPE = "Microsoft.Resources/deployments"
+NAME = re.compile(r"^[-\w.()]{1,64}$", re.ASCII)
+FAILED_MESSAGE = (
+    "At least one resource deployment operation failed. Please list deployment operations for details. "
+    "Please see https://aka.ms/arm-deployment-operations for usage details."
+)
+_TYPE_NAMES = {
+    "string": "String",
+    "securestring": "SecureString",
+    "int": "Int",
+    "bool": "Bool",
+    "array": "Array",
+    "object": "Object",
+    "secureobject": "SecureObject",
+}
+
+
+class RunFailedInDeployment(TemplateError):
+    def __init__(self, run_id: str, message: str) -> None:
+        super().__init__(
+            "ResourceDeploymentFailure",
+            "The resource write operation failed to complete successfully, because it reached terminal "
+            f"provisioning state 'Failed'. {message}",
+            run_id,
+        )
+        self.run_message = message
+
+
+class Deployments:
+    def __init__(
+        self, state: State, config: Config, clock: Clock, resources: ResourceManager, stop: threading.Event
+    ) -> None:
+        self.state = state
+        self.config = config
+        self.clock = clock
+        self.resources = resources
+        self.stop = stop
+
+    # --- helpers
+
+    def _key(self, subscription_id: str, group: str, name: str) -> str:
+        return ids.key(f"{ids.group_id(subscription_id, group)}/providers/{TYPE}/{name}")
+
+    def _context(self, deployment: Deployment) -> DeploymentContext:
+        group = self.state.resource_group(
+            deployment.subscription_id, deployment.resource_group, self.config.location
+        )
+        return DeploymentContext(
+            subscription_id=deployment.subscription_id,
+            resource_group=group["name"],
+            location=group["location"],
+            deployment_name=deployment.name,
+            tenant_id=self.config.tenant_id,
+            now=self.clock.now(),
+            reference=self.resources.reference,
+        )
+
+    def find(self, subscription_id: str, group: str, name: str) -> Deployment | None:
+        with self.state.lock:
+            return self.state.deployments.get(self._key(subscription_id, group, name))
+
+    def get(self, subscription_id: str, group: str, name: str) -> Deployment:
+        deployment = self.find(subscription_id, group, name)
+        if deployment is None:
+            raise ApiError(404, "DeploymentNotFound", f"Deployment '{name}' could not be found.")
+        return deployment
+
+    @staticmethod
+    def check_name(name: str) -> None:
+        if len(name) > 64:
+            raise bad_request(
+                f"The provided deployment name '{name}' has a length of '{len(name)}' which exceeds the maximum "
+                "length of '64'. Please see https://aka.ms/arm-deploy for usage details.",
+                code="InvalidDeployment",
+            )
+        if not NAME.match(name):
+            raise bad_request(
+                f"The provided deployment name '{name}' is not valid: it can contain only letters, digits, "
+                "underscores, periods, parentheses and hyphens (1-64 characters). Please see "
+                "https://aka.ms/arm-deploy for usage details.",
+                code="InvalidDeployment",
+            )
+
+    @staticmethod
+    def _request(body: Any) -> tuple[dict[str, Any], dict[str, Any], str]:
+        properties = body.get("properties") if isinstance(body, dict) else None
+        if not isinstance(properties, dict):
+            raise bad_request("The request content must have 'properties'.", code="InvalidRequestContent")
+        for unsupported in ("templateLink", "parametersLink"):
+            if unsupported in properties:
+                raise bad_request(
+                    f"'{unsupported}' is not supported by this emulator: send the template and parameters inline.",
+                    code="InvalidRequestContent",
+                )
+        template = properties.get("template")
+        if not isinstance(template, dict):
+            raise bad_request(
+                "The request content must have 'properties.template' (an inline template).",
+                code="InvalidRequestContent",
+            )
+        mode = properties.get("mode") or "Incremental"
+        if mode not in ("Incremental", "Complete"):
+            raise bad_request(f"The deployment mode '{mode}' is not valid.", code="InvalidDeploymentMode")
+        return template, properties.get("parameters") or {}, mode
+
+    @staticmethod
+    def _echo_parameters(template: dict[str, Any], supplied: dict[str, Any]) -> dict[str, Any]:
+        given = {k.lower(): v for k, v in supplied.items()}
+        echo: dict[str, Any] = {}
+        for name, decl in (template.get("parameters") or {}).items():
+            kind = str(decl.get("type", "")).lower()
+            entry: dict[str, Any] = {"type": _TYPE_NAMES.get(kind, str(decl.get("type")))}
+            if name.lower() in given:
+                value = given[name.lower()].get("value")
+            elif "defaultValue" in decl and not (
+                isinstance(decl["defaultValue"], str) and decl["defaultValue"].startswith("[")
+            ):
+                value = decl["defaultValue"]
+            else:
+                continue
+            if not kind.startswith("secure"):
+                entry["value"] = value
+            echo[name] = entry
+        return echo
+
+    # --- PUT
+
+    def put(
+        self, subscription_id: str, group: str, name: str, body: Any
+    ) -> tuple[int, Deployment, Operation]:
+        self.check_name(name)
+        template, parameters, mode = self._request(body)
+        group_info = self.state.resource_group(subscription_id, group, self.config.location)
+        deployment_id = f"{ids.group_id(subscription_id, group_info['name'])}/providers/{TYPE}/{name}"
+        now = self.clock.now()
+        candidate = Deployment(
+            id=deployment_id,
+            name=name,
+            subscription_id=subscription_id,
+            resource_group=group_info["name"],
+            template=template,
+            parameters=parameters,
+            echo_parameters={},
+            mode=mode,
+            state="Accepted",
+            created=now,
+            updated=now,
+            correlation_id=str(uuid.uuid4()),
+            seq=0,
+        )
+        try:
+            arm_template.validate(template, parameters, self._context(candidate))
+        except TemplateError as exc:
+            raise ApiError(400, exc.code, exc.message, target=exc.target) from None
+        candidate.echo_parameters = self._echo_parameters(template, parameters)
+        key = ids.key(deployment_id)
+        with self.state.lock:
+            existing = self.state.deployments.get(key)
+            if existing is not None and existing.active:
+                raise ApiError(
+                    409,
+                    "DeploymentActive",
+                    f"Unable to edit or replace deployment '{name}': previous deployment from "
+                    f"'{iso(existing.created)}' is still active (expiration time is "
+                    f"'{iso(existing.created.replace(year=existing.created.year))}'). Please see "
+                    "https://aka.ms/arm-deploy for usage details.",
+                )
+            self._enforce_limit(subscription_id, group_info["name"], name, replacing=existing is not None)
+            deployment = replace(candidate, seq=self.state.next_seq())
+            self.state.deployments[key] = deployment
+            operation = self.resources.new_operation("deployment", key)
+            self._groom(subscription_id, group_info["name"], key)
+        threading.Thread(target=self._run, args=(deployment,), name=f"deployment-{name}", daemon=True).start()
+        return (200 if existing else 201), deployment, operation
+
+    def _in_group(self, subscription_id: str, group: str) -> list[Deployment]:
+        prefix = ids.key(ids.group_id(subscription_id, group)) + "/"
+        return sorted(
+            (d for k, d in self.state.deployments.items() if k.startswith(prefix)), key=lambda d: d.seq
+        )
+
+    def _enforce_limit(self, subscription_id: str, group: str, name: str, replacing: bool) -> None:
+        count = len(self._in_group(subscription_id, group))
+        if not replacing and count >= self.config.deployment_limit:
+            raise ApiError(
+                400,
+                "DeploymentQuotaExceeded",
+                f"Creating the deployment '{name}' would exceed the quota of '{self.config.deployment_limit}'. "
+                f"The current deployment count is '{count}'. Please delete some deployments before creating a "
+                "new one, or see https://aka.ms/800LimitFix for information on managing deployment limits.",
+            )
+
+    def _groom(self, subscription_id: str, group: str, keep: str) -> None:
+        """Above `deployment_cleanup_above`, delete the oldest finished deployments down to `..._cleanup_to`."""
+        if not self.config.deployment_grooming:
+            return
+        history = self._in_group(subscription_id, group)
+        if len(history) <= self.config.deployment_cleanup_above:
+            return
+        excess = len(history) - self.config.deployment_cleanup_to
+        for deployment in history:
+            if excess <= 0:
+                break
+            key = ids.key(deployment.id)
+            if key != keep and not deployment.active:
+                del self.state.deployments[key]
+                excess -= 1
+
+    # --- the worker
+
+    def _run(self, deployment: Deployment) -> None:
+        key = ids.key(deployment.id)
+        with self.state.lock:
+            deployment.state = "Running"
+            deployment.started = time.monotonic()
+            deployment.updated = self.clock.now()
+            self.state.changed.notify_all()
+        created: list[str] = []
+
+        def put_resource(planned: PlannedResource) -> dict[str, Any]:
+            return self._put_resource(planned, created)
+
+        try:
+            outcome = arm_template.deploy(
+                deployment.template, deployment.parameters, self._context(deployment), put_resource
+            )
+            final, outputs, error = "Succeeded", outcome.outputs, None
+        except TemplateError as exc:
+            detail: dict[str, Any] = {"code": exc.code, "message": exc.message}
+            if exc.target:
+                detail["target"] = exc.target
+            if isinstance(exc, RunFailedInDeployment):
+                detail["details"] = [{"code": "PipelineRunFailed", "message": exc.run_message}]
+            final, outputs, error = (
+                "Failed",
+                {},
+                {"code": "DeploymentFailed", "message": FAILED_MESSAGE, "details": [detail]},
+            )
+        except Exception as exc:
+            log.exception("deployment %s crashed", deployment.id)
+            final, outputs = "Failed", {}
+            error = {
+                "code": "DeploymentFailed",
+                "message": FAILED_MESSAGE,
+                "details": [
+                    {"code": "InternalServerError", "message": f"Emulator error: {type(exc).__name__}: {exc}"}
+                ],
+            }
+        with self.state.lock:
+            if self.state.deployments.get(key) is not deployment or deployment.state == "Canceled":
+                return
+            deployment.state = final
+            deployment.outputs = outputs
+            deployment.error = error
+            deployment.output_resources = created
+            deployment.finished = time.monotonic()
+            deployment.updated = self.clock.now()
+            self.state.changed.notify_all()
+
+    def _put_resource(self, planned: PlannedResource, created: list[str]) -> dict[str, Any]:
+        if self.stop.is_set():
+            raise TemplateError("DeploymentCanceled", "The emulator is stopping.")
+        try:
+            result = self.resources.put(planned.resource_id, planned.api_version, planned.body)
+        except ApiError as exc:
+            raise TemplateError(exc.code, exc.message, planned.resource_id) from None
+        created.append(result.resource.id)
+        if result.operation is not None and result.resource.type.lower() == PIPELINE_RUNS.lower():
+            # ARM follows the RP's long-running PUT: the deployment runs until the pipeline run ends.
+            with self.state.lock:
+                self.state.changed.wait_for(
+                    lambda: (
+                        self.stop.is_set()
+                        or (r := self.state.resources.get(ids.key(result.resource.id))) is None
+                        or r.body["properties"].get("provisioningState") in TERMINAL
+                    )
+                )
+                run = self.state.resources.get(ids.key(result.resource.id))
+                body = run.body if run else result.resource.body
+                state = body["properties"].get("provisioningState")
+            if state == "Failed":
+                message = (
+                    body["properties"].get("response", {}).get("pipelineRunErrorMessage", "The run failed.")
+                )
+                raise RunFailedInDeployment(result.resource.id, message)
+            return body
+        return result.resource.body
+
+    # --- reads, deletes
+
+    def view(self, deployment: Deployment) -> dict[str, Any]:
+        with self.state.lock:
+            if deployment.finished:
+                duration = deployment.finished - deployment.started
+            elif deployment.started:
+                duration = time.monotonic() - deployment.started
+            else:
+                duration = 0.0
+            properties: dict[str, Any] = {
+                "templateHash": str(abs(hash(repr(deployment.template))) % 10**19),
+                "parameters": deployment.echo_parameters,
+                "mode": deployment.mode,
+                "provisioningState": deployment.state,
+                "timestamp": iso(deployment.updated),
+                "duration": iso_duration(duration),
+                "correlationId": deployment.correlation_id,
+                "providers": [],
+                "dependencies": [],
+            }
+            if deployment.state == "Succeeded":
+                properties["outputs"] = deployment.outputs
+            if deployment.output_resources:
+                properties["outputResources"] = [{"id": r} for r in deployment.output_resources]
+            if deployment.error:
+                properties["error"] = deployment.error
+            return {"id": deployment.id, "name": deployment.name, "type": TYPE, "properties": properties}
+
+    def delete(self, subscription_id: str, group: str, name: str) -> bool:
+        with self.state.lock:
+            deployment = self.find(subscription_id, group, name)
+            if deployment is None:
+                return False
+            if deployment.active:
+                raise ApiError(
+                    409,
+                    "DeploymentActive",
+                    f"Unable to delete deployment '{name}': it is still active. Cancel it or wait for it to finish.",
+                )
+            del self.state.deployments[ids.key(deployment.id)]
+            return True
+
+    def cancel(self, subscription_id: str, group: str, name: str) -> None:
+        with self.state.lock:
+            deployment = self.get(subscription_id, group, name)
+            if not deployment.active:
+                raise ApiError(
+                    409,
+                    "DeploymentCannotBeCancelled",
+                    f"The deployment '{name}' cannot be cancelled: its state is '{deployment.state}'.",
+                )
+            deployment.state = "Canceled"
+            deployment.finished = time.monotonic()
+            deployment.updated = self.clock.now()
+            self.state.changed.notify_all()
+
+    def validate_only(self, subscription_id: str, group: str, name: str, body: Any) -> dict[str, Any]:
+        self.check_name(name)
+        template, parameters, mode = self._request(body)
+        group_info = self.state.resource_group(subscription_id, group, self.config.location)
+        now = self.clock.now()
+        probe = Deployment(
+            f"{ids.group_id(subscription_id, group_info['name'])}/providers/{TYPE}/{name}",
+            name, subscription_id, group_info["name"], template, parameters, {}, mode, "Succeeded", now, now,
+            str(uuid.uuid4()), 0,
+        )  # fmt: skip
+        try:
+            arm_template.validate(template, parameters, self._context(probe))
+        except TemplateError as exc:
+            raise ApiError(400, exc.code, exc.message, target=exc.target) from None
+        probe.echo_parameters = self._echo_parameters(template, parameters)
+        return self.view(probe)
+
+    def listing(self, subscription_id: str, group: str, state_filter: str | None) -> list[Deployment]:
+        with self.state.lock:
+            found = self._in_group(subscription_id, group)
+        if state_filter:
+            found = [d for d in found if d.state.lower() == state_filter.lower()]
+        return found
+
+    def status(self, operation: Operation) -> dict[str, Any]:
+        with self.state.lock:
+            deployment = self.state.deployments.get(operation.target)
+            if deployment is None:
+                return {"status": "Canceled"}
+            status: dict[str, Any] = {"status": deployment.state}
+            if deployment.error:
+                status["error"] = deployment.error
+            return status
+
+
+def parse_filter(expression: str | None) -> str | None:
+    """`provisioningState eq 'Failed'` (the filter ARM supports on deployments)."""
+    if not expression:
+        return None
+    match = re.fullmatch(r"\s*provisioningState\s+eq\s+'([A-Za-z]+)'\s*", expression)
+    if not match:
+        raise bad_request(
+            f"The $filter '{expression}' is not supported: use provisioningState eq '<state>'.",
+            code="InvalidFilterInQueryString",
+        )
+    return match.group(1)

@@ -1,0 +1,313 @@
+"""Key Vault: the vault resources (ARM side), access policies, and the secrets data plane.
+
+Each vault is served on its own HTTPS port of 127.0.0.1, so its vaultUri is `https://127.0.0.1:{port}/` and
+secret ids have the shape the SDK parses (`https://host/secrets/{name}/{version}`). The data plane answers
+an unauthenticated request with Key Vault's 401 challenge; its `resource` is `https://0.0.1:{port}` so the
+SDK's check that the request host ends with `.{resource host}` holds without `verify_challenge_resource`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from emulator import ids
+from emulator.arm import PutResult, ResourceManager
+from emulator.clock import Clock
+from emulator.errors import ApiError, bad_request
+from emulator.state import Config, Resource, SecretVersion, State
+
+VAULTS = "Microsoft.KeyVault/vaults"
+ACCESS_POLICIES = "Microsoft.KeyVault/vaults/accessPolicies"
+ROLE_ASSIGNMENTS = "Microsoft.Authorization/roleAssignments"
+# Built-in roles that may read secret values: Secrets User, Secrets Officer, Administrator.
+SECRET_READER_ROLES = (
+    "4633458b-17de-408a-b874-0445c86b69e6",
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    "00482a5a-887f-4fb3-b363-3b7fe8e74483",
+)
+SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
+
+
+class SecretAccessError(Exception):
+    """Why a pipeline could not read its SAS secret; the message goes into pipelineRunErrorMessage."""
+
+
+def _epoch(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment else None
+
+
+class KeyVault:
+    """Vault resources and secrets. `listen(vault_name) -> port` opens (or reuses) the vault's HTTPS port."""
+
+    def __init__(
+        self,
+        state: State,
+        config: Config,
+        clock: Clock,
+        resources: ResourceManager,
+        listen: Callable[[str], int],
+    ) -> None:
+        self.state = state
+        self.config = config
+        self.clock = clock
+        self.resources = resources
+        self._listen = listen
+        self.vault_by_port: dict[int, str] = {}
+
+    # --- ARM: Microsoft.KeyVault/vaults
+
+    def vault_url(self, name: str) -> str:
+        port = self._listen(name.lower())
+        self.vault_by_port[port] = name.lower()
+        return f"https://127.0.0.1:{port}/"
+
+    def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
+        if not re.match(r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", rid.name) or "--" in rid.name:
+            raise bad_request(
+                f"The vault name '{rid.name}' is invalid. A vault's name must be between 3-24 alphanumeric "
+                "characters. The name must begin with a letter, end with a letter or digit, and not contain "
+                "consecutive hyphens.",
+                code="VaultNameNotValid",
+            )
+        existing = self.resources.find(resource_id)
+        properties = copy.deepcopy(body.get("properties") or {})
+        properties.setdefault("tenantId", self.config.tenant_id)
+        properties.setdefault("sku", {"family": "A", "name": "standard"})
+        if existing and "accessPolicies" not in properties:
+            properties["accessPolicies"] = existing.body["properties"].get("accessPolicies", [])
+        properties.setdefault("accessPolicies", [])
+        properties.setdefault("enableRbacAuthorization", False)
+        properties["vaultUri"] = self.vault_url(rid.name)
+        body = {**body, "location": body.get("location") or self.config.location}
+        with self.state.lock:
+            self.state.secrets.setdefault(rid.name.lower(), {})
+        return self.resources.store_generic(rid, resource_id, api_version, body, properties)
+
+    def delete(self, resource: Resource) -> None:
+        with self.state.lock:
+            self.state.secrets.pop(resource.body["name"].lower(), None)
+
+    def vault(self, name: str) -> Resource | None:
+        for resource in self.resources.by_type(VAULTS):
+            if resource.body["name"].lower() == name.lower():
+                return resource
+        return None
+
+    # --- secrets
+
+    def set_secret(
+        self,
+        vault_name: str,
+        name: str,
+        value: str,
+        *,
+        content_type: str | None = None,
+        expires: datetime | None = None,
+        not_before: datetime | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> SecretVersion:
+        if not SECRET_NAME.match(name):
+            raise bad_request(
+                f"The secret name '{name}' is invalid: 1-127 letters, digits and dashes.", code="BadParameter"
+            )
+        with self.state.lock:
+            if vault_name.lower() not in self.state.secrets:
+                raise ApiError(
+                    404, "VaultNotFound", f"The vault '{vault_name}' does not exist in the emulator."
+                )
+            version = SecretVersion(
+                uuid.uuid4().hex, value, self.clock.now(), content_type, expires, not_before, dict(tags or {})
+            )
+            self.state.secrets[vault_name.lower()].setdefault(name.lower(), []).append(version)
+            return version
+
+    def get_secret(self, vault_name: str, name: str, version: str | None = None) -> SecretVersion:
+        with self.state.lock:
+            versions = self.state.secrets.get(vault_name.lower(), {}).get(name.lower(), [])
+            found = [v for v in versions if version in (None, "", v.version)]
+            if not found:
+                detail = f"{name}/{version}" if version else name
+                raise ApiError(
+                    404,
+                    "SecretNotFound",
+                    f"A secret with (name/id) {detail} was not found in this key vault. If you recently deleted "
+                    "this secret you may be able to recover it using the correct recovery command. For help "
+                    "resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182",
+                )
+            return found[-1]
+
+    # --- what a pipeline run does: read the SAS token with the pipeline's identity
+
+    def read_for(self, secret_uri: str, principal_ids: list[str]) -> str:
+        parsed = urlparse(secret_uri)
+        vault_name = self.vault_by_port.get(parsed.port or 443) if parsed.hostname == "127.0.0.1" else None
+        if vault_name is None or self.vault(vault_name) is None:
+            raise SecretAccessError(
+                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': the vault does not exist "
+                "(this emulator serves only vaults created through it)."
+            )
+        parts = [p for p in parsed.path.split("/") if p]
+        if len(parts) < 2 or parts[0] != "secrets":
+            raise SecretAccessError(f"The keyVaultUri '{secret_uri}' is not a Key Vault secret URI.")
+        vault = self.vault(vault_name)
+        assert vault is not None
+        if not self._may_read(vault, principal_ids):
+            raise SecretAccessError(
+                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': Forbidden. The pipeline's "
+                f"identity (object id {', '.join(principal_ids) or 'none'}) does not have secrets get permission "
+                f"on key vault '{vault_name}'. Grant it an access policy (or, for an RBAC vault, the Key Vault "
+                "Secrets User role)."
+            )
+        try:
+            return self.get_secret(vault_name, parts[1], parts[2] if len(parts) > 2 else None).value
+        except ApiError as exc:
+            raise SecretAccessError(
+                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': {exc.code}. {exc.message}"
+            ) from None
+
+    def _may_read(self, vault: Resource, principal_ids: list[str]) -> bool:
+        wanted = {p.lower() for p in principal_ids}
+        properties = vault.body["properties"]
+        if properties.get("enableRbacAuthorization"):
+            vault_key = ids.key(vault.id)
+            for assignment in self.resources.by_type(ROLE_ASSIGNMENTS):
+                props = assignment.body.get("properties") or {}
+                rid = ids.parse(assignment.id)
+                in_scope = rid is not None and vault_key.startswith(ids.key(rid.scope))
+                role = str(props.get("roleDefinitionId", "")).lower().rsplit("/", 1)[-1]
+                if (
+                    in_scope
+                    and role in SECRET_READER_ROLES
+                    and str(props.get("principalId", "")).lower() in wanted
+                ):
+                    return True
+            return False
+        for policy in properties.get("accessPolicies") or []:
+            secrets = [p.lower() for p in (policy.get("permissions") or {}).get("secrets") or []]
+            if str(policy.get("objectId", "")).lower() in wanted and ("get" in secrets or "all" in secrets):
+                return True
+        return False
+
+    # --- data plane (served on the vault's own port)
+
+    def challenge(self, port: int) -> dict[str, str]:
+        return {
+            "WWW-Authenticate": (
+                f'Bearer authorization="https://login.microsoftonline.com/{self.config.tenant_id}", '
+                f'resource="https://0.0.1:{port}"'
+            )
+        }
+
+    def handle(self, port: int, method: str, path: str, body: Any) -> tuple[int, dict[str, Any] | None]:
+        vault_name = self.vault_by_port.get(port)
+        if vault_name is None or self.vault(vault_name) is None:
+            raise ApiError(404, "VaultNotFound", "No vault is served on this port (it was deleted or reset).")
+        base = f"https://127.0.0.1:{port}"
+        parts = [p for p in path.split("/") if p]
+        if not parts or parts[0] != "secrets" or len(parts) > 3:
+            raise ApiError(404, "NotFound", f"The Key Vault emulator serves only /secrets, not '{path}'.")
+        if len(parts) == 1 and method == "GET":
+            with self.state.lock:
+                names = sorted(self.state.secrets.get(vault_name, {}).items())
+                items = [
+                    {"id": f"{base}/secrets/{name}", **self._bundle(base, name, versions[-1], value=False)}
+                    for name, versions in names
+                ]
+            return 200, {"value": items, "nextLink": None}
+        name = parts[1]
+        if method == "GET":
+            version = self.get_secret(vault_name, name, parts[2] if len(parts) == 3 else None)
+            return 200, self._bundle(base, name, version)
+        if method == "PUT" and len(parts) == 2:
+            if not isinstance(body, dict) or not isinstance(body.get("value"), str):
+                raise bad_request("The request body must hold the secret's 'value'.", code="BadParameter")
+            attributes = body.get("attributes") or {}
+            version = self.set_secret(
+                vault_name,
+                name,
+                body["value"],
+                content_type=body.get("contentType"),
+                expires=_from_epoch(attributes.get("exp")),
+                not_before=_from_epoch(attributes.get("nbf")),
+                tags=body.get("tags"),
+            )
+            return 200, self._bundle(base, name, version)
+        if method == "DELETE" and len(parts) == 2:
+            version = self.get_secret(vault_name, name)
+            with self.state.lock:
+                self.state.secrets[vault_name].pop(name.lower(), None)
+            return 200, self._bundle(base, name, version, value=False)
+        raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on '{path}' by the emulator.")
+
+    def _bundle(self, base: str, name: str, version: SecretVersion, value: bool = True) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            "enabled": True,
+            "created": _epoch(version.created),
+            "updated": _epoch(version.created),
+            "recoveryLevel": "Recoverable+Purgeable",
+            "recoverableDays": 90,
+        }
+        if version.expires:
+            attributes["exp"] = _epoch(version.expires)
+        if version.not_before:
+            attributes["nbf"] = _epoch(version.not_before)
+        bundle: dict[str, Any] = {"id": f"{base}/secrets/{name}/{version.version}", "attributes": attributes}
+        if value:
+            bundle["value"] = version.value
+        if version.content_type:
+            bundle["contentType"] = version.content_type
+        if version.tags:
+            bundle["tags"] = version.tags
+        return bundle
+
+
+def _from_epoch(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value else None
+
+
+class AccessPolicies:
+    """Microsoft.KeyVault/vaults/accessPolicies named add / replace / remove: edits the vault's policies."""
+
+    def __init__(self, resources: ResourceManager) -> None:
+        self.resources = resources
+
+    def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
+        operation = rid.name.lower()
+        if operation not in ("add", "replace", "remove"):
+            raise bad_request(
+                f"The access policy operation '{rid.name}' is not valid: use add, replace or remove.",
+                code="InvalidAccessPolicyOperation",
+            )
+        parent = rid.parent
+        assert parent is not None
+        vault = self.resources.get(parent.id)
+        requested = (body.get("properties") or {}).get("accessPolicies") or []
+        with self.resources.state.lock:
+            vault_body = copy.deepcopy(vault.body)
+            policies: list[dict[str, Any]] = vault_body["properties"].setdefault("accessPolicies", [])
+            if operation == "replace":
+                policies.clear()
+            for policy in requested:
+                object_id = str(policy.get("objectId", "")).lower()
+                current = next((p for p in policies if str(p.get("objectId", "")).lower() == object_id), None)
+                if operation == "remove":
+                    if current is not None:
+                        policies.remove(current)
+                    continue
+                if current is None:
+                    policies.append(copy.deepcopy(policy))
+                    continue
+                merged = current.setdefault("permissions", {})
+                for kind, values in (policy.get("permissions") or {}).items():
+                    merged[kind] = sorted({*merged.get(kind, []), *values})
+            self.resources.save(vault.id, vault.type, vault.api_version, vault_body, vault)
+            return self.resources.store_generic(rid, resource_id, api_version, body)
+
+    def delete(self, resource: Resource) -> None:
+        return None

@@ -1,0 +1,292 @@
+"""Request routing of the ARM endpoint: authentication, injected faults, the request log, then resource
+groups, deployments, long-running operation statuses and generic resources by id."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from emulator import ids
+from emulator.acr import PIPELINE_RUNS, TERMINAL
+from emulator.clock import iso
+from emulator.deployments import TYPE as DEPLOYMENTS
+from emulator.deployments import parse_filter
+from emulator.errors import ApiError, bad_request
+from emulator.identities import TokenEndpoint
+from emulator.server import Request, Response
+from emulator.state import RequestRecord
+
+if TYPE_CHECKING:
+    from emulator.runtime import Emulator
+
+ADMIN_PREFIX = "/_emulator"
+
+
+class ArmRoutes:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.state = emulator.state
+        self.config = emulator.config
+        self.resources = emulator.resources
+        self.deployments = emulator.deployments
+
+    @property
+    def base(self) -> str:
+        return self.emulator.arm_endpoint
+
+    # --- entry
+
+    def dispatch(self, request: Request) -> Response:
+        if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/"):
+            return self.emulator.admin_routes.dispatch(request)
+        if request.path == TokenEndpoint.PATH:
+            return Response(200, self.emulator.tokens.token(request.query, request.headers))
+        try:
+            response = self._arm(request)
+        except ApiError as exc:
+            response = Response.error(exc)
+        with self.state.lock:
+            self.state.requests.append(
+                RequestRecord(iso(self.emulator.clock.now()), request.method, request.path, response.status)
+            )
+        return response
+
+    def _arm(self, request: Request) -> Response:
+        authorization = request.headers.get("authorization", "")
+        if not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
+            raise ApiError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing."
+                if not authorization
+                else "Authentication failed. The 'Authorization' header is not a Bearer token.",
+                headers={
+                    "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common"'
+                },
+            )
+        fault = self.emulator.faults.match(request.method, request.path)
+        if fault is not None:
+            if fault.delay > 0 and self.emulator.stop_event.wait(fault.delay):
+                raise ApiError(503, "ServiceUnavailable", "The emulator is stopping.")
+            if fault.status is not None:
+                raise fault.error()
+        if "api-version" not in request.query:
+            raise bad_request(
+                "The api-version query parameter (?api-version=) is required for all requests.",
+                code="MissingApiVersionParameter",
+            )
+        return self._route(request)
+
+    def _route(self, request: Request) -> Response:
+        segments = request.path.strip("/").split("/")
+        lowered = [s.lower() for s in segments]
+        if len(segments) < 2 or lowered[0] != "subscriptions":
+            raise ApiError(404, "NotFound", f"The emulator serves no ARM path '{request.path}'.")
+        subscription = segments[1]
+        if len(segments) == 4 and lowered[2] == "resourcegroups":
+            return self._resource_group(request, subscription, segments[3])
+        deployments_at = 6
+        if (
+            len(segments) >= deployments_at
+            and lowered[2] == "resourcegroups"
+            and lowered[4:6] == ["providers", "microsoft.resources"]
+            and len(segments) >= 7
+            and lowered[6] == "deployments"
+        ):
+            return self._deployments(request, subscription, segments[3], segments[7:])
+        if len(segments) >= 2 and lowered[-2] == "operationstatuses":
+            return self._resource_status(request, segments[-1])
+        return self._resources(request)
+
+    # --- resource groups
+
+    def _resource_group(self, request: Request, subscription: str, name: str) -> Response:
+        if request.method == "PUT":
+            body = request.json() or {}
+            group = self.state.resource_group(
+                subscription, name, body.get("location") or self.config.location
+            )
+        elif request.method in ("GET", "HEAD"):
+            group = self.state.resource_group(subscription, name, self.config.location)
+        else:
+            raise ApiError(405, "MethodNotAllowed", f"{request.method} on a resource group is not emulated.")
+        if request.method == "HEAD":
+            return Response(204)
+        return Response(
+            200,
+            {
+                "id": ids.group_id(subscription, group["name"]),
+                "name": group["name"],
+                "type": "Microsoft.Resources/resourceGroups",
+                "location": group["location"],
+                "properties": {"provisioningState": "Succeeded"},
+            },
+        )
+
+    # --- deployments
+
+    def _deployment_url(self, subscription: str, group: str, name: str, tail: str, api_version: str) -> str:
+        return (
+            f"{self.base}/subscriptions/{subscription}/resourcegroups/{group}/providers/{DEPLOYMENTS}/{name}/{tail}"
+            f"?{urlencode({'api-version': api_version})}"
+        )
+
+    def _deployments(self, request: Request, subscription: str, group: str, rest: list[str]) -> Response:
+        api_version = request.query["api-version"]
+        if not rest:
+            if request.method != "GET":
+                raise ApiError(405, "MethodNotAllowed", f"{request.method} on the deployments collection.")
+            return self._list_deployments(request, subscription, group)
+        name = rest[0]
+        tail = [s.lower() for s in rest[1:]]
+        if tail[:1] == ["operationstatuses"] and len(tail) == 2:
+            operation = self.state.operations.get(rest[2])
+            if operation is None or operation.kind != "deployment":
+                raise ApiError(404, "OperationNotFound", f"The operation '{rest[2]}' was not found.")
+            status = self.deployments.status(operation)
+            return Response(200, status, self._retry(status["status"] in ("Accepted", "Running")))
+        if tail[:1] == ["operationresults"] and len(tail) == 2:
+            return Response(204)
+        if tail == ["cancel"] and request.method == "POST":
+            self.deployments.cancel(subscription, group, name)
+            return Response(204)
+        if tail == ["validate"] and request.method == "POST":
+            return Response(200, self.deployments.validate_only(subscription, group, name, request.json()))
+        if tail:
+            raise ApiError(404, "NotFound", f"The emulator serves no deployment path '{request.path}'.")
+        if request.method == "PUT":
+            status, deployment, operation = self.deployments.put(subscription, group, name, request.json())
+            return Response(
+                status,
+                self.deployments.view(deployment),
+                {
+                    "Azure-AsyncOperation": self._deployment_url(
+                        subscription, group, name, f"operationStatuses/{operation.id}", api_version
+                    ),
+                    "Retry-After": str(self.config.retry_after),
+                },
+            )
+        if request.method in ("GET", "HEAD"):
+            deployment = self.deployments.find(subscription, group, name)
+            if request.method == "HEAD":
+                return Response(204 if deployment else 404)
+            if deployment is None:
+                raise ApiError(404, "DeploymentNotFound", f"Deployment '{name}' could not be found.")
+            return Response(200, self.deployments.view(deployment))
+        if request.method == "DELETE":
+            if not self.deployments.delete(subscription, group, name):
+                return Response(204)
+            operation = self.resources.new_operation("deleted", name)
+            return Response(
+                202,
+                None,
+                {
+                    "Location": self._deployment_url(
+                        subscription, group, name, f"operationResults/{operation.id}", api_version
+                    ),
+                    "Retry-After": str(self.config.retry_after),
+                },
+            )
+        raise ApiError(405, "MethodNotAllowed", f"{request.method} on a deployment is not supported.")
+
+    def _page(self, request: Request, items: list[Any]) -> Response:
+        skip = int(request.query.get("$skiptoken") or 0)
+        top = request.query.get("$top")
+        total = len(items) if top is None else min(len(items), int(top))
+        end = min(total, skip + self.config.page_size)
+        page = items[skip:end]
+        body: dict[str, Any] = {"value": page}
+        if end < total:
+            query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
+            query["$skiptoken"] = str(end)
+            body["nextLink"] = f"{self.base}{request.path}?{urlencode(query)}"
+        return Response(200, body)
+
+    def _list_deployments(self, request: Request, subscription: str, group: str) -> Response:
+        found = self.deployments.listing(subscription, group, parse_filter(request.query.get("$filter")))
+        return self._page(request, [self.deployments.view(d) for d in found])
+
+    # --- generic resources
+
+    def _resource_status(self, request: Request, operation_id: str) -> Response:
+        operation = self.state.operations.get(operation_id)
+        if operation is None or operation.kind != "resource":
+            raise ApiError(404, "OperationNotFound", f"The operation '{operation_id}' was not found.")
+        with self.state.lock:
+            resource = self.state.resources.get(operation.target)
+            if resource is None:
+                return Response(200, {"id": request.path, "name": operation_id, "status": "Canceled"})
+            properties = resource.body.get("properties") or {}
+            state = properties.get("provisioningState", "Succeeded")
+            body: dict[str, Any] = {
+                "id": request.path,
+                "name": operation_id,
+                "status": state if state in TERMINAL else "InProgress",
+                "startTime": (properties.get("response") or {}).get("startTime"),
+            }
+            finish = (properties.get("response") or {}).get("finishTime")
+            if state in TERMINAL and finish:
+                body["endTime"] = finish
+            if state == "Failed":
+                body["error"] = {
+                    "code": "PipelineRunFailed",
+                    "message": (properties.get("response") or {}).get(
+                        "pipelineRunErrorMessage", "The run failed."
+                    ),
+                }
+        return Response(200, body, self._retry(body["status"] == "InProgress"))
+
+    def _retry(self, pending: bool) -> dict[str, str]:
+        return {"Retry-After": str(self.config.retry_after)} if pending else {}
+
+    def _resources(self, request: Request) -> Response:
+        api_version = request.query["api-version"]
+        rid = ids.parse(request.path)
+        if rid is None:
+            return self._list(request)
+        if request.method in ("GET", "HEAD"):
+            resource = self.resources.get(request.path)
+            if request.method == "HEAD":
+                return Response(204)
+            return Response(200, self._snapshot(resource.body))
+        if request.method == "PUT":
+            result = self.resources.put(request.path, api_version, request.json() or {})
+            headers: dict[str, str] = {}
+            if result.operation is not None:
+                headers["Azure-AsyncOperation"] = (
+                    f"{self.base}{result.resource.id}/operationStatuses/{result.operation.id}?"
+                    f"{urlencode({'api-version': api_version})}"
+                )
+                headers["Retry-After"] = str(self.config.retry_after)
+            return Response(result.status, self._snapshot(result.resource.body), headers)
+        if request.method == "DELETE":
+            return Response(200 if self.resources.delete(request.path) else 204)
+        raise ApiError(405, "MethodNotAllowed", f"{request.method} on '{request.path}' is not supported.")
+
+    def _list(self, request: Request) -> Response:
+        """GET of a collection: `{parent id}/{child type}` or `.../providers/{namespace}/{type}`."""
+        if request.method != "GET":
+            raise ApiError(405, "MethodNotAllowed", f"{request.method} on a collection is not supported.")
+        parent_path, _, child = request.path.rpartition("/")
+        parent = ids.parse(parent_path)
+        if parent is not None:
+            self.resources.get(parent_path)
+            found = self.resources.children(parent_path, f"{parent.type}/{child}")
+        else:
+            segments = parent_path.strip("/").split("/")
+            if len(segments) < 2 or segments[-2].lower() != "providers":
+                raise ApiError(404, "NotFound", f"The emulator serves no ARM path '{request.path}'.")
+            scope = ids.key("/" + "/".join(segments[:-2])) + "/"
+            found = [
+                r
+                for r in self.resources.by_type(f"{segments[-1]}/{child}")
+                if ids.key(r.id).startswith(scope)
+            ]
+        if found and found[0].type.lower() == PIPELINE_RUNS.lower():
+            found = sorted(found, key=lambda r: r.seq, reverse=True)  # newest first
+        return self._page(request, [self._snapshot(r.body) for r in found])
+
+    def _snapshot(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self.state.lock:
+            return copy.deepcopy(body)

@@ -1,0 +1,346 @@
+"""Executes pipeline runs in worker threads: export writes the transfer blob, import reads it into the
+registry. A run takes `config.run_seconds`; its resource moves Running -> Succeeded/Failed."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import ContainerClient, ContentSettings
+
+from emulator import ids, storage, transfer_blob
+from emulator.acr import EXPORT_PIPELINES, Registries, login_server
+from emulator.clock import Clock, iso
+from emulator.faults import Faults
+from emulator.identities import principals
+from emulator.keyvault import KeyVault, SecretAccessError
+from emulator.state import Config, State
+
+log = logging.getLogger("emulator.runs")
+
+
+class RunFailed(Exception):
+    """The run fails; the message becomes response.pipelineRunErrorMessage."""
+
+
+@dataclass
+class Outcome:
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A pipeline's storage container and how to reach it."""
+
+    uri: str
+    mode: str
+    key_vault_uri: str | None
+    principals: list[str]
+    options: list[str]
+
+
+class Runner:
+    def __init__(
+        self,
+        state: State,
+        config: Config,
+        clock: Clock,
+        registries: Registries,
+        keyvault: KeyVault,
+        faults: Faults,
+        stop: threading.Event,
+        azurite_connection_string: str,
+        azurite_blob_endpoint: str,
+    ) -> None:
+        self.state = state
+        self.config = config
+        self.clock = clock
+        self.registries = registries
+        self.keyvault = keyvault
+        self.faults = faults
+        self.stop = stop
+        self.connection_string = azurite_connection_string
+        self.blob_endpoint = azurite_blob_endpoint
+
+    def start(self, run_key: str, generation: int) -> None:
+        threading.Thread(
+            target=self._execute,
+            args=(run_key, generation),
+            name=f"run-{run_key.rsplit('/', 1)[-1]}",
+            daemon=True,
+        ).start()
+
+    # --- the run's life
+
+    def _current(self, run_key: str, generation: int) -> dict[str, Any] | None:
+        """A copy of the run's body while this execution is still the run's latest; else None."""
+        with self.state.lock:
+            resource = self.state.resources.get(run_key)
+            if resource is None or self.state.run_generations.get(run_key) != generation:
+                return None
+            return copy.deepcopy(resource.body)
+
+    def _update(
+        self, run_key: str, generation: int, response: dict[str, Any], provisioning: str | None
+    ) -> None:
+        with self.state.lock:
+            resource = self.state.resources.get(run_key)
+            if resource is None or self.state.run_generations.get(run_key) != generation:
+                return
+            properties = resource.body["properties"]
+            properties["response"] = {**properties.get("response", {}), **response}
+            if provisioning:
+                properties["provisioningState"] = provisioning
+            self.state.changed.notify_all()
+
+    def _execute(self, run_key: str, generation: int) -> None:
+        half = self.config.run_seconds / 2
+        if self.stop.wait(half):
+            return
+        body = self._current(run_key, generation)
+        if body is None:
+            return
+        self._update(run_key, generation, {"progress": {"percentage": "50"}}, None)
+        try:
+            outcome = self._work(body)
+            status, message = "Succeeded", None
+        except RunFailed as exc:
+            outcome, status, message = Outcome(), "Failed", str(exc)
+        except Exception as exc:  # a bug or an unexpected storage error must still end the run
+            log.exception("pipeline run %s crashed", run_key)
+            outcome, status, message = (
+                Outcome(),
+                "Failed",
+                f"Internal error of the emulator: {type(exc).__name__}: {exc}",
+            )
+        if self.stop.wait(half):
+            return
+        response = {**outcome.response, "status": status, "finishTime": iso(self.clock.now())}
+        response["progress"] = {
+            "percentage": "100"
+            if status == "Succeeded"
+            else outcome.response.get("progress", {}).get("percentage", "50")
+        }
+        if message:
+            response["pipelineRunErrorMessage"] = message
+        self._update(run_key, generation, response, status)
+
+    def _work(self, body: dict[str, Any]) -> Outcome:
+        request = body["properties"]["request"]
+        pipeline_id = request["pipelineResourceId"]
+        injected = self.faults.take_run_failure(pipeline_id)
+        if injected:
+            raise RunFailed(injected)
+        with self.state.lock:
+            pipeline = self.state.resources.get(ids.key(pipeline_id))
+            pipeline_body = copy.deepcopy(pipeline.body) if pipeline else None
+        if pipeline_body is None:
+            raise RunFailed(f"The pipeline '{pipeline_id}' no longer exists.")
+        registry_id = pipeline_id.rsplit("/", 2)[0]
+        if pipeline_body["type"].lower() == EXPORT_PIPELINES.lower():
+            return self._export(body, request, pipeline_body, registry_id)
+        return self._import(body, request, pipeline_body, registry_id)
+
+    # --- storage
+
+    def endpoint(self, pipeline_body: dict[str, Any]) -> Endpoint:
+        properties = pipeline_body["properties"]
+        where = properties.get("target") or properties.get("source") or {}
+        return Endpoint(
+            uri=where["uri"],
+            mode=where.get("storageAccessMode") or "SasToken",
+            key_vault_uri=where.get("keyVaultUri"),
+            principals=principals(pipeline_body),
+            options=list(properties.get("options") or []),
+        )
+
+    def container(self, endpoint: Endpoint, needed: str) -> tuple[ContainerClient, storage.ContainerAddress]:
+        """The container client with the pipeline's access; raises RunFailed with the reason."""
+        try:
+            where = storage.address(endpoint.uri, self.blob_endpoint)
+            if endpoint.mode == "ManagedIdentity":
+                return storage.container_client(
+                    where, sas=None, connection_string=self.connection_string
+                ), where
+            assert endpoint.key_vault_uri is not None
+            secret = self.keyvault.read_for(endpoint.key_vault_uri, endpoint.principals)
+            sas = storage.check_sas(secret, needed, self.clock.now(), endpoint.key_vault_uri)
+            return storage.container_client(where, sas=sas, connection_string=self.connection_string), where
+        except (SecretAccessError, storage.StorageAccessError) as exc:
+            raise RunFailed(str(exc)) from None
+
+    @staticmethod
+    def storage_failure(action: str, where: storage.ContainerAddress, exc: HttpResponseError) -> RunFailed:
+        code = getattr(exc, "error_code", None) or exc.status_code
+        return RunFailed(
+            f"Failed to {action} in container '{where.container}' of '{where.base}': {code} "
+            f"(HTTP {exc.status_code})."
+        )
+
+    # --- export
+
+    def _export(
+        self, body: dict[str, Any], request: dict[str, Any], pipeline: dict[str, Any], registry_id: str
+    ) -> Outcome:
+        endpoint = self.endpoint(pipeline)
+        continue_on_errors = "ContinueOnErrors" in endpoint.options
+        registry_name = registry_id.rsplit("/", 1)[-1]
+        found: list[transfer_blob.Artifact] = []
+        errors: list[str] = []
+        with self.state.lock:
+            content = self.registries.content(registry_id)
+            for artifact in request.get("artifacts") or []:
+                resolved, error = _resolve(content, artifact, login_server(registry_name))
+                if resolved:
+                    found.append(resolved)
+                else:
+                    errors.append(error)
+        if errors and not continue_on_errors:
+            raise RunFailed(" ".join(errors))
+        if not found:
+            raise RunFailed("No artifact could be exported. " + " ".join(errors))
+        blob_name = request["target"]["name"]
+        data = transfer_blob.encode(login_server(registry_name), body["id"], iso(self.clock.now()), found)
+        client, where = self.container(endpoint, "w")
+        overwrite = "OverwriteBlobs" in endpoint.options
+        try:
+            client.upload_blob(
+                blob_name,
+                data,
+                overwrite=overwrite,
+                metadata={"category": transfer_blob.CATEGORY},
+                content_settings=ContentSettings(
+                    content_type=transfer_blob.CONTENT_TYPE, content_md5=bytearray(transfer_blob.md5(data))
+                ),
+            )
+        except ResourceExistsError:
+            raise RunFailed(
+                f"The blob '{blob_name}' already exists in container '{where.container}' and the export pipeline "
+                "does not have the 'OverwriteBlobs' option."
+            ) from None
+        except ResourceNotFoundError:
+            raise RunFailed(f"The container '{where.container}' of '{where.base}' does not exist.") from None
+        except HttpResponseError as exc:
+            raise self.storage_failure(f"write blob '{blob_name}'", where, exc) from None
+        response: dict[str, Any] = {
+            "catalogDigest": transfer_blob.catalog_digest(data),
+            "target": _endpoint_echo(endpoint, "AzureStorageBlob", blob_name, where),
+        }
+        if errors:
+            response["pipelineRunErrorMessage"] = (
+                "Some artifacts were skipped (ContinueOnErrors): " + " ".join(errors)
+            )
+        return Outcome(response)
+
+    # --- import
+
+    def _import(
+        self, body: dict[str, Any], request: dict[str, Any], pipeline: dict[str, Any], registry_id: str
+    ) -> Outcome:
+        endpoint = self.endpoint(pipeline)
+        blob_name = request["source"]["name"]
+        delete_after = "DeleteSourceBlobOnSuccess" in endpoint.options
+        client, where = self.container(endpoint, "rd" if delete_after else "r")
+        try:
+            data = client.download_blob(blob_name).readall()
+        except ResourceNotFoundError:
+            raise RunFailed(
+                f"The source blob '{blob_name}' was not found in container '{where.container}' of '{where.base}'."
+            ) from None
+        except HttpResponseError as exc:
+            raise self.storage_failure(f"read blob '{blob_name}'", where, exc) from None
+        try:
+            _, artifacts = transfer_blob.decode(data)
+        except transfer_blob.NotATransferBlob as exc:
+            raise RunFailed(f"Failed to import blob '{blob_name}': {exc}.") from None
+        digest = transfer_blob.catalog_digest(data)
+        wanted = request.get("catalogDigest")
+        if wanted and wanted != digest:
+            raise RunFailed(
+                f"The catalog digest of blob '{blob_name}' is '{digest}', not the requested '{wanted}'."
+            )
+        overwrite = "OverwriteTags" in endpoint.options
+        errors: list[str] = []
+        imported: list[str] = []
+        with self.state.lock:
+            content = self.registries.content(registry_id)
+            accepted = []
+            for artifact in artifacts:
+                current = content.get(artifact.repository)
+                existing = current.tags.get(artifact.tag) if current and artifact.tag else None
+                if existing and existing != artifact.digest and not overwrite:
+                    errors.append(
+                        f"Failed to import artifact '{artifact.artifact}': the tag '{artifact.tag}' already exists "
+                        f"in repository '{artifact.repository}' with digest '{existing}' and the import pipeline "
+                        "does not have the 'OverwriteTags' option."
+                    )
+                else:
+                    accepted.append(artifact)
+            if errors and "ContinueOnErrors" not in endpoint.options:
+                raise RunFailed(" ".join(errors))
+            for artifact in accepted:
+                self.registries.add(registry_id, artifact.repository, artifact.tag, artifact.digest)
+                imported.append(artifact.artifact)
+        if delete_after and not errors:
+            try:
+                client.delete_blob(blob_name)
+            except HttpResponseError as exc:
+                raise self.storage_failure(f"delete blob '{blob_name}'", where, exc) from None
+        response: dict[str, Any] = {
+            "importedArtifacts": imported,
+            "catalogDigest": digest,
+            "source": _endpoint_echo(endpoint, "AzureStorageBlob", blob_name, where),
+        }
+        if errors:
+            response["pipelineRunErrorMessage"] = (
+                "Some artifacts were skipped (ContinueOnErrors): " + " ".join(errors)
+            )
+        return Outcome(response)
+
+
+def _endpoint_echo(
+    endpoint: Endpoint, kind: str, blob_name: str, where: storage.ContainerAddress
+) -> dict[str, Any]:
+    echo: dict[str, Any] = {"type": kind, "name": blob_name, "uri": f"{endpoint.uri.rstrip('/')}/{blob_name}"}
+    if endpoint.mode == "SasToken" and endpoint.key_vault_uri:
+        echo["keyVaultUri"] = endpoint.key_vault_uri
+    echo["storageAccessMode"] = endpoint.mode
+    return echo
+
+
+def _resolve(
+    content: dict[str, Any], artifact: str, server: str
+) -> tuple[transfer_blob.Artifact | None, str]:
+    if "@" in artifact:
+        repository, digest = artifact.split("@", 1)
+        repo = content.get(repository)
+        if repo is None:
+            return None, _unknown_repository(artifact, repository, server)
+        if digest not in repo.manifests:
+            return None, (
+                f"Failed to export artifact '{artifact}': MANIFEST_UNKNOWN: manifest '{digest}' is not known to "
+                f"repository '{repository}' of registry '{server}'."
+            )
+        return transfer_blob.Artifact(artifact, repository, None, digest), ""
+    repository, _, tag = artifact.partition(":")
+    tag = tag or "latest"
+    repo = content.get(repository)
+    if repo is None:
+        return None, _unknown_repository(artifact, repository, server)
+    if tag not in repo.tags:
+        return None, (
+            f"Failed to export artifact '{artifact}': MANIFEST_UNKNOWN: tag '{tag}' does not exist in repository "
+            f"'{repository}' of registry '{server}'."
+        )
+    return transfer_blob.Artifact(artifact, repository, tag, repo.tags[tag]), ""
+
+
+def _unknown_repository(artifact: str, repository: str, server: str) -> str:
+    return (
+        f"Failed to export artifact '{artifact}': NAME_UNKNOWN: repository '{repository}' does not exist in "
+        f"registry '{server}'."
+    )

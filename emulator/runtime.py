@@ -1,0 +1,188 @@
+"""The emulator as one object: builds the state, the resource types, the servers and background threads;
+`start()` / `stop()` / `reset()`."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from emulator import validation
+from emulator.acr import (
+    EXPORT_PIPELINES,
+    IMPORT_PIPELINES,
+    PIPELINE_RUNS,
+    REGISTRIES,
+    PipelineRuns,
+    Pipelines,
+    Registries,
+)
+from emulator.admin_api import AdminRoutes
+from emulator.arm import ResourceManager
+from emulator.clock import Clock
+from emulator.deployments import Deployments
+from emulator.errors import ApiError
+from emulator.faults import Faults
+from emulator.identities import USER_ASSIGNED, TokenEndpoint, UserAssignedIdentities
+from emulator.keyvault import ACCESS_POLICIES, VAULTS, AccessPolicies, KeyVault
+from emulator.routes import ArmRoutes
+from emulator.runner import Runner
+from emulator.server import HttpsServer, Request, Response
+from emulator.state import Config, State
+from emulator.tls import Certificates, generate
+from emulator.trigger import SourceTrigger
+
+log = logging.getLogger("emulator")
+
+
+def blob_endpoint(connection_string: str) -> str:
+    parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
+    if "BlobEndpoint" in parts:
+        return parts["BlobEndpoint"].rstrip("/")
+    account = parts.get("AccountName", "devstoreaccount1")
+    return f"http://127.0.0.1:10000/{account}"
+
+
+class Emulator:
+    def __init__(
+        self,
+        azurite_connection_string: str,
+        *,
+        port: int = 0,
+        state_dir: Path | None = None,
+        config: Config | None = None,
+        identity_header: str | None = None,
+    ) -> None:
+        validation.reference_dir()  # fail loudly, now, when the ARM schemas are missing
+        self.azurite_connection_string = azurite_connection_string
+        self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="acr-emulator-"))
+        self.config = config or Config()
+        self.clock = Clock()
+        self.state = State()
+        self.stop_event = threading.Event()
+        self.certificates: Certificates = generate(self.state_dir)
+        self._context = self.certificates.server_context()
+        self._vault_servers: dict[str, HttpsServer] = {}
+        self._vault_lock = threading.Lock()
+
+        self.resources = ResourceManager(self.state, self.config)
+        self.faults = Faults(self.state)
+        self.tokens = TokenEndpoint(identity_header)
+        self.keyvault = KeyVault(self.state, self.config, self.clock, self.resources, self._listen_vault)
+        self.registries = Registries(self.state, self.config, self.clock, self.resources)
+        self.runner = Runner(
+            self.state,
+            self.config,
+            self.clock,
+            self.registries,
+            self.keyvault,
+            self.faults,
+            self.stop_event,
+            azurite_connection_string,
+            blob_endpoint(azurite_connection_string),
+        )
+        self.runs = PipelineRuns(self.state, self.config, self.clock, self.resources, self.runner.start)
+        pipelines = Pipelines(self.state, self.config, self.resources)
+        self.resources.register(REGISTRIES, self.registries)
+        self.resources.register(EXPORT_PIPELINES, pipelines, parent=REGISTRIES)
+        self.resources.register(IMPORT_PIPELINES, pipelines, parent=REGISTRIES)
+        self.resources.register(PIPELINE_RUNS, self.runs, parent=REGISTRIES)
+        self.resources.register(VAULTS, self.keyvault)
+        self.resources.register(ACCESS_POLICIES, AccessPolicies(self.resources), parent=VAULTS)
+        self.resources.register(USER_ASSIGNED, UserAssignedIdentities(self.resources, self.config))
+        self.deployments = Deployments(self.state, self.config, self.clock, self.resources, self.stop_event)
+        self.trigger = SourceTrigger(
+            self.state, self.config, self.clock, self.resources, self.runs, self.runner, self.stop_event
+        )
+        self.admin_routes = AdminRoutes(self)
+        self.arm_routes = ArmRoutes(self)
+        self._server = HttpsServer(self._context, self.arm_routes.dispatch, port)
+        self._started = False
+
+    # --- what clients need
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def arm_endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.certificates.ca_file
+
+    @property
+    def identity_endpoint(self) -> str:
+        return f"{self.arm_endpoint}{TokenEndpoint.PATH}"
+
+    @property
+    def identity_header(self) -> str:
+        return self.tokens.secret
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "TRANSFER_ARM_ENDPOINT": self.arm_endpoint,
+            "EMULATOR_ARM_ENDPOINT": self.arm_endpoint,
+            "EMULATOR_CA_FILE": str(self.ca_file),
+            "REQUESTS_CA_BUNDLE": str(self.ca_file),
+            "IDENTITY_ENDPOINT": self.identity_endpoint,
+            "IDENTITY_HEADER": self.identity_header,
+            "AZURE_SUBSCRIPTION_ID": self.config.subscription_id,
+            "AZURE_TENANT_ID": self.config.tenant_id,
+            "TRANSFER_RESOURCE_GROUP": self.config.resource_group,
+            "AZURITE_CONNECTION_STRING": self.azurite_connection_string,
+            "EMULATOR_STATE_DIR": str(self.state_dir),
+        }
+
+    # --- lifecycle
+
+    def start(self) -> Emulator:
+        if self._started:
+            return self
+        self._started = True
+        self._server.start()
+        self.trigger.start()
+        log.info("ACR Transfer emulator listening on %s", self.arm_endpoint)
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.trigger.poke()
+        with self.state.lock:
+            self.state.changed.notify_all()
+        self._server.stop()
+        with self._vault_lock:
+            servers = list(self._vault_servers.values())
+            self._vault_servers.clear()
+        for server in servers:
+            server.stop()
+        self.trigger.thread.join(timeout=5) if self.trigger.thread.is_alive() else None
+
+    def reset(self) -> None:
+        """Forget every resource, deployment, secret, fault and log entry; the clock goes back to now."""
+        self.faults.clear()
+        self.state.clear()
+        self.clock.reset()
+
+    # --- Key Vault data plane: one HTTPS port per vault
+
+    def _listen_vault(self, vault_name: str) -> int:
+        with self._vault_lock:
+            server = self._vault_servers.get(vault_name)
+            if server is None:
+                server = HttpsServer(self._context, self._vault_dispatch, 0)
+                server.start()
+                self._vault_servers[vault_name] = server
+            return server.port
+
+    def _vault_dispatch(self, request: Request) -> Response:
+        authorization = request.headers.get("authorization", "")
+        if not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
+            error = ApiError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
+            return Response(401, error.body(), self.keyvault.challenge(request.port))
+        status, body = self.keyvault.handle(request.port, request.method, request.path, request.json())
+        return Response(status, body)

@@ -1,0 +1,30 @@
+"""Seeding from a JSON document (the `--seed FILE` of `python -m emulator`):
+
+{
+  "registries": [{"name": "sourceregistry", "resourceGroup": "rg", "repositories": {"samples/hello": {"v1": null}}}],
+  "vaults": [{"name": "sourcevault", "secrets": {"acrexportsas": "sv=...&sig=..."}}],
+  "identities": [{"name": "transferidentity"}]
+}
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from emulator.server import Request
+
+if TYPE_CHECKING:
+    from emulator.runtime import Emulator
+
+
+def load_seed(emulator: Emulator, document: dict[str, Any]) -> None:
+    """Apply the document through the admin API's own handlers, so it validates the same way."""
+    import json
+
+    routes = emulator.admin_routes
+    calls = [("registries", r) for r in document.get("registries") or []]
+    calls += [("vaults", v) for v in document.get("vaults") or []]
+    calls += [("identities", i) for i in document.get("identities") or []]
+    for route, body in calls:
+        request = Request("POST", f"/_emulator/{route}", {}, {}, json.dumps(body).encode(), emulator.port)
+        routes.dispatch(request)

@@ -1,0 +1,193 @@
+"""All mutable state of the emulator behind one lock, plus its settings.
+
+Every module reads and writes `State` only while holding `state.lock`; `state.changed` is a condition on
+that lock, notified whenever a run or a deployment changes, so waiters never poll.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from emulator import ids
+from emulator.errors import bad_request
+
+DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+DEFAULT_TENANT = "72f988bf-0000-4000-8000-00000000e001"
+
+
+@dataclass
+class Config:
+    """Settings; those in MUTABLE can also be changed at run time through the admin API."""
+
+    subscription_id: str = DEFAULT_SUBSCRIPTION
+    resource_group: str = "transfer-rg"
+    tenant_id: str = DEFAULT_TENANT
+    location: str = "eastus"
+    run_seconds: float = 0.2  # how long a pipeline run takes
+    trigger_interval: float = 0.2  # how often the source trigger lists its containers
+    retry_after: int = 1  # Retry-After of long-running operations, seconds
+    page_size: int = 100  # deployments and pipeline runs per page
+    deployment_limit: int = 800  # deployments a resource group keeps at most
+    deployment_cleanup_above: int = 700  # above this many, ARM deletes the oldest ...
+    deployment_cleanup_to: int = 600  # ... down to this many
+    deployment_grooming: bool = True  # False: no automatic deletion (the limit is then reached)
+    source_trigger_window_days: int = 60
+
+    MUTABLE = (
+        "run_seconds",
+        "trigger_interval",
+        "retry_after",
+        "page_size",
+        "deployment_limit",
+        "deployment_cleanup_above",
+        "deployment_cleanup_to",
+        "deployment_grooming",
+        "source_trigger_window_days",
+    )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def update(self, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            if name not in self.MUTABLE:
+                raise bad_request(
+                    f"'{name}' cannot be changed at run time; settable: {', '.join(self.MUTABLE)}"
+                )
+            current = getattr(self, name)
+            if isinstance(current, bool):
+                if not isinstance(value, bool):
+                    raise bad_request(f"'{name}' must be a boolean")
+            elif isinstance(current, int) and not isinstance(current, bool):
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise bad_request(f"'{name}' must be a non-negative integer")
+            elif not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise bad_request(f"'{name}' must be a non-negative number")
+            setattr(self, name, value)
+
+
+@dataclass
+class Resource:
+    """A resource as GET returns it (`body`), with the API version it was last written with."""
+
+    id: str
+    type: str
+    api_version: str
+    body: dict[str, Any]
+    seq: int
+
+
+@dataclass
+class Deployment:
+    id: str
+    name: str
+    subscription_id: str
+    resource_group: str
+    template: dict[str, Any]
+    parameters: dict[str, Any]
+    echo_parameters: dict[str, Any]
+    mode: str
+    state: str  # Accepted, Running, Succeeded, Failed, Canceled
+    created: datetime
+    updated: datetime
+    correlation_id: str
+    seq: int
+    started: float = 0.0  # time.monotonic() at start, for the duration
+    finished: float = 0.0
+    outputs: dict[str, Any] = field(default_factory=dict)
+    output_resources: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("Accepted", "Running")
+
+
+@dataclass
+class Operation:
+    """A long-running operation that an Azure-AsyncOperation / Location URL points at."""
+
+    id: str
+    kind: str  # "deployment", "resource" (pipeline run) or "deleted"
+    target: str  # key of the deployment or resource
+
+
+@dataclass
+class Repository:
+    tags: dict[str, str] = field(default_factory=dict)  # tag -> digest
+    manifests: set[str] = field(default_factory=set)  # every digest, tagged or not
+
+
+@dataclass
+class SecretVersion:
+    version: str
+    value: str
+    created: datetime
+    content_type: str | None = None
+    expires: datetime | None = None
+    not_before: datetime | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RequestRecord:
+    time: str
+    method: str
+    path: str
+    status: int
+
+
+class State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self._seq = itertools.count(1)
+        self.clear()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.resource_groups: dict[str, dict[str, str]] = {}  # "sub/rg" lower -> name, location
+            self.resources: dict[str, Resource] = {}
+            self.deployments: dict[str, Deployment] = {}
+            self.operations: dict[str, Operation] = {}
+            self.registries: dict[str, dict[str, Repository]] = {}  # registry key -> repo name -> repo
+            self.secrets: dict[str, dict[str, list[SecretVersion]]] = {}  # vault name lower -> name lower
+            self.seen_blobs: set[tuple[str, str, str]] = set()  # (pipeline key, blob name, etag)
+            self.run_generations: dict[str, int] = {}  # run key -> generation (a re-run or delete bumps it)
+            self.requests: list[RequestRecord] = []
+            self.changed.notify_all()
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    # --- resource groups (created on first use: the emulator has no separate resource group API to call)
+
+    def resource_group(self, subscription_id: str, name: str, location: str) -> dict[str, str]:
+        with self.lock:
+            group_key = f"{subscription_id}/{name}".lower()
+            group = self.resource_groups.get(group_key)
+            if group is None:
+                group = {"subscription_id": subscription_id, "name": name, "location": location}
+                self.resource_groups[group_key] = group
+            return group
+
+    def canonical_scope(self, scope: str, location: str) -> str:
+        """A scope with `resourceGroups` spelt as ARM does and the group's name as first created."""
+        parsed = [p for p in scope.split("/") if p]
+        if (
+            len(parsed) >= 4
+            and parsed[0].lower() == "subscriptions"
+            and parsed[2].lower() == "resourcegroups"
+        ):
+            group = self.resource_group(parsed[1], parsed[3], location)
+            return "/".join(["", "subscriptions", parsed[1], "resourceGroups", group["name"], *parsed[4:]])
+        return scope
+
+    def canonical_id(self, rid: ids.ResourceId, location: str) -> str:
+        scope = self.canonical_scope(rid.scope, location)
+        segments = "".join(f"/{t}/{n}" for t, n in zip(rid.types, rid.names, strict=True))
+        return f"{scope}/providers/{rid.namespace}{segments}"

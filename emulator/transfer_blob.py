@@ -1,0 +1,78 @@
+"""The emulator's transfer blob: JSON listing the exported artifacts with their digests.
+
+(The real service writes a tar of layers and manifests; this format is the emulator's own.)
+{
+  "format": "acr-transfer-emulator/v1",
+  "sourceRegistry": "<login server>",
+  "pipelineRunId": "<resource id of the export run>",
+  "exportedAt": "<ISO time, emulator clock>",
+  "artifacts": [{"artifact": "repo:tag", "repository": "repo", "tag": "tag" | null, "digest": "sha256:..."}]
+}
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+FORMAT = "acr-transfer-emulator/v1"
+CATEGORY = "acr-transfer-blob"
+CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    artifact: str  # as requested
+    repository: str
+    tag: str | None
+    digest: str
+
+
+def encode(source_registry: str, run_id: str, exported_at: str, artifacts: list[Artifact]) -> bytes:
+    document = {
+        "format": FORMAT,
+        "sourceRegistry": source_registry,
+        "pipelineRunId": run_id,
+        "exportedAt": exported_at,
+        "artifacts": [
+            {"artifact": a.artifact, "repository": a.repository, "tag": a.tag, "digest": a.digest}
+            for a in artifacts
+        ],
+    }
+    return json.dumps(document, indent=2, sort_keys=True).encode("utf-8")
+
+
+class NotATransferBlob(ValueError):
+    pass
+
+
+def decode(data: bytes) -> tuple[dict[str, Any], list[Artifact]]:
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise NotATransferBlob("the blob is not a transfer blob written by an export pipeline run") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise NotATransferBlob(f"the blob is not a transfer blob (format '{FORMAT}' expected)")
+    try:
+        artifacts = [
+            Artifact(str(a["artifact"]), str(a["repository"]), a.get("tag"), str(a["digest"]))
+            for a in document["artifacts"]
+        ]
+    except (KeyError, TypeError):
+        raise NotATransferBlob("the transfer blob's artifact list is malformed") from None
+    return document, artifacts
+
+
+def catalog_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def md5(data: bytes) -> bytes:
+    return hashlib.md5(data).digest()  # noqa: S324 - Content-MD5 is what the service checks, not security
+
+
+def md5_base64(data: bytes) -> str:
+    return base64.b64encode(md5(data)).decode("ascii")

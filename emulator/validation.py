@@ -1,0 +1,327 @@
+"""Validation of ACR Transfer request bodies: the official ARM schema of the API version, then the service's
+own rules (FACTS.md) that the schema cannot express. Pure functions; existence checks live in acr.py."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import jsonschema.exceptions
+import referencing
+import referencing.jsonschema
+
+from emulator.errors import ApiError, bad_request
+
+EXPORT_PIPELINES = "Microsoft.ContainerRegistry/registries/exportPipelines"
+IMPORT_PIPELINES = "Microsoft.ContainerRegistry/registries/importPipelines"
+PIPELINE_RUNS = "Microsoft.ContainerRegistry/registries/pipelineRuns"
+
+EXPORT_OPTIONS = ("OverwriteBlobs", "ContinueOnErrors")
+IMPORT_OPTIONS = ("OverwriteTags", "DeleteSourceBlobOnSuccess", "ContinueOnErrors")
+STORAGE_ACCESS_MODES = ("SasToken", "ManagedIdentity")
+FIRST_STORAGE_ACCESS_MODE_VERSION = "2025-06-01-preview"
+FIRST_PIPELINE_VERSION = "2019-12-01-preview"
+MAX_ARTIFACTS = 50
+
+NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+ARTIFACT = re.compile(
+    rf"^{_COMPONENT}(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}|@sha256:[0-9a-f]{{64}})?$"
+)
+CATALOG_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_COMMON = "https://schema.management.azure.com/schemas/common/definitions.json"
+_DEFINITION = {
+    EXPORT_PIPELINES.lower(): "registries_exportPipelines",
+    IMPORT_PIPELINES.lower(): "registries_importPipelines",
+    PIPELINE_RUNS.lower(): "registries_pipelineRuns",
+}
+
+
+def reference_dir() -> Path:
+    """The shared reference folder: EMULATOR_REFERENCE_DIR, else <repo root>/../shared/reference."""
+    configured = os.environ.get("EMULATOR_REFERENCE_DIR")
+    folder = Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared" / "reference"
+    if not (folder / "arm-schemas").is_dir():
+        raise RuntimeError(
+            f"The ARM schemas are missing: no folder {folder / 'arm-schemas'}. Set EMULATOR_REFERENCE_DIR to the "
+            "shared reference folder (it holds arm-schemas/ and rest-api/)."
+        )
+    return folder
+
+
+@functools.cache
+def _schemas() -> dict[str, dict[str, Any]]:
+    """API version -> the Microsoft.ContainerRegistry deployment schema of that version."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(
+        (reference_dir() / "arm-schemas").glob("armschema_*_Microsoft.ContainerRegistry.json")
+    ):
+        version = path.name.split("_")[1]
+        found[version] = json.loads(path.read_text(encoding="utf-8"))
+    if not found:
+        raise RuntimeError(f"No Microsoft.ContainerRegistry schema in {reference_dir() / 'arm-schemas'}")
+    return found
+
+
+def schema_versions() -> list[str]:
+    return sorted(_schemas())
+
+
+def schema_version_for(api_version: str) -> str:
+    """The schema that judges a body: the API version's own, else the closest older one (else the oldest)."""
+    versions = schema_versions()
+    if api_version in versions:
+        return api_version
+    older = [v for v in versions if v <= api_version]
+    return older[-1] if older else versions[0]
+
+
+@functools.cache
+def _validator(schema_version: str, definition: str) -> jsonschema.protocols.Validator:
+    document = _schemas()[schema_version]
+    common = {
+        "id": _COMMON + "#",
+        "definitions": {"expression": {"type": "string", "pattern": r"^\[([^\[].*)?\]$"}},
+    }
+    registry: referencing.Registry[Any] = referencing.Registry().with_resources(
+        [
+            (document["id"].rstrip("#"), referencing.jsonschema.DRAFT4.create_resource(document)),
+            (_COMMON, referencing.jsonschema.DRAFT4.create_resource(common)),
+        ]
+    )
+    schema = {"$ref": f"{document['id'].rstrip('#')}#/resourceDefinitions/{definition}"}
+    return jsonschema.Draft4Validator(schema, registry=registry)
+
+
+def check_api_version(resource_type: str, api_version: str) -> None:
+    """Pipelines exist only in preview API versions from 2019-12-01-preview on (FACTS.md)."""
+    known = (
+        api_version.endswith("-preview") and FIRST_PIPELINE_VERSION <= api_version <= schema_versions()[-1]
+    )
+    if not known:
+        namespace, _, rest = resource_type.partition("/")
+        raise ApiError(
+            400,
+            "NoRegisteredProviderFound",
+            f"No registered resource provider found for location 'global' and API version '{api_version}' for "
+            f"type '{rest}'. The supported api-versions are '{', '.join(schema_versions())}' (and older "
+            f"previews from '{FIRST_PIPELINE_VERSION}'). The supported locations are ''.",
+        )
+
+
+def check_schema(resource_type: str, api_version: str, name: str, body: dict[str, Any]) -> None:
+    """Validate the body against the official schema of its API version (or the closest older one)."""
+    definition = _DEFINITION[resource_type.lower()]
+    schema_version = schema_version_for(api_version)
+    document = {
+        **{k: v for k, v in body.items() if k in ("properties", "identity", "location", "tags")},
+        "type": _schemas()[schema_version]["resourceDefinitions"][definition]["properties"]["type"]["enum"][
+            0
+        ],
+        "apiVersion": schema_version,
+        "name": name,
+    }
+    error = jsonschema.exceptions.best_match(_validator(schema_version, definition).iter_errors(document))
+    if error is None:
+        return
+    while error.context:  # oneOf: report the branch that got furthest, not "not valid under any"
+        error = jsonschema.exceptions.best_match(error.context)
+    path = ".".join(str(p) for p in error.absolute_path) or "(root)"
+    raise bad_request(
+        f"The request content was invalid and could not be deserialized: {error.message} at '{path}' "
+        f"(schema Microsoft.ContainerRegistry {schema_version}, {definition}).",
+        code="InvalidRequestContent",
+        target=path,
+    )
+
+
+def check_name(kind: str, name: str) -> None:
+    if not NAME.match(name):
+        raise bad_request(
+            f"The {kind} name '{name}' is invalid. It must be 5-50 characters long and contain only letters and "
+            "digits (^[a-zA-Z0-9]*$).",
+            code="InvalidParameter" if kind != "registry" else "InvalidRegistryName",
+            target="name",
+        )
+
+
+def _options(properties: dict[str, Any], allowed: tuple[str, ...], kind: str) -> None:
+    options = properties.get("options") or []
+    for option in options:
+        if option not in allowed:
+            raise bad_request(
+                f"The option '{option}' is not valid for an {kind} pipeline. Allowed options: {', '.join(allowed)}.",
+                target="properties.options",
+            )
+    if len(set(options)) != len(options):
+        raise bad_request("The pipeline options must not repeat.", target="properties.options")
+
+
+def _storage(endpoint: dict[str, Any], api_version: str, where: str) -> dict[str, Any]:
+    """Check a pipeline's target/source; the version the service stores (ManagedIdentity drops keyVaultUri)."""
+    stored = dict(endpoint)
+    if endpoint.get("type") != "AzureStorageBlobContainer":
+        raise bad_request(
+            f"The {where} type '{endpoint.get('type')}' is not supported: use 'AzureStorageBlobContainer'.",
+            target=f"properties.{where}.type",
+        )
+    uri = endpoint.get("uri")
+    if not isinstance(uri, str) or not re.match(r"^https?://[^/]+/.+", uri):
+        raise bad_request(
+            f"The {where} uri '{uri}' is not the URL of a storage container "
+            "(https://<account>.blob.core.windows.net/<container>).",
+            target=f"properties.{where}.uri",
+        )
+    mode = endpoint.get("storageAccessMode")
+    if mode is not None and api_version < FIRST_STORAGE_ACCESS_MODE_VERSION:
+        raise bad_request(
+            f"The property 'storageAccessMode' is not supported in API version '{api_version}'; it needs "
+            f"'{FIRST_STORAGE_ACCESS_MODE_VERSION}' or later.",
+            code="InvalidRequestContent",
+            target=f"properties.{where}.storageAccessMode",
+        )
+    mode = mode or "SasToken"
+    if mode not in STORAGE_ACCESS_MODES:
+        raise bad_request(
+            f"The storageAccessMode '{mode}' is not valid: use SasToken or ManagedIdentity.",
+            target=f"properties.{where}.storageAccessMode",
+        )
+    if mode == "SasToken":
+        vault_uri = endpoint.get("keyVaultUri")
+        if not isinstance(vault_uri, str) or not re.match(r"^https://[^/]+/secrets/[^/]+/?", vault_uri):
+            raise bad_request(
+                f"The property 'keyVaultUri' of the {where} is required in SasToken storage access mode and must "
+                f"be a Key Vault secret URI (https://<vault>/secrets/<name>); got '{vault_uri}'.",
+                target=f"properties.{where}.keyVaultUri",
+            )
+    else:
+        stored.pop("keyVaultUri", None)  # ignored and not echoed in ManagedIdentity mode
+    if api_version >= FIRST_STORAGE_ACCESS_MODE_VERSION:
+        stored["storageAccessMode"] = mode
+    return stored
+
+
+def _identity(body: dict[str, Any]) -> None:
+    identity = body.get("identity")
+    kind = str((identity or {}).get("type", "None")).replace(" ", "").lower()
+    if kind in ("", "none"):
+        raise bad_request(
+            "The pipeline needs a managed identity (SystemAssigned or UserAssigned): it reads the SAS token from "
+            "Key Vault or reaches the storage account with it.",
+            target="identity",
+        )
+    if "userassigned" in kind and not (identity or {}).get("userAssignedIdentities"):
+        raise bad_request(
+            "The identity type 'UserAssigned' requires 'userAssignedIdentities'.", target="identity"
+        )
+
+
+def export_pipeline(name: str, api_version: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Validate an export pipeline PUT; returns the properties the service stores."""
+    check_api_version(EXPORT_PIPELINES, api_version)
+    check_name("export pipeline", name)
+    check_schema(EXPORT_PIPELINES, api_version, name, body)
+    properties = body["properties"]
+    _identity(body)
+    _options(properties, EXPORT_OPTIONS, "export")
+    return {
+        **properties,
+        "target": _storage(properties["target"], api_version, "target"),
+        "options": list(properties.get("options") or []),
+    }
+
+
+def import_pipeline(name: str, api_version: str, body: dict[str, Any]) -> dict[str, Any]:
+    check_api_version(IMPORT_PIPELINES, api_version)
+    check_name("import pipeline", name)
+    check_schema(IMPORT_PIPELINES, api_version, name, body)
+    properties = body["properties"]
+    if "source" not in properties:
+        raise bad_request(
+            "The property 'source' is required for an import pipeline.", target="properties.source"
+        )
+    _identity(body)
+    _options(properties, IMPORT_OPTIONS, "import")
+    status = ((properties.get("trigger") or {}).get("sourceTrigger") or {}).get("status", "Enabled")
+    return {
+        **properties,
+        "source": _storage(properties["source"], api_version, "source"),
+        "trigger": {"sourceTrigger": {"status": status}},
+        "options": list(properties.get("options") or []),
+    }
+
+
+def pipeline_run(name: str, api_version: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Validate a pipeline run PUT (shape only; the pipeline's existence is checked by the caller)."""
+    check_api_version(PIPELINE_RUNS, api_version)
+    check_name("pipeline run", name)
+    check_schema(PIPELINE_RUNS, api_version, name, body)
+    properties = body.get("properties") or {}
+    request = properties.get("request")
+    if not isinstance(request, dict) or not request.get("pipelineResourceId"):
+        raise bad_request(
+            "The property 'request.pipelineResourceId' is required.",
+            target="properties.request.pipelineResourceId",
+        )
+    artifacts = request.get("artifacts")
+    if artifacts is not None:
+        if len(artifacts) > MAX_ARTIFACTS:
+            raise bad_request(
+                f"A pipeline run can transfer at most {MAX_ARTIFACTS} artifacts; the request has {len(artifacts)}.",
+                target="properties.request.artifacts",
+            )
+        for index, artifact in enumerate(artifacts):
+            if not ARTIFACT.match(artifact):
+                raise bad_request(
+                    f"The artifact '{artifact}' is not valid: use 'repository', 'repository:tag' or "
+                    "'repository@sha256:<64 hex digits>' (lower-case repository).",
+                    target=f"properties.request.artifacts[{index}]",
+                )
+    digest = request.get("catalogDigest")
+    if digest and not CATALOG_DIGEST.match(digest):
+        raise bad_request(
+            f"The catalogDigest '{digest}' is not valid: use 'sha256:<64 hex digits>'.",
+            target="properties.request.catalogDigest",
+        )
+    for key in ("source", "target"):
+        endpoint = request.get(key)
+        if endpoint is not None and (
+            endpoint.get("type", "AzureStorageBlob") != "AzureStorageBlob" or not endpoint.get("name")
+        ):
+            raise bad_request(
+                f"The run's {key} must be {{'type': 'AzureStorageBlob', 'name': '<blob name>'}}.",
+                target=f"properties.request.{key}",
+            )
+    return properties
+
+
+def run_matches_pipeline(pipeline_type: str, request: dict[str, Any]) -> None:
+    """Export runs name artifacts and a target; import runs name a source."""
+    if pipeline_type.lower() == EXPORT_PIPELINES.lower():
+        if not request.get("artifacts"):
+            raise bad_request(
+                "An export pipeline run needs 'request.artifacts' (1 to 50 artifacts).",
+                target="properties.request.artifacts",
+            )
+        if not request.get("target"):
+            raise bad_request(
+                "An export pipeline run needs 'request.target'.", target="properties.request.target"
+            )
+        if request.get("source"):
+            raise bad_request(
+                "An export pipeline run takes a 'target', not a 'source'.", target="properties.request.source"
+            )
+    else:
+        if not request.get("source"):
+            raise bad_request(
+                "An import pipeline run needs 'request.source'.", target="properties.request.source"
+            )
+        if request.get("target"):
+            raise bad_request(
+                "An import pipeline run takes a 'source', not a 'target'.", target="properties.request.target"
+            )
