@@ -126,6 +126,11 @@ def output(deployment: Any, name: str) -> Any:
     return deployment.properties.outputs[name]["value"]
 
 
+def run_id(deployment: Any) -> str:
+    """The run's id from outputResources: a failed deployment has no outputs."""
+    return deployment.properties.output_resources[0].id
+
+
 @pytest.fixture
 def source(emulator_reset: RunningEmulator) -> dict[str, Any]:
     emulator_reset.admin.create_registry(
@@ -147,7 +152,7 @@ def test_export_run_writes_the_transfer_blob_and_the_source_trigger_imports_it(s
         emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1", "samples/nginx@" + DIGEST], "blob1"
     )
     assert state(run) == "Succeeded", run.properties.error
-    response = run_response(emulator, output(run, "pipelineRunResourceId"))
+    response = run_response(emulator, run_id(run))
     assert response["status"] == "Succeeded"
     assert response["progress"] == {"percentage": "100"}
     assert response["catalogDigest"].startswith("sha256:")
@@ -172,3 +177,175 @@ def _trigger_runs(emulator: RunningEmulator, registry: str, terminal: bool = Fal
     if terminal:
         runs = [r for r in runs if r["properties"]["provisioningState"] in ("Succeeded", "Failed")]
     return runs
+
+
+def test_sas_token_mode_with_user_assigned_identity_and_access_policy(source: dict[str, Any]) -> None:
+    emulator: RunningEmulator = source["emulator"]
+    admin = emulator.admin
+    identity = admin.create_identity("transferidentity")
+    admin.create_vault("sourcevault", {"acrexportsas": container_sas(source["container"])})
+    exported = export_pipeline(
+        emulator,
+        "sourceregistry",
+        source["url"],
+        mode="SasToken",
+        vault="sourcevault",
+        secret="acrexportsas",
+        identity=identity["id"],
+    )
+    assert state(exported) == "Succeeded", exported.properties.error
+    pipeline = get_resource(emulator, output(exported, "pipelineResourceId"))
+    assert pipeline["identity"]["type"] == "userAssigned"
+    assert pipeline["properties"]["target"]["keyVaultUri"].endswith("/secrets/acrexportsas")
+    assert output(exported, "principalId") == identity["properties"]["principalId"]
+
+    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "viasas")
+    assert state(run) == "Succeeded", run.properties.error
+    assert blob_service(emulator).get_blob_client(source["container"], "viasas").exists()
+
+
+def test_sas_token_mode_system_identity_without_grant_fails_the_run_clearly(source: dict[str, Any]) -> None:
+    emulator: RunningEmulator = source["emulator"]
+    emulator.admin.create_vault("sourcevault", {"acrexportsas": container_sas(source["container"])})
+    exported = export_pipeline(
+        emulator, "sourceregistry", source["url"], mode="SasToken", vault="sourcevault", secret="acrexportsas", access="None"
+    )
+    assert state(exported) == "Succeeded", exported.properties.error
+    pipeline = get_resource(emulator, output(exported, "pipelineResourceId"))
+    assert pipeline["identity"]["type"] == "systemAssigned"
+    assert pipeline["identity"]["principalId"]
+
+    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "nogrant")
+    assert state(run) == "Failed"
+    error = run.properties.error
+    assert error.code == "DeploymentFailed"
+    assert "does not have secrets get permission" in error.details[0].message
+    response = run_response(emulator, run_id(run))
+    assert response["status"] == "Failed"
+    assert "Forbidden" in response["pipelineRunErrorMessage"]
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [
+        (None, "SecretNotFound"),
+        ("expired", "expired at"),
+        ("readonly", "lacks the permission"),
+    ],
+)
+def test_sas_token_problems_fail_the_run(source: dict[str, Any], secret: str | None, expected: str) -> None:
+    from datetime import timedelta
+
+    emulator: RunningEmulator = source["emulator"]
+    secrets = {}
+    if secret == "expired":
+        secrets["acrexportsas"] = container_sas(source["container"], expires_in=timedelta(days=1))
+    elif secret == "readonly":
+        secrets["acrexportsas"] = container_sas(source["container"], permission="rl")
+    emulator.admin.create_vault("sourcevault", secrets)
+    exported = export_pipeline(
+        emulator, "sourceregistry", source["url"], mode="SasToken", vault="sourcevault", secret="acrexportsas"
+    )
+    if secret == "expired":
+        emulator.admin.advance_clock(days=2)
+    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "sasblob")
+    assert state(run) == "Failed"
+    message = run_response(emulator, run_id(run))["pipelineRunErrorMessage"]
+    assert expected in message
+    assert "sig=" not in message
+
+
+def test_missing_artifact_fails_unless_continue_on_errors(source: dict[str, Any]) -> None:
+    emulator: RunningEmulator = source["emulator"]
+    exported = export_pipeline(emulator, "sourceregistry", source["url"])
+    pipeline_id = output(exported, "pipelineResourceId")
+    run = export_run(emulator, "sourceregistry", pipeline_id, ["samples/hello:v1", "samples/missing:v9"], "missing")
+    assert state(run) == "Failed"
+    message = run_response(emulator, run_id(run))["pipelineRunErrorMessage"]
+    assert "samples/missing:v9" in message
+    assert "NAME_UNKNOWN" in message
+    assert not blob_service(emulator).get_blob_client(source["container"], "missing").exists()
+
+    tolerant = export_pipeline(emulator, "sourceregistry", source["url"], options=["ContinueOnErrors", "OverwriteBlobs"])
+    run = export_run(emulator, "sourceregistry", output(tolerant, "pipelineResourceId"), ["samples/hello:v1", "samples/hello:nope"], "partial")
+    assert state(run) == "Succeeded"
+    assert blob_service(emulator).get_blob_client(source["container"], "partial").exists()
+
+
+def test_existing_blob_needs_overwrite_blobs(source: dict[str, Any]) -> None:
+    emulator: RunningEmulator = source["emulator"]
+    blob_service(emulator).get_blob_client(source["container"], "taken").upload_blob(b"x")
+    exported = export_pipeline(emulator, "sourceregistry", source["url"])
+    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "taken")
+    assert state(run) == "Failed"
+    assert "OverwriteBlobs" in run_response(emulator, run_id(run))["pipelineRunErrorMessage"]
+
+    exported = export_pipeline(emulator, "sourceregistry", source["url"], options=["OverwriteBlobs"])
+    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "taken")
+    assert state(run) == "Succeeded"
+
+
+def test_old_blob_is_left_alone_by_the_trigger_and_imported_by_a_manual_run(source: dict[str, Any]) -> None:
+    emulator: RunningEmulator = source["emulator"]
+    exported = export_pipeline(emulator, "sourceregistry", source["url"])
+    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1"], "oldblob")
+    assert state(run) == "Succeeded"
+    emulator.admin.advance_clock(days=61)  # the blob is now 61 days old for the emulator
+    imported = import_pipeline(
+        emulator, "targetregistry", source["url"], trigger="Enabled", options=["DeleteSourceBlobOnSuccess"]
+    )
+    pipeline_id = output(imported, "pipelineResourceId")
+    emulator.admin.scan_source_trigger()
+    emulator.admin.scan_source_trigger()
+    assert _trigger_runs(emulator, "targetregistry") == []
+    assert emulator.admin.registry_content("targetregistry") == {}
+
+    manual = import_run(emulator, "targetregistry", pipeline_id, "oldblob")
+    assert state(manual) == "Succeeded", manual.properties.error
+    response = run_response(emulator, run_id(manual))
+    assert response["importedArtifacts"] == ["samples/hello:v1"]
+    assert "trigger" not in response
+    assert emulator.admin.registry_content("targetregistry")["samples/hello"]["tags"]["v1"]
+    assert not blob_service(emulator).get_blob_client(source["container"], "oldblob").exists()  # deleted on success
+
+
+def test_trigger_ignores_blobs_without_category_or_md5_and_retries_when_rewritten(source: dict[str, Any]) -> None:
+    emulator: RunningEmulator = source["emulator"]
+    exported = export_pipeline(emulator, "sourceregistry", source["url"])
+    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1"], "plain")
+    assert state(run) == "Succeeded"
+    blob = blob_service(emulator).get_blob_client(source["container"], "plain")
+    blob.set_blob_metadata({})  # a copy that lost its metadata
+    import_pipeline(emulator, "targetregistry", source["url"], trigger="Enabled")
+    emulator.admin.scan_source_trigger()
+    assert _trigger_runs(emulator, "targetregistry") == []
+    blob.set_blob_metadata({"category": "acr-transfer-blob"})  # the documented fix: a new ETag and Last-Modified
+    wait_for(lambda: _trigger_runs(emulator, "targetregistry", terminal=True))
+    emulator.admin.scan_source_trigger()
+    assert len(_trigger_runs(emulator, "targetregistry")) == 1  # once per version
+
+
+def test_import_without_overwrite_tags_keeps_existing_tags(source: dict[str, Any]) -> None:
+    emulator: RunningEmulator = source["emulator"]
+    emulator.admin.add_repositories("targetregistry", {"samples/hello": {"v1": DIGEST}})
+    exported = export_pipeline(emulator, "sourceregistry", source["url"])
+    export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1"], "conflict")
+    imported = import_pipeline(emulator, "targetregistry", source["url"], trigger="Disabled")
+    run = import_run(emulator, "targetregistry", output(imported, "pipelineResourceId"), "conflict")
+    assert state(run) == "Failed"
+    assert "OverwriteTags" in run_response(emulator, run_id(run))["pipelineRunErrorMessage"]
+    assert emulator.admin.registry_content("targetregistry")["samples/hello"]["tags"]["v1"] == DIGEST
+
+    imported = import_pipeline(emulator, "targetregistry", source["url"], trigger="Disabled", options=["OverwriteTags"])
+    run = import_run(emulator, "targetregistry", output(imported, "pipelineResourceId"), "conflict")
+    assert state(run) == "Succeeded"
+    assert emulator.admin.registry_content("targetregistry")["samples/hello"]["tags"]["v1"] != DIGEST
+
+
+def test_injected_run_failure(source: dict[str, Any]) -> None:
+    emulator: RunningEmulator = source["emulator"]
+    exported = export_pipeline(emulator, "sourceregistry", source["url"])
+    emulator.admin.fail_next_run("Simulated: the registry is unavailable.", pipeline="exportpipeline")
+    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "injected")
+    assert state(run) == "Failed"
+    assert run.properties.error.details[0].details[0].message == "Simulated: the registry is unavailable."
