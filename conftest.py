@@ -36,7 +36,7 @@ def storage_connection_string(azurite: azurite_process.Azurite) -> str:
 
 @pytest.fixture(scope="session")
 def emulator(azurite: azurite_process.Azurite) -> Iterator[RunningEmulator]:
-    """The emulator in-process on a free HTTPS port for the whole session (tests mark `pytest.mark.emulator`)."""
+    """The emulator in-process on a free HTTPS port for the session (tests mark `pytest.mark.emulator`)."""
     from emulator.testing import start_emulator
 
     running = start_emulator(azurite.connection_string)
@@ -48,6 +48,6 @@ def emulator(azurite: azurite_process.Azurite) -> Iterator[RunningEmulator]:
 
 @pytest.fixture
 def emulator_reset(emulator: RunningEmulator) -> RunningEmulator:
-    """The session emulator with clean state (no resources, deployments, faults, clock offset) and defaults."""
+    """The session emulator with clean state (resources, deployments, faults, clock) and default settings."""
     emulator.reset()
     return emulator

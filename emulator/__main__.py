@@ -4,6 +4,7 @@ client needs as KEY=VALUE lines (or JSON), and serve until Ctrl-C."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -59,10 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{key}={value}", flush=True)
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             done.wait()
-        except KeyboardInterrupt:
-            pass
     finally:
         emulator.stop()
         if started_azurite is not None:

@@ -215,7 +215,8 @@ class PipelineRuns:
     def trigger_run(self, pipeline: Resource, blob_name: str) -> Resource:
         """The run the source trigger starts for a blob: a generated name, trigger.sourceTrigger.timestamp."""
         parsed = ids.parse(pipeline.id)
-        assert parsed is not None and parsed.parent is not None
+        assert parsed is not None
+        assert parsed.parent is not None
         name = "sourcetrigger" + uuid.uuid4().hex[:24]
         rid = parsed.parent.child("pipelineRuns", name)
         request = {

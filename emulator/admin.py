@@ -80,8 +80,12 @@ class AdminClient:
             body["location"] = location
         return self._call("POST", "registries", body)
 
-    def add_repositories(self, registry: str, repositories: dict[str, dict[str, str | None] | list[str]]) -> dict[str, Any]:
-        return self._call("POST", f"registries/{quote(registry)}/repositories", {"repositories": repositories})
+    def add_repositories(
+        self, registry: str, repositories: dict[str, dict[str, str | None] | list[str]]
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST", f"registries/{quote(registry)}/repositories", {"repositories": repositories}
+        )
 
     def registry_content(self, registry: str) -> dict[str, Any]:
         """{repo: {"tags": {tag: digest}, "manifests": [digest, ...]}}."""
@@ -136,7 +140,8 @@ class AdminClient:
         code: str | None = None,
         message: str | None = None,
     ) -> dict[str, Any]:
-        """The next `count` ARM requests matching method + path regex answer `status` (after `delay_seconds`)."""
+        """The next `count` ARM requests matching method + path regex answer `status` (after
+        `delay_seconds`)."""
         body: dict[str, Any] = {"method": method, "path": path, "count": count, "delaySeconds": delay_seconds}
         if status is not None:
             body["status"] = status

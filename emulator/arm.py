@@ -112,7 +112,8 @@ class ResourceManager:
         body: dict[str, Any],
         properties: dict[str, Any] | None = None,
     ) -> PutResult:
-        """Store a resource as ARM returns it: id, name, type, envelope keys, properties + provisioningState."""
+        """Store a resource as ARM returns it: id, name, type, envelope keys, properties +
+        provisioningState."""
         with self.state.lock:
             existing = self.state.resources.get(ids.key(resource_id))
             stored: dict[str, Any] = {"id": resource_id, "name": rid.name, "type": rid.type}
@@ -172,7 +173,8 @@ class ResourceManager:
             group = rid.resource_group if rid else ""
             raise TemplateError(
                 "ResourceNotFound",
-                f"The Resource '{what}' under resource group '{group}' was not found. For more details please go "
+                f"The Resource '{what}' under resource group '{group}' was not found. For more details "
+                "please go "
                 "to https://aka.ms/ARMResourceNotFoundFix",
                 resource_id,
             )

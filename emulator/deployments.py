@@ -92,7 +92,8 @@ class Deployments:
     def check_name(name: str) -> None:
         if len(name) > 64:
             raise bad_request(
-                f"The provided deployment name '{name}' has a length of '{len(name)}' which exceeds the maximum "
+                f"The provided deployment name '{name}' has a length of '{len(name)}' which exceeds the "
+                "maximum "
                 "length of '64'. Please see https://aka.ms/arm-deploy for usage details.",
                 code="InvalidDeployment",
             )
@@ -112,7 +113,8 @@ class Deployments:
         for unsupported in ("templateLink", "parametersLink"):
             if unsupported in properties:
                 raise bad_request(
-                    f"'{unsupported}' is not supported by this emulator: send the template and parameters inline.",
+                    f"'{unsupported}' is not supported by this emulator: send the template and parameters "
+                    "inline.",
                     code="InvalidRequestContent",
                 )
         template = properties.get("template")
@@ -208,13 +210,16 @@ class Deployments:
             raise ApiError(
                 400,
                 "DeploymentQuotaExceeded",
-                f"Creating the deployment '{name}' would exceed the quota of '{self.config.deployment_limit}'. "
-                f"The current deployment count is '{count}'. Please delete some deployments before creating a "
+                f"Creating the deployment '{name}' would exceed the quota of "
+                f"'{self.config.deployment_limit}'. "
+                f"The current deployment count is '{count}'. Please delete some deployments before creating "
+                "a "
                 "new one, or see https://aka.ms/800LimitFix for information on managing deployment limits.",
             )
 
     def _groom(self, subscription_id: str, group: str, keep: str) -> None:
-        """Above `deployment_cleanup_above`, delete the oldest finished deployments down to `..._cleanup_to`."""
+        """Above `deployment_cleanup_above`, delete the oldest finished deployments down to
+        `..._cleanup_to`."""
         if not self.config.deployment_grooming:
             return
         history = self._in_group(subscription_id, group)
@@ -347,7 +352,8 @@ class Deployments:
                 raise ApiError(
                     409,
                     "DeploymentActive",
-                    f"Unable to delete deployment '{name}': it is still active. Cancel it or wait for it to finish.",
+                    f"Unable to delete deployment '{name}': it is still active. Cancel it or wait for it to "
+                    "finish.",
                 )
             del self.state.deployments[ids.key(deployment.id)]
             return True

@@ -14,7 +14,8 @@ from emulator.state import State
 _DEFAULTS: dict[int, tuple[str, str]] = {
     429: (
         "TooManyRequests",
-        "The request is being throttled as the limit has been reached for operation type - Write_ObservationWindow"
+        "The request is being throttled as the limit has been reached for operation type - "
+        "Write_ObservationWindow"
         "_00:05:00. For more information, see - https://aka.ms/srpthrottlinglimits",
     ),
     500: (

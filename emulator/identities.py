@@ -19,7 +19,8 @@ TOKEN_LIFETIME = 24 * 3600
 
 
 class UserAssignedIdentities:
-    """PUT/GET of Microsoft.ManagedIdentity/userAssignedIdentities: properties principalId, clientId, tenantId."""
+    """PUT/GET of Microsoft.ManagedIdentity/userAssignedIdentities: properties principalId, clientId,
+    tenantId."""
 
     def __init__(self, resources: ResourceManager, config: Config) -> None:
         self.resources = resources
@@ -41,7 +42,8 @@ class UserAssignedIdentities:
 def pipeline_identity(
     requested: dict[str, Any], previous: dict[str, Any] | None, resources: ResourceManager, tenant_id: str
 ) -> dict[str, Any]:
-    """The identity a pipeline returns: type `systemAssigned` / `userAssigned` as the real service spells it."""
+    """The identity a pipeline returns: type `systemAssigned` / `userAssigned` as the real service spells
+    it."""
     kind = str(requested.get("type", "")).replace(" ", "").lower()
     identity: dict[str, Any] = {}
     types = []
@@ -59,7 +61,8 @@ def pipeline_identity(
                 raise ApiError(
                     400,
                     "InvalidIdentity",
-                    f"The user-assigned identity '{identity_id}' was not found. Create it before the pipeline.",
+                    f"The user-assigned identity '{identity_id}' was not found. Create it before the "
+                    "pipeline.",
                     target="identity.userAssignedIdentities",
                 )
             assigned[identity_id] = {

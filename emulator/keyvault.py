@@ -136,7 +136,8 @@ class KeyVault:
                 raise ApiError(
                     404,
                     "SecretNotFound",
-                    f"A secret with (name/id) {detail} was not found in this key vault. If you recently deleted "
+                    f"A secret with (name/id) {detail} was not found in this key vault. If you recently "
+                    "deleted "
                     "this secret you may be able to recover it using the correct recovery command. For help "
                     "resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182",
                 )
@@ -149,7 +150,8 @@ class KeyVault:
         vault_name = self.vault_by_port.get(parsed.port or 443) if parsed.hostname == "127.0.0.1" else None
         if vault_name is None or self.vault(vault_name) is None:
             raise SecretAccessError(
-                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': the vault does not exist "
+                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': the vault does not "
+                "exist "
                 "(this emulator serves only vaults created through it)."
             )
         parts = [p for p in parsed.path.split("/") if p]
@@ -159,16 +161,20 @@ class KeyVault:
         assert vault is not None
         if not self._may_read(vault, principal_ids):
             raise SecretAccessError(
-                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': Forbidden. The pipeline's "
-                f"identity (object id {', '.join(principal_ids) or 'none'}) does not have secrets get permission "
-                f"on key vault '{vault_name}'. Grant it an access policy (or, for an RBAC vault, the Key Vault "
+                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': Forbidden. The "
+                "pipeline's "
+                f"identity (object id {', '.join(principal_ids) or 'none'}) does not have secrets get "
+                "permission "
+                f"on key vault '{vault_name}'. Grant it an access policy (or, for an RBAC vault, the Key "
+                "Vault "
                 "Secrets User role)."
             )
         try:
             return self.get_secret(vault_name, parts[1], parts[2] if len(parts) > 2 else None).value
         except ApiError as exc:
             raise SecretAccessError(
-                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': {exc.code}. {exc.message}"
+                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': {exc.code}. "
+                f"{exc.message}"
             ) from None
 
     def _may_read(self, vault: Resource, principal_ids: list[str]) -> bool:

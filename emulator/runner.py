@@ -219,7 +219,8 @@ class Runner:
             )
         except ResourceExistsError:
             raise RunFailed(
-                f"The blob '{blob_name}' already exists in container '{where.container}' and the export pipeline "
+                f"The blob '{blob_name}' already exists in container '{where.container}' and the export "
+                "pipeline "
                 "does not have the 'OverwriteBlobs' option."
             ) from None
         except ResourceNotFoundError:
@@ -249,7 +250,8 @@ class Runner:
             data = client.download_blob(blob_name).readall()
         except ResourceNotFoundError:
             raise RunFailed(
-                f"The source blob '{blob_name}' was not found in container '{where.container}' of '{where.base}'."
+                f"The source blob '{blob_name}' was not found in container '{where.container}' of "
+                f"'{where.base}'."
             ) from None
         except HttpResponseError as exc:
             raise self.storage_failure(f"read blob '{blob_name}'", where, exc) from None
@@ -274,8 +276,10 @@ class Runner:
                 existing = current.tags.get(artifact.tag) if current and artifact.tag else None
                 if existing and existing != artifact.digest and not overwrite:
                     errors.append(
-                        f"Failed to import artifact '{artifact.artifact}': the tag '{artifact.tag}' already exists "
-                        f"in repository '{artifact.repository}' with digest '{existing}' and the import pipeline "
+                        f"Failed to import artifact '{artifact.artifact}': the tag '{artifact.tag}' already "
+                        "exists "
+                        f"in repository '{artifact.repository}' with digest '{existing}' and the import "
+                        "pipeline "
                         "does not have the 'OverwriteTags' option."
                     )
                 else:
@@ -322,7 +326,8 @@ def _resolve(
             return None, _unknown_repository(artifact, repository, server)
         if digest not in repo.manifests:
             return None, (
-                f"Failed to export artifact '{artifact}': MANIFEST_UNKNOWN: manifest '{digest}' is not known to "
+                f"Failed to export artifact '{artifact}': MANIFEST_UNKNOWN: manifest '{digest}' is not "
+                "known to "
                 f"repository '{repository}' of registry '{server}'."
             )
         return transfer_blob.Artifact(artifact, repository, None, digest), ""
@@ -333,7 +338,8 @@ def _resolve(
         return None, _unknown_repository(artifact, repository, server)
     if tag not in repo.tags:
         return None, (
-            f"Failed to export artifact '{artifact}': MANIFEST_UNKNOWN: tag '{tag}' does not exist in repository "
+            f"Failed to export artifact '{artifact}': MANIFEST_UNKNOWN: tag '{tag}' does not exist in "
+            "repository "
             f"'{repository}' of registry '{server}'."
         )
     return transfer_blob.Artifact(artifact, repository, tag, repo.tags[tag]), ""

@@ -1,7 +1,9 @@
 """Seeding from a JSON document (the `--seed FILE` of `python -m emulator`):
 
 {
-  "registries": [{"name": "sourceregistry", "resourceGroup": "rg", "repositories": {"samples/hello": {"v1": null}}}],
+  "registries": [
+    {"name": "sourceregistry", "resourceGroup": "rg", "repositories": {"samples/hello": {"v1": null}}}
+  ],
   "vaults": [{"name": "sourcevault", "secrets": {"acrexportsas": "sv=...&sig=..."}}],
   "identities": [{"name": "transferidentity"}]
 }
@@ -9,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from emulator.server import Request
@@ -19,8 +22,6 @@ if TYPE_CHECKING:
 
 def load_seed(emulator: Emulator, document: dict[str, Any]) -> None:
     """Apply the document through the admin API's own handlers, so it validates the same way."""
-    import json
-
     routes = emulator.admin_routes
     calls = [("registries", r) for r in document.get("registries") or []]
     calls += [("vaults", v) for v in document.get("vaults") or []]

@@ -57,7 +57,8 @@ def check_sas(sas: str, needed: str, now: datetime, secret_uri: str) -> str:
             ) from None
         if expires <= now:
             raise StorageAccessError(
-                f"The SAS token in Key Vault secret '{secret_uri}' expired at {expiry} (now {now:%Y-%m-%dT%H:%M:%SZ}): "
+                f"The SAS token in Key Vault secret '{secret_uri}' expired at {expiry} (now "
+                f"{now:%Y-%m-%dT%H:%M:%SZ}): "
                 "AuthenticationFailed. Store a new SAS token in the secret."
             )
     permissions = (query.get("sp") or [""])[0]

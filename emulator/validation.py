@@ -48,7 +48,8 @@ def reference_dir() -> Path:
     folder = Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared" / "reference"
     if not (folder / "arm-schemas").is_dir():
         raise RuntimeError(
-            f"The ARM schemas are missing: no folder {folder / 'arm-schemas'}. Set EMULATOR_REFERENCE_DIR to the "
+            f"The ARM schemas are missing: no folder {folder / 'arm-schemas'}. Set EMULATOR_REFERENCE_DIR "
+            "to the "
             "shared reference folder (it holds arm-schemas/ and rest-api/)."
         )
     return folder
@@ -104,11 +105,12 @@ def check_api_version(resource_type: str, api_version: str) -> None:
         api_version.endswith("-preview") and FIRST_PIPELINE_VERSION <= api_version <= schema_versions()[-1]
     )
     if not known:
-        namespace, _, rest = resource_type.partition("/")
+        _, _, rest = resource_type.partition("/")
         raise ApiError(
             400,
             "NoRegisteredProviderFound",
-            f"No registered resource provider found for location 'global' and API version '{api_version}' for "
+            f"No registered resource provider found for location 'global' and API version '{api_version}' "
+            "for "
             f"type '{rest}'. The supported api-versions are '{', '.join(schema_versions())}' (and older "
             f"previews from '{FIRST_PIPELINE_VERSION}'). The supported locations are ''.",
         )
@@ -143,7 +145,8 @@ def check_schema(resource_type: str, api_version: str, name: str, body: dict[str
 def check_name(kind: str, name: str) -> None:
     if not NAME.match(name):
         raise bad_request(
-            f"The {kind} name '{name}' is invalid. It must be 5-50 characters long and contain only letters and "
+            f"The {kind} name '{name}' is invalid. It must be 5-50 characters long and contain only letters "
+            "and "
             "digits (^[a-zA-Z0-9]*$).",
             code="InvalidParameter" if kind != "registry" else "InvalidRegistryName",
             target="name",
@@ -155,7 +158,8 @@ def _options(properties: dict[str, Any], allowed: tuple[str, ...], kind: str) ->
     for option in options:
         if option not in allowed:
             raise bad_request(
-                f"The option '{option}' is not valid for an {kind} pipeline. Allowed options: {', '.join(allowed)}.",
+                f"The option '{option}' is not valid for an {kind} pipeline. Allowed options: "
+                f"{', '.join(allowed)}.",
                 target="properties.options",
             )
     if len(set(options)) != len(options):
@@ -163,7 +167,8 @@ def _options(properties: dict[str, Any], allowed: tuple[str, ...], kind: str) ->
 
 
 def _storage(endpoint: dict[str, Any], api_version: str, where: str) -> dict[str, Any]:
-    """Check a pipeline's target/source; the version the service stores (ManagedIdentity drops keyVaultUri)."""
+    """Check a pipeline's target/source; the version the service stores (ManagedIdentity drops
+    keyVaultUri)."""
     stored = dict(endpoint)
     if endpoint.get("type") != "AzureStorageBlobContainer":
         raise bad_request(
@@ -195,7 +200,8 @@ def _storage(endpoint: dict[str, Any], api_version: str, where: str) -> dict[str
         vault_uri = endpoint.get("keyVaultUri")
         if not isinstance(vault_uri, str) or not re.match(r"^https://[^/]+/secrets/[^/]+/?", vault_uri):
             raise bad_request(
-                f"The property 'keyVaultUri' of the {where} is required in SasToken storage access mode and must "
+                f"The property 'keyVaultUri' of the {where} is required in SasToken storage access mode and "
+                "must "
                 f"be a Key Vault secret URI (https://<vault>/secrets/<name>); got '{vault_uri}'.",
                 target=f"properties.{where}.keyVaultUri",
             )
@@ -211,7 +217,8 @@ def _identity(body: dict[str, Any]) -> None:
     kind = str((identity or {}).get("type", "None")).replace(" ", "").lower()
     if kind in ("", "none"):
         raise bad_request(
-            "The pipeline needs a managed identity (SystemAssigned or UserAssigned): it reads the SAS token from "
+            "The pipeline needs a managed identity (SystemAssigned or UserAssigned): it reads the SAS token "
+            "from "
             "Key Vault or reaches the storage account with it.",
             target="identity",
         )
@@ -272,7 +279,8 @@ def pipeline_run(name: str, api_version: str, body: dict[str, Any]) -> dict[str,
     if artifacts is not None:
         if len(artifacts) > MAX_ARTIFACTS:
             raise bad_request(
-                f"A pipeline run can transfer at most {MAX_ARTIFACTS} artifacts; the request has {len(artifacts)}.",
+                f"A pipeline run can transfer at most {MAX_ARTIFACTS} artifacts; the request has "
+                f"{len(artifacts)}.",
                 target="properties.request.artifacts",
             )
         for index, artifact in enumerate(artifacts):

@@ -31,11 +31,15 @@ class StaticCredential:
 
 
 def deployments_client(emulator: RunningEmulator, **kwargs: Any) -> DeploymentsMgmtClient:
-    return DeploymentsMgmtClient(StaticCredential(), emulator.subscription_id, **emulator.client_kwargs(), **kwargs)
+    return DeploymentsMgmtClient(
+        StaticCredential(), emulator.subscription_id, **emulator.client_kwargs(), **kwargs
+    )
 
 
 def resources_client(emulator: RunningEmulator, **kwargs: Any) -> ResourceManagementClient:
-    return ResourceManagementClient(StaticCredential(), emulator.subscription_id, **emulator.client_kwargs(), **kwargs)
+    return ResourceManagementClient(
+        StaticCredential(), emulator.subscription_id, **emulator.client_kwargs(), **kwargs
+    )
 
 
 def template(folder: str) -> dict[str, Any]:
@@ -69,7 +73,10 @@ def wait_deployment(client: DeploymentsMgmtClient, group: str, name: str, timeou
     deadline = time.monotonic() + timeout
     while True:
         deployment = client.deployments.get(group, name)
-        if str(deployment.properties.provisioning_state) in TERMINAL or deployment.properties.provisioning_state in TERMINAL:
+        if (
+            str(deployment.properties.provisioning_state) in TERMINAL
+            or deployment.properties.provisioning_state in TERMINAL
+        ):
             return deployment
         if time.monotonic() > deadline:
             raise AssertionError(f"deployment {name} still {deployment.properties.provisioning_state}")
@@ -100,7 +107,9 @@ def new_container(emulator: RunningEmulator) -> tuple[str, str]:
     return name, f"{service.url.rstrip('/')}/{name}"
 
 
-def container_sas(container: str, permission: str = "racwdl", expires_in: timedelta = timedelta(days=1)) -> str:
+def container_sas(
+    container: str, permission: str = "racwdl", expires_in: timedelta = timedelta(days=1)
+) -> str:
     return generate_container_sas(
         azurite.ACCOUNT,
         container,

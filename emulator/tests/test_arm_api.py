@@ -35,13 +35,22 @@ SLOW_TEMPLATE = {
     "contentVersion": "1.0.0.0",
     "parameters": {"name": {"type": "string"}},
     "resources": [
-        {"type": "Microsoft.Example/widgets", "apiVersion": "2024-01-01", "name": "[parameters('name')]", "properties": {}}
+        {
+            "type": "Microsoft.Example/widgets",
+            "apiVersion": "2024-01-01",
+            "name": "[parameters('name')]",
+            "properties": {},
+        }
     ],
-    "outputs": {"id": {"type": "string", "value": "[resourceId('Microsoft.Example/widgets', parameters('name'))]"}},
+    "outputs": {
+        "id": {"type": "string", "value": "[resourceId('Microsoft.Example/widgets', parameters('name'))]"}
+    },
 }
 
 
-def raw(emulator: RunningEmulator, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+def raw(
+    emulator: RunningEmulator, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
     request = urllib.request.Request(  # noqa: S310
         emulator.arm_endpoint + path,
         data=None if body is None else json.dumps(body).encode(),
@@ -60,7 +69,9 @@ def raw(emulator: RunningEmulator, method: str, path: str, body: Any = None, hea
 
 def test_request_without_bearer_token_is_401_in_arm_shape(emulator_reset: RunningEmulator) -> None:
     status, headers, body = raw(
-        emulator_reset, "GET", f"/subscriptions/{emulator_reset.subscription_id}/resourcegroups/rg?api-version=2026-06-01"
+        emulator_reset,
+        "GET",
+        f"/subscriptions/{emulator_reset.subscription_id}/resourcegroups/rg?api-version=2026-06-01",
     )
     assert status == 401
     assert body["error"]["code"] == "AuthenticationFailed"
@@ -69,23 +80,40 @@ def test_request_without_bearer_token_is_401_in_arm_shape(emulator_reset: Runnin
 
 def test_missing_api_version_and_unknown_resource(emulator_reset: RunningEmulator) -> None:
     auth = {"Authorization": "Bearer anything"}
-    status, _, body = raw(emulator_reset, "GET", f"/subscriptions/{emulator_reset.subscription_id}/resourcegroups/rg", headers=auth)
+    status, _, body = raw(
+        emulator_reset,
+        "GET",
+        f"/subscriptions/{emulator_reset.subscription_id}/resourcegroups/rg",
+        headers=auth,
+    )
     assert (status, body["error"]["code"]) == (400, "MissingApiVersionParameter")
     with pytest.raises(ResourceNotFoundError) as caught:
-        resources_client(emulator_reset).resources.get_by_id(registry_id(emulator_reset, "nosuchregistry"), api_version=PIPELINE_API)
+        resources_client(emulator_reset).resources.get_by_id(
+            registry_id(emulator_reset, "nosuchregistry"), api_version=PIPELINE_API
+        )
     assert caught.value.error.code == "ResourceNotFound"
 
 
 def test_deployment_with_the_real_poller_and_case_insensitive_ids(emulator_reset: RunningEmulator) -> None:
     client = deployments_client(emulator_reset)
-    body = {"properties": {"template": SLOW_TEMPLATE, "parameters": parameters(name="widget1"), "mode": "Incremental"}}
-    result = client.deployments.begin_create_or_update(emulator_reset.resource_group.upper(), "real-poller", body).result()
+    body = {
+        "properties": {
+            "template": SLOW_TEMPLATE,
+            "parameters": parameters(name="widget1"),
+            "mode": "Incremental",
+        }
+    }
+    result = client.deployments.begin_create_or_update(
+        emulator_reset.resource_group.upper(), "real-poller", body
+    ).result()
     assert state(result) == "Succeeded"
     assert result.id.lower().endswith("/providers/microsoft.resources/deployments/real-poller")
     assert "/resourceGroups/" in result.id
     assert result.properties.parameters == {"name": {"type": "String", "value": "widget1"}}
     widget = result.properties.outputs["id"]["value"]
-    found = resources_client(emulator_reset).resources.get_by_id(widget.upper().replace("/SUBSCRIPTIONS/", "/subscriptions/"), api_version="2024-01-01")
+    found = resources_client(emulator_reset).resources.get_by_id(
+        widget.upper().replace("/SUBSCRIPTIONS/", "/subscriptions/"), api_version="2024-01-01"
+    )
     assert found.id == widget  # stored under its canonical id, found by any casing
     assert [r.id for r in result.properties.output_resources] == [widget]
     assert client.deployments.check_existence(emulator_reset.resource_group, "real-poller")
@@ -95,23 +123,45 @@ def test_deployment_with_the_real_poller_and_case_insensitive_ids(emulator_reset
 
 def test_template_with_a_typo_fails_with_a_clear_error(emulator_reset: RunningEmulator) -> None:
     broken = template("export-pipeline")
-    broken["resources"][0]["name"] = "[format('{0}/{1}', parameters('registryNam'), parameters('exportPipelineName'))]"
-    body = {"properties": {"template": broken, "parameters": parameters(registryName="sourceregistry", exportPipelineName="exportpipeline", targetUri="https://a.blob.core.windows.net/c", storageAccessMode="ManagedIdentity"), "mode": "Incremental"}}
+    broken["resources"][0]["name"] = (
+        "[format('{0}/{1}', parameters('registryNam'), parameters('exportPipelineName'))]"
+    )
+    body = {
+        "properties": {
+            "template": broken,
+            "parameters": parameters(
+                registryName="sourceregistry",
+                exportPipelineName="exportpipeline",
+                targetUri="https://a.blob.core.windows.net/c",
+                storageAccessMode="ManagedIdentity",
+            ),
+            "mode": "Incremental",
+        }
+    }
     with pytest.raises(HttpResponseError) as caught:
-        deployments_client(emulator_reset).deployments.begin_create_or_update(emulator_reset.resource_group, "typo", body, polling=False)
+        deployments_client(emulator_reset).deployments.begin_create_or_update(
+            emulator_reset.resource_group, "typo", body, polling=False
+        )
     assert caught.value.status_code == 400
     assert caught.value.error.code == "InvalidTemplate"
     assert "registryNam" in caught.value.error.message
 
 
-def test_missing_key_vault_fails_the_deployment_with_resource_not_found(emulator_reset: RunningEmulator) -> None:
+def test_missing_key_vault_fails_the_deployment_with_resource_not_found(
+    emulator_reset: RunningEmulator,
+) -> None:
     emulator_reset.admin.create_registry("sourceregistry")
     deployment = deploy(
         deployments_client(emulator_reset),
         emulator_reset.resource_group,
         "novault",
         template("export-pipeline"),
-        parameters(registryName="sourceregistry", exportPipelineName="exportpipeline", targetUri="https://a.blob.core.windows.net/c", storageAccessMode="SasToken"),
+        parameters(
+            registryName="sourceregistry",
+            exportPipelineName="exportpipeline",
+            targetUri="https://a.blob.core.windows.net/c",
+            storageAccessMode="SasToken",
+        ),
     )
     assert state(deployment) == "Failed"
     error = deployment.properties.error
@@ -127,13 +177,26 @@ def test_missing_key_vault_fails_the_deployment_with_resource_not_found(emulator
         (lambda p: p.update(options=["OverwriteTags"]), "BadRequest", "OverwriteTags"),
     ],
 )
-def test_pipeline_rules_fail_the_deployment(emulator_reset: RunningEmulator, mutate: Any, code: str, fragment: str) -> None:
+def test_pipeline_rules_fail_the_deployment(
+    emulator_reset: RunningEmulator, mutate: Any, code: str, fragment: str
+) -> None:
     emulator_reset.admin.create_registry("sourceregistry")
-    values = {"registryName": "sourceregistry", "exportPipelineName": "exportpipeline", "targetUri": "https://a.blob.core.windows.net/c", "storageAccessMode": "ManagedIdentity"}
+    values = {
+        "registryName": "sourceregistry",
+        "exportPipelineName": "exportpipeline",
+        "targetUri": "https://a.blob.core.windows.net/c",
+        "storageAccessMode": "ManagedIdentity",
+    }
     mutate(values)
     broken = template("export-pipeline")
     broken["parameters"]["options"].pop("allowedValues")  # let the service, not ARM, judge the option
-    deployment = deploy(deployments_client(emulator_reset), emulator_reset.resource_group, unique("rules"), broken, parameters(**values))
+    deployment = deploy(
+        deployments_client(emulator_reset),
+        emulator_reset.resource_group,
+        unique("rules"),
+        broken,
+        parameters(**values),
+    )
     assert state(deployment) == "Failed"
     detail = deployment.properties.error.details[0]
     assert detail.code == code
@@ -145,18 +208,55 @@ def test_pipeline_body_schema_violations_are_rejected(emulator_reset: RunningEmu
     client = resources_client(emulator_reset)
     pipeline_id = registry_id(emulator_reset, "sourceregistry") + "/exportPipelines/exportpipeline"
     cases = [
-        ({"identity": {"type": "SystemAssigned"}, "properties": {"target": {"type": "AzureStorageBlobContainer", "uri": "https://a.blob.core.windows.net/c", "storageAccessMode": "Sometimes"}}}, "InvalidRequestContent"),
+        (
+            {
+                "identity": {"type": "SystemAssigned"},
+                "properties": {
+                    "target": {
+                        "type": "AzureStorageBlobContainer",
+                        "uri": "https://a.blob.core.windows.net/c",
+                        "storageAccessMode": "Sometimes",
+                    }
+                },
+            },
+            "InvalidRequestContent",
+        ),
         ({"identity": {"type": "SystemAssigned"}, "properties": {"options": []}}, "InvalidRequestContent"),
-        ({"identity": {"type": "SystemAssigned"}, "properties": {"target": {"type": "AzureStorageBlobContainer", "uri": "https://a.blob.core.windows.net/c"}}}, "BadRequest"),
+        (
+            {
+                "identity": {"type": "SystemAssigned"},
+                "properties": {
+                    "target": {
+                        "type": "AzureStorageBlobContainer",
+                        "uri": "https://a.blob.core.windows.net/c",
+                    }
+                },
+            },
+            "BadRequest",
+        ),
     ]
     for body, code in cases:
         with pytest.raises(HttpResponseError) as caught:
-            client.resources.begin_create_or_update_by_id(pipeline_id, api_version=PIPELINE_API, parameters=body, polling=False)
+            client.resources.begin_create_or_update_by_id(
+                pipeline_id, api_version=PIPELINE_API, parameters=body, polling=False
+            )
         assert caught.value.status_code == 400
         assert caught.value.error.code == code
-    old = {"identity": {"type": "SystemAssigned"}, "properties": {"target": {"type": "AzureStorageBlobContainer", "uri": "https://a.blob.core.windows.net/c", "keyVaultUri": "https://v.vault.azure.net/secrets/s", "storageAccessMode": "SasToken"}}}
+    old = {
+        "identity": {"type": "SystemAssigned"},
+        "properties": {
+            "target": {
+                "type": "AzureStorageBlobContainer",
+                "uri": "https://a.blob.core.windows.net/c",
+                "keyVaultUri": "https://v.vault.azure.net/secrets/s",
+                "storageAccessMode": "SasToken",
+            }
+        },
+    }
     with pytest.raises(HttpResponseError) as caught:
-        client.resources.begin_create_or_update_by_id(pipeline_id, api_version="2023-01-01-preview", parameters=old, polling=False)
+        client.resources.begin_create_or_update_by_id(
+            pipeline_id, api_version="2023-01-01-preview", parameters=old, polling=False
+        )
     assert "storageAccessMode" in caught.value.error.message
 
 
@@ -165,21 +265,48 @@ def test_pipeline_crud_through_generic_resources(emulator_reset: RunningEmulator
     _, url = new_container(emulator_reset)
     client = resources_client(emulator_reset)
     pipeline_id = registry_id(emulator_reset, "sourceregistry") + "/exportPipelines/exportpipeline"
-    body = {"location": "eastus", "identity": {"type": "SystemAssigned"}, "properties": {"target": {"type": "AzureStorageBlobContainer", "uri": url, "storageAccessMode": "ManagedIdentity"}}}
-    created = client.resources.begin_create_or_update_by_id(pipeline_id, api_version=PIPELINE_API, parameters=body).result()
+    body = {
+        "location": "eastus",
+        "identity": {"type": "SystemAssigned"},
+        "properties": {
+            "target": {
+                "type": "AzureStorageBlobContainer",
+                "uri": url,
+                "storageAccessMode": "ManagedIdentity",
+            }
+        },
+    }
+    created = client.resources.begin_create_or_update_by_id(
+        pipeline_id, api_version=PIPELINE_API, parameters=body
+    ).result()
     assert created.properties["provisioningState"] == "Succeeded"
     assert created.identity.type in ("systemAssigned", "SystemAssigned")
 
     run_id = registry_id(emulator_reset, "sourceregistry") + "/pipelineRuns/run00001"
-    run_body = {"properties": {"request": {"pipelineResourceId": pipeline_id, "artifacts": ["samples/hello"], "target": {"type": "AzureStorageBlob", "name": "crud"}}, "forceUpdateTag": "a"}}
-    first = client.resources.begin_create_or_update_by_id(run_id, api_version=PIPELINE_API, parameters=run_body).result()
+    run_body = {
+        "properties": {
+            "request": {
+                "pipelineResourceId": pipeline_id,
+                "artifacts": ["samples/hello"],
+                "target": {"type": "AzureStorageBlob", "name": "crud"},
+            },
+            "forceUpdateTag": "a",
+        }
+    }
+    first = client.resources.begin_create_or_update_by_id(
+        run_id, api_version=PIPELINE_API, parameters=run_body
+    ).result()
     assert first.properties["response"]["status"] == "Succeeded"
     started = first.properties["response"]["startTime"]
-    again = client.resources.begin_create_or_update_by_id(run_id, api_version=PIPELINE_API, parameters=run_body).result()
+    again = client.resources.begin_create_or_update_by_id(
+        run_id, api_version=PIPELINE_API, parameters=run_body
+    ).result()
     assert again.properties["response"]["startTime"] == started  # identical properties: nothing ran
     run_body["properties"]["forceUpdateTag"] = "b"
     run_body["properties"]["request"]["target"]["name"] = "crud2"
-    rerun = client.resources.begin_create_or_update_by_id(run_id, api_version=PIPELINE_API, parameters=run_body).result()
+    rerun = client.resources.begin_create_or_update_by_id(
+        run_id, api_version=PIPELINE_API, parameters=run_body
+    ).result()
     assert rerun.properties["response"]["status"] == "Succeeded"
 
     client.resources.begin_delete_by_id(run_id, api_version=PIPELINE_API).result()
@@ -187,14 +314,39 @@ def test_pipeline_crud_through_generic_resources(emulator_reset: RunningEmulator
     assert not client.resources.check_existence_by_id(pipeline_id, api_version=PIPELINE_API)
 
 
-def test_concurrent_deployment_of_the_same_name_is_409_deployment_active(emulator_reset: RunningEmulator) -> None:
+def test_concurrent_deployment_of_the_same_name_is_409_deployment_active(
+    emulator_reset: RunningEmulator,
+) -> None:
     emulator_reset.admin.configure(run_seconds=1.5)
     emulator_reset.admin.create_registry("sourceregistry", {"samples/hello": ["latest"]})
     _, url = new_container(emulator_reset)
     client = deployments_client(emulator_reset)
-    pipeline = deploy(client, emulator_reset.resource_group, "pipeline", template("export-pipeline"), parameters(registryName="sourceregistry", exportPipelineName="exportpipeline", targetUri=url, storageAccessMode="ManagedIdentity"))
-    run_params = parameters(registryName="sourceregistry", pipelineRunName="slowrun1", pipelineResourceId=pipeline.properties.outputs["pipelineResourceId"]["value"], artifacts=["samples/hello"], targetName="slow")
-    body = {"properties": {"template": template("pipelinerun-export"), "parameters": run_params, "mode": "Incremental"}}
+    pipeline = deploy(
+        client,
+        emulator_reset.resource_group,
+        "pipeline",
+        template("export-pipeline"),
+        parameters(
+            registryName="sourceregistry",
+            exportPipelineName="exportpipeline",
+            targetUri=url,
+            storageAccessMode="ManagedIdentity",
+        ),
+    )
+    run_params = parameters(
+        registryName="sourceregistry",
+        pipelineRunName="slowrun1",
+        pipelineResourceId=pipeline.properties.outputs["pipelineResourceId"]["value"],
+        artifacts=["samples/hello"],
+        targetName="slow",
+    )
+    body = {
+        "properties": {
+            "template": template("pipelinerun-export"),
+            "parameters": run_params,
+            "mode": "Incremental",
+        }
+    }
     client.deployments.begin_create_or_update(emulator_reset.resource_group, "slow", body, polling=False)
     assert state(client.deployments.get(emulator_reset.resource_group, "slow")) in ("Accepted", "Running")
     with pytest.raises(HttpResponseError) as caught:
@@ -209,16 +361,26 @@ def test_concurrent_deployment_of_the_same_name_is_409_deployment_active(emulato
 
 def test_invalid_deployment_names(emulator_reset: RunningEmulator) -> None:
     client = deployments_client(emulator_reset)
-    body = {"properties": {"template": SLOW_TEMPLATE, "parameters": parameters(name="w"), "mode": "Incremental"}}
+    body = {
+        "properties": {"template": SLOW_TEMPLATE, "parameters": parameters(name="w"), "mode": "Incremental"}
+    }
     for name in ("x" * 65, "bad name!"):
         with pytest.raises(HttpResponseError) as caught:
-            client.deployments.begin_create_or_update(emulator_reset.resource_group, name, body, polling=False)
+            client.deployments.begin_create_or_update(
+                emulator_reset.resource_group, name, body, polling=False
+            )
         assert caught.value.error.code == "InvalidDeployment"
 
 
 def test_list_paging_and_the_history_limit(emulator_reset: RunningEmulator) -> None:
     admin = emulator_reset.admin
-    admin.configure(page_size=3, deployment_limit=8, deployment_cleanup_above=7, deployment_cleanup_to=5, deployment_grooming=False)
+    admin.configure(
+        page_size=3,
+        deployment_limit=8,
+        deployment_cleanup_above=7,
+        deployment_cleanup_to=5,
+        deployment_grooming=False,
+    )
     client = deployments_client(emulator_reset)
     group = emulator_reset.resource_group
     for index in range(8):
@@ -229,7 +391,18 @@ def test_list_paging_and_the_history_limit(emulator_reset: RunningEmulator) -> N
     assert len([r for r in admin.requests() if r["method"] == "GET"]) == 3  # 3 pages of 3
     assert len(list(client.deployments.list_by_resource_group(group, top=4))) == 4
     with pytest.raises(HttpResponseError) as caught:
-        client.deployments.begin_create_or_update(group, "d8", {"properties": {"template": SLOW_TEMPLATE, "parameters": parameters(name="w8"), "mode": "Incremental"}}, polling=False)
+        client.deployments.begin_create_or_update(
+            group,
+            "d8",
+            {
+                "properties": {
+                    "template": SLOW_TEMPLATE,
+                    "parameters": parameters(name="w8"),
+                    "mode": "Incremental",
+                }
+            },
+            polling=False,
+        )
     assert caught.value.error.code == "DeploymentQuotaExceeded"
 
     admin.configure(deployment_grooming=True)
@@ -243,12 +416,16 @@ def test_list_paging_and_the_history_limit(emulator_reset: RunningEmulator) -> N
 
 
 def test_throttling_429_with_retry_after_is_retried_by_the_sdk(emulator_reset: RunningEmulator) -> None:
-    emulator_reset.admin.inject_fault(status=429, method="GET", path="/deployments/throttled$", retry_after=1, count=1)
+    emulator_reset.admin.inject_fault(
+        status=429, method="GET", path="/deployments/throttled$", retry_after=1, count=1
+    )
     client = deployments_client(emulator_reset)
     deploy(client, emulator_reset.resource_group, "throttled", SLOW_TEMPLATE, parameters(name="t"))
     emulator_reset.admin.clear_requests()
     start = time.monotonic()
-    emulator_reset.admin.inject_fault(status=429, method="GET", path="/deployments/throttled$", retry_after=1, count=1)
+    emulator_reset.admin.inject_fault(
+        status=429, method="GET", path="/deployments/throttled$", retry_after=1, count=1
+    )
     assert state(client.deployments.get(emulator_reset.resource_group, "throttled")) == "Succeeded"
     assert time.monotonic() - start >= 0.9  # it slept Retry-After
     assert [r["status"] for r in emulator_reset.admin.requests()] == [429, 200]
@@ -264,21 +441,41 @@ def test_500_is_retried_and_409_reaches_the_caller(emulator_reset: RunningEmulat
 
     emulator_reset.admin.inject_fault(status=500, method="GET", path="/deployments/faulty$", count=10)
     with pytest.raises(HttpResponseError) as caught:
-        deployments_client(emulator_reset, retry_total=1, retry_backoff_factor=0.01).deployments.get(emulator_reset.resource_group, "faulty")
+        deployments_client(emulator_reset, retry_total=1, retry_backoff_factor=0.01).deployments.get(
+            emulator_reset.resource_group, "faulty"
+        )
     assert caught.value.status_code == 500
     assert caught.value.error.code == "InternalServerError"
     emulator_reset.admin.clear_faults()
 
-    emulator_reset.admin.inject_fault(status=409, method="PUT", path="/deployments/", code="DeploymentActive", message="busy")
+    emulator_reset.admin.inject_fault(
+        status=409, method="PUT", path="/deployments/", code="DeploymentActive", message="busy"
+    )
     with pytest.raises(HttpResponseError) as conflict:
-        client.deployments.begin_create_or_update(emulator_reset.resource_group, "other", {"properties": {"template": SLOW_TEMPLATE, "parameters": parameters(name="o"), "mode": "Incremental"}}, polling=False)
+        client.deployments.begin_create_or_update(
+            emulator_reset.resource_group,
+            "other",
+            {
+                "properties": {
+                    "template": SLOW_TEMPLATE,
+                    "parameters": parameters(name="o"),
+                    "mode": "Incremental",
+                }
+            },
+            polling=False,
+        )
     assert (conflict.value.status_code, conflict.value.error.code) == (409, "DeploymentActive")
 
 
 def test_delay_fault(emulator_reset: RunningEmulator) -> None:
     emulator_reset.admin.inject_fault(delay_seconds=0.5, method="GET", path="/resourcegroups/")
     start = time.monotonic()
-    status, _, _ = raw(emulator_reset, "GET", f"/subscriptions/{emulator_reset.subscription_id}/resourcegroups/x?api-version=1", headers={"Authorization": "Bearer x"})
+    status, _, _ = raw(
+        emulator_reset,
+        "GET",
+        f"/subscriptions/{emulator_reset.subscription_id}/resourcegroups/x?api-version=1",
+        headers={"Authorization": "Bearer x"},
+    )
     assert status == 200
     assert time.monotonic() - start >= 0.5
 
@@ -289,11 +486,40 @@ def test_list_pipeline_runs_pages(emulator_reset: RunningEmulator) -> None:
     _, url = new_container(emulator_reset)
     client = resources_client(emulator_reset)
     pipeline_id = registry_id(emulator_reset, "sourceregistry") + "/exportPipelines/exportpipeline"
-    body = {"identity": {"type": "SystemAssigned"}, "properties": {"target": {"type": "AzureStorageBlobContainer", "uri": url, "storageAccessMode": "ManagedIdentity"}, "options": ["OverwriteBlobs"]}}
-    client.resources.begin_create_or_update_by_id(pipeline_id, api_version=PIPELINE_API, parameters=body).result()
+    body = {
+        "identity": {"type": "SystemAssigned"},
+        "properties": {
+            "target": {
+                "type": "AzureStorageBlobContainer",
+                "uri": url,
+                "storageAccessMode": "ManagedIdentity",
+            },
+            "options": ["OverwriteBlobs"],
+        },
+    }
+    client.resources.begin_create_or_update_by_id(
+        pipeline_id, api_version=PIPELINE_API, parameters=body
+    ).result()
     for index in range(3):
-        run = {"properties": {"request": {"pipelineResourceId": pipeline_id, "artifacts": ["samples/hello"], "target": {"type": "AzureStorageBlob", "name": f"b{index}"}}}}
-        client.resources.begin_create_or_update_by_id(registry_id(emulator_reset, "sourceregistry") + f"/pipelineRuns/run{index:05d}", api_version=PIPELINE_API, parameters=run, polling=False)
+        run = {
+            "properties": {
+                "request": {
+                    "pipelineResourceId": pipeline_id,
+                    "artifacts": ["samples/hello"],
+                    "target": {"type": "AzureStorageBlob", "name": f"b{index}"},
+                }
+            }
+        }
+        client.resources.begin_create_or_update_by_id(
+            registry_id(emulator_reset, "sourceregistry") + f"/pipelineRuns/run{index:05d}",
+            api_version=PIPELINE_API,
+            parameters=run,
+            polling=False,
+        )
     from emulator.tests.helpers import list_runs
 
-    assert sorted(r["name"] for r in list_runs(emulator_reset, "sourceregistry")) == ["run00000", "run00001", "run00002"]
+    assert sorted(r["name"] for r in list_runs(emulator_reset, "sourceregistry")) == [
+        "run00000",
+        "run00001",
+        "run00002",
+    ]

@@ -15,7 +15,13 @@ from emulator.testing import RunningEmulator
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
 
-_CLEARED = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_USERNAME", "AZURE_FEDERATED_TOKEN_FILE")
+_CLEARED = (
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_TENANT_ID",
+    "AZURE_USERNAME",
+    "AZURE_FEDERATED_TOKEN_FILE",
+)
 
 
 @pytest.fixture
@@ -35,7 +41,9 @@ def test_default_azure_credential_gets_a_token_from_the_msi_endpoint(msi: Runnin
     assert list(client.deployments.list_by_resource_group(msi.resource_group)) == []
 
 
-def test_msi_endpoint_requires_the_identity_header(msi: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_msi_endpoint_requires_the_identity_header(
+    msi: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IDENTITY_HEADER", "wrong")
     with pytest.raises(ClientAuthenticationError):
         ManagedIdentityCredential().get_token(msi.arm_endpoint + "/.default")
@@ -51,7 +59,12 @@ def test_secret_client_against_the_vault(msi: RunningEmulator) -> None:
 
     client.set_secret("acrimportsas", "sv=2025&sig=def")
     identifier = KeyVaultSecretIdentifier(f"{vault_url}secrets/acrimportsas")
-    assert SecretClient(identifier.vault_url, DefaultAzureCredential(), connection_verify=msi.ca_file).get_secret(identifier.name).value == "sv=2025&sig=def"
+    assert (
+        SecretClient(identifier.vault_url, DefaultAzureCredential(), connection_verify=msi.ca_file)
+        .get_secret(identifier.name)
+        .value
+        == "sv=2025&sig=def"
+    )
     assert {p.name for p in client.list_properties_of_secrets()} == {"acrexportsas", "acrimportsas"}
     with pytest.raises(ResourceNotFoundError):
         client.get_secret("missing")

@@ -9,12 +9,12 @@ import pytest
 
 from emulator.testing import RunningEmulator
 from emulator.tests.helpers import (
-    list_runs,
     blob_service,
     container_sas,
     deploy,
     deployments_client,
     get_resource,
+    list_runs,
     new_container,
     parameters,
     run_response,
@@ -27,6 +27,7 @@ from emulator.tests.helpers import (
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
 
 DIGEST = "sha256:" + "ab" * 32
+SAS_SECRET = "acrexportsas"  # the name of the Key Vault secret holding the SAS
 
 
 def export_pipeline(
@@ -91,7 +92,9 @@ def import_pipeline(
     )
 
 
-def export_run(emulator: RunningEmulator, registry: str, pipeline_id: str, artifacts: list[str], blob: str) -> Any:
+def export_run(
+    emulator: RunningEmulator, registry: str, pipeline_id: str, artifacts: list[str], blob: str
+) -> Any:
     return deploy(
         deployments_client(emulator),
         emulator.resource_group,
@@ -141,7 +144,9 @@ def source(emulator_reset: RunningEmulator) -> dict[str, Any]:
     return {"emulator": emulator_reset, "container": container, "url": url}
 
 
-def test_export_run_writes_the_transfer_blob_and_the_source_trigger_imports_it(source: dict[str, Any]) -> None:
+def test_export_run_writes_the_transfer_blob_and_the_source_trigger_imports_it(
+    source: dict[str, Any],
+) -> None:
     emulator: RunningEmulator = source["emulator"]
     exported = export_pipeline(emulator, "sourceregistry", source["url"])
     assert state(exported) == "Succeeded", exported.properties.error
@@ -149,7 +154,11 @@ def test_export_run_writes_the_transfer_blob_and_the_source_trigger_imports_it(s
     assert state(imported) == "Succeeded", imported.properties.error
 
     run = export_run(
-        emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1", "samples/nginx@" + DIGEST], "blob1"
+        emulator,
+        "sourceregistry",
+        output(exported, "pipelineResourceId"),
+        ["samples/hello:v1", "samples/nginx@" + DIGEST],
+        "blob1",
     )
     assert state(run) == "Succeeded", run.properties.error
     response = run_response(emulator, run_id(run))
@@ -190,7 +199,7 @@ def test_sas_token_mode_with_user_assigned_identity_and_access_policy(source: di
         source["url"],
         mode="SasToken",
         vault="sourcevault",
-        secret="acrexportsas",
+        secret=SAS_SECRET,
         identity=identity["id"],
     )
     assert state(exported) == "Succeeded", exported.properties.error
@@ -199,7 +208,9 @@ def test_sas_token_mode_with_user_assigned_identity_and_access_policy(source: di
     assert pipeline["properties"]["target"]["keyVaultUri"].endswith("/secrets/acrexportsas")
     assert output(exported, "principalId") == identity["properties"]["principalId"]
 
-    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "viasas")
+    run = export_run(
+        emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "viasas"
+    )
     assert state(run) == "Succeeded", run.properties.error
     assert blob_service(emulator).get_blob_client(source["container"], "viasas").exists()
 
@@ -208,14 +219,22 @@ def test_sas_token_mode_system_identity_without_grant_fails_the_run_clearly(sour
     emulator: RunningEmulator = source["emulator"]
     emulator.admin.create_vault("sourcevault", {"acrexportsas": container_sas(source["container"])})
     exported = export_pipeline(
-        emulator, "sourceregistry", source["url"], mode="SasToken", vault="sourcevault", secret="acrexportsas", access="None"
+        emulator,
+        "sourceregistry",
+        source["url"],
+        mode="SasToken",
+        vault="sourcevault",
+        secret=SAS_SECRET,
+        access="None",
     )
     assert state(exported) == "Succeeded", exported.properties.error
     pipeline = get_resource(emulator, output(exported, "pipelineResourceId"))
     assert pipeline["identity"]["type"] == "systemAssigned"
     assert pipeline["identity"]["principalId"]
 
-    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "nogrant")
+    run = export_run(
+        emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "nogrant"
+    )
     assert state(run) == "Failed"
     error = run.properties.error
     assert error.code == "DeploymentFailed"
@@ -244,11 +263,13 @@ def test_sas_token_problems_fail_the_run(source: dict[str, Any], secret: str | N
         secrets["acrexportsas"] = container_sas(source["container"], permission="rl")
     emulator.admin.create_vault("sourcevault", secrets)
     exported = export_pipeline(
-        emulator, "sourceregistry", source["url"], mode="SasToken", vault="sourcevault", secret="acrexportsas"
+        emulator, "sourceregistry", source["url"], mode="SasToken", vault="sourcevault", secret=SAS_SECRET
     )
     if secret == "expired":
         emulator.admin.advance_clock(days=2)
-    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "sasblob")
+    run = export_run(
+        emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "sasblob"
+    )
     assert state(run) == "Failed"
     message = run_response(emulator, run_id(run))["pipelineRunErrorMessage"]
     assert expected in message
@@ -259,15 +280,25 @@ def test_missing_artifact_fails_unless_continue_on_errors(source: dict[str, Any]
     emulator: RunningEmulator = source["emulator"]
     exported = export_pipeline(emulator, "sourceregistry", source["url"])
     pipeline_id = output(exported, "pipelineResourceId")
-    run = export_run(emulator, "sourceregistry", pipeline_id, ["samples/hello:v1", "samples/missing:v9"], "missing")
+    run = export_run(
+        emulator, "sourceregistry", pipeline_id, ["samples/hello:v1", "samples/missing:v9"], "missing"
+    )
     assert state(run) == "Failed"
     message = run_response(emulator, run_id(run))["pipelineRunErrorMessage"]
     assert "samples/missing:v9" in message
     assert "NAME_UNKNOWN" in message
     assert not blob_service(emulator).get_blob_client(source["container"], "missing").exists()
 
-    tolerant = export_pipeline(emulator, "sourceregistry", source["url"], options=["ContinueOnErrors", "OverwriteBlobs"])
-    run = export_run(emulator, "sourceregistry", output(tolerant, "pipelineResourceId"), ["samples/hello:v1", "samples/hello:nope"], "partial")
+    tolerant = export_pipeline(
+        emulator, "sourceregistry", source["url"], options=["ContinueOnErrors", "OverwriteBlobs"]
+    )
+    run = export_run(
+        emulator,
+        "sourceregistry",
+        output(tolerant, "pipelineResourceId"),
+        ["samples/hello:v1", "samples/hello:nope"],
+        "partial",
+    )
     assert state(run) == "Succeeded"
     assert blob_service(emulator).get_blob_client(source["container"], "partial").exists()
 
@@ -276,19 +307,25 @@ def test_existing_blob_needs_overwrite_blobs(source: dict[str, Any]) -> None:
     emulator: RunningEmulator = source["emulator"]
     blob_service(emulator).get_blob_client(source["container"], "taken").upload_blob(b"x")
     exported = export_pipeline(emulator, "sourceregistry", source["url"])
-    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "taken")
+    run = export_run(
+        emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "taken"
+    )
     assert state(run) == "Failed"
     assert "OverwriteBlobs" in run_response(emulator, run_id(run))["pipelineRunErrorMessage"]
 
     exported = export_pipeline(emulator, "sourceregistry", source["url"], options=["OverwriteBlobs"])
-    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "taken")
+    run = export_run(
+        emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "taken"
+    )
     assert state(run) == "Succeeded"
 
 
 def test_old_blob_is_left_alone_by_the_trigger_and_imported_by_a_manual_run(source: dict[str, Any]) -> None:
     emulator: RunningEmulator = source["emulator"]
     exported = export_pipeline(emulator, "sourceregistry", source["url"])
-    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1"], "oldblob")
+    run = export_run(
+        emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1"], "oldblob"
+    )
     assert state(run) == "Succeeded"
     emulator.admin.advance_clock(days=61)  # the blob is now 61 days old for the emulator
     imported = import_pipeline(
@@ -306,20 +343,28 @@ def test_old_blob_is_left_alone_by_the_trigger_and_imported_by_a_manual_run(sour
     assert response["importedArtifacts"] == ["samples/hello:v1"]
     assert "trigger" not in response
     assert emulator.admin.registry_content("targetregistry")["samples/hello"]["tags"]["v1"]
-    assert not blob_service(emulator).get_blob_client(source["container"], "oldblob").exists()  # deleted on success
+    assert (
+        not blob_service(emulator).get_blob_client(source["container"], "oldblob").exists()
+    )  # deleted on success
 
 
-def test_trigger_ignores_blobs_without_category_or_md5_and_retries_when_rewritten(source: dict[str, Any]) -> None:
+def test_trigger_ignores_blobs_without_category_or_md5_and_retries_when_rewritten(
+    source: dict[str, Any],
+) -> None:
     emulator: RunningEmulator = source["emulator"]
     exported = export_pipeline(emulator, "sourceregistry", source["url"])
-    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1"], "plain")
+    run = export_run(
+        emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1"], "plain"
+    )
     assert state(run) == "Succeeded"
     blob = blob_service(emulator).get_blob_client(source["container"], "plain")
     blob.set_blob_metadata({})  # a copy that lost its metadata
     import_pipeline(emulator, "targetregistry", source["url"], trigger="Enabled")
     emulator.admin.scan_source_trigger()
     assert _trigger_runs(emulator, "targetregistry") == []
-    blob.set_blob_metadata({"category": "acr-transfer-blob"})  # the documented fix: a new ETag and Last-Modified
+    blob.set_blob_metadata(
+        {"category": "acr-transfer-blob"}
+    )  # the documented fix: a new ETag and Last-Modified
     wait_for(lambda: _trigger_runs(emulator, "targetregistry", terminal=True))
     emulator.admin.scan_source_trigger()
     assert len(_trigger_runs(emulator, "targetregistry")) == 1  # once per version
@@ -329,14 +374,18 @@ def test_import_without_overwrite_tags_keeps_existing_tags(source: dict[str, Any
     emulator: RunningEmulator = source["emulator"]
     emulator.admin.add_repositories("targetregistry", {"samples/hello": {"v1": DIGEST}})
     exported = export_pipeline(emulator, "sourceregistry", source["url"])
-    export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1"], "conflict")
+    export_run(
+        emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1"], "conflict"
+    )
     imported = import_pipeline(emulator, "targetregistry", source["url"], trigger="Disabled")
     run = import_run(emulator, "targetregistry", output(imported, "pipelineResourceId"), "conflict")
     assert state(run) == "Failed"
     assert "OverwriteTags" in run_response(emulator, run_id(run))["pipelineRunErrorMessage"]
     assert emulator.admin.registry_content("targetregistry")["samples/hello"]["tags"]["v1"] == DIGEST
 
-    imported = import_pipeline(emulator, "targetregistry", source["url"], trigger="Disabled", options=["OverwriteTags"])
+    imported = import_pipeline(
+        emulator, "targetregistry", source["url"], trigger="Disabled", options=["OverwriteTags"]
+    )
     run = import_run(emulator, "targetregistry", output(imported, "pipelineResourceId"), "conflict")
     assert state(run) == "Succeeded"
     assert emulator.admin.registry_content("targetregistry")["samples/hello"]["tags"]["v1"] != DIGEST
@@ -346,6 +395,8 @@ def test_injected_run_failure(source: dict[str, Any]) -> None:
     emulator: RunningEmulator = source["emulator"]
     exported = export_pipeline(emulator, "sourceregistry", source["url"])
     emulator.admin.fail_next_run("Simulated: the registry is unavailable.", pipeline="exportpipeline")
-    run = export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "injected")
+    run = export_run(
+        emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello"], "injected"
+    )
     assert state(run) == "Failed"
     assert run.properties.error.details[0].details[0].message == "Simulated: the registry is unavailable."
