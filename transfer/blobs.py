@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from transfer.config import StorageConnection
 from transfer.errors import PreconditionFailed, TransferError
 from transfer.ports import BlobInfo, CopyState
-from transfer.retry import redact, translate
+from transfer.retry import install_log_redaction, redact, translate
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -70,6 +70,7 @@ class AzureBlobStore:
             raise TransferError(f"{connection.setting} has no blob endpoint")
         if not connection.connection_string and credential is None:
             raise TransferError(f"{connection.setting}: a blob endpoint without a credential")
+        install_log_redaction()
         self._connection = connection
         self._container_name = container
         self._credential = credential
@@ -166,6 +167,7 @@ class AzureBlobCopier:
             raise TransferError("the copy target must be a container URL without a query string")
         if sas_token is None and credential is None:
             raise TransferError("the copy target needs a SAS token or a credential")
+        install_log_redaction()
         self._container_url = container_url.rstrip("/")
         self._auth: Any = sas_token.strip().lstrip("?") if sas_token else credential
         self._client: ContainerClient | None = None

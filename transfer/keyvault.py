@@ -37,7 +37,7 @@ def split_secret_uri(secret_uri: str) -> tuple[str, str, str | None]:
 def parse_sas_time(value: str) -> datetime:
     """A SAS time (`se=`/`st=`): ISO 8601 in UTC, date only or date and time, `Z` or an offset,
     fractional seconds of any length (.NET writes 7 digits)."""
-    text = value.strip()
+    text = value.strip().replace(" ", "+")  # an unencoded '+' of an offset arrives as a space
     if not text:
         raise ValueError("empty time")
     text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)

@@ -10,6 +10,7 @@ azure-core is imported lazily: importing this module costs nothing at cold start
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -139,6 +140,34 @@ def redact(text: str, limit: int = MAX_MESSAGE) -> str:
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a log record's message without secrets (see `redact`); never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        cleaned = redact(message, limit=100_000)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+# Loggers that write request URLs verbatim (urllib3 logs "PUT /container/blob?...&sig=... HTTP/1.1" at
+# DEBUG); azure-core's own HTTP logging policy already redacts query parameters and headers.
+URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "requests.packages.urllib3.connectionpool")
+
+
+def install_log_redaction() -> None:
+    """Attach a RedactingFilter to the loggers that print request URLs (idempotent). Adapters that put
+    a SAS into URLs call it, so that a DEBUG log level never writes a signature."""
+    for name in URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 def status_of(exc: BaseException) -> int | None:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from transfer.config import StorageConnection
 from transfer.errors import AlreadyExists, InvalidInput, PreconditionFailed, TransferError
 from transfer.ports import BlobAction, BlobRecord, RequestRecord
-from transfer.retry import translate
+from transfer.retry import install_log_redaction, translate
 from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
 
 if TYPE_CHECKING:
@@ -285,6 +285,7 @@ class TableStateStore:
             raise TransferError(f"{connection.setting} has no table endpoint")
         if not connection.connection_string and credential is None:
             raise TransferError(f"{connection.setting}: a table endpoint without a credential")
+        install_log_redaction()
         self._connection = connection
         self._credential = credential
         self._prefix = prefix

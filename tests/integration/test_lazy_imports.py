@@ -1,0 +1,45 @@
+"""Importing the adapters must not import the Azure SDKs (Functions cold start): they load on first use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("azure.mgmt", "azure.storage", "azure.data", "azure.keyvault", "azure.identity", "azure.core")
+
+
+def test_adapter_modules_import_no_azure_sdk() -> None:
+    code = (
+        "import sys\n"
+        "import transfer.arm, transfer.blobs, transfer.credentials, transfer.keyvault, transfer.retry\n"
+        "import transfer.state, tests.fakes\n"
+        f"loaded = sorted(m for m in sys.modules if m.startswith({HEAVY!r}))\n"
+        "print(','.join(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_constructing_adapters_loads_no_sdk_until_first_use() -> None:
+    code = (
+        "import sys\n"
+        "from transfer.config import StorageConnection\n"
+        "from transfer.state import TableStateStore\n"
+        "from transfer.blobs import AzureBlobStore, AzureBlobCopier\n"
+        "from transfer.keyvault import KeyVaultSecretReader\n"
+        "conn = StorageConnection('S', connection_string='UseDevelopmentStorage=true')\n"
+        "TableStateStore(conn); AzureBlobStore(conn, 'transfer')\n"
+        "AzureBlobCopier('https://a.blob.core.windows.net/c', sas_token='sv=1&sig=x')\n"
+        "KeyVaultSecretReader(object())\n"
+        "sdks = ('azure.storage', 'azure.data', 'azure.keyvault')\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(sdks))\n"
+        "print(','.join(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""

@@ -1,0 +1,301 @@
+"""ARM in the registry's resource group: template deployments and the ACR Transfer pipeline resources.
+
+Deployments go through azure-mgmt-resource-deployments (`DeploymentsMgmtClient`), generic resources
+through azure-mgmt-resource 26 (`ResourceManagementClient.resources.get_by_id` / `begin_delete_by_id`
+with the pipeline API version). Long-running operations are started with `polling=False`: only the
+initial request is sent, no poller thread. Answers are returned as ARM's own JSON (camelCase), not SDK
+models. Both clients use a CappedRetryPolicy. SDKs load lazily, on first use.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from transfer.config import Settings
+from transfer.errors import NotFound, TransferError
+from transfer.retry import capped_retry_policy, redact, translate
+from transfer.runs import DeploymentState
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.core.pipeline.policies import RetryPolicy
+    from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+log = logging.getLogger("transfer.arm")
+
+MAX_PAGES = 1000
+MAX_ERROR = 8 * 1024
+
+
+def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
+    """`cls=` hook: the response body as ARM sent it, instead of an SDK model."""
+    return pipeline_response.http_response.json()
+
+
+def error_message(error: Mapping[str, Any] | None) -> str | None:
+    """ARM's error object as one line: "code: message", then the details' messages (nested too)."""
+    if not error:
+        return None
+    parts: list[str] = []
+
+    def walk(item: Mapping[str, Any]) -> None:
+        code, message = item.get("code"), item.get("message")
+        text = f"{code}: {message}" if code and message else str(message or code or "")
+        if text and text not in parts:
+            parts.append(text)
+        for detail in item.get("details") or ():
+            if isinstance(detail, Mapping):
+                walk(detail)
+
+    walk(error)
+    return redact("; ".join(parts), MAX_ERROR) if parts else None
+
+
+def deployment_state(name: str, body: Mapping[str, Any]) -> DeploymentState:
+    props = body.get("properties") or {}
+    outputs = {
+        key: (value.get("value") if isinstance(value, Mapping) else value)
+        for key, value in (props.get("outputs") or {}).items()
+    }
+    resources = tuple(
+        str(item["id"])
+        for item in (props.get("outputResources") or ())
+        if isinstance(item, Mapping) and item.get("id")
+    )
+    return DeploymentState(
+        name=str(body.get("name") or name),
+        provisioning_state=str(props.get("provisioningState") or "Unknown"),
+        outputs=outputs,
+        output_resource_ids=resources,
+        error=error_message(props.get("error")),
+    )
+
+
+def _arm_detail(exc: BaseException) -> str:
+    """ARM's own error text (code and message) of an SDK error, or the credential's complaint."""
+    error = getattr(exc, "error", None)
+    if error is not None:
+        message = getattr(error, "message", None)
+        details = [getattr(d, "message", None) for d in (getattr(error, "details", None) or ())]
+        return "; ".join(str(t) for t in (message, *details) if t)
+    response = getattr(exc, "response", None)
+    if response is not None:
+        try:
+            body = response.json()
+        except Exception:
+            return ""
+        if isinstance(body, Mapping):
+            return error_message(body.get("error") if isinstance(body.get("error"), Mapping) else None) or ""
+        return ""
+    return str(exc).splitlines()[0] if str(exc) else ""
+
+
+class ArmResourceManager:
+    """ResourceManager for `settings.resource_group` and `settings.registry`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credential: TokenCredential,
+        *,
+        retry_policy: RetryPolicy | Callable[[], RetryPolicy] | None = None,
+    ) -> None:
+        """`retry_policy`: a policy (copied for each of the two clients: a pipeline links its policies) or a
+        factory of policies; default `capped_retry_policy()`."""
+        self._settings = settings
+        self._credential = credential
+        self._retry_policy = retry_policy
+        self._lock = threading.Lock()
+        self._deployments_client: DeploymentsMgmtClient | None = None
+        self._resources_client: ResourceManagementClient | None = None
+
+    def __repr__(self) -> str:
+        s = self._settings
+        return f"ArmResourceManager({s.arm_endpoint!r}, {s.resource_group!r}, {s.registry!r})"
+
+    # ---- clients ----
+
+    def _policy(self) -> RetryPolicy:
+        if self._retry_policy is None:
+            return capped_retry_policy()
+        if callable(self._retry_policy) and not hasattr(self._retry_policy, "send"):
+            return self._retry_policy()
+        return copy.copy(self._retry_policy)
+
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self._settings.arm_endpoint,
+            "credential_scopes": [self._settings.credential_scope],
+            "retry_policy": self._policy(),
+        }
+
+    def _deployments(self) -> DeploymentsMgmtClient:
+        with self._lock:
+            if self._deployments_client is None:
+                from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+                self._deployments_client = DeploymentsMgmtClient(
+                    self._credential, self._settings.subscription_id, **self._client_options()
+                )
+            return self._deployments_client
+
+    def _resources(self) -> ResourceManagementClient:
+        with self._lock:
+            if self._resources_client is None:
+                from azure.mgmt.resource.resources import ResourceManagementClient
+
+                self._resources_client = ResourceManagementClient(
+                    self._credential, self._settings.subscription_id, **self._client_options()
+                )
+            return self._resources_client
+
+    @staticmethod
+    def _error(exc: Exception, what: str) -> TransferError:
+        if isinstance(exc, TransferError):
+            return exc
+        return translate(exc, f"ARM: {what}", detail=_arm_detail(exc))
+
+    # ---- deployments ----
+
+    def begin_deployment(self, name: str, template: Mapping[str, Any], parameters: Mapping[str, Any]) -> None:
+        from azure.core.exceptions import HttpResponseError
+
+        body = {
+            "properties": {
+                "mode": "Incremental",
+                "template": dict(template),
+                "parameters": {key: {"value": value} for key, value in parameters.items()},
+            }
+        }
+        try:
+            self._deployments().deployments.begin_create_or_update(
+                self._settings.resource_group, name, body, polling=False
+            )
+        except HttpResponseError as exc:
+            if exc.status_code == 409 and _code(exc) == "DeploymentActive":
+                log.info("deployment %s is already running: adopted", name, extra={"deployment": name})
+                return
+            raise self._error(exc, f"starting deployment {name}") from None
+        except Exception as exc:
+            raise self._error(exc, f"starting deployment {name}") from None
+
+    def get_deployment(self, name: str) -> DeploymentState | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            body = self._deployments().deployments.get(self._settings.resource_group, name, cls=_raw_json)
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise self._error(exc, f"reading deployment {name}") from None
+        return deployment_state(name, body)
+
+    def delete_deployment(self, name: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._deployments().deployments.begin_delete(self._settings.resource_group, name, polling=False)
+        except ResourceNotFoundError:
+            return
+        except Exception as exc:
+            raise self._error(exc, f"deleting deployment {name}") from None
+
+    def count_deployments(self) -> int:
+        try:
+            pages = self._deployments().deployments.list_by_resource_group(
+                self._settings.resource_group, cls=lambda items: items
+            )
+            return sum(1 for _ in pages)
+        except Exception as exc:
+            raise self._error(exc, f"listing the deployments of {self._settings.resource_group}") from None
+
+    # ---- pipeline resources ----
+
+    def get_resource(self, resource_id: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        _check_id(resource_id)
+        try:
+            body = self._resources().resources.get_by_id(
+                resource_id, api_version=self._settings.pipeline_api_version, cls=_raw_json
+            )
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise self._error(exc, f"reading {_short(resource_id)}") from None
+        return dict(body) if isinstance(body, Mapping) else None
+
+    def delete_resource(self, resource_id: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        _check_id(resource_id)
+        try:
+            self._resources().resources.begin_delete_by_id(
+                resource_id, api_version=self._settings.pipeline_api_version, polling=False
+            )
+        except ResourceNotFoundError:
+            return
+        except Exception as exc:
+            raise self._error(exc, f"deleting {_short(resource_id)}") from None
+
+    def list_pipeline_runs(self) -> list[dict[str, Any]]:
+        return list(self._pages(f"{self._settings.registry_id}/pipelineRuns", "listing the pipeline runs"))
+
+    def _pages(self, path: str, what: str) -> Iterator[dict[str, Any]]:
+        """GET a list and follow `nextLink`, only ever on the ARM endpoint (the bearer token goes along)."""
+        from azure.core.rest import HttpRequest
+
+        client = self._resources()
+        arm_host = urlsplit(self._settings.arm_endpoint).netloc.lower()
+        request = HttpRequest("GET", path, params={"api-version": self._settings.pipeline_api_version})
+        for _ in range(MAX_PAGES):
+            try:
+                response = client.send_request(request)
+                if response.status_code == 404:
+                    raise NotFound(
+                        f"ARM: {what}: registry {self._settings.registry} not found", target="registry"
+                    )
+                response.raise_for_status()
+                page = response.json()
+            except TransferError:
+                raise
+            except Exception as exc:
+                raise self._error(exc, what) from None
+            yield from (item for item in page.get("value") or () if isinstance(item, dict))
+            next_link = page.get("nextLink")
+            if not next_link:
+                return
+            if urlsplit(next_link).netloc.lower() != arm_host:
+                raise TransferError(f"ARM: {what}: refusing a nextLink to another host")
+            request = HttpRequest("GET", next_link)
+        raise TransferError(f"ARM: {what}: more than {MAX_PAGES} pages")
+
+
+def _code(exc: BaseException) -> str:
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    if code:
+        return str(code)
+    response = getattr(exc, "response", None)
+    try:
+        body = response.json() if response is not None else None
+    except Exception:
+        return ""
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        return str(body["error"].get("code") or "")
+    return ""
+
+
+def _check_id(resource_id: str) -> None:
+    if not resource_id.startswith("/subscriptions/") or "?" in resource_id or "#" in resource_id:
+        raise TransferError(f"not an ARM resource id: {redact(resource_id, 300)!r}")
+
+
+def _short(resource_id: str) -> str:
+    return "/".join(resource_id.rstrip("/").split("/")[-2:])
