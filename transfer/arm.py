@@ -293,7 +293,7 @@ def _code(exc: BaseException) -> str:
 
 
 def _check_id(resource_id: str) -> None:
-    if not resource_id.startswith("/subscriptions/") or "?" in resource_id or "#" in resource_id:
+    if not resource_id.lower().startswith("/subscriptions/") or "?" in resource_id or "#" in resource_id:
         raise TransferError(f"not an ARM resource id: {redact(resource_id, 300)!r}")
 
 
