@@ -400,3 +400,33 @@ def test_injected_run_failure(source: dict[str, Any]) -> None:
     )
     assert state(run) == "Failed"
     assert run.properties.error.details[0].details[0].message == "Simulated: the registry is unavailable."
+
+
+def test_sas_token_mode_with_role_assignment_on_an_rbac_vault(source: dict[str, Any]) -> None:
+    emulator: RunningEmulator = source["emulator"]
+    emulator.admin.create_vault("targetvault", {SAS_SECRET: container_sas(source["container"])}, rbac=True)
+    exported = export_pipeline(emulator, "sourceregistry", source["url"])
+    export_run(
+        emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1"], "rbac"
+    )
+    imported = deploy(
+        deployments_client(emulator),
+        emulator.resource_group,
+        "importPipelineRbac",
+        template("import-pipeline"),
+        parameters(
+            registryName="targetregistry",
+            importPipelineName="importpipeline",
+            sourceUri=source["url"],
+            storageAccessMode="SasToken",
+            keyVaultName="targetvault",
+            sasTokenSecretName=SAS_SECRET,
+            keyVaultSecretAccess="RoleAssignment",
+            sourceTriggerStatus="Disabled",
+        ),
+    )
+    assert state(imported) == "Succeeded", imported.properties.error
+    assert any("roleAssignments" in r.id for r in imported.properties.output_resources)
+    run = import_run(emulator, "targetregistry", output(imported, "pipelineResourceId"), "rbac")
+    assert state(run) == "Succeeded", run.properties.error
+    assert run_response(emulator, run_id(run))["source"]["keyVaultUri"].endswith(f"/secrets/{SAS_SECRET}")

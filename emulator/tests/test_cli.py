@@ -1,0 +1,47 @@
+"""`python -m emulator` prints the client settings, serves, and stops on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import ssl
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from emulator import azurite
+
+pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_python_m_emulator_prints_settings_and_serves(azurite: azurite.Azurite, tmp_path: Path) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"registries": [{"name": "seededregistry", "repositories": {"a/b": ["v1"]}}]}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--azurite-connection-string", azurite.connection_string, "--json",
+         "--state-dir", str(tmp_path / "state"), "--seed", str(seed)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = []
+        while not lines or lines[-1] != "}\n":
+            line = process.stdout.readline()
+            assert line, "the emulator exited before printing its settings"
+            lines.append(line)
+        settings = json.loads("".join(lines))
+        assert settings["IDENTITY_ENDPOINT"].endswith("/msi/token")
+        assert Path(settings["EMULATOR_CA_FILE"]).parent == tmp_path / "state"
+        context = ssl.create_default_context(cafile=settings["EMULATOR_CA_FILE"])
+        url = settings["EMULATOR_ARM_ENDPOINT"] + "/_emulator/registries/seededregistry"
+        with urllib.request.urlopen(url, context=context) as response:  # noqa: S310
+            assert "a/b" in json.loads(response.read())["content"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
