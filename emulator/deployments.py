@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from emulator import arm_template, ids
@@ -187,7 +188,7 @@ class Deployments:
                     "DeploymentActive",
                     f"Unable to edit or replace deployment '{name}': previous deployment from "
                     f"'{iso(existing.created)}' is still active (expiration time is "
-                    f"'{iso(existing.created.replace(year=existing.created.year))}'). Please see "
+                    f"'{iso(existing.created + timedelta(days=1))}'). Please see "
                     "https://aka.ms/arm-deploy for usage details.",
                 )
             self._enforce_limit(subscription_id, group_info["name"], name, replacing=existing is not None)

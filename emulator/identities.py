@@ -3,7 +3,6 @@ managed identity token endpoint (IDENTITY_ENDPOINT / IDENTITY_HEADER) that Defau
 
 from __future__ import annotations
 
-import copy
 import secrets
 import time
 import uuid
@@ -112,8 +111,3 @@ class TokenEndpoint:
             "token_type": "Bearer",
             "client_id": query.get("client_id") or query.get("mi_res_id") or "",
         }
-
-
-def copy_identity(body: dict[str, Any]) -> dict[str, Any] | None:
-    identity = body.get("identity")
-    return copy.deepcopy(identity) if identity else None

@@ -160,7 +160,8 @@ class Emulator:
             self._vault_servers.clear()
         for server in servers:
             server.stop()
-        self.trigger.thread.join(timeout=5) if self.trigger.thread.is_alive() else None
+        if self.trigger.thread.is_alive():
+            self.trigger.thread.join(timeout=5)
 
     def reset(self) -> None:
         """Forget every resource, deployment, secret, fault and log entry; the clock goes back to now."""
