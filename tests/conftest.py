@@ -1,5 +1,6 @@
-"""Fixtures for the entry-point tests: a TransferService on in-memory fakes with a fixed clock, injected
-through bootstrap.use_service() so function_app and the CLI find it as they would the real one."""
+"""Fixtures for the entry-point tests: a TransferService on the contract-tested fakes of tests/fakes.py
+with a fixed clock, wired as bootstrap.build_service wires the real adapters, and injected through
+bootstrap.use_service() so function_app and the CLI find it as they would the real one."""
 
 from __future__ import annotations
 
@@ -11,12 +12,20 @@ from typing import Any
 
 import pytest
 
-from tests.functions._fakes import FakeBlobStore, FakeResourceManager, FakeStateStore
+from tests.fakes import (
+    Clock,
+    FakeBlobCopier,
+    FakeBlobStore,
+    FakeResourceManager,
+    FakeSecretReader,
+    FakeStateStore,
+)
 from transfer import bootstrap
 from transfer.config import Settings, load_settings
 from transfer.ports import BlobInfo
-from transfer.runs import DeploymentState, Run
+from transfer.runs import Run
 from transfer.service import TransferService
+from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 ENV = {
@@ -32,17 +41,6 @@ ENV = {
 WRITES = ("begin_deployment", "delete_deployment", "delete_resource")
 
 
-class Clock:
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @dataclass
 class World:
     """The service and what it talks to; tests read the fakes, never the service's internals."""
@@ -51,48 +49,38 @@ class World:
     arm: FakeResourceManager
     state: FakeStateStore
     blobs: FakeBlobStore
+    secrets: FakeSecretReader
+    copier: FakeBlobCopier
     clock: Clock
     settings: Settings
     tokens: Iterator[int] = field(default_factory=itertools.count)
 
-    def arm_writes(self) -> list[tuple[str, str]]:
-        return [call for call in self.arm.calls if call[0] in WRITES]
+    def arm_writes(self) -> list[tuple[str, Any]]:
+        """The ARM writes in call order, as (method, name or resource id)."""
+        return [call for call in self.arm.history if call[0] in WRITES]
 
     def deployments_started(self) -> list[str]:
-        return [name for kind, name in self.arm.calls if kind == "begin_deployment"]
+        """Every begin_deployment call's name, in order, adopted ones included."""
+        return [call.name for call in self.arm.deployment_calls]
 
     def stored_runs(self) -> list[Run]:
         return self.state.list_runs(top=1000)
 
     def finish(self, run: Run, status: str = "Succeeded", error: str | None = None) -> None:
-        """ARM reports the run's deployment done and its pipelineRun in `status`."""
-        assert run.pipeline_run_id
-        state = "Failed" if status == "Failed" else "Succeeded"
-        self.arm.deployments[run.deployment_name] = DeploymentState(run.deployment_name, state)
-        response: dict[str, Any] = {"status": status, "progress": {"percentage": "100"}}
-        if error:
-            response["pipelineRunErrorMessage"] = error
-        self.arm.put_resource(
-            {
-                "id": run.pipeline_run_id,
-                "name": run.id,
-                "properties": {"provisioningState": "Succeeded", "response": response},
-            }
-        )
+        """ARM reports the run's pipelineRun ended in `status` and its deployment done."""
+        assert run.pipeline_run_id == self.arm.pipeline_run_id(run.id)
+        self.arm.finish_run(run.id, status, error=error, deployment=run.deployment_name)
 
     def add_blob(
         self, name: str, *, age_days: float = 0, md5: bool = True, category: bool = True
     ) -> BlobInfo:
-        info = BlobInfo(
-            name=name,
-            etag=f'"0x{len(self.blobs.blobs) + 1:04X}"',
-            last_modified=self.clock() - timedelta(days=age_days),
+        return self.blobs.put(
+            name,
+            metadata={CATEGORY_KEY: CATEGORY_VALUE} if category else {},
             content_md5=b"\x01" * 16 if md5 else None,
-            metadata={"category": "acr-transfer-blob"} if category else {},
+            last_modified=self.clock() - timedelta(days=age_days),
             size=1024,
         )
-        self.blobs.put(info)
-        return info
 
 
 def pipeline_resource(settings: Settings, kind: str, **storage: Any) -> dict[str, Any]:
@@ -112,8 +100,13 @@ def pipeline_resource(settings: Settings, kind: str, **storage: Any) -> dict[str
 
 
 def make_world(env: dict[str, str] | None = None) -> World:
+    """The service wired as bootstrap.build_service wires it: blobs with an import pipeline, a secret
+    reader always, a copier only with TRANSFER_COPY_TARGET_URL."""
     settings = load_settings(env or ENV)
-    arm, state, blobs, clock = FakeResourceManager(), FakeStateStore(), FakeBlobStore(), Clock()
+    clock = Clock(NOW)
+    arm, state, blobs = FakeResourceManager(settings.registry_id), FakeStateStore(), FakeBlobStore(clock)
+    secrets = FakeSecretReader()
+    copier = FakeBlobCopier(target=FakeBlobStore(clock))
     tokens = itertools.count(1)
     for kind in ("export", "import"):
         if getattr(settings, f"{kind}_pipeline"):
@@ -123,10 +116,12 @@ def make_world(env: dict[str, str] | None = None) -> World:
         arm=arm,
         state=state,
         blobs=blobs if settings.import_pipeline else None,
+        copier=(lambda: copier) if settings.copy_target_url else None,
+        secrets_reader=secrets,
         clock=clock,
         token=lambda: f"{next(tokens):06d}",
     )
-    return World(service, arm, state, blobs, clock, settings, tokens)
+    return World(service, arm, state, blobs, secrets, copier, clock, settings, tokens)
 
 
 @pytest.fixture

@@ -381,8 +381,8 @@ def test_delete_of_a_finished_run_starts_deleting_its_arm_resources(world: World
     status, body, _ = delete(run.id)
     assert status == 202
     assert (body["status"], body["cleanedUp"]) == ("Succeeded", True)
-    assert ("delete_deployment", run.deployment_name) in world.arm.calls
-    assert ("delete_resource", run.pipeline_run_id) in world.arm.calls
+    assert ("delete_deployment", run.deployment_name) in world.arm.history
+    assert ("delete_resource", run.pipeline_run_id) in world.arm.history
     deletes = len(world.arm_writes())
     status, again, _ = delete(run.id)  # already cleaned up: nothing more to start
     assert (status, again["id"]) == (200, run.id)

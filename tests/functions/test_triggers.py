@@ -66,7 +66,7 @@ def test_scheduled_export_without_artifacts_does_nothing(caplog: pytest.LogCaptu
     with bootstrap.use_service(quiet.service), caplog.at_level(logging.INFO):
         function_app.scheduled_export(timer())
     assert quiet.stored_runs() == []
-    assert quiet.arm.calls == []
+    assert quiet.arm.history == []
     assert any("TRANSFER_EXPORT_ARTIFACTS" in r.getMessage() for r in caplog.records)
 
 
@@ -85,8 +85,8 @@ def test_reconcile_records_arm_state_then_cleans_up_after_the_retention(world: W
     function_app.reconcile(timer(past_due=True))
     (cleaned,) = world.stored_runs()
     assert cleaned.cleaned_up
-    assert ("delete_deployment", run.deployment_name) in world.arm.calls
-    assert ("delete_resource", run.pipeline_run_id) in world.arm.calls
+    assert ("delete_deployment", run.deployment_name) in world.arm.history
+    assert ("delete_resource", run.pipeline_run_id) in world.arm.history
 
 
 # ---- sweep_stale_blobs --------------------------------------------------------------------------
