@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -17,7 +17,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_service(settings: Settings) -> TransferService:
+def build_service(settings: Settings, clock: Callable[[], datetime] = utc_now) -> TransferService:
     from transfer.arm import ArmResourceManager
     from transfer.blobs import AzureBlobCopier, AzureBlobStore
     from transfer.credentials import make_credential
@@ -46,7 +46,7 @@ def build_service(settings: Settings) -> TransferService:
         blobs=blobs,
         copier=copier if settings.copy_target_url else None,
         secrets_reader=secrets_reader,
-        clock=utc_now,
+        clock=clock,
     )
 
 

@@ -1,0 +1,1 @@
+"""`make demo`: the whole transfer, end to end, on this machine (Azurite + the ARM/ACR emulator)."""

@@ -1,0 +1,359 @@
+"""The demo's story: the real functions of both app instances driving ACR Transfer end to end.
+
+Every step checks what it should have done and raises DemoFailure otherwise, so `make demo` (and the test
+that runs this scenario) fails loudly instead of printing a happy story over a broken one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import azure.functions as func
+
+from demo import stack as demo_stack
+from demo.stack import Stack
+from transfer import bootstrap
+from transfer.config import load_settings
+from transfer.runs import Run
+from transfer.service import PipelineSpec, TransferService
+
+SAMPLES = {"samples/hello-world": {"v1": None, "v2": None}, "samples/nginx": {"1.27": None}}
+BULK = {f"bulk/svc{i:02d}": {"v1": None} for i in range(60)}
+BASE = "http://localhost:7071/api"
+
+
+class DemoFailure(Exception):
+    pass
+
+
+class Story:
+    def __init__(self, out: Callable[[str], None]) -> None:
+        self.out = out
+        self.steps = 0
+
+    def step(self, title: str) -> None:
+        self.steps += 1
+        self.out(f"\n== {self.steps}. {title}")
+
+    def say(self, text: str) -> None:
+        self.out(f"   {text}")
+
+    def check(self, ok: bool, what: str) -> None:
+        if not ok:
+            raise DemoFailure(f"step {self.steps}: {what}")
+        self.out(f"   ok: {what}")
+
+
+class Side:
+    """One app instance: its service (real adapters, the demo's clock) and its function entry points."""
+
+    def __init__(self, name: str, service: TransferService) -> None:
+        self.name = name
+        self.service = service
+
+    @contextmanager
+    def active(self) -> Iterator[TransferService]:
+        with bootstrap.use_service(self.service):
+            yield self.service
+
+    def http(
+        self,
+        function: Callable[[func.HttpRequest], func.HttpResponse],
+        method: str,
+        route: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        route_params: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        raw = json.dumps(body).encode() if body is not None else b""
+        request = func.HttpRequest(
+            method,
+            f"{BASE}/{route}",
+            headers={"Content-Type": "application/json", **(headers or {})},
+            route_params=route_params or {},
+            body=raw,
+        )
+        with self.active():
+            response = function(request)
+        return response.status_code, json.loads(response.get_body() or b"null")
+
+    def timer(self, function: Callable[[func.TimerRequest], None]) -> None:
+        with self.active():
+            function(func.timer.TimerRequest(past_due=False))
+
+
+def _function_app() -> Any:
+    import function_app
+
+    return function_app
+
+
+def run(out: Callable[[str], None] = print, run_seconds: float = 0.3) -> None:
+    """Start the stack, tell the story, stop the stack; DemoFailure when any step misbehaves."""
+    story = Story(out)
+    story.step("Start Azurite (a source and a target storage account) and the ARM/ACR Transfer emulator")
+    stack = demo_stack.start(run_seconds=run_seconds)
+    try:
+        with demo_stack.identity(stack):
+            story.say(
+                f"ARM endpoint {stack.emulator.arm_endpoint}, Azurite blob port {stack.azurite.blob_port}"
+            )
+            _story(story, stack)
+    finally:
+        stack.stop()
+    out("\nThe demo finished: every step did what it should.")
+
+
+def _story(story: Story, stack: Stack) -> None:
+    app = _function_app()
+    admin = stack.emulator.admin
+    source = Side("source", bootstrap.build_service(load_settings(stack.source_env), clock=stack.clock))
+    target = Side("target", bootstrap.build_service(load_settings(stack.target_env), clock=stack.clock))
+
+    story.step("Seed the source registry; the target registry starts empty")
+    admin.add_repositories(demo_stack.SOURCE_REGISTRY, {**SAMPLES, **BULK})
+    story.check(
+        len(admin.registry_content(demo_stack.SOURCE_REGISTRY)) == 62, "source registry has 62 repositories"
+    )
+    story.check(admin.registry_content(demo_stack.TARGET_REGISTRY) == {}, "target registry is empty")
+
+    story.step("Deploy the pipelines from templates/ (SasToken mode; the vault URI comes from reference())")
+    _deploy_pipeline(
+        story,
+        source.service,
+        "export",
+        stack.container_url(demo_stack.SOURCE_ACCOUNT, "exports"),
+        "sourcevault",
+    )
+    _deploy_pipeline(
+        story,
+        target.service,
+        "import",
+        stack.container_url(demo_stack.TARGET_ACCOUNT, "transfer"),
+        "targetvault",
+    )
+    with target.active():
+        checks = {c.name: c for c in target.service.health()}
+    story.check(all(c.ok for c in checks.values()), f"target health: {checks['importPipeline'].detail}")
+
+    story.step("POST /api/exports on the source side (with an Idempotency-Key), and repeat it")
+    body = {"artifacts": ["samples/hello-world:v1", "samples/nginx:1.27"], "targetName": "nightly"}
+    status, first = source.http(app.start_export, "POST", "exports", body, {"Idempotency-Key": "nightly-1"})
+    story.check(status == 202 and len(first["runs"]) == 1, f"202 Accepted, run {first['runs'][0]['id']}")
+    status, again = source.http(app.start_export, "POST", "exports", body, {"Idempotency-Key": "nightly-1"})
+    story.check(
+        again["runs"][0]["id"] == first["runs"][0]["id"],
+        "the repeat answers with the same run, no new deployment",
+    )
+    nightly = first["runs"][0]
+
+    story.step("POST /api/exports with 60 artifacts: split into runs of at most 50")
+    bulk_refs = [f"{repo}:v1" for repo in sorted(BULK)]
+    status, bulk = source.http(
+        app.start_export, "POST", "exports", {"artifacts": bulk_refs, "targetName": "bulk"}
+    )
+    story.check(
+        status == 202 and [len(r["artifacts"]) for r in bulk["runs"]] == [50, 10],
+        "two runs: 50 + 10 artifacts",
+    )
+
+    story.step("POST /api/exports of an artifact the registry does not have")
+    status, missing = source.http(app.start_export, "POST", "exports", {"artifacts": ["samples/missing:v9"]})
+    story.check(status == 202, "accepted: the service finds out, not the request")
+
+    story.step("Reconcile timer on the source side until every export has finished; the copy step follows")
+    export_ids = [nightly["id"], *(r["id"] for r in bulk["runs"]), missing["runs"][0]["id"]]
+    runs = _reconcile_until(story, source, app, export_ids, copies=True)
+    for run in runs:
+        story.say(_line(run))
+    story.check(all(r.status.value == "Succeeded" for r in runs[:3]), "nightly and bulk exports succeeded")
+    story.check(
+        all(r.copy_status is not None and r.copy_status.value == "success" for r in runs[:3]),
+        "their blobs were copied to the target container",
+    )
+
+    story.step("GET /api/runs/{id} shows the failed export and why")
+    failed_id = missing["runs"][0]["id"]
+    status, failed = source.http(app.get_run, "GET", f"runs/{failed_id}", route_params={"run_id": failed_id})
+    story.check(status == 200 and failed["status"] == "Failed", f"status Failed: {failed['error']}")
+    story.check("samples/missing" in (failed["error"] or ""), "the error names the missing artifact")
+
+    story.step("Target side: the blob trigger sees the copied blobs (fresh: left to the source trigger)")
+    copied = [r.blob for r in runs[:3] if r.blob]
+    props = _blob_properties(stack, copied[0])
+    story.check(
+        props["md5"] and props["category"] == "acr-transfer-blob",
+        "the copy kept Content-MD5 and category metadata",
+    )
+    for name in copied:
+        _blob_trigger(target, app, stack, name)
+    story.check(
+        all(
+            r.action.value == "source-trigger"
+            for name in copied
+            for r in target.service.state.blob_records(name)
+        ),
+        "each blob recorded as left to the import pipeline's source trigger",
+    )
+
+    story.step("The emulator's source trigger imports them; reconcile records those runs")
+    _wait(
+        story,
+        lambda: _imported(admin, ["samples/hello-world", "samples/nginx", "bulk/svc59"]),
+        "target registry filled",
+    )
+    adopted = _reconcile_until(story, target, app, None)
+    story.check(
+        len(adopted) == 3 and all(r.trigger.value == "source" for r in adopted),
+        "3 source-trigger runs recorded on the target side",
+    )
+    story.check(all(r.status.value == "Succeeded" for r in adopted), "all succeeded")
+
+    story.step("Move the clock 61 days on; export again: the blob arrives too old for the source trigger")
+    stack.advance_clock(days=61)
+    status, late = source.http(
+        app.start_export, "POST", "exports", {"artifacts": ["samples/hello-world:v2"], "targetName": "late"}
+    )
+    [late_run] = _reconcile_until(story, source, app, [late["runs"][0]["id"]], copies=True)
+    story.check(
+        late_run.copy_status is not None and late_run.copy_status.value == "success",
+        f"copied as {late_run.blob}",
+    )
+    admin.scan_source_trigger()
+    time.sleep(0.5)
+    story.check(
+        "v2" not in _tags(admin, "samples/hello-world"), "the source trigger left the aged blob alone"
+    )
+
+    story.step("The blob's event was missed; the sweep timer finds it and starts a manual import run")
+    with target.active():
+        report = target.service.sweep()
+    story.say(f"sweep: {dict(report.counts)}")
+    story.check(
+        report.counts["import"] == 1, "one manual import for the aged blob; the imported ones left alone"
+    )
+    imports = _reconcile_until(story, target, app, None)
+    manual = [r for r in imports if r.trigger.value == "sweep"]
+    story.check(
+        len(manual) == 1 and manual[0].status.value == "Succeeded", f"manual import {manual[0].id} succeeded"
+    )
+    story.check(
+        "v2" in _tags(admin, "samples/hello-world"), "samples/hello-world:v2 is in the target registry"
+    )
+
+    story.step("72 hours later: the reconcile timer cleans up the ARM resources of finished runs")
+    story.say("(the first exports went already: the 61-day jump put them past the retention)")
+    stack.advance_clock(hours=73)
+    source.timer(app.reconcile)
+    target.timer(app.reconcile)
+    deleted = {r["path"].lower() for r in admin.requests() if r["method"] == "DELETE"}
+    ours = [source.service.get_run(i) for i in [*export_ids, late_run.id]] + [
+        target.service.get_run(manual[0].id)
+    ]
+    for run in ours:
+        gone = {f"{run.pipeline_run_id}".lower(), f"/deployments/{run.deployment_name}".lower()}
+        story.check(
+            run.cleaned_up and all(any(path.endswith(g) for path in deleted) for g in gone),
+            f"{run.kind.value} {run.id}: pipelineRun and deployment deleted",
+        )
+    foreign = [r.pipeline_run_id or "" for r in adopted]
+    story.check(
+        not any(path.endswith(f.lower()) for f in foreign for path in deleted),
+        "runs the source trigger started are left alone",
+    )
+
+    story.step("The run tables and the target registry")
+    for side in (source, target):
+        status, listing = side.http(app.list_runs, "GET", "runs")
+        story.say(f"{side.name}: GET /api/runs -> {status}")
+        for run in listing["runs"]:
+            row = f"{run['id']}  {run['kind']:6}  {run['trigger']:8} {run['status']:9}"
+            story.say(f"  {row} cleanedUp={run['cleanedUp']}")
+    content = admin.registry_content(demo_stack.TARGET_REGISTRY)
+    hello = sorted(_tags(admin, "samples/hello-world"))
+    story.say(f"target registry: {len(content)} repositories, e.g. samples/hello-world tags {hello}")
+    story.check(
+        len(content) == 62 and _tags(admin, "samples/hello-world") == {"v1", "v2"},
+        "the target registry holds everything exported",
+    )
+
+
+def _deploy_pipeline(story: Story, service: TransferService, kind: str, uri: str, vault: str) -> None:
+    name = service.deploy_pipeline(kind, PipelineSpec(uri, "SasToken", vault, "pipelinesas"))
+    state = None
+    for _ in range(100):
+        state = service.deployment(name)
+        if state.provisioning_state in ("Succeeded", "Failed", "Canceled"):
+            break
+        time.sleep(0.1)
+    story.check(
+        state is not None and state.provisioning_state == "Succeeded", f"{kind} pipeline deployed ({name})"
+    )
+
+
+def _reconcile_until(
+    story: Story, side: Side, app: Any, run_ids: list[str] | None, copies: bool = False, timeout: float = 60
+) -> list[Run]:
+    """Run the reconcile timer until the runs (or every run of this side) are finished (and copied)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        side.timer(app.reconcile)
+        runs = [side.service.get_run(i) for i in run_ids] if run_ids else side.service.list_runs(top=100)
+        done = runs and all(r.status.terminal for r in runs)
+        if done and copies:
+            done = all(r.copy_status is None or r.copy_status.value != "pending" for r in runs) and all(
+                r.copy_status is not None for r in runs if r.status.value == "Succeeded"
+            )
+        if done:
+            return runs
+        if time.monotonic() > deadline:
+            raise DemoFailure(f"step {story.steps}: runs did not finish: {[_line(r) for r in runs]}")
+        time.sleep(0.3)
+
+
+def _wait(story: Story, ready: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise DemoFailure(f"step {story.steps}: timed out waiting: {what}")
+        time.sleep(0.2)
+    story.check(True, what)
+
+
+def _blob_trigger(side: Side, app: Any, stack: Stack, name: str) -> None:
+    from azure.storage.blob import BlobClient
+
+    client = BlobClient.from_connection_string(
+        stack.connection_string(demo_stack.TARGET_ACCOUNT), demo_stack.TARGET_CONTAINER, name
+    )
+    with side.active():
+        app.on_target_blob(client)
+
+
+def _blob_properties(stack: Stack, name: str) -> dict[str, Any]:
+    from azure.storage.blob import BlobClient
+
+    props = BlobClient.from_connection_string(
+        stack.connection_string(demo_stack.TARGET_ACCOUNT), demo_stack.TARGET_CONTAINER, name
+    ).get_blob_properties()
+    return {"md5": props.content_settings.content_md5, "category": props.metadata.get("category")}
+
+
+def _tags(admin: Any, repository: str) -> set[str]:
+    return set((admin.registry_content(demo_stack.TARGET_REGISTRY).get(repository) or {}).get("tags", {}))
+
+
+def _imported(admin: Any, repositories: list[str]) -> bool:
+    content = admin.registry_content(demo_stack.TARGET_REGISTRY)
+    return all(repo in content for repo in repositories)
+
+
+def _line(run: Run) -> str:
+    copy = f" copy={run.copy_status.value}" if run.copy_status else ""
+    error = f" error={run.error[:80]!r}" if run.error else ""
+    what = f"{run.kind.value} {run.status.value} artifacts={len(run.artifacts)} blob={run.blob}"
+    return f"{run.id} {what}{copy}{error}"

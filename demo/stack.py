@@ -1,0 +1,161 @@
+"""The local stack for the demo and the dev server: one Azurite with a source and a target storage
+account (the two sides never share storage or state), the ARM/ACR emulator, two registries, a Key Vault
+with the SAS secrets, and the environment of a source-side and a target-side app instance."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from emulator import azurite
+from emulator.testing import RunningEmulator, start_emulator
+
+SOURCE_ACCOUNT = "sourceacct"
+TARGET_ACCOUNT = "targetacct"
+SOURCE_GROUP = "source-rg"
+TARGET_GROUP = "target-rg"
+SOURCE_REGISTRY = "sourceregistry"
+TARGET_REGISTRY = "targetregistry"
+EXPORT_PIPELINE = "exportpipeline"
+IMPORT_PIPELINE = "importpipeline"
+EXPORT_CONTAINER = "exports"
+TARGET_CONTAINER = "transfer"
+VAULT = "transfervault"
+
+
+@dataclass
+class DemoClock:
+    """Real time plus the offset the demo moved the emulator's clock by: the app sees the same time."""
+
+    offset: timedelta = field(default_factory=timedelta)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@dataclass
+class Stack:
+    azurite: azurite.Azurite
+    emulator: RunningEmulator
+    keys: dict[str, str]
+    source_env: dict[str, str]
+    target_env: dict[str, str]
+    clock: DemoClock
+
+    def connection_string(self, account: str) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={self.keys[account]};"
+            f"BlobEndpoint=http://127.0.0.1:{self.azurite.blob_port}/{account};"
+            f"QueueEndpoint=http://127.0.0.1:{self.azurite.queue_port}/{account};"
+            f"TableEndpoint=http://127.0.0.1:{self.azurite.table_port}/{account};"
+        )
+
+    def container_url(self, account: str, container: str) -> str:
+        return f"http://127.0.0.1:{self.azurite.blob_port}/{account}/{container}"
+
+    def advance_clock(self, **delta: float) -> None:
+        self.emulator.admin.advance_clock(**delta)
+        self.clock.offset += timedelta(**delta)
+
+    def stop(self) -> None:
+        try:
+            self.emulator.stop()
+        finally:
+            azurite.stop(self.azurite)
+
+
+def _container_sas(stack: Stack, account: str, container: str, permission: str) -> str:
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    return generate_container_sas(
+        account,
+        container,
+        account_key=stack.keys[account],
+        permission=ContainerSasPermissions.from_string(permission),
+        expiry=datetime.now(UTC) + timedelta(days=365),
+    )
+
+
+def start(run_seconds: float = 0.3) -> Stack:
+    """Start Azurite and the emulator, create both sides' storage, registries and the Key Vault."""
+    keys = {
+        name: base64.b64encode(secrets.token_bytes(32)).decode() for name in (SOURCE_ACCOUNT, TARGET_ACCOUNT)
+    }
+    accounts = ";".join(f"{name}:{key}" for name, key in keys.items())
+    server = azurite.start(env={"AZURITE_ACCOUNTS": f"{azurite.ACCOUNT}:{azurite.ACCOUNT_KEY};{accounts}"})
+    try:
+        emulator = start_emulator(server.connection_string, run_seconds=run_seconds, trigger_interval=0.2)
+    except BaseException:
+        azurite.stop(server)
+        raise
+    stack = Stack(server, emulator, keys, {}, {}, DemoClock())
+    try:
+        _provision(stack)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def _provision(stack: Stack) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    for account, container in ((SOURCE_ACCOUNT, EXPORT_CONTAINER), (TARGET_ACCOUNT, TARGET_CONTAINER)):
+        BlobServiceClient.from_connection_string(stack.connection_string(account)).create_container(container)
+    admin = stack.emulator.admin
+    admin.create_registry(SOURCE_REGISTRY, resource_group=SOURCE_GROUP)
+    admin.create_registry(TARGET_REGISTRY, resource_group=TARGET_GROUP)
+    # One vault per side, each holding the SAS its pipeline uses; the source vault also holds the SAS the
+    # app's copy step writes to the target container with.
+    for group, name, account, container, permission in (
+        (SOURCE_GROUP, "sourcevault", SOURCE_ACCOUNT, EXPORT_CONTAINER, "racwl"),
+        (TARGET_GROUP, "targetvault", TARGET_ACCOUNT, TARGET_CONTAINER, "rdl"),
+    ):
+        admin.create_vault(name, resource_group=group)
+        admin.set_secret(name, "pipelinesas", _container_sas(stack, account, container, permission))
+    copy_secret = admin.set_secret(
+        "sourcevault", "copytargetsas", _container_sas(stack, TARGET_ACCOUNT, TARGET_CONTAINER, "racw")
+    )
+    common = {
+        "AZURE_SUBSCRIPTION_ID": stack.emulator.subscription_id,
+        "TRANSFER_ARM_ENDPOINT": stack.emulator.arm_endpoint,
+        "TRANSFER_STALE_BLOB_ACTION": "import",
+    }
+    stack.source_env = {
+        **common,
+        "TRANSFER_RESOURCE_GROUP": SOURCE_GROUP,
+        "TRANSFER_REGISTRY": SOURCE_REGISTRY,
+        "TRANSFER_EXPORT_PIPELINE": EXPORT_PIPELINE,
+        "TransferState": stack.connection_string(SOURCE_ACCOUNT),
+        "TRANSFER_COPY_TARGET_URL": stack.container_url(TARGET_ACCOUNT, TARGET_CONTAINER),
+        "TRANSFER_COPY_TARGET_SAS_SECRET_URI": copy_secret["secretUri"],
+    }
+    stack.target_env = {
+        **common,
+        "TRANSFER_RESOURCE_GROUP": TARGET_GROUP,
+        "TRANSFER_REGISTRY": TARGET_REGISTRY,
+        "TRANSFER_IMPORT_PIPELINE": IMPORT_PIPELINE,
+        "TRANSFER_TARGET_CONTAINER": TARGET_CONTAINER,
+        "TransferStorage": stack.connection_string(TARGET_ACCOUNT),
+        "TransferState": stack.connection_string(TARGET_ACCOUNT),
+    }
+
+
+@contextmanager
+def identity(stack: Stack) -> Iterator[None]:
+    """The app's managed identity, as Functions provides it: the emulator serves the token endpoint."""
+    saved = os.environ.get("AZURE_TOKEN_CREDENTIALS")
+    os.environ["AZURE_TOKEN_CREDENTIALS"] = "ManagedIdentityCredential"  # noqa: S105 - a credential name
+    try:
+        with stack.emulator.managed_identity_env():
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("AZURE_TOKEN_CREDENTIALS", None)
+        else:
+            os.environ["AZURE_TOKEN_CREDENTIALS"] = saved
