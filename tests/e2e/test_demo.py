@@ -10,6 +10,6 @@ pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 def test_the_demo_story_runs_end_to_end() -> None:
     lines: list[str] = []
     scenario.run(out=lines.append, run_seconds=0.2)
-    assert lines[-1] == "The demo finished: every step did what it should."
+    assert lines[-1].strip() == "The demo finished: every step did what it should."
     assert sum(line.startswith("   ok:") for line in lines) >= 30
     assert not any("SUPERSECRET" in line or "sig=" in line for line in lines)
