@@ -17,7 +17,9 @@ from pathlib import Path
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
-_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(
+    r"Azurite (Blob|Queue|Table) service is successfully listening at http://127\.0\.0\.1:(\d+)"
+)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -72,7 +74,9 @@ def _wait_tcp(port: int, deadline: float) -> None:
     raise AzuriteError(f"Azurite port {port} did not accept connections in time")
 
 
-def start(timeout: float = 30.0, extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> Azurite:
+def start(
+    timeout: float = 30.0, extra_args: list[str] | None = None, env: dict[str, str] | None = None
+) -> Azurite:
     """Start Azurite on ports the OS picks and return once all three services accept connections."""
     args = [
         str(_executable()),
@@ -118,7 +122,9 @@ def start(timeout: float = 30.0, extra_args: list[str] | None = None, env: dict[
     threading.Thread(target=proc.stdout.read, daemon=True).start()
     for port in ports.values():
         _wait_tcp(port, deadline)
-    return Azurite(pid=proc.pid, blob_port=ports["Blob"], queue_port=ports["Queue"], table_port=ports["Table"])
+    return Azurite(
+        pid=proc.pid, blob_port=ports["Blob"], queue_port=ports["Queue"], table_port=ports["Table"]
+    )
 
 
 def stop_pid(pid: int, timeout: float = 10.0) -> None:
