@@ -12,10 +12,24 @@ from demo import scenario
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
     parser.add_argument("--verbose", action="store_true", help="show the app's own logs too")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["run", "serve"],
+        default="run",
+        help="run: the end-to-end story (default); serve: the stack and both HTTP APIs for curl",
+    )
+    parser.add_argument("--source-port", type=int, default=7071, help="serve: the source side's port")
+    parser.add_argument("--target-port", type=int, default=7072, help="serve: the target side's port")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="   | %(name)s: %(message)s"
     )
+    if args.command == "serve":
+        from demo import devserver
+
+        devserver.serve(args.source_port, args.target_port)
+        return 0
     try:
         scenario.run()
     except scenario.DemoFailure as failure:

@@ -81,6 +81,16 @@ class Side:
             response = function(request)
         return response.status_code, json.loads(response.get_body() or b"null")
 
+    def blob_event(self, app: Any, stack: Stack, name: str) -> None:
+        """What the host does on a BlobCreated event: the trigger gets a BlobClient, never the bytes."""
+        from azure.storage.blob import BlobClient
+
+        client = BlobClient.from_connection_string(
+            stack.connection_string(demo_stack.TARGET_ACCOUNT), demo_stack.TARGET_CONTAINER, name
+        )
+        with self.active():
+            app.on_target_blob(client)
+
     def timer(self, function: Callable[[func.TimerRequest], None]) -> None:
         with self.active():
             function(func.timer.TimerRequest(past_due=False))
@@ -114,28 +124,7 @@ def _story(story: Story, stack: Stack) -> None:
     source = Side("source", bootstrap.build_service(load_settings(stack.source_env), clock=stack.clock))
     target = Side("target", bootstrap.build_service(load_settings(stack.target_env), clock=stack.clock))
 
-    story.step("Seed the source registry; the target registry starts empty")
-    admin.add_repositories(demo_stack.SOURCE_REGISTRY, {**SAMPLES, **BULK})
-    story.check(
-        len(admin.registry_content(demo_stack.SOURCE_REGISTRY)) == 62, "source registry has 62 repositories"
-    )
-    story.check(admin.registry_content(demo_stack.TARGET_REGISTRY) == {}, "target registry is empty")
-
-    story.step("Deploy the pipelines from templates/ (SasToken mode; the vault URI comes from reference())")
-    _deploy_pipeline(
-        story,
-        source.service,
-        "export",
-        stack.container_url(demo_stack.SOURCE_ACCOUNT, "exports"),
-        "sourcevault",
-    )
-    _deploy_pipeline(
-        story,
-        target.service,
-        "import",
-        stack.container_url(demo_stack.TARGET_ACCOUNT, "transfer"),
-        "targetvault",
-    )
+    prepare(stack, source, target, story)
     with target.active():
         checks = {c.name: c for c in target.service.health()}
     story.check(all(c.ok for c in checks.values()), f"target health: {checks['importPipeline'].detail}")
@@ -190,7 +179,7 @@ def _story(story: Story, stack: Stack) -> None:
         "the copy kept Content-MD5 and category metadata",
     )
     for name in copied:
-        _blob_trigger(target, app, stack, name)
+        target.blob_event(app, stack, name)
     story.check(
         all(
             r.action.value == "source-trigger"
@@ -282,6 +271,23 @@ def _story(story: Story, stack: Stack) -> None:
     )
 
 
+def prepare(stack: Stack, source: Side, target: Side, story: Story | None = None) -> None:
+    """Seed the source registry and deploy both pipelines from templates/ (the demo and the dev server)."""
+    story = story or Story(lambda _: None)
+    admin = stack.emulator.admin
+    story.step("Seed the source registry; the target registry starts empty")
+    admin.add_repositories(demo_stack.SOURCE_REGISTRY, {**SAMPLES, **BULK})
+    story.check(
+        len(admin.registry_content(demo_stack.SOURCE_REGISTRY)) == 62, "source registry has 62 repositories"
+    )
+    story.check(admin.registry_content(demo_stack.TARGET_REGISTRY) == {}, "target registry is empty")
+    story.step("Deploy the pipelines from templates/ (SasToken mode; the vault URI comes from reference())")
+    exports = stack.container_url(demo_stack.SOURCE_ACCOUNT, demo_stack.EXPORT_CONTAINER)
+    imports = stack.container_url(demo_stack.TARGET_ACCOUNT, demo_stack.TARGET_CONTAINER)
+    _deploy_pipeline(story, source.service, "export", exports, "sourcevault")
+    _deploy_pipeline(story, target.service, "import", imports, "targetvault")
+
+
 def _deploy_pipeline(story: Story, service: TransferService, kind: str, uri: str, vault: str) -> None:
     name = service.deploy_pipeline(kind, PipelineSpec(uri, "SasToken", vault, "pipelinesas"))
     state = None
@@ -322,16 +328,6 @@ def _wait(story: Story, ready: Callable[[], bool], what: str, timeout: float = 3
             raise DemoFailure(f"step {story.steps}: timed out waiting: {what}")
         time.sleep(0.2)
     story.check(True, what)
-
-
-def _blob_trigger(side: Side, app: Any, stack: Stack, name: str) -> None:
-    from azure.storage.blob import BlobClient
-
-    client = BlobClient.from_connection_string(
-        stack.connection_string(demo_stack.TARGET_ACCOUNT), demo_stack.TARGET_CONTAINER, name
-    )
-    with side.active():
-        app.on_target_blob(client)
 
 
 def _blob_properties(stack: Stack, name: str) -> dict[str, Any]:
