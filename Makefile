@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMPS := .stamps
 
-.PHONY: test lint typecheck pytest demo emulator serve clean format
+.PHONY: test lint typecheck pytest demo serve deps clean format
 
 test: lint typecheck pytest
 
@@ -41,6 +41,9 @@ pytest: $(STAMPS)/venv $(STAMPS)/npm
 
 demo: $(STAMPS)/venv $(STAMPS)/npm
 	$(PY) -m demo
+
+serve: $(STAMPS)/venv $(STAMPS)/npm
+	$(PY) -m demo serve
 
 clean:
 	rm -rf $(VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache
