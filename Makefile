@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMPS := .stamps
 
-.PHONY: test lint typecheck pytest demo serve deps clean format
+.PHONY: test lint typecheck pytest demo serve bench deps clean format
 
 test: lint typecheck pytest
 
@@ -47,3 +47,6 @@ serve: $(STAMPS)/venv $(STAMPS)/npm
 
 clean:
 	rm -rf $(VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache
+
+bench: $(STAMPS)/venv $(STAMPS)/npm
+	$(PY) -m bench.active_runs

@@ -33,6 +33,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,7 @@ ACTIVE = "active"
 CLEANUP = "cleanup"
 REQUEST_PARTITION = "request"
 TABLES = ("runs", "index", "blobs", "requests")
+POINT_READ_WORKERS = 8
 MAX_TEXT = 8 * 1024  # error messages and reasons are cut to this many characters
 MAX_TOP = 1000
 ORPHAN_GRACE = timedelta(minutes=10)
@@ -453,9 +455,13 @@ class TableStateStore:
     def _indexed(self, partition: str) -> list[Run]:
         runs: list[Run] = []
         rows = list(self._query("index", "PartitionKey eq @partition", {"partition": partition}))
-        for row in rows:
-            run_id = str(row["RowKey"])
-            run = self.get_run(run_id) if _RUN_ID.match(run_id) else None
+        ids = [str(row["RowKey"]) for row in rows]
+        # Point reads in parallel: one round trip's latency instead of one per active run (bench/).
+        with ThreadPoolExecutor(max_workers=POINT_READ_WORKERS) as pool:
+            found = list(
+                pool.map(lambda run_id: self.get_run(run_id) if _RUN_ID.match(run_id) else None, ids)
+            )
+        for row, run_id, run in zip(rows, ids, found, strict=True):
             if run is None:
                 since = row.get("since")
                 if not isinstance(since, datetime) or self._clock() - utc(since) > ORPHAN_GRACE:
