@@ -35,7 +35,7 @@ class Config:
     deployment_cleanup_above: int = 700  # above this many, ARM deletes the oldest ...
     deployment_cleanup_to: int = 600  # ... down to this many
     deployment_grooming: bool = True  # False: no automatic deletion (the limit is then reached)
-    source_trigger_window_days: int = 60
+    source_trigger_window_days: float = 60.0  # fractions let a test age a blob in seconds
 
     MUTABLE = (
         "run_seconds",
@@ -58,7 +58,7 @@ class Config:
                 raise bad_request(
                     f"'{name}' cannot be changed at run time; settable: {', '.join(self.MUTABLE)}"
                 )
-            current = getattr(self, name)
+            current = getattr(Config(), name)  # the declared kind, not whatever was set last
             if isinstance(current, bool):
                 if not isinstance(value, bool):
                     raise bad_request(f"'{name}' must be a boolean")
