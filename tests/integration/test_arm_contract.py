@@ -4,7 +4,6 @@ one is adopted, its pipelineRun shows up by id and in the registry's list, ids c
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.fakes import FakeResourceManager
+from tests.integration.polling import wait_for
 from transfer import naming, templates
 from transfer.config import Settings, load_settings
 from transfer.ports import ResourceManager
@@ -26,15 +26,6 @@ class ArmWorld:
     arm: ResourceManager
     settings: Settings
     make_pipeline: Callable[[], None]
-
-
-def eventually(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
 
 
 def settings_for(subscription: str, group: str, registry: str, endpoint: str | None = None) -> Settings:
@@ -98,8 +89,10 @@ def arm_world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
             templates.load(templates.EXPORT_PIPELINE),
             spec.parameters("export", registry, "exportpipeline"),
         )
-        state = eventually(lambda: (s := arm.get_deployment(name)) and s.provisioning_state == "Succeeded")
-        assert state, "the export pipeline did not deploy"
+        wait_for(
+            lambda: (s := arm.get_deployment(name)) and s.provisioning_state == "Succeeded",
+            "the export pipeline to deploy",
+        )
 
     return ArmWorld(arm, settings, emulator_pipeline)
 
@@ -141,7 +134,7 @@ def test_a_run_deployment_starts_without_waiting_and_is_adopted_while_running(ar
     as_arm_writes_it = run_resource_id.replace("/resourceGroups/", "/resourcegroups/").replace(
         "/Microsoft.ContainerRegistry/", "/microsoft.containerregistry/"
     )
-    resource = eventually(lambda: arm.get_resource(as_arm_writes_it))
+    resource = wait_for(lambda: arm.get_resource(as_arm_writes_it), "the run, by an id in ARM's casing")
     assert resource is not None  # found with an id in another case
     assert resource["id"].lower() == run_resource_id.lower()
     assert resource["properties"]["request"]["artifacts"] == ["samples/hello:v1"]
@@ -149,4 +142,4 @@ def test_a_run_deployment_starts_without_waiting_and_is_adopted_while_running(ar
     assert arm.count_deployments() >= 1
 
     arm.delete_resource(run_resource_id)
-    assert eventually(lambda: arm.get_resource(run_resource_id) is None)
+    wait_for(lambda: arm.get_resource(run_resource_id) is None, "the run to be deleted")

@@ -7,9 +7,7 @@ endpoint (IDENTITY_ENDPOINT / IDENTITY_HEADER) and trusts its CA through REQUEST
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +16,7 @@ import pytest
 
 from emulator.azurite import Azurite
 from emulator.testing import RunningEmulator
+from tests.integration.polling import wait_for
 from transfer import naming, templates
 from transfer.arm import ArmResourceManager
 from transfer.config import Settings, load_settings
@@ -76,17 +75,6 @@ class Arm:
 
 def _terminal(state: DeploymentState | None) -> DeploymentState | None:
     return state if state is not None and state.provisioning_state in TERMINAL else None
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def run_id(n: int = 0) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ import pytest
 
 from tests.fakes import Clock, FakeBlobCopier, FakeBlobStore
 from tests.integration.conftest import unique
+from tests.integration.polling import wait_for
 from transfer.config import StorageConnection
 from transfer.errors import Throttled, TransferError, Unavailable
 from transfer.ports import BlobCopier, BlobInfo, BlobStore
@@ -98,13 +98,11 @@ def copy_world(request: pytest.FixtureRequest) -> Iterator[CopyWorld]:
 
 
 def wait_copied(world: CopyWorld, name: str) -> str:
-    deadline = time.monotonic() + 20
-    while True:
-        state = world.copier.copy_state(name)
-        assert state is not None
-        if state.status != "pending" or time.monotonic() > deadline:
-            return state.status
-        time.sleep(0.1)
+    state = wait_for(
+        lambda: (s := world.copier.copy_state(name)) is not None and s.status != "pending" and s,
+        f"the copy of {name} to finish",
+    )
+    return state.status
 
 
 @pytest.mark.parametrize("name", ["export-20261126.tar", "dir/ünï #1.tar"])

@@ -11,7 +11,7 @@ writes old Last-Modified times.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -19,6 +19,7 @@ import pytest
 from demo import scenario
 from demo import stack as demo_stack
 from demo.stack import DemoClock, Stack
+from tests.integration.polling import wait_for
 from transfer import bootstrap
 from transfer.config import load_settings
 from transfer.runs import Run, RunStatus, Trigger
@@ -55,14 +56,6 @@ def side(stack: Stack, name: str, days_ahead: float = 0, **env: str) -> scenario
     return scenario.Side(name, bootstrap.build_service(settings, DemoClock(timedelta(days=days_ahead))))
 
 
-def until(ready: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting: {what}")
-        time.sleep(0.2)
-
-
 def finished(s: scenario.Side, run: Run, copied: bool = False) -> Run:
     latest: list[Run] = []
 
@@ -72,7 +65,7 @@ def finished(s: scenario.Side, run: Run, copied: bool = False) -> Run:
         copy = latest[0].copy_status
         return latest[0].status.terminal and (not copied or (copy is not None and copy.value != "pending"))
 
-    until(done, f"run {run.id} finished")
+    wait_for(done, f"run {run.id} to finish", timeout=30)
     return latest[0]
 
 
@@ -95,8 +88,8 @@ def test_export_copy_then_the_source_trigger_imports_and_reconcile_records_it(st
     assert run.copy_status is not None
     assert run.copy_status.value == "success"
     assert target.service.handle_blob(run.blob).outcome is Outcome.LEAVE
-    until(lambda: in_target_registry(stack, "it/fresh"), "the source trigger imported it/fresh")
-    until(
+    wait_for(lambda: in_target_registry(stack, "it/fresh"), "the source trigger imported it/fresh")
+    wait_for(
         lambda: any(r.blob == run.blob and r.status.terminal for r in _reconciled(target)),
         "the source trigger's run recorded",
     )
@@ -132,10 +125,12 @@ def test_a_stale_blob_is_refreshed_and_the_source_trigger_then_imports_it(stack:
     assert after.metadata[CATEGORY_KEY] == before.metadata[CATEGORY_KEY]
     assert REFRESH_KEY in after.metadata
     admin.scan_source_trigger()
-    until(lambda: in_target_registry(stack, "it/refresh"), "the source trigger imported the refreshed blob")
+    wait_for(
+        lambda: in_target_registry(stack, "it/refresh"), "the source trigger imported the refreshed blob"
+    )
     # the event of the metadata write, seen on the real clock: fresh now, so nothing more than a record
     assert side(stack, "target").service.handle_blob(run.blob).outcome is Outcome.LEAVE
-    until(
+    wait_for(
         lambda: any(r.blob == run.blob and r.trigger is Trigger.SOURCE for r in _reconciled(target)),
         "reconcile recorded the source trigger's run",
     )
