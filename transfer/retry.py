@@ -215,6 +215,9 @@ def translate(exc: Exception, what: str, *, detail: str = "") -> TransferError:
     extra = f": {redact(detail)}" if detail else ""
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)) and status is None:
         return Unavailable(f"{what}: the service could not be reached ({type(exc).__name__}){extra}")
+    if isinstance(exc, ClientAuthenticationError) and status is None:
+        # No token (the identity endpoint timed out, say): transient, so a run is retried, not failed.
+        return Unavailable(f"{what}: could not get a token for the managed identity{extra}")
     if status == 429:
         return Throttled(f"{what}: throttled (429){suffix}{extra}", retry_after=retry_after_of(exc))
     if status is not None and status >= 500:

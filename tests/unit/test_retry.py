@@ -212,6 +212,14 @@ def test_translate_denied(status: int) -> None:
     assert "role assignments" in error.message
 
 
+def test_a_token_that_could_not_be_had_is_transient() -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    error = translate(ClientAuthenticationError("ManagedIdentityCredential: timed out"), "ARM: reading x")
+    assert isinstance(error, Unavailable)
+    assert "could not get a token" in error.message
+
+
 def test_translate_never_carries_a_signature() -> None:
     detail = (
         "copy source https://acct.blob.core.windows.net/c/b?sv=1&sig=SECRETSIG%3D failed; AccountKey=KEY=="
