@@ -1,10 +1,19 @@
 # One entry point for people and CI. Every install step lives here, so a fresh clone needs only
-# Python 3.11+, Node.js 20+ and npm.
+# Python 3.11+, Python 3.13 (for the Functions worker's own indexing, tests/host), Node.js 20+ and npm.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMPS := .stamps
+
+# The Functions host's Python worker (azure-functions-runtime) needs Python 3.13+. Default: the first
+# working `python3.13` on PATH (a pyenv shim is there even when 3.13 is not the active version, and then
+# fails), else pyenv's 3.13 build. Found once, and only by the targets that need it.
+HOST_VENV := .venv-host
+HOST_PY   := $(HOST_VENV)/bin/python
+find_python313 = $(shell for p in python3.13 "$$(pyenv root 2>/dev/null || echo "$${PYENV_ROOT:-$$HOME/.pyenv}")"/versions/3.13*/bin/python3.13; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
+PYTHON313 ?= $(eval PYTHON313 := $(find_python313))$(PYTHON313)
 
 .PHONY: test lint typecheck pytest demo serve bench deps clean format
 
@@ -23,7 +32,18 @@ $(STAMPS)/npm: package.json package-lock.json | $(STAMPS)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-deps: $(STAMPS)/venv $(STAMPS)/npm
+# The worker environment the host runs: Python 3.13 with requirements-host.txt (tests/host indexes the app in it).
+$(STAMPS)/venv-host: requirements-host.txt requirements.txt | $(STAMPS)
+	@test -n "$(PYTHON313)" || { echo "error: Python 3.13 not found (needed for .venv-host, the Functions worker's" \
+		"environment): install it (e.g. pyenv install 3.13) or run make PYTHON313=/path/to/python3.13" >&2; exit 1; }
+	@$(PYTHON313) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { \
+		echo "error: PYTHON313=$(PYTHON313) is not a working Python 3.13" >&2; exit 1; }
+	test -x $(HOST_PY) || $(PYTHON313) -m venv $(HOST_VENV)
+	$(HOST_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(HOST_PY) -m pip install --quiet --disable-pip-version-check -r requirements-host.txt
+	touch $@
+
+deps: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/npm
 
 lint: $(STAMPS)/venv
 	$(PY) -m ruff check .
@@ -36,7 +56,7 @@ format: $(STAMPS)/venv
 typecheck: $(STAMPS)/venv
 	$(PY) -m mypy
 
-pytest: $(STAMPS)/venv $(STAMPS)/npm
+pytest: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/npm
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMPS)/venv $(STAMPS)/npm
@@ -46,7 +66,7 @@ serve: $(STAMPS)/venv $(STAMPS)/npm
 	$(PY) -m demo serve
 
 clean:
-	rm -rf $(VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(HOST_VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache
 
 bench: $(STAMPS)/venv $(STAMPS)/npm
 	$(PY) -m bench.active_runs
