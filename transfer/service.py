@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from transfer import artifacts as artifact_refs
@@ -51,6 +51,7 @@ REFRESH_RETRY_AFTER = timedelta(minutes=10)
 ORPHAN_GRACE = timedelta(minutes=2)  # far longer than a claim-then-record takes in a live worker
 PIPELINE_CACHE_TTL = timedelta(minutes=5)
 SAS_WARNING = timedelta(days=14)
+ADOPT_WITHIN = timedelta(days=2)  # reconcile runs every few minutes: a source-trigger run is seen early
 DEPLOYMENT_WARNING = 700  # above this, ARM starts deleting the group's oldest deployments
 
 
@@ -142,6 +143,16 @@ class PipelineSpec:
 
 def random_token() -> str:
     return secrets.token_hex(3)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _ids_equal(a: str | None, b: str | None) -> bool:
@@ -463,7 +474,11 @@ class TransferService:
     def reconcile(self) -> Report:
         report = Report()
         if self.settings.import_pipeline:
-            self._adopt_source_trigger_runs(report)
+            try:
+                self._adopt_source_trigger_runs(report)
+            except TRANSIENT as exc:  # the active runs below still move forward
+                report.counts["deferred"] += 1
+                report.errors.append(f"source-trigger runs: {exc.message}")
         for run in self.state.active_runs():
             try:
                 after = self._reconcile_run(run)
@@ -518,6 +533,9 @@ class TransferService:
             name = str(resource.get("name") or "")
             if not started_by_trigger or not _ids_equal(request.get("pipelineResourceId"), pipeline):
                 continue
+            started = _parse_time(started_by_trigger.get("timestamp"))
+            if started is not None and self.clock() - started > ADOPT_WITHIN:
+                continue  # adopted long ago, or older than the app: not worth a read every reconcile
             if not naming.RUN_ID.match(name) or self.state.get_run(name) is not None:
                 continue
             blob = ((request.get("source") or {}).get("name")) or None
