@@ -51,7 +51,6 @@ REFRESH_RETRY_AFTER = timedelta(minutes=10)
 ORPHAN_GRACE = timedelta(minutes=2)  # far longer than a claim-then-record takes in a live worker
 PIPELINE_CACHE_TTL = timedelta(minutes=5)
 SAS_WARNING = timedelta(days=14)
-ADOPT_WITHIN = timedelta(days=2)  # reconcile runs every few minutes: a source-trigger run is seen early
 DEPLOYMENT_WARNING = 700  # above this, ARM starts deleting the group's oldest deployments
 
 
@@ -183,6 +182,7 @@ class TransferService:
         self.token = token
         self.policy = Policy.of(settings.window_days, settings.margin_hours, settings.stale_action)
         self._pipelines: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        self._known_runs: set[str] = set()  # source-trigger runs already recorded (a warm worker keeps it)
 
     # ---- starting runs ----------------------------------------------------------------------------
 
@@ -534,9 +534,14 @@ class TransferService:
             if not started_by_trigger or not _ids_equal(request.get("pipelineResourceId"), pipeline):
                 continue
             started = _parse_time(started_by_trigger.get("timestamp"))
-            if started is not None and self.clock() - started > ADOPT_WITHIN:
-                continue  # adopted long ago, or older than the app: not worth a read every reconcile
-            if not naming.RUN_ID.match(name) or self.state.get_run(name) is not None:
+            if name in self._known_runs or (
+                started is not None and self.clock() - started > self.policy.window
+            ):
+                continue  # recorded already, or too old to matter to the 60-day rule
+            if not naming.RUN_ID.match(name):
+                continue
+            if self.state.get_run(name) is not None:
+                self._known_runs.add(name)
                 continue
             blob = ((request.get("source") or {}).get("name")) or None
             now = self.clock()

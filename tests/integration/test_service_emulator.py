@@ -131,8 +131,10 @@ def test_a_stale_blob_is_refreshed_and_the_source_trigger_then_imports_it(stack:
     # the event of the metadata write, seen on the real clock: fresh now, so nothing more than a record
     assert side(stack, "target").service.handle_blob(run.blob).outcome is Outcome.LEAVE
     wait_for(
-        lambda: any(r.blob == run.blob and r.trigger is Trigger.SOURCE for r in _reconciled(target)),
-        "reconcile recorded the source trigger's run",
+        lambda: any(
+            r.blob == run.blob and r.trigger is Trigger.SOURCE for r in _reconciled(side(stack, "target"))
+        ),
+        "reconcile (on the real clock) to record the source trigger's run",
     )
     # once its import is recorded, even a clock 61 days on neither refreshes nor imports it again
     assert target.service.handle_blob(run.blob).outcome is Outcome.NOTHING
