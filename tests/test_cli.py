@@ -76,17 +76,17 @@ def test_export_json_has_the_http_run_keys(world: World, run_cli: Cli) -> None:
 def test_export_wait_shows_progress_until_the_runs_finish(
     world: World, run_cli: Cli, monkeypatch: Any
 ) -> None:
-    reconcile = world.service.reconcile
+    reconcile_run = world.service.reconcile_run
     polls = []
 
-    def finishing_reconcile() -> Any:
-        polls.append(1)
+    def finishing_reconcile(run_id: str) -> Any:
+        polls.append(run_id)
         if len(polls) == 2:
             for run in world.stored_runs():
                 world.finish(run)
-        return reconcile()
+        return reconcile_run(run_id)
 
-    monkeypatch.setattr(world.service, "reconcile", finishing_reconcile)
+    monkeypatch.setattr(world.service, "reconcile_run", finishing_reconcile)
     code, out, err = run_cli("export", "samples/hello:v1", "--wait", "--interval", "5")
     assert code == cli.OK
     assert "Succeeded" in out
@@ -99,14 +99,14 @@ def test_export_wait_shows_progress_until_the_runs_finish(
 def test_wait_exits_1_when_a_run_fails_and_shows_its_error(
     world: World, run_cli: Cli, monkeypatch: Any
 ) -> None:
-    reconcile = world.service.reconcile
+    reconcile_run = world.service.reconcile_run
 
-    def failing_reconcile() -> Any:
+    def failing_reconcile(run_id: str) -> Any:
         for run in world.stored_runs():
             world.finish(run, "Failed", error="blob already exists")
-        return reconcile()
+        return reconcile_run(run_id)
 
-    monkeypatch.setattr(world.service, "reconcile", failing_reconcile)
+    monkeypatch.setattr(world.service, "reconcile_run", failing_reconcile)
     code, body = run_cli.json("export", "samples/hello:v1", "--wait")
     assert code == cli.FAILED
     assert body["runs"][0]["status"] == "Failed"

@@ -368,7 +368,7 @@ def _runs_outcome(runs: Sequence[Run]) -> int:
 
 def _wait_for_runs(context: Context, runs: list[Run]) -> tuple[list[Run], int]:
     """Reconcile and re-read until every run is terminal; one status line whenever something changes."""
-    a, service = context.args, context.service
+    a = context.args
     deadline = context.monotonic() + a.timeout
     started = context.monotonic()
     shown: dict[str, str] = {}
@@ -389,11 +389,16 @@ def _wait_for_runs(context: Context, runs: list[Run]) -> tuple[list[Run], int]:
             )
             return runs, TRANSIENT
         context.sleep(a.interval)
-        try:
-            service.reconcile()
-        except (Throttled, Unavailable) as exc:
-            context.console.progress(f"reconcile deferred: {exc.message}")
-        runs = [service.get_run(r.id) for r in runs]
+        runs = [_reconciled(context, run) for run in runs]
+
+
+def _reconciled(context: Context, run: Run) -> Run:
+    """The run moved forward from ARM now (only this run, not every active one)."""
+    try:
+        return context.service.reconcile_run(run.id)
+    except (Throttled, Unavailable) as exc:
+        context.console.progress(f"reconcile deferred: {exc.message}")
+        return run
 
 
 def _wait_for_deployment(context: Context, name: str) -> tuple[str, str | None]:

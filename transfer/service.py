@@ -564,7 +564,9 @@ class TransferService:
             try:
                 self.state.add_run(run)
             except AlreadyExists:
+                self._known_runs.add(name)
                 continue
+            self._known_runs.add(name)
             if blob:
                 self._tie_to_blob(blob, name)
             report.counts["adopted"] += 1

@@ -297,6 +297,28 @@ def test_reconcile_records_runs_the_source_trigger_started_and_ties_them_to_the_
     assert world.service.reconcile().counts["adopted"] == 0
 
 
+def test_source_trigger_runs_are_read_once_and_only_within_the_window(world: World) -> None:
+    pipeline = world.service.settings.pipeline_id("import")
+    for name, age in (("oldsrcrun1", timedelta(days=61)), ("newsrcrun1", timedelta(days=59))):
+        world.arm.put_pipeline_run(name, source_trigger=True, request={"pipelineResourceId": pipeline})
+        response = world.arm.resources[world.arm.pipeline_run_id(name).lower()]["properties"]["response"]
+        response["trigger"] = {"sourceTrigger": {"timestamp": (world.clock() - age).isoformat()}}
+    assert world.service.reconcile().counts["adopted"] == 1
+    assert world.state.get_run("newsrcrun1") is not None
+    assert world.state.get_run("oldsrcrun1") is None  # too old to matter to the 60-day rule
+    reads = world.state.calls["get_run"]
+    world.service.reconcile()
+    assert world.state.calls["get_run"] == reads  # known runs are not looked up again
+
+
+def test_a_failed_listing_of_source_trigger_runs_spares_the_active_runs(world: World) -> None:
+    [run] = world.service.start_export(["a"], Trigger.HTTP).runs
+    world.arm.fail("list_pipeline_runs", Throttled("slow down", retry_after=5))
+    report = world.service.reconcile()
+    assert report.counts["deferred"] == 1
+    assert world.state.get_run(run.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+
+
 # ---- the 60-day rule ----------------------------------------------------------------------------------
 
 
