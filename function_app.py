@@ -46,7 +46,7 @@ def _log_report(name: str, report: Report, trigger: str = "schedule") -> None:
 @app.timer_trigger(arg_name="timer", schedule="%TRANSFER_EXPORT_SCHEDULE%", use_monitor=True)
 def scheduled_export(timer: func.TimerRequest) -> None:
     _timer_started("scheduled_export", timer)
-    accepted = bootstrap.service_from_environment().start_scheduled_export()
+    accepted = bootstrap.service_from_environment().start_scheduled_export(timer.schedule_status)
     if accepted is None:
         log.info("scheduled export: TRANSFER_EXPORT_ARTIFACTS is not set", extra={"trigger": "schedule"})
         return

@@ -91,9 +91,12 @@ class Side:
         with self.active():
             app.on_target_blob(client)
 
-    def timer(self, function: Callable[[func.TimerRequest], None]) -> None:
+    def timer(
+        self, function: Callable[[func.TimerRequest], None], status: dict[str, str] | None = None
+    ) -> None:
+        """Invoke a timer function as the host does; `status` is its schedule status (Last/Next)."""
         with self.active():
-            function(func.timer.TimerRequest(past_due=False))
+            function(func.timer.TimerRequest(past_due=False, schedule_status=status or {}))
 
 
 def _function_app() -> Any:

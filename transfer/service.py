@@ -215,12 +215,21 @@ class TransferService:
             )
         return Accepted(request_id, runs, repeated)
 
-    def start_scheduled_export(self) -> Accepted | None:
+    def start_scheduled_export(self, occurrence: Mapping[str, Any] | None = None) -> Accepted | None:
+        """One export per schedule occurrence. `occurrence` is the timer's schedule status (Last/Next, kept
+        by the host's schedule monitor), the same for every delivery of one occurrence; without it, the
+        minute on the clock stands in, which a redelivery across a minute boundary does not match."""
         if not self.settings.export_artifacts:
             return None
-        tick = self.clock().strftime("%Y%m%dT%H%M")
+        occurrence = occurrence or {}
+        if occurrence.get("Last") or occurrence.get("Next"):
+            tick = f"{occurrence.get('Last') or '-'}/{occurrence.get('Next') or '-'}"
+        else:
+            tick = self.clock().strftime("%Y%m%dT%H%M")
         return self.start_export(
-            list(self.settings.export_artifacts), Trigger.SCHEDULE, idempotency_key=f"schedule-{tick}"
+            list(self.settings.export_artifacts),
+            Trigger.SCHEDULE,
+            idempotency_key=f"schedule-{tick.replace(' ', '')}"[:200],
         )
 
     def start_import(self, blob: Any, trigger: Trigger, idempotency_key: str | None = None) -> Accepted:

@@ -179,8 +179,9 @@ def test_the_timers_export_on_schedule_and_sweep_aged_blobs(stack: Stack) -> Non
         TRANSFER_COPY_TARGET_URL="",
         TRANSFER_COPY_TARGET_SAS_SECRET_URI="",
     )
-    source.timer(function_app.scheduled_export)
-    source.timer(function_app.scheduled_export)  # the same tick delivered twice
+    tick = {"Last": "2026-11-26T02:00:00+00:00", "Next": "2026-11-27T02:00:00+00:00"}
+    source.timer(function_app.scheduled_export, tick)
+    source.timer(function_app.scheduled_export, tick)  # the same occurrence delivered twice
     [run] = [r for r in source.service.list_runs(top=1000) if r.trigger is Trigger.SCHEDULE]
     run = finished(source, run)
     assert run.status is RunStatus.SUCCEEDED

@@ -193,6 +193,24 @@ def test_idempotency_key_repeat_returns_the_same_runs_and_deploys_once(world: Wo
     assert caught.value.code == "IdempotencyKeyReused"
 
 
+def test_scheduled_export_is_once_per_occurrence_even_across_a_minute() -> None:
+    scheduled = make_world(TRANSFER_EXPORT_ARTIFACTS="a")
+    occurrence = {"Last": "2026-11-25T02:00:00Z", "Next": "2026-11-26T02:00:00Z"}
+    first = scheduled.service.start_scheduled_export(occurrence)
+    scheduled.clock.advance(minutes=1)
+    again = scheduled.service.start_scheduled_export(dict(occurrence))
+    later = scheduled.service.start_scheduled_export(
+        {"Last": "2026-11-26T02:00:00Z", "Next": "2026-11-27T02:00:00Z"}
+    )
+    assert first is not None
+    assert again is not None
+    assert later is not None
+    assert again.repeated
+    assert [r.id for r in again.runs] == [r.id for r in first.runs]
+    assert not later.repeated
+    assert len(scheduled.arm.deployment_calls) == 2
+
+
 def test_scheduled_export_is_once_per_tick(world: World) -> None:
     service = make_world(TRANSFER_EXPORT_ARTIFACTS="a,b:v1").service
     first = service.start_scheduled_export()
