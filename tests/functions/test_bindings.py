@@ -14,21 +14,9 @@ import azure.functions as func
 import pytest
 from azurefunctions.extensions.base import meta as extension_meta
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.design_contract import BLOB_TRIGGER, HTTP, TIMERS
 
-TIMERS = {
-    "scheduled_export": "%TRANSFER_EXPORT_SCHEDULE%",
-    "reconcile": "%TRANSFER_RECONCILE_SCHEDULE%",
-    "sweep_stale_blobs": "%TRANSFER_SWEEP_SCHEDULE%",
-}
-HTTP = {
-    "start_export": ("POST", "exports"),
-    "start_import": ("POST", "imports"),
-    "get_run": ("GET", "runs/{run_id}"),
-    "list_runs": ("GET", "runs"),
-    "delete_run": ("DELETE", "runs/{run_id}"),
-    "health": ("GET", "health"),
-}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +67,7 @@ def test_http_functions_route_method_and_function_auth(
 
 def test_blob_trigger_watches_the_target_container_through_event_grid(indexed: dict[str, Any]) -> None:
     (binding,) = bindings(indexed["on_target_blob"])
-    assert binding == {
-        "direction": "IN",
-        "type": "blobTrigger",
-        "name": "client",
-        "path": "%TRANSFER_TARGET_CONTAINER%/{name}",
-        "connection": "TransferStorage",
-        "source": "EventGrid",
-    }
+    assert binding == BLOB_TRIGGER
 
 
 def test_blob_trigger_binding_is_the_sdk_type_so_bytes_never_enter_the_function(

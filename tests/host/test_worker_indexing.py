@@ -14,23 +14,12 @@ from typing import Any
 
 import pytest
 
+from tests.design_contract import BLOB_TRIGGER, HTTP, TIMERS
+
 ROOT = Path(__file__).resolve().parents[2]
 HOST_PY = ROOT / ".venv-host" / "bin" / "python"
 SCRIPT = Path(__file__).with_name("index_app.py")
 
-TIMERS = {
-    "scheduled_export": "%TRANSFER_EXPORT_SCHEDULE%",
-    "reconcile": "%TRANSFER_RECONCILE_SCHEDULE%",
-    "sweep_stale_blobs": "%TRANSFER_SWEEP_SCHEDULE%",
-}
-HTTP = {
-    "start_export": ("POST", "exports"),
-    "start_import": ("POST", "imports"),
-    "get_run": ("GET", "runs/{run_id}"),
-    "list_runs": ("GET", "runs"),
-    "delete_run": ("DELETE", "runs/{run_id}"),
-    "health": ("GET", "health"),
-}
 BLOB_CLIENT = "azurefunctions.extensions.bindings.blob.blobClient.BlobClient"
 TIMER_REQUEST = "azure.functions._timer.TimerRequest"
 
@@ -118,17 +107,7 @@ def test_blob_trigger_is_event_grid_on_the_target_container_and_an_sdk_type(work
     fn = worker["functions"]["on_target_blob"]
     # The raw binding from the base extension: SupportsDeferredBinding makes the host send a reference to
     # the blob, not its content.
-    assert fn["raw_bindings"] == [
-        {
-            "direction": "IN",
-            "type": "blobTrigger",
-            "name": "client",
-            "path": "%TRANSFER_TARGET_CONTAINER%/{name}",
-            "connection": "TransferStorage",
-            "source": "EventGrid",
-            "properties": {"SupportsDeferredBinding": True},
-        }
-    ]
+    assert fn["raw_bindings"] == [{**BLOB_TRIGGER, "properties": {"SupportsDeferredBinding": True}}]
     assert fn["input_types"] == {
         "client": {"binding": "blobTrigger", "pytype": BLOB_CLIENT, "deferred": True},
     }

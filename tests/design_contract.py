@@ -1,0 +1,24 @@
+"""The functions DESIGN.md names, as the host must see them: checked by tests/functions (azure-functions'
+own metadata) and tests/host (the host's Python worker)."""
+
+TIMERS = {
+    "scheduled_export": "%TRANSFER_EXPORT_SCHEDULE%",
+    "reconcile": "%TRANSFER_RECONCILE_SCHEDULE%",
+    "sweep_stale_blobs": "%TRANSFER_SWEEP_SCHEDULE%",
+}
+HTTP = {
+    "start_export": ("POST", "exports"),
+    "start_import": ("POST", "imports"),
+    "get_run": ("GET", "runs/{run_id}"),
+    "list_runs": ("GET", "runs"),
+    "delete_run": ("DELETE", "runs/{run_id}"),
+    "health": ("GET", "health"),
+}
+BLOB_TRIGGER = {  # the binding of on_target_blob
+    "direction": "IN",
+    "type": "blobTrigger",
+    "name": "client",
+    "path": "%TRANSFER_TARGET_CONTAINER%/{name}",
+    "connection": "TransferStorage",
+    "source": "EventGrid",
+}
