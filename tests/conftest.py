@@ -5,8 +5,8 @@ bootstrap.use_service() so function_app and the CLI find it as they would the re
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,9 +51,9 @@ class World:
     blobs: FakeBlobStore
     secrets: FakeSecretReader
     copier: FakeBlobCopier
+    source: FakeBlobStore  # the export pipeline's container, which the copier copies from
     clock: Clock
     settings: Settings
-    tokens: Iterator[int] = field(default_factory=itertools.count)
 
     def arm_writes(self) -> list[tuple[str, Any]]:
         """The ARM writes in call order, as (method, name or resource id)."""
@@ -82,8 +82,16 @@ class World:
             size=1024,
         )
 
+    def put_blob(self, name: str, age: timedelta = timedelta(0), **kwargs: Any) -> BlobInfo:
+        """A blob in the watched container with `category` and another key, and content (so an MD5)."""
+        kwargs.setdefault("metadata", {CATEGORY_KEY: CATEGORY_VALUE, "owner": "team"})
+        kwargs.setdefault("content", f"transfer blob {name}".encode())
+        return self.blobs.put(name, last_modified=self.clock() - age, **kwargs)
 
-def pipeline_resource(settings: Settings, kind: str, **storage: Any) -> dict[str, Any]:
+
+def pipeline_resource(
+    settings: Settings, kind: str, trigger: str = "Enabled", **storage: Any
+) -> dict[str, Any]:
     props: dict[str, Any] = {
         "provisioningState": "Succeeded",
         "target" if kind == "export" else "source": {
@@ -95,33 +103,44 @@ def pipeline_resource(settings: Settings, kind: str, **storage: Any) -> dict[str
         "options": [],
     }
     if kind == "import":
-        props["trigger"] = {"sourceTrigger": {"status": "Enabled"}}
+        props["trigger"] = {"sourceTrigger": {"status": trigger}}
     return {"id": settings.pipeline_id(kind), "name": f"{kind}pipeline", "properties": props}
 
 
-def make_world(env: dict[str, str] | None = None) -> World:
+def make_world(
+    env: Mapping[str, str] | None = None,
+    *,
+    export_storage: Mapping[str, str] | None = None,
+    import_storage: Mapping[str, str] | None = None,
+    trigger: str = "Enabled",
+    secrets: Mapping[str, str] | None = None,
+    copy_status: str = "success",
+) -> World:
     """The service wired as bootstrap.build_service wires it: blobs with an import pipeline, a secret
-    reader always, a copier only with TRANSFER_COPY_TARGET_URL."""
+    reader always, a copier only with TRANSFER_COPY_TARGET_URL. Pipelines are ManagedIdentity unless
+    `export_storage` / `import_storage` say otherwise; `secrets` are the Key Vault's {secret URI: value}."""
     settings = load_settings(env or ENV)
     clock = Clock(NOW)
     arm, state, blobs = FakeResourceManager(settings.registry_id), FakeStateStore(), FakeBlobStore(clock)
-    secrets = FakeSecretReader()
-    copier = FakeBlobCopier(target=FakeBlobStore(clock))
+    source = FakeBlobStore(clock)
+    reader = FakeSecretReader(secrets)
+    copier = FakeBlobCopier(source, FakeBlobStore(clock), initial_status=copy_status)
     tokens = itertools.count(1)
+    storage = {"export": export_storage or {}, "import": import_storage or {}}
     for kind in ("export", "import"):
         if getattr(settings, f"{kind}_pipeline"):
-            arm.put_resource(pipeline_resource(settings, kind))
+            arm.put_resource(pipeline_resource(settings, kind, trigger, **storage[kind]))
     service = TransferService(
         settings,
         arm=arm,
         state=state,
         blobs=blobs if settings.import_pipeline else None,
         copier=(lambda: copier) if settings.copy_target_url else None,
-        secrets_reader=secrets,
+        secrets_reader=reader,
         clock=clock,
-        token=lambda: f"{next(tokens):06d}",
+        token=lambda: f"{next(tokens):06x}",
     )
-    return World(service, arm, state, blobs, secrets, copier, clock, settings, tokens)
+    return World(service, arm, state, blobs, reader, copier, source, clock, settings)
 
 
 @pytest.fixture

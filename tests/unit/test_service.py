@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import threading
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
-from tests.fakes import (
-    Clock,
-    FakeBlobCopier,
-    FakeBlobStore,
-    FakeResourceManager,
-    FakeSecretReader,
-    FakeStateStore,
-)
-from transfer.config import load_settings
+from tests.conftest import World
+from tests.conftest import make_world as shared_world
 from transfer.errors import Conflict, InvalidInput, NotConfigured, NotFound, Throttled, Unavailable
 from transfer.ports import BlobAction
 from transfer.runs import CopyStatus, RunStatus, Trigger
-from transfer.service import PipelineSpec, TransferService
+from transfer.service import PipelineSpec
 from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE, REFRESH_KEY, Outcome
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -42,74 +33,20 @@ SAS = "sv=2024-11-04&se=2027-06-01T00%3A00%3A00Z&sp=rl&sig=SUPERSECRETSIGNATURE"
 CATEGORY = {CATEGORY_KEY: CATEGORY_VALUE}
 
 
-@dataclass
-class World:
-    service: TransferService
-    arm: FakeResourceManager
-    state: FakeStateStore
-    blobs: FakeBlobStore
-    source: FakeBlobStore
-    copier: FakeBlobCopier
-    secrets: FakeSecretReader
-    clock: Clock
-
-    def put_blob(self, name: str, age: timedelta = timedelta(0), **kwargs: object) -> None:
-        kwargs.setdefault("metadata", {**CATEGORY, "owner": "team"})
-        kwargs.setdefault("content", f"transfer blob {name}".encode())
-        self.blobs.put(name, last_modified=self.clock() - age, **kwargs)  # type: ignore[arg-type]
-
-
 def make_world(stale_action: str = "refresh", trigger: str = "Enabled", **env: str) -> World:
-    settings = load_settings({**ENV, "TRANSFER_STALE_BLOB_ACTION": stale_action, **env})
-    clock = Clock()
-    arm = FakeResourceManager(settings.registry_id)
-    arm.put_resource(
-        {
-            "id": settings.pipeline_id("export"),
-            "name": "exportpipe",
-            "properties": {
-                "provisioningState": "Succeeded",
-                "target": {
-                    "type": "AzureStorageBlobContainer",
-                    "uri": "https://source.blob.core.windows.net/exports",
-                    "storageAccessMode": "SasToken",
-                    "keyVaultUri": f"{VAULT}/secrets/exportsas",
-                },
-            },
-        }
+    """Both roles; exports through a SasToken pipeline whose secret the copy step reads; copies pend."""
+    return shared_world(
+        {**ENV, "TRANSFER_STALE_BLOB_ACTION": stale_action, **env},
+        export_storage={
+            "uri": "https://source.blob.core.windows.net/exports",
+            "storageAccessMode": "SasToken",
+            "keyVaultUri": f"{VAULT}/secrets/exportsas",
+        },
+        import_storage={"uri": "https://target.blob.core.windows.net/transfer"},
+        trigger=trigger,
+        secrets={f"{VAULT}/secrets/exportsas": SAS},
+        copy_status="pending",
     )
-    arm.put_resource(
-        {
-            "id": settings.pipeline_id("import"),
-            "name": "importpipe",
-            "properties": {
-                "provisioningState": "Succeeded",
-                "source": {
-                    "type": "AzureStorageBlobContainer",
-                    "uri": "https://target.blob.core.windows.net/transfer",
-                    "storageAccessMode": "ManagedIdentity",
-                },
-                "trigger": {"sourceTrigger": {"status": trigger}},
-            },
-        }
-    )
-    state = FakeStateStore()
-    blobs = FakeBlobStore(clock)
-    source = FakeBlobStore(clock)
-    copier = FakeBlobCopier(source, FakeBlobStore(clock), initial_status="pending")
-    secrets = FakeSecretReader({f"{VAULT}/secrets/exportsas": SAS})
-    tokens = (f"{n:06x}" for n in itertools.count(1))
-    service = TransferService(
-        settings,
-        arm=arm,
-        state=state,
-        blobs=blobs,
-        copier=lambda: copier,
-        secrets_reader=secrets,
-        clock=clock,
-        token=lambda: next(tokens),
-    )
-    return World(service, arm, state, blobs, source, copier, secrets, clock)
 
 
 @pytest.fixture
