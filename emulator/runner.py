@@ -231,11 +231,7 @@ class Runner:
             "catalogDigest": transfer_blob.catalog_digest(data),
             "target": _endpoint_echo(endpoint, "AzureStorageBlob", blob_name, where),
         }
-        if errors:
-            response["pipelineRunErrorMessage"] = (
-                "Some artifacts were skipped (ContinueOnErrors): " + " ".join(errors)
-            )
-        return Outcome(response)
+        return _outcome(response, errors)
 
     # --- import
 
@@ -299,11 +295,16 @@ class Runner:
             "catalogDigest": digest,
             "source": _endpoint_echo(endpoint, "AzureStorageBlob", blob_name, where),
         }
-        if errors:
-            response["pipelineRunErrorMessage"] = (
-                "Some artifacts were skipped (ContinueOnErrors): " + " ".join(errors)
-            )
-        return Outcome(response)
+        return _outcome(response, errors)
+
+
+def _outcome(response: dict[str, Any], skipped: list[str]) -> Outcome:
+    """A run that finished; with ContinueOnErrors, the artifacts it skipped are named in its message."""
+    if skipped:
+        response["pipelineRunErrorMessage"] = "Some artifacts were skipped (ContinueOnErrors): " + " ".join(
+            skipped
+        )
+    return Outcome(response)
 
 
 def _endpoint_echo(
