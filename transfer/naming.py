@@ -67,8 +67,10 @@ def check_blob_name(name: Any, target: str = "blob") -> str:
         raise InvalidInput("must be a non-empty blob name", target=target)
     if len(name) > _BLOB_NAME_MAX:
         raise InvalidInput(f"blob names are at most {_BLOB_NAME_MAX} characters", target=target)
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name) or name.endswith((".", "/")) or "\\" in name:
-        raise InvalidInput("contains characters a blob name cannot have", target=target)
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name) or "\\" in name:
+        raise InvalidInput("contains control characters or a backslash", target=target)
+    if name.endswith((".", "/")):
+        raise InvalidInput("must not end with '.' or '/'", target=target)
     return name
 
 

@@ -464,8 +464,8 @@ class TransferService:
         for blob in blobs.list_blobs():
             try:
                 result = self.handle_blob(blob.name, Trigger.SWEEP, info=blob)
-            except TRANSIENT as exc:
-                report.errors.append(f"{blob.name}: {exc.message}")
+            except (InvalidInput, *TRANSIENT) as exc:  # one odd blob never stops the sweep of the others
+                report.errors.append(f"{blob.name!r}: {exc.message}")
                 continue
             report.counts[result.outcome.value] += 1
             if result.outcome in (Outcome.REFRESH, Outcome.IMPORT):

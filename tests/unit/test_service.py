@@ -396,6 +396,14 @@ def test_sweep_applies_the_rule_to_every_blob(world: World) -> None:
     assert world.service.sweep().counts == {"leave": 2, "nothing": 1}
 
 
+def test_one_blob_with_an_unusable_name_does_not_stop_the_sweep(world: World) -> None:
+    world.put_blob("ends-with-a-dot.")
+    world.put_blob("old", timedelta(days=65))
+    report = world.service.sweep()
+    assert report.counts == {"refresh": 1}
+    assert report.errors == ["'ends-with-a-dot.': must not end with '.' or '/'"]
+
+
 # ---- imports ------------------------------------------------------------------------------------------
 
 
