@@ -26,6 +26,7 @@ from transfer.keyvault import parse_sas, split_secret_uri
 from transfer.ports import BlobInfo, BlobRecord, CopyState, RequestRecord, SasSecret
 from transfer.runs import DeploymentState, Run, RunKind, RunStatus
 from transfer.state import (
+    ACTIVE,
     CLEANUP,
     MAX_TOP,
     check_run_id,
@@ -141,7 +142,7 @@ class FakeStateStore(_Faults):
     def active_runs(self) -> list[Run]:
         with self._lock:
             self._enter("active_runs")
-            return sorted((r for r in self.runs.values() if not r.status.terminal), key=lambda r: r.id)
+            return sorted((r for r in self.runs.values() if index_partition(r) == ACTIVE), key=lambda r: r.id)
 
     def runs_to_clean(self) -> list[Run]:
         with self._lock:

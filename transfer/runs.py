@@ -48,6 +48,7 @@ _RANK = {
 
 
 class CopyStatus(StrEnum):
+    QUEUED = "queued"  # ours: the export succeeded and its copy is still to start
     PENDING = "pending"
     SUCCEEDED = "success"
     FAILED = "failed"
@@ -76,6 +77,11 @@ class Run:
     copy_status: CopyStatus | None = None
     copy_error: str | None = None
     etag: str | None = field(default=None, compare=False)
+
+
+def awaits_copy(run: Run) -> bool:
+    """A finished export whose copy to the target container has not settled: reconcile still follows it."""
+    return run.copy_status in (CopyStatus.QUEUED, CopyStatus.PENDING)
 
 
 def advance(current: RunStatus, observed: RunStatus) -> RunStatus:

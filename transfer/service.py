@@ -40,7 +40,17 @@ from transfer.ports import (
     SecretReader,
     StateStore,
 )
-from transfer.runs import CopyStatus, DeploymentState, Run, RunKind, RunStatus, Trigger, apply, observe
+from transfer.runs import (
+    CopyStatus,
+    DeploymentState,
+    Run,
+    RunKind,
+    RunStatus,
+    Trigger,
+    apply,
+    awaits_copy,
+    observe,
+)
 from transfer.staleness import Decision, Outcome, Policy, content_version, decide, refresh_metadata
 
 log = logging.getLogger("transfer")
@@ -488,7 +498,11 @@ class TransferService:
             except TRANSIENT as exc:  # the active runs below still move forward
                 report.counts["deferred"] += 1
                 report.errors.append(f"source-trigger runs: {exc.message}")
+        copies: list[Run] = []
         for run in self.state.active_runs():
+            if run.status.terminal:  # finished in ARM; only its copy is still followed
+                copies.append(run)
+                continue
             try:
                 after = self._reconcile_run(run)
             except TRANSIENT as exc:
@@ -498,8 +512,9 @@ class TransferService:
             report.counts[after.status.value] += 1
             if after.status is not run.status:
                 report.items.append({"run": run.id, "from": run.status.value, "to": after.status.value})
-        if self.settings.copy_target_url:
-            self._advance_copies(report)
+            if awaits_copy(after):
+                copies.append(after)
+        self._advance_copies(report, copies)
         return report
 
     def reconcile_run(self, run_id: str) -> Run:
@@ -523,6 +538,8 @@ class TransferService:
                 )
             return run
         after = apply(run, seen, now)
+        if self._copy_due(after):
+            after = replace(after, copy_status=CopyStatus.QUEUED)  # recorded with the success itself
         if after == replace(run, updated_at=after.updated_at):
             return run
         if after.status.terminal:
@@ -630,10 +647,18 @@ class TransferService:
 
     # ---- copy after export ------------------------------------------------------------------------
 
-    def _advance_copies(self, report: Report) -> None:
-        for run in self.state.list_runs(kind=RunKind.EXPORT, status=RunStatus.SUCCEEDED, top=200):
-            if run.copy_status not in (None, CopyStatus.PENDING) or not run.blob:
-                continue
+    def _copy_due(self, run: Run) -> bool:
+        return (
+            bool(self.settings.copy_target_url)
+            and run.kind is RunKind.EXPORT
+            and run.status is RunStatus.SUCCEEDED
+            and run.copy_status is None
+            and run.blob is not None
+        )
+
+    def _advance_copies(self, report: Report, runs: list[Run]) -> None:
+        """Start queued copies and follow pending ones; the index keeps them active until they settle."""
+        for run in runs:
             try:
                 after = self._copy_step(run)
             except TRANSIENT as exc:
@@ -647,7 +672,7 @@ class TransferService:
     def _copy_step(self, run: Run) -> Run:
         assert run.blob is not None
         copier = self._get_copier()
-        if run.copy_status is None:
+        if run.copy_status is CopyStatus.QUEUED:
             source = self._export_blob_url(run.blob)
             state = copier.start_copy(source, run.blob)
             log.info("copy started", extra={"run_id": run.id, "blob": run.blob})

@@ -42,7 +42,7 @@ from transfer.config import StorageConnection
 from transfer.errors import AlreadyExists, InvalidInput, PreconditionFailed, TransferError
 from transfer.ports import BlobAction, BlobRecord, RequestRecord
 from transfer.retry import install_log_redaction, translate
-from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
+from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, awaits_copy
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -135,7 +135,7 @@ def stored_run(run: Run) -> Run:
 
 def index_partition(run: Run) -> str | None:
     """Which index partition the run belongs in: "active", "cleanup", or none."""
-    if not run.status.terminal:
+    if not run.status.terminal or awaits_copy(run):
         return ACTIVE
     if run.owned and not run.cleaned_up:
         return CLEANUP
@@ -447,7 +447,7 @@ class TableStateStore:
         return runs
 
     def active_runs(self) -> list[Run]:
-        return [run for run in self._indexed(ACTIVE) if not run.status.terminal]
+        return [run for run in self._indexed(ACTIVE) if index_partition(run) == ACTIVE]
 
     def runs_to_clean(self) -> list[Run]:
         return [run for run in self._indexed(CLEANUP) if index_partition(run) == CLEANUP]

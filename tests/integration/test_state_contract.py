@@ -190,6 +190,20 @@ def test_active_runs_and_runs_to_clean_follow_the_state(state_store: StateStore)
     assert [r.id for r in state_store.active_runs()] == [a.id, c.id]
 
 
+def test_a_finished_export_stays_active_until_its_copy_settles(state_store: StateStore) -> None:
+    run = state_store.add_run(make_run(25, status=RunStatus.RUNNING))
+    run = state_store.update_run(
+        replace(run, status=RunStatus.SUCCEEDED, finished_at=T0, copy_status=CopyStatus.QUEUED)
+    )
+    assert [r.id for r in state_store.active_runs()] == [run.id]
+    assert state_store.runs_to_clean() == []
+    run = state_store.update_run(replace(run, copy_status=CopyStatus.PENDING))
+    assert [r.id for r in state_store.active_runs()] == [run.id]
+    run = state_store.update_run(replace(run, copy_status=CopyStatus.SUCCEEDED))
+    assert state_store.active_runs() == []
+    assert [r.id for r in state_store.runs_to_clean()] == [run.id]
+
+
 def test_a_run_added_terminal_goes_straight_to_cleanup(state_store: StateStore) -> None:
     run = state_store.add_run(make_run(30, status=RunStatus.FAILED, finished_at=T0))
     assert state_store.active_runs() == []
