@@ -104,7 +104,11 @@ def pipeline_resource(
     }
     if kind == "import":
         props["trigger"] = {"sourceTrigger": {"status": trigger}}
-    return {"id": settings.pipeline_id(kind), "name": f"{kind}pipeline", "properties": props}
+    return {
+        "id": settings.pipeline_id(kind),
+        "name": getattr(settings, f"{kind}_pipeline"),
+        "properties": props,
+    }
 
 
 def make_world(
