@@ -76,7 +76,8 @@ _PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "secureobject": (dict,),
 }
-_OUTPUT_TYPE_NAMES = {
+# ARM's spelling of template types in its answers (parameters and outputs).
+TYPE_NAMES = {
     "string": "String",
     "securestring": "SecureString",
     "int": "Int",
@@ -496,12 +497,12 @@ class _Deployment:
                 if "condition" in decl and self.evaluator.evaluate(decl["condition"], _RUNTIME) is not True:
                     continue
                 kind = str(decl.get("type", "")).lower()
-                if kind not in _OUTPUT_TYPE_NAMES:
+                if kind not in TYPE_NAMES:
                     raise ExpressionError(f"The output type '{decl.get('type')}' is not valid.")
                 value = self.evaluator.evaluate(decl.get("value"), _RUNTIME)
                 if not _has_type(value, _PARAMETER_TYPES[kind]):
                     raise ExpressionError(
-                        f"Template output JToken type is not valid. Expected '{_OUTPUT_TYPE_NAMES[kind]}'. "
+                        f"Template output JToken type is not valid. Expected '{TYPE_NAMES[kind]}'. "
                         f"Actual '{arm_type(value)}'."
                     )
             except ExpressionError as exc:
@@ -511,7 +512,7 @@ class _Deployment:
                     name,
                 ) from None
             # ARM lists secure outputs by type but never returns their value.
-            results[name] = {"type": _OUTPUT_TYPE_NAMES[kind]}
+            results[name] = {"type": TYPE_NAMES[kind]}
             if not kind.startswith("secure"):
                 results[name]["value"] = copy.deepcopy(value)
         return results

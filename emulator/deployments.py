@@ -15,7 +15,7 @@ from typing import Any
 from emulator import arm_template, ids
 from emulator.acr import PIPELINE_RUNS, TERMINAL
 from emulator.arm import ResourceManager
-from emulator.arm_template import DeploymentContext, PlannedResource, TemplateError
+from emulator.arm_template import TYPE_NAMES, DeploymentContext, PlannedResource, TemplateError
 from emulator.clock import Clock, iso, iso_duration
 from emulator.errors import ApiError, bad_request
 from emulator.state import Config, Deployment, Operation, State
@@ -28,15 +28,6 @@ FAILED_MESSAGE = (
     "At least one resource deployment operation failed. Please list deployment operations for details. "
     "Please see https://aka.ms/arm-deployment-operations for usage details."
 )
-_TYPE_NAMES = {
-    "string": "String",
-    "securestring": "SecureString",
-    "int": "Int",
-    "bool": "Bool",
-    "array": "Array",
-    "object": "Object",
-    "secureobject": "SecureObject",
-}
 
 
 class RunFailedInDeployment(TemplateError):
@@ -135,7 +126,7 @@ class Deployments:
         echo: dict[str, Any] = {}
         for name, decl in (template.get("parameters") or {}).items():
             kind = str(decl.get("type", "")).lower()
-            entry: dict[str, Any] = {"type": _TYPE_NAMES.get(kind, str(decl.get("type")))}
+            entry: dict[str, Any] = {"type": TYPE_NAMES.get(kind, str(decl.get("type")))}
             if name.lower() in given:
                 value = given[name.lower()].get("value")
             elif "defaultValue" in decl and not (
