@@ -22,3 +22,18 @@ BLOB_TRIGGER = {  # the binding of on_target_blob
     "connection": "TransferStorage",
     "source": "EventGrid",
 }
+
+
+def http_bindings(method: str, route: str) -> list[dict[str, object]]:
+    """The trigger and output bindings of an HTTP function with the function auth level."""
+    return [
+        {
+            "direction": "IN",
+            "type": "httpTrigger",
+            "name": "req",
+            "methods": [method],
+            "authLevel": "FUNCTION",
+            "route": route,
+        },
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ]

@@ -14,7 +14,7 @@ import azure.functions as func
 import pytest
 from azurefunctions.extensions.base import meta as extension_meta
 
-from tests.design_contract import BLOB_TRIGGER, HTTP, TIMERS
+from tests.design_contract import BLOB_TRIGGER, HTTP, TIMERS, http_bindings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,17 +52,7 @@ def test_timers_read_their_schedule_setting_and_use_the_monitor(
 def test_http_functions_route_method_and_function_auth(
     indexed: dict[str, Any], name: str, route: tuple[str, str]
 ) -> None:
-    trigger, output = bindings(indexed[name])
-    method, path = route
-    assert trigger == {
-        "direction": "IN",
-        "type": "httpTrigger",
-        "name": "req",
-        "methods": [method],
-        "authLevel": "FUNCTION",
-        "route": path,
-    }
-    assert output == {"direction": "OUT", "type": "http", "name": "$return"}
+    assert bindings(indexed[name]) == http_bindings(*route)
 
 
 def test_blob_trigger_watches_the_target_container_through_event_grid(indexed: dict[str, Any]) -> None:

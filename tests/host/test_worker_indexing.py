@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.design_contract import BLOB_TRIGGER, HTTP, TIMERS
+from tests.design_contract import BLOB_TRIGGER, HTTP, TIMERS, http_bindings
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST_PY = ROOT / ".venv-host" / "bin" / "python"
@@ -87,18 +87,7 @@ def test_timers(worker: dict[str, Any], name: str, schedule: str) -> None:
 @pytest.mark.parametrize(("name", "route"), HTTP.items())
 def test_http_functions(worker: dict[str, Any], name: str, route: tuple[str, str]) -> None:
     fn = worker["functions"][name]
-    method, path = route
-    assert fn["raw_bindings"] == [
-        {
-            "direction": "IN",
-            "type": "httpTrigger",
-            "name": "req",
-            "methods": [method],
-            "authLevel": "FUNCTION",
-            "route": path,
-        },
-        {"direction": "OUT", "type": "http", "name": "$return"},
-    ]
+    assert fn["raw_bindings"] == http_bindings(*route)
     assert fn["is_http_func"] is True
     assert fn["input_types"]["req"]["pytype"] == "azure.functions._http.HttpRequest"
 
