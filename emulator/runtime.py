@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from emulator import validation
 from emulator.acr import (
     EXPORT_PIPELINES,
     IMPORT_PIPELINES,
@@ -55,7 +54,6 @@ class Emulator:
         config: Config | None = None,
         identity_header: str | None = None,
     ) -> None:
-        validation.reference_dir()  # fail loudly, now, when the ARM schemas are missing
         self.azurite_connection_string = azurite_connection_string
         self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="acr-emulator-"))
         self.config = config or Config()

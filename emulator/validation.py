@@ -1,31 +1,22 @@
-"""Validation of ACR Transfer request bodies: the official ARM schema of the API version, then the service's
-own rules (FACTS.md) that the schema cannot express. Pure functions; existence checks live in acr.py."""
+"""Validation of ACR Transfer request bodies: the shape the official management SDK's models give
+(resource_models), then the service's own rules that no model states (FACTS.md: names, options per kind,
+the artifact grammar, limits, SasToken needs a vault). Pure functions; existence checks live in acr.py."""
 
 from __future__ import annotations
 
-import functools
-import json
-import os
 import re
-from pathlib import Path
 from typing import Any
 
-import jsonschema
-import jsonschema.exceptions
-import referencing
-import referencing.jsonschema
-
+from emulator import resource_models
 from emulator.errors import ApiError, bad_request
-
-EXPORT_PIPELINES = "Microsoft.ContainerRegistry/registries/exportPipelines"
-IMPORT_PIPELINES = "Microsoft.ContainerRegistry/registries/importPipelines"
-PIPELINE_RUNS = "Microsoft.ContainerRegistry/registries/pipelineRuns"
+from emulator.resource_models import EXPORT_PIPELINES, IMPORT_PIPELINES, PIPELINE_RUNS
 
 EXPORT_OPTIONS = ("OverwriteBlobs", "ContinueOnErrors")
 IMPORT_OPTIONS = ("OverwriteTags", "DeleteSourceBlobOnSuccess", "ContinueOnErrors")
 STORAGE_ACCESS_MODES = ("SasToken", "ManagedIdentity")
 FIRST_STORAGE_ACCESS_MODE_VERSION = "2025-06-01-preview"
 FIRST_PIPELINE_VERSION = "2019-12-01-preview"
+LATEST_PIPELINE_VERSION = "2026-03-01-preview"
 MAX_ARTIFACTS = 50
 
 NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
@@ -34,75 +25,12 @@ ARTIFACT = re.compile(
     rf"^{_COMPONENT}(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}|@sha256:[0-9a-f]{{64}})?$"
 )
 CATALOG_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_COMMON = "https://schema.management.azure.com/schemas/common/definitions.json"
-_DEFINITION = {
-    EXPORT_PIPELINES.lower(): "registries_exportPipelines",
-    IMPORT_PIPELINES.lower(): "registries_importPipelines",
-    PIPELINE_RUNS.lower(): "registries_pipelineRuns",
-}
-
-
-def reference_dir() -> Path:
-    """The shared reference folder: EMULATOR_REFERENCE_DIR, else <repo root>/../shared/reference."""
-    configured = os.environ.get("EMULATOR_REFERENCE_DIR")
-    folder = Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared" / "reference"
-    if not (folder / "arm-schemas").is_dir():
-        raise RuntimeError(
-            f"The ARM schemas are missing: no folder {folder / 'arm-schemas'}. Set EMULATOR_REFERENCE_DIR "
-            "to the "
-            "shared reference folder (it holds arm-schemas/ and rest-api/)."
-        )
-    return folder
-
-
-@functools.cache
-def _schemas() -> dict[str, dict[str, Any]]:
-    """API version -> the Microsoft.ContainerRegistry deployment schema of that version."""
-    found: dict[str, dict[str, Any]] = {}
-    for path in sorted(
-        (reference_dir() / "arm-schemas").glob("armschema_*_Microsoft.ContainerRegistry.json")
-    ):
-        version = path.name.split("_")[1]
-        found[version] = json.loads(path.read_text(encoding="utf-8"))
-    if not found:
-        raise RuntimeError(f"No Microsoft.ContainerRegistry schema in {reference_dir() / 'arm-schemas'}")
-    return found
-
-
-def schema_versions() -> list[str]:
-    return sorted(_schemas())
-
-
-def schema_version_for(api_version: str) -> str:
-    """The schema that judges a body: the API version's own, else the closest older one (else the oldest)."""
-    versions = schema_versions()
-    if api_version in versions:
-        return api_version
-    older = [v for v in versions if v <= api_version]
-    return older[-1] if older else versions[0]
-
-
-@functools.cache
-def _validator(schema_version: str, definition: str) -> jsonschema.protocols.Validator:
-    document = _schemas()[schema_version]
-    common = {
-        "id": _COMMON + "#",
-        "definitions": {"expression": {"type": "string", "pattern": r"^\[([^\[].*)?\]$"}},
-    }
-    registry: referencing.Registry[Any] = referencing.Registry().with_resources(
-        [
-            (document["id"].rstrip("#"), referencing.jsonschema.DRAFT4.create_resource(document)),
-            (_COMMON, referencing.jsonschema.DRAFT4.create_resource(common)),
-        ]
-    )
-    schema = {"$ref": f"{document['id'].rstrip('#')}#/resourceDefinitions/{definition}"}
-    return jsonschema.Draft4Validator(schema, registry=registry)
 
 
 def check_api_version(resource_type: str, api_version: str) -> None:
     """Pipelines exist only in preview API versions from 2019-12-01-preview on (FACTS.md)."""
     known = (
-        api_version.endswith("-preview") and FIRST_PIPELINE_VERSION <= api_version <= schema_versions()[-1]
+        api_version.endswith("-preview") and FIRST_PIPELINE_VERSION <= api_version <= LATEST_PIPELINE_VERSION
     )
     if not known:
         _, _, rest = resource_type.partition("/")
@@ -110,36 +38,23 @@ def check_api_version(resource_type: str, api_version: str) -> None:
             400,
             "NoRegisteredProviderFound",
             f"No registered resource provider found for location 'global' and API version '{api_version}' "
-            "for "
-            f"type '{rest}'. The supported api-versions are '{', '.join(schema_versions())}' (and older "
-            f"previews from '{FIRST_PIPELINE_VERSION}'). The supported locations are ''.",
+            f"for type '{rest}'. The supported api-versions are previews from '{FIRST_PIPELINE_VERSION}' to "
+            f"'{LATEST_PIPELINE_VERSION}'. The supported locations are ''.",
         )
 
 
-def check_schema(resource_type: str, api_version: str, name: str, body: dict[str, Any]) -> None:
-    """Validate the body against the official schema of its API version (or the closest older one)."""
-    definition = _DEFINITION[resource_type.lower()]
-    schema_version = schema_version_for(api_version)
-    document = {
-        **{k: v for k, v in body.items() if k in ("properties", "identity", "location", "tags")},
-        "type": _schemas()[schema_version]["resourceDefinitions"][definition]["properties"]["type"]["enum"][
-            0
-        ],
-        "apiVersion": schema_version,
-        "name": name,
-    }
-    error = jsonschema.exceptions.best_match(_validator(schema_version, definition).iter_errors(document))
-    if error is None:
-        return
-    while error.context:  # oneOf: report the branch that got furthest, not "not valid under any"
-        error = jsonschema.exceptions.best_match(error.context)
-    path = ".".join(str(p) for p in error.absolute_path) or "(root)"
-    raise bad_request(
-        f"The request content was invalid and could not be deserialized: {error.message} at '{path}' "
-        f"(schema Microsoft.ContainerRegistry {schema_version}, {definition}).",
-        code="InvalidRequestContent",
-        target=path,
-    )
+def check_shape(resource_type: str, body: dict[str, Any]) -> None:
+    """Refuse what the provider's deserializer refuses (the SDK's models: resource_models), naming the
+    first offending member."""
+    found = resource_models.problems(resource_type, body)
+    if found:
+        first = found[0]
+        raise bad_request(
+            f"The request content was invalid and could not be deserialized: {first.message}. "
+            f"Path '{first.path}'.",
+            code="InvalidRequestContent",
+            target=first.path,
+        )
 
 
 def check_name(kind: str, name: str) -> None:
@@ -232,7 +147,7 @@ def export_pipeline(name: str, api_version: str, body: dict[str, Any]) -> dict[s
     """Validate an export pipeline PUT; returns the properties the service stores."""
     check_api_version(EXPORT_PIPELINES, api_version)
     check_name("export pipeline", name)
-    check_schema(EXPORT_PIPELINES, api_version, name, body)
+    check_shape(EXPORT_PIPELINES, body)
     properties = body["properties"]
     _identity(body)
     _options(properties, EXPORT_OPTIONS, "export")
@@ -246,7 +161,7 @@ def export_pipeline(name: str, api_version: str, body: dict[str, Any]) -> dict[s
 def import_pipeline(name: str, api_version: str, body: dict[str, Any]) -> dict[str, Any]:
     check_api_version(IMPORT_PIPELINES, api_version)
     check_name("import pipeline", name)
-    check_schema(IMPORT_PIPELINES, api_version, name, body)
+    check_shape(IMPORT_PIPELINES, body)
     properties = body["properties"]
     if "source" not in properties:
         raise bad_request(
@@ -267,7 +182,7 @@ def pipeline_run(name: str, api_version: str, body: dict[str, Any]) -> dict[str,
     """Validate a pipeline run PUT (shape only; the pipeline's existence is checked by the caller)."""
     check_api_version(PIPELINE_RUNS, api_version)
     check_name("pipeline run", name)
-    check_schema(PIPELINE_RUNS, api_version, name, body)
+    check_shape(PIPELINE_RUNS, body)
     properties = body.get("properties") or {}
     request = properties.get("request")
     if not isinstance(request, dict) or not request.get("pipelineResourceId"):

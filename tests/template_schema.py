@@ -1,37 +1,27 @@
-"""Helpers for the ARM template tests: the official schemas offline, and static scans of template files.
+"""Helpers for the ARM template tests: static scans of template files, and the functions the emulator's
+engine implements.
 
-Templates are evaluated by the emulator's own ARM engine (``emulator.arm_template``); this module holds
-nothing that evaluates an expression. It loads the official ARM schemas from the shared reference folder
-(the remote ``common/definitions.json#/definitions/expression`` reference resolved locally), says what an
-ARM expression string is, lists the template functions the emulator's engine implements, and scans a
+Templates are evaluated by the emulator's own ARM engine (``emulator.arm_template``) and the resource bodies
+they render are judged by the emulator's own validation (``emulator.validation``, whose shapes come from the
+official management SDK's models): this module holds nothing that evaluates an expression or a body. It
+says what an ARM expression string is, lists the template functions the engine implements, and scans a
 template for the function calls in it (keys included, with their JSON paths), using the engine's parser.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import jsonschema
-import referencing
-import referencing.exceptions
-from referencing.jsonschema import DRAFT4
 
 from emulator import arm_template
 from emulator.arm_expressions import Call, calls, parse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The shared read-only reference sits beside the repository (also in CI, where the repo is cloned elsewhere).
-SHARED_REFERENCE = REPO_ROOT.parent / "shared" / "reference"
-ARM_SCHEMA_DIR = SHARED_REFERENCE / "arm-schemas"
 
-EXPRESSION_URI = "https://schema.management.azure.com/schemas/common/definitions.json"
 # What ARM treats as an expression: "[...]", but not "[[...", which is a literal string starting with "[".
 EXPRESSION_PATTERN = r"^\[(?!\[)[\s\S]*\]$"
 
@@ -39,92 +29,8 @@ EXPRESSION_PATTERN = r"^\[(?!\[)[\s\S]*\]$"
 ENVELOPE_KEYS = frozenset({"condition", "dependsOn", "comments", "copy", "metadata"})
 
 
-class SharedReferenceMissing(RuntimeError):
-    pass
-
-
-def require_shared_reference() -> Path:
-    if not ARM_SCHEMA_DIR.is_dir():
-        raise SharedReferenceMissing(
-            f"The shared reference folder is missing: expected {ARM_SCHEMA_DIR} (the 'shared' folder "
-            f"must sit beside the repository at {REPO_ROOT}). The template tests validate against the "
-            "official ARM schemas in it and cannot run without them."
-        )
-    return ARM_SCHEMA_DIR
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Schemas
-
-
 def is_expression(value: object) -> bool:
     return isinstance(value, str) and re.match(EXPRESSION_PATTERN, value) is not None
-
-
-def _strict(schema: Any) -> Any:
-    """A copy in which every object definition with declared properties rejects unknown properties."""
-    if isinstance(schema, dict):
-        out = {key: _strict(value) for key, value in schema.items()}
-        if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out:
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [_strict(item) for item in schema]
-    return schema
-
-
-@dataclass(frozen=True)
-class ProviderSchema:
-    """The official ARM schema of one provider and API version, resolvable offline."""
-
-    document: dict[str, Any]
-    registry: referencing.Registry
-    base_uri: str
-
-    def resource_types(self) -> dict[str, str]:
-        """Maps resource type (e.g. Microsoft.ContainerRegistry/registries/pipelineRuns) to its definition."""
-        types = {}
-        for key, definition in self.document["resourceDefinitions"].items():
-            (type_name,) = definition["properties"]["type"]["enum"]
-            types[type_name] = key
-        return types
-
-    def validator(self, pointer: str) -> jsonschema.Draft4Validator:
-        return jsonschema.Draft4Validator({"$ref": f"{self.base_uri}#{pointer}"}, registry=self.registry)
-
-    def errors(self, pointer: str, instance: object) -> list[str]:
-        found = sorted(self.validator(pointer).iter_errors(instance), key=lambda e: list(e.absolute_path))
-        return [_describe(error) for error in found]
-
-
-def _describe(error: jsonschema.ValidationError) -> str:
-    path = "/".join(str(part) for part in error.absolute_path) or "<root>"
-    detail = error.message
-    if error.context:  # oneOf: say why each alternative failed
-        detail += " [" + "; ".join(sorted({sub.message for sub in error.context})) + "]"
-    return f"{path}: {detail}"
-
-
-def _retrieve(uri: str) -> referencing.Resource:
-    raise referencing.exceptions.NoSuchResource(
-        ref=f"{uri} (remote schema references are not fetched; register it in load_provider_schema)"
-    )
-
-
-def load_provider_schema(file_name: str, *, strict: bool = True) -> ProviderSchema:
-    path = require_shared_reference() / file_name
-    document = json.loads(path.read_text(encoding="utf-8"))
-    if strict:
-        document = _strict(document)
-    base_uri = document["id"].rstrip("#")
-    expression = {"definitions": {"expression": {"type": "string", "pattern": EXPRESSION_PATTERN}}}
-    registry = referencing.Registry(retrieve=_retrieve).with_resources(
-        [
-            (base_uri, DRAFT4.create_resource(document)),
-            (EXPRESSION_URI, DRAFT4.create_resource(expression)),
-        ]
-    )
-    return ProviderSchema(document=document, registry=registry, base_uri=base_uri)
 
 
 # ---------------------------------------------------------------------------------------------------------
