@@ -15,9 +15,10 @@ find_python313 = $(shell for p in python3.13 "$$(pyenv root 2>/dev/null || echo 
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 PYTHON313 ?= $(eval PYTHON313 := $(find_python313))$(PYTHON313)
 
-.PHONY: test lint typecheck pytest demo serve bench deps clean format
+.PHONY: test lint typecheck pytest demo serve bench deps clean format require-python313
 
-test: lint typecheck pytest
+# Python 3.13 is checked first, so a machine without it stops here with how to get it, not midway.
+test: require-python313 lint typecheck pytest
 
 $(STAMPS):
 	mkdir -p $(STAMPS)
@@ -33,11 +34,14 @@ $(STAMPS)/npm: package.json package-lock.json | $(STAMPS)
 	touch $@
 
 # The worker environment the host runs: Python 3.13 with requirements-host.txt (tests/host indexes the app in it).
-$(STAMPS)/venv-host: requirements-host.txt requirements.txt | $(STAMPS)
-	@test -n "$(PYTHON313)" || { echo "error: Python 3.13 not found (needed for .venv-host, the Functions worker's" \
-		"environment): install it (e.g. pyenv install 3.13) or run make PYTHON313=/path/to/python3.13" >&2; exit 1; }
+require-python313:
+	@test -n "$(PYTHON313)" || { echo "error: Python 3.13 not found. make test needs it for .venv-host, the" \
+		"Functions worker's own environment (tests/host). Install it (pyenv install 3.13, or your system's" \
+		"python3.13 package) or run make PYTHON313=/path/to/python3.13" >&2; exit 1; }
 	@$(PYTHON313) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { \
 		echo "error: PYTHON313=$(PYTHON313) is not a working Python 3.13" >&2; exit 1; }
+
+$(STAMPS)/venv-host: requirements-host.txt requirements.txt | $(STAMPS) require-python313
 	test -x $(HOST_PY) || $(PYTHON313) -m venv $(HOST_VENV)
 	$(HOST_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(HOST_PY) -m pip install --quiet --disable-pip-version-check -r requirements-host.txt
