@@ -3,9 +3,11 @@
 The HTTP layer calls `validate` and `deploy`; resources are created through the `put_resource` callback and
 read back through `DeploymentContext.reference`, so this module holds no state between deployments.
 Supported: parameters (types, defaults, allowedValues, min/max length and value), variables, conditions,
-dependsOn (explicit, and implicit through reference() by name), nested child resources and outputs.
-Not supported, and refused explicitly: copy loops, user-defined functions, languageVersion 2.0, Key Vault
-parameter references.
+dependsOn (explicit, and implicit through reference() by name), nested child resources, outputs, listKeys()
+through `DeploymentContext.list_keys`, and nested deployments (Microsoft.Resources/deployments) whose
+template is evaluated in the inner scope: their `properties.template` is passed on as written, for the caller
+to deploy in the nested deployment's own scope. Not supported, and refused explicitly: copy loops,
+user-defined functions, languageVersion 2.0, Key Vault parameter references.
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ class DeploymentContext:
     # (resource_id, api_version, full) -> the resource (full=True) or its "properties";
     # raises TemplateError("ResourceNotFound", ...) when it does not exist.
     reference: Callable[[str, str | None, bool], dict[str, Any]]
+    # (resource_id, api_version) -> what POST {resource_id}/listKeys answers; None: listKeys() is refused.
+    list_keys: Callable[[str, str], dict[str, Any]] | None = None
 
 
 @dataclass
@@ -144,6 +148,27 @@ def deploy(
         put_resource(deployment.planned(resource))
         deployed.append(resource.resource_id)
     return DeploymentOutcome(deployment.outputs(), deployed)
+
+
+def _inner_template(raw: dict[str, Any]) -> Any:
+    """The template of a nested deployment evaluated in the inner scope, or None."""
+    if str(raw.get("type", "")).lower() != "microsoft.resources/deployments":
+        return None
+    properties = raw.get("properties")
+    if not isinstance(properties, dict):
+        return None
+    options = properties.get("expressionEvaluationOptions")
+    if not isinstance(options, dict) or str(options.get("scope", "")).lower() != "inner":
+        return None
+    return properties.get("template")
+
+
+def _outer_body(raw: dict[str, Any]) -> dict[str, Any]:
+    """The part of a resource the outer scope evaluates: all but the deployment keys and an inner template."""
+    body = {k: v for k, v in raw.items() if k.lower() not in _DEPLOYMENT_KEYS}
+    if _inner_template(raw) is not None:
+        body["properties"] = {k: v for k, v in body["properties"].items() if k != "template"}
+    return body
 
 
 def _invalid(message: str, target: str | None = None) -> TemplateError:
@@ -308,7 +333,7 @@ class _Deployment:
             static = {
                 k: resource.raw.get(k) for k in ("type", "name", "apiVersion", "dependsOn", *_SCOPE_KEYS)
             }
-            runtime = {k: v for k, v in resource.raw.items() if k.lower() not in _DEPLOYMENT_KEYS}
+            runtime = _outer_body(resource.raw)
             where = f"The template resource '{resource.label}'"
             self._check(static, _STATIC, where)
             self._check([resource.raw.get("condition"), runtime], _RUNTIME, where)
@@ -434,7 +459,7 @@ class _Deployment:
 
     def _implicit_dependencies(self, resource: _Resource) -> list[_Resource]:
         """reference('name') of a resource in the same template makes ARM wait for that resource."""
-        body = {k: v for k, v in resource.raw.items() if k.lower() not in _DEPLOYMENT_KEYS}
+        body = _outer_body(resource.raw)
         found: list[_Resource] = []
         for text in expressions_in(body):
             for node in calls(parse(text)):
@@ -476,9 +501,12 @@ class _Deployment:
     # --- deployment
 
     def planned(self, resource: _Resource) -> PlannedResource:
-        body = {k: v for k, v in resource.raw.items() if k.lower() not in _DEPLOYMENT_KEYS}
+        body = _outer_body(resource.raw)
         try:
             evaluated = self.evaluator.evaluate(body, _RUNTIME)
+            inner = _inner_template(resource.raw)
+            if inner is not None:
+                evaluated["properties"]["template"] = copy.deepcopy(inner)
         except ExpressionError as exc:
             raise TemplateError(
                 "InvalidTemplate",
@@ -527,6 +555,7 @@ class _Deployment:
             "parameters": Function(lambda a: self.parameter(_name_arg("parameters", a[0])), 1, 1),
             "variables": Function(lambda a: self.variable(_name_arg("variables", a[0])), 1, 1),
             "reference": Function(self._reference, 1, 3),
+            "listkeys": Function(self._list_keys, 2, 3),
             "resourceid": Function(self._resource_id_function, 2, None),
             "subscriptionresourceid": Function(self._subscription_resource_id, 2, None),
             "tenantresourceid": Function(lambda a: _provider_path("", "tenantResourceId", a), 2, None),
@@ -600,6 +629,21 @@ class _Deployment:
                 )
             api_version = in_template[0].api_version
         return self.ctx.reference(target, api_version, full)
+
+    def _list_keys(self, args: list[Any]) -> Any:
+        target = _name_arg("listKeys", args[0])
+        api_version = _name_arg("listKeys", args[1])
+        if not target.startswith("/"):
+            in_template = self._find(target)
+            if not in_template:
+                raise ExpressionError(f"The template resource '{target}' is not found. {SYNTAX_HELP}")
+            target = in_template[0].resource_id
+        if self.ctx.list_keys is None:
+            raise ExpressionError(
+                "Unable to evaluate template language function 'listKeys': this emulator cannot list the "
+                f"keys of '{target}'."
+            )
+        return self.ctx.list_keys(target, api_version)
 
     def _resource_id_function(self, args: list[Any]) -> str:
         texts = [_name_arg("resourceId", a) for a in args]

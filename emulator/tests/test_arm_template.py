@@ -995,3 +995,58 @@ def test_pipeline_run_template(directory: Path) -> None:
     arm = FakeArm()
     deploy(template, parameters, context(arm), arm.put)
     assert arm.puts[0].body["properties"]["request"]["catalogDigest"] == "sha256:" + "a" * 64
+
+
+def test_list_keys_asks_the_context_and_is_refused_without_it() -> None:
+    site = f"{GROUP_ID}/providers/Microsoft.Web/sites/app1/host/default"
+    template = make_template(
+        [
+            thing(
+                "hook",
+                properties={
+                    "url": "[concat('https://h/?code=', listKeys(resourceId('Microsoft.Web/sites/host', "
+                    "'app1', 'default'), '2024-04-01').systemKeys.blobs_extension)]"
+                },
+            )
+        ]
+    )
+    arm = FakeArm()
+    asked: list[tuple[str, str]] = []
+
+    def list_keys(resource_id: str, api_version: str) -> dict[str, Any]:
+        asked.append((resource_id, api_version))
+        return {"systemKeys": {"blobs_extension": "k1"}}
+
+    ctx = DeploymentContext(SUB, RG, "eastus", "dep1", "tenant1", NOW, arm.reference, list_keys)
+    deploy(template, {}, ctx, arm.put)
+    assert arm.body("things")["properties"]["url"] == "https://h/?code=k1"
+    assert asked == [(site, "2024-04-01")]
+    error = error_of(lambda: deploy(template, {}, context(), FakeArm().put))
+    assert "listKeys" in error.message
+
+
+def test_an_inner_scope_nested_template_is_passed_on_as_written() -> None:
+    inner = make_template(
+        [thing("[parameters('name')]")], parameters={"name": {"type": "string"}}, outputs={}
+    )
+    nested = {
+        "type": "Microsoft.Resources/deployments",
+        "apiVersion": "2022-09-01",
+        "name": "nested1",
+        "resourceGroup": "[parameters('group')]",
+        "properties": {
+            "mode": "Incremental",
+            "expressionEvaluationOptions": {"scope": "inner"},
+            "parameters": {"name": {"value": "[concat(parameters('group'), '-thing')]"}},
+            "template": inner,
+        },
+    }
+    template = make_template([nested], parameters={"group": {"type": "string"}})
+    arm = FakeArm()
+    deploy(template, {"group": {"value": "other-rg"}}, context(arm), arm.put)
+    (planned,) = arm.puts
+    assert planned.resource_id == (
+        f"/subscriptions/{SUB}/resourceGroups/other-rg/providers/Microsoft.Resources/deployments/nested1"
+    )
+    assert planned.body["properties"]["parameters"] == {"name": {"value": "other-rg-thing"}}
+    assert planned.body["properties"]["template"] == inner
