@@ -4,7 +4,6 @@ pipelines, and pipeline runs (validation, re-PUT semantics, starting the run).""
 from __future__ import annotations
 
 import copy
-import hashlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +13,7 @@ from emulator.arm import PutResult, ResourceManager
 from emulator.clock import Clock, iso
 from emulator.errors import ApiError, bad_request
 from emulator.identities import pipeline_identity
+from emulator.registry import Manifest, RegistryStore, seed_manifest
 from emulator.state import Config, Repository, Resource, State
 
 REGISTRIES = "Microsoft.ContainerRegistry/registries"
@@ -24,7 +24,8 @@ TERMINAL = ("Succeeded", "Failed", "Canceled")
 
 
 def seed_digest(repository: str, tag: str) -> str:
-    return "sha256:" + hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()
+    """The digest of the image a seeded `repo:tag` gets (the sha256 of its manifest document)."""
+    return seed_manifest(repository, tag).digest
 
 
 def login_server(registry_name: str) -> str:
@@ -39,9 +40,13 @@ class Registries:
         self.config = config
         self.clock = clock
         self.resources = resources
+        self.store = RegistryStore(state.lock)  # manifest documents, times, data-plane settings
+        self.listen: Callable[[str], int] | None = None  # opens the registry's data-plane port (runtime)
 
     def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
         validation.check_name("registry", rid.name)
+        if self.listen is not None:
+            self.listen(rid.name)
         properties = copy.deepcopy(body.get("properties") or {})
         properties["loginServer"] = login_server(rid.name)
         properties.setdefault("adminUserEnabled", False)
@@ -58,6 +63,7 @@ class Registries:
     def delete(self, resource: Resource) -> None:
         with self.state.lock:
             self.state.registries.pop(ids.key(resource.id), None)
+            self.store.forget(ids.key(resource.id))
 
     def content(self, registry_id: str) -> dict[str, Repository]:
         with self.state.lock:
@@ -66,9 +72,20 @@ class Registries:
                 raise ApiError(404, "RegistryNotFound", f"The registry '{registry_id}' does not exist.")
             return found
 
-    def add(self, registry_id: str, repository: str, tag: str | None, digest: str) -> None:
+    def add(
+        self,
+        registry_id: str,
+        repository: str,
+        tag: str | None,
+        digest: str,
+        manifest: Manifest | None = None,
+    ) -> None:
+        """Write a manifest (its document when known: its sha256 must be `digest`) and point `tag` at it."""
+        now = self.clock.now()
         with self.state.lock:
             repo = self.content(registry_id).setdefault(repository, Repository())
+            previous = repo.tags.get(tag) if tag else None
+            self.store.record(ids.key(registry_id), repository, tag, digest, manifest, previous, now)
             repo.manifests.add(digest)
             if tag:
                 repo.tags[tag] = digest
@@ -165,12 +182,15 @@ class PipelineRuns:
         force_tag: str | None,
         existing: Resource | None,
         trigger: dict[str, Any] | None,
+        source: dict[str, Any] | None = None,
     ) -> PutResult:
         with self.state.lock:
             response: dict[str, Any] = {"status": "Running", "progress": {"percentage": "0"}}
             response["startTime"] = iso(self.clock.now())
             if trigger:
                 response["trigger"] = trigger
+            if source:
+                response["source"] = source
             properties: dict[str, Any] = {"request": request}
             if force_tag is not None:
                 properties["forceUpdateTag"] = force_tag
@@ -212,16 +232,36 @@ class PipelineRuns:
             self.state.run_generations[key] = self.state.run_generations.get(key, 0) + 1
             self.state.changed.notify_all()
 
-    def trigger_run(self, pipeline: Resource, blob_name: str) -> Resource:
-        """The run the source trigger starts for a blob: a generated name, trigger.sourceTrigger.timestamp."""
+    def trigger_run(self, pipeline: Resource, blob_name: str, source: dict[str, Any]) -> Resource:
+        """The run the source trigger starts for a blob: a generated name (hyphens allowed: the service's
+        own runs skip the name rules of PUT), `trigger.sourceTrigger.timestamp`, and the blob named as
+        `config.source_trigger_run_shape` says. `source` is the pipeline's storage as a run echoes it."""
         parsed = ids.parse(pipeline.id)
         assert parsed is not None
         assert parsed.parent is not None
-        name = "sourcetrigger" + uuid.uuid4().hex[:24]
+        name = self._trigger_run_name(parsed.name)
         rid = parsed.parent.child("pipelineRuns", name)
-        request = {
-            "pipelineResourceId": pipeline.id,
-            "source": {"type": "AzureStorageBlob", "name": blob_name},
-        }
+        shape = self.config.source_trigger_run_shape
+        request: dict[str, Any] = {"pipelineResourceId": pipeline.id}
+        echo = dict(source)
+        if shape == "request-name":
+            request["source"] = {"type": "AzureStorageBlob", "name": blob_name}
+        if shape == "spec":
+            echo["type"] = "AzureStorageBlobContainer"
+        else:
+            echo["type"] = "AzureStorageBlob"
+            echo["uri"] = f"{echo['uri'].rstrip('/')}/{blob_name}"
+        with self.state.lock:
+            self.state.trigger_blobs[rid.key] = blob_name
         trigger = {"sourceTrigger": {"timestamp": iso(self.clock.now())}}
-        return self.create(rid, rid.id, pipeline.api_version, request, None, None, trigger).resource
+        return self.create(
+            rid, rid.id, pipeline.api_version, request, None, None, trigger, source=echo
+        ).resource
+
+    def _trigger_run_name(self, pipeline_name: str) -> str:
+        style = self.config.source_trigger_run_names
+        if style == "pipeline-timestamp":
+            return f"{pipeline_name}-{self.clock.now():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:4]}"
+        if style == "alphanumeric":
+            return "sourcetrigger" + uuid.uuid4().hex[:24]
+        return str(uuid.uuid4())

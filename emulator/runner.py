@@ -239,7 +239,9 @@ class Runner:
         self, body: dict[str, Any], request: dict[str, Any], pipeline: dict[str, Any], registry_id: str
     ) -> Outcome:
         endpoint = self.endpoint(pipeline)
-        blob_name = request["source"]["name"]
+        named = (request.get("source") or {}).get("name")
+        with self.state.lock:
+            blob_name = named or self.state.trigger_blobs.get(ids.key(body["id"]), "")
         delete_after = "DeleteSourceBlobOnSuccess" in endpoint.options
         client, where = self.container(endpoint, "rd" if delete_after else "r")
         try:
@@ -290,11 +292,9 @@ class Runner:
                 client.delete_blob(blob_name)
             except HttpResponseError as exc:
                 raise self.storage_failure(f"delete blob '{blob_name}'", where, exc) from None
-        response: dict[str, Any] = {
-            "importedArtifacts": imported,
-            "catalogDigest": digest,
-            "source": _endpoint_echo(endpoint, "AzureStorageBlob", blob_name, where),
-        }
+        response: dict[str, Any] = {"importedArtifacts": imported, "catalogDigest": digest}
+        if named:  # a source-trigger run keeps the response.source it was created with
+            response["source"] = _endpoint_echo(endpoint, "AzureStorageBlob", blob_name, where)
         return _outcome(response, errors)
 
 
@@ -307,14 +307,22 @@ def _outcome(response: dict[str, Any], skipped: list[str]) -> Outcome:
     return Outcome(response)
 
 
-def _endpoint_echo(
-    endpoint: Endpoint, kind: str, blob_name: str, where: storage.ContainerAddress
-) -> dict[str, Any]:
-    echo: dict[str, Any] = {"type": kind, "name": blob_name, "uri": f"{endpoint.uri.rstrip('/')}/{blob_name}"}
+def storage_echo(endpoint: Endpoint) -> dict[str, Any]:
+    """A pipeline's storage as a run's response.source / response.target shows it (REST spec:
+    ImportPipelineSourceProperties / ExportPipelineTargetProperties: type, uri, keyVaultUri,
+    storageAccessMode; no blob name)."""
+    echo: dict[str, Any] = {"type": "AzureStorageBlobContainer", "uri": endpoint.uri}
     if endpoint.mode == "SasToken" and endpoint.key_vault_uri:
         echo["keyVaultUri"] = endpoint.key_vault_uri
     echo["storageAccessMode"] = endpoint.mode
     return echo
+
+
+def _endpoint_echo(
+    endpoint: Endpoint, kind: str, blob_name: str, where: storage.ContainerAddress
+) -> dict[str, Any]:
+    """The blob a run wrote or read, as the spec's example shows it: type AzureStorageBlob, the blob's URL."""
+    return {**storage_echo(endpoint), "type": kind, "uri": f"{endpoint.uri.rstrip('/')}/{blob_name}"}
 
 
 def _resolve(

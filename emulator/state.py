@@ -36,7 +36,19 @@ class Config:
     deployment_cleanup_to: int = 600  # ... down to this many
     deployment_grooming: bool = True  # False: no automatic deletion (the limit is then reached)
     source_trigger_window_days: float = 60.0  # fractions let a test age a blob in seconds
+    # What a run the source trigger starts shows (FACTS.md: only response.trigger.sourceTrigger.timestamp
+    # and response.source {type, uri, keyVaultUri, storageAccessMode} are promised):
+    # "spec": the container's uri, the blob named nowhere; "response-uri": response.source.uri is the
+    # blob's URL; "request-name": request.source.name is the blob (the emulator's old shape).
+    source_trigger_run_shape: str = "spec"
+    # How the source trigger names its runs: "guid" (8-4-4-4-12 hex, hyphens), "pipeline-timestamp"
+    # ("<pipeline>-<UTC yyyymmddThhmmssZ>-<4 hex>") or "alphanumeric" ("sourcetrigger<hex>", no hyphen).
+    source_trigger_run_names: str = "guid"
 
+    CHOICES = {
+        "source_trigger_run_shape": ("spec", "response-uri", "request-name"),
+        "source_trigger_run_names": ("guid", "pipeline-timestamp", "alphanumeric"),
+    }
     MUTABLE = (
         "run_seconds",
         "trigger_interval",
@@ -47,6 +59,8 @@ class Config:
         "deployment_cleanup_to",
         "deployment_grooming",
         "source_trigger_window_days",
+        "source_trigger_run_shape",
+        "source_trigger_run_names",
     )
 
     def as_dict(self) -> dict[str, Any]:
@@ -59,7 +73,10 @@ class Config:
                     f"'{name}' cannot be changed at run time; settable: {', '.join(self.MUTABLE)}"
                 )
             current = getattr(Config(), name)  # the declared kind, not whatever was set last
-            if isinstance(current, bool):
+            if name in self.CHOICES:
+                if value not in self.CHOICES[name]:
+                    raise bad_request(f"'{name}' must be one of: {', '.join(self.CHOICES[name])}")
+            elif isinstance(current, bool):
                 if not isinstance(value, bool):
                     raise bad_request(f"'{name}' must be a boolean")
             elif isinstance(current, int) and not isinstance(current, bool):
@@ -158,6 +175,8 @@ class State:
             self.secrets: dict[str, dict[str, list[SecretVersion]]] = {}  # vault name lower -> name lower
             self.seen_blobs: set[tuple[str, str, str]] = set()  # (pipeline key, blob name, etag)
             self.run_generations: dict[str, int] = {}  # run key -> generation (a re-run or delete bumps it)
+            # run key -> the blob a source-trigger run imports, where its body does not name it
+            self.trigger_blobs: dict[str, str] = {}
             self.requests: list[RequestRecord] = []
             self.changed.notify_all()
 

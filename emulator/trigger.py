@@ -16,7 +16,7 @@ from emulator import ids, transfer_blob
 from emulator.acr import IMPORT_PIPELINES, PipelineRuns
 from emulator.arm import ResourceManager
 from emulator.clock import Clock
-from emulator.runner import RunFailed, Runner
+from emulator.runner import RunFailed, Runner, storage_echo
 from emulator.state import Config, Resource, State
 
 log = logging.getLogger("emulator.trigger")
@@ -90,5 +90,5 @@ class SourceTrigger:
                 if self.resources.find(pipeline.id) is None:
                     return
                 self.state.seen_blobs.add(version)
-            run = self.runs.trigger_run(pipeline, blob.name)
+            run = self.runs.trigger_run(pipeline, blob.name, storage_echo(endpoint))
             log.info("source trigger: run %s imports blob %s", run.id, blob.name)

@@ -3,10 +3,13 @@ and both identity kinds, export runs writing the blob, the source trigger, manua
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
 
+from emulator.admin import AdminError
 from emulator.testing import RunningEmulator
 from emulator.tests.helpers import (
     blob_service,
@@ -165,7 +168,11 @@ def test_export_run_writes_the_transfer_blob_and_the_source_trigger_imports_it(
     assert response["status"] == "Succeeded"
     assert response["progress"] == {"percentage": "100"}
     assert response["catalogDigest"].startswith("sha256:")
-    assert response["target"]["name"] == "blob1"
+    assert response["target"] == {
+        "type": "AzureStorageBlob",
+        "uri": f"{source['url']}/blob1",
+        "storageAccessMode": "ManagedIdentity",
+    }  # as the REST spec's example: the blob's URL, no name
     assert response["startTime"] <= response["finishTime"]
 
     properties = blob_service(emulator).get_blob_client(source["container"], "blob1").get_blob_properties()
@@ -174,11 +181,53 @@ def test_export_run_writes_the_transfer_blob_and_the_source_trigger_imports_it(
 
     content = wait_for(lambda: emulator.admin.registry_content("targetregistry").get("samples/hello"))
     assert "v1" in content["tags"]
-    target_runs = wait_for(lambda: _trigger_runs(emulator, "targetregistry"))
-    assert target_runs[0]["properties"]["response"]["trigger"]["sourceTrigger"]["timestamp"]
-    assert target_runs[0]["properties"]["request"]["source"]["name"] == "blob1"
-    wait_for(lambda: _trigger_runs(emulator, "targetregistry", terminal=True))
-    assert sorted(target_runs[0]["properties"]["request"].keys()) == ["pipelineResourceId", "source"]
+    target_runs = wait_for(lambda: _trigger_runs(emulator, "targetregistry", terminal=True))
+    properties = target_runs[0]["properties"]
+    assert properties["response"]["trigger"]["sourceTrigger"]["timestamp"]
+    assert properties["request"] == {"pipelineResourceId": output(imported, "pipelineResourceId")}
+    assert properties["response"]["source"] == {
+        "type": "AzureStorageBlobContainer",
+        "uri": source["url"],
+        "storageAccessMode": "ManagedIdentity",
+    }  # the spec's shape: the blob is named nowhere
+    assert properties["response"]["importedArtifacts"] == ["samples/hello:v1", "samples/nginx@" + DIGEST]
+    assert "blob1" not in json.dumps(target_runs[0])
+    guid = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    assert re.fullmatch(guid, target_runs[0]["name"])
+
+
+@pytest.mark.parametrize(
+    ("shape", "names", "name_pattern"),
+    [
+        ("response-uri", "pipeline-timestamp", r"importpipeline-\d{8}T\d{6}Z-[0-9a-f]{4}"),
+        ("request-name", "alphanumeric", r"sourcetrigger[0-9a-f]{24}"),
+    ],
+)
+def test_source_trigger_run_shapes_and_names(
+    source: dict[str, Any], shape: str, names: str, name_pattern: str
+) -> None:
+    emulator: RunningEmulator = source["emulator"]
+    emulator.admin.configure(source_trigger_run_shape=shape, source_trigger_run_names=names)
+    exported = export_pipeline(emulator, "sourceregistry", source["url"])
+    export_run(emulator, "sourceregistry", output(exported, "pipelineResourceId"), ["samples/hello:v1"], "b2")
+    import_pipeline(emulator, "targetregistry", source["url"], trigger="Enabled")
+    run = wait_for(lambda: _trigger_runs(emulator, "targetregistry", terminal=True))[0]
+    assert re.fullmatch(name_pattern, run["name"])
+    assert run["properties"]["provisioningState"] == "Succeeded"
+    echoed = run["properties"]["response"]["source"]
+    if shape == "response-uri":
+        assert echoed["uri"] == f"{source['url']}/b2"
+        assert echoed["type"] == "AzureStorageBlob"
+        assert "source" not in run["properties"]["request"]
+    else:
+        assert run["properties"]["request"]["source"] == {"type": "AzureStorageBlob", "name": "b2"}
+
+
+def test_source_trigger_settings_are_checked(emulator_reset: RunningEmulator) -> None:
+    with pytest.raises(AdminError) as caught:
+        emulator_reset.admin.configure(source_trigger_run_shape="blob-name")
+    assert caught.value.status == 400
+    assert emulator_reset.admin.config()["source_trigger_run_shape"] == "spec"
 
 
 def _trigger_runs(emulator: RunningEmulator, registry: str, terminal: bool = False) -> list[dict[str, Any]]:
