@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         emulator.start()
         if args.seed:
-            load_seed(emulator, json.loads(args.seed.read_text(encoding="utf-8")))
+            load_seed(emulator.admin_routes.dispatch, json.loads(args.seed.read_text(encoding="utf-8")))
         settings = emulator.settings()
         if args.json:
             print(json.dumps(settings, indent=2), flush=True)

@@ -6,18 +6,42 @@ from __future__ import annotations
 import copy
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from emulator import ids
-from emulator.acr import REGISTRIES, seed_digest
-from emulator.clock import iso
+from emulator.acr import REGISTRIES, Registries, seed_digest
+from emulator.arm import ResourceManager
+from emulator.clock import Clock, iso
 from emulator.errors import ApiError, bad_request
+from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED
-from emulator.keyvault import VAULTS
+from emulator.keyvault import VAULTS, KeyVault
 from emulator.server import Request, Response
+from emulator.state import Config, State
 
-if TYPE_CHECKING:
-    from emulator.runtime import Emulator
+
+class SourceTriggerControl(Protocol):
+    def scan(self) -> None: ...
+
+    def poke(self) -> None: ...
+
+
+class AdminHost(Protocol):
+    """What the admin API uses of the emulator (runtime.Emulator is one; admin_api never imports it)."""
+
+    state: State
+    config: Config
+    clock: Clock
+    resources: ResourceManager
+    registries: Registries
+    keyvault: KeyVault
+    faults: Faults
+    trigger: SourceTriggerControl
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def reset(self) -> None: ...
+
 
 REGISTRY_API = "2025-06-01-preview"
 VAULT_API = "2023-07-01"
@@ -26,7 +50,7 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class AdminRoutes:
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: AdminHost) -> None:
         self.emulator = emulator
         self.state = emulator.state
         self.config = emulator.config

@@ -4,27 +4,48 @@ groups, deployments, long-running operation statuses and generic resources by id
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+import threading
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from emulator import ids
 from emulator.acr import PIPELINE_RUNS, TERMINAL
-from emulator.clock import iso
+from emulator.arm import ResourceManager
+from emulator.clock import Clock, iso
 from emulator.deployments import TYPE as DEPLOYMENTS
-from emulator.deployments import parse_filter
+from emulator.deployments import Deployments, parse_filter
 from emulator.errors import ApiError, bad_request
+from emulator.faults import Faults
 from emulator.identities import TokenEndpoint
 from emulator.server import Request, Response
-from emulator.state import RequestRecord
-
-if TYPE_CHECKING:
-    from emulator.runtime import Emulator
+from emulator.state import Config, RequestRecord, State
 
 ADMIN_PREFIX = "/_emulator"
 
 
+class Dispatcher(Protocol):
+    def dispatch(self, request: Request) -> Response: ...
+
+
+class ArmHost(Protocol):
+    """What the ARM routes use of the emulator (runtime.Emulator is one; routes never import it)."""
+
+    state: State
+    config: Config
+    clock: Clock
+    resources: ResourceManager
+    deployments: Deployments
+    faults: Faults
+    tokens: TokenEndpoint
+    stop_event: threading.Event
+    admin_routes: Dispatcher
+
+    @property
+    def arm_endpoint(self) -> str: ...
+
+
 class ArmRoutes:
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: ArmHost) -> None:
         self.emulator = emulator
         self.state = emulator.state
         self.config = emulator.config

@@ -12,20 +12,16 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from emulator.server import Request
-
-if TYPE_CHECKING:
-    from emulator.runtime import Emulator
+from emulator.server import Dispatch, Request
 
 
-def load_seed(emulator: Emulator, document: dict[str, Any]) -> None:
-    """Apply the document through the admin API's own handlers, so it validates the same way."""
-    routes = emulator.admin_routes
+def load_seed(admin: Dispatch, document: dict[str, Any]) -> None:
+    """Apply the document through the admin API's own handler (`admin`), so it validates the same way."""
     calls = [("registries", r) for r in document.get("registries") or []]
     calls += [("vaults", v) for v in document.get("vaults") or []]
     calls += [("identities", i) for i in document.get("identities") or []]
     for route, body in calls:
-        request = Request("POST", f"/_emulator/{route}", {}, {}, json.dumps(body).encode(), emulator.port)
-        routes.dispatch(request)
+        request = Request("POST", f"/_emulator/{route}", {}, {}, json.dumps(body).encode(), 0)
+        admin(request)
