@@ -199,6 +199,10 @@ class RegistryStore:
             else:
                 self.import_failures.pop(registry_key, None)
 
+    def import_failures_of(self, registry_key: str) -> dict[str, str]:
+        with self.lock:
+            return dict(sorted((self.import_failures.get(registry_key) or {}).items()))
+
     def import_failure(self, registry_key: str, *names: str) -> str | None:
         """The reason an import into this registry fails the artifact known by any of `names`, or None."""
         with self.lock:

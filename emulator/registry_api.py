@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from emulator import ids
-from emulator.acr import REGISTRIES, login_server
+from emulator.acr import REGISTRIES, Registries, login_server
 from emulator.clock import iso
 from emulator.errors import ApiError, bad_request
 from emulator.registry import ACCESS_STATUSES, Manifest, new_manifest
@@ -637,18 +637,23 @@ def _ordered(names: list[str], updated: Any, order: str | None) -> list[str]:
 # --- admin routes: /_emulator/registries/{name}/{retag | manifests | access | import-failures}
 
 
+def endpoint_of(registries: Registries, name: str) -> str | None:
+    """`https://127.0.0.1:{port}` of the registry `name` (None when the data plane is not wired)."""
+    return f"https://127.0.0.1:{registries.listen(name)}" if registries.listen else None
+
+
 def admin(
-    emulator: Emulator, method: str, registry_id: str, rest: list[str], body: dict[str, Any]
+    registries: Registries, method: str, registry_id: str, rest: list[str], body: dict[str, Any]
 ) -> Response:
-    registries = emulator.registries
     key = ids.key(registry_id)
+    store = registries.store
     route = (method, rest[0])
     if route == ("POST", "retag"):
-        return Response(200, retag(emulator, registry_id, body))
+        return Response(200, retag(registries, registry_id, body))
     if route == ("GET", "manifests"):
-        return Response(200, {"id": registry_id, "manifests": manifest_list(emulator, registry_id)})
+        return Response(200, {"id": registry_id, "manifests": manifest_list(registries, registry_id)})
     if route == ("GET", "access"):
-        return Response(200, registries.store.access_rules(key))
+        return Response(200, store.access_rules(key))
     if route == ("POST", "access"):
         principal = body.get("principal") or "*"
         allowed = body.get("acrPull")
@@ -658,33 +663,31 @@ def admin(
                 'Body: {"principal": "*" or an object/application id, "acrPull": true|false, '
                 '"status": 401|403}.'
             )
-        registries.store.set_access(key, principal, allowed, status)
-        return Response(200, registries.store.access_rules(key))
+        store.set_access(key, principal, allowed, status)
+        return Response(200, store.access_rules(key))
     if route == ("POST", "import-failures"):
         artifacts = body.get("artifacts")
         if isinstance(artifacts, list) and all(isinstance(a, str) for a in artifacts):
-            reason = (
-                body.get("message") or "the artifact could not be imported (set by the emulator's admin API)"
-            )
-            artifacts = dict.fromkeys(artifacts, str(reason))
+            artifacts = dict.fromkeys(artifacts, str(body.get("message") or IMPORT_FAILURE))
         if not isinstance(artifacts, dict) or not artifacts:
             raise bad_request('Body: {"artifacts": ["repo:tag", ...], "message"?: "why"}.')
-        registries.store.set_import_failures(key, {str(a): str(m) for a, m in artifacts.items()})
-        return Response(200, {"importFailures": dict(registries.store.import_failures.get(key) or {})})
+        store.set_import_failures(key, {str(a): str(m) for a, m in artifacts.items()})
+        return Response(200, {"importFailures": store.import_failures_of(key)})
+    if route == ("GET", "import-failures"):
+        return Response(200, {"importFailures": store.import_failures_of(key)})
     if route == ("DELETE", "import-failures"):
-        registries.store.set_import_failures(key, {})
+        store.set_import_failures(key, {})
         return Response(200, {"importFailures": {}})
     raise ApiError(404, "NotFound", f"Unknown registry admin route {method} {'/'.join(rest)}.")
 
 
-def retag(emulator: Emulator, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def retag(registries: Registries, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """Point `repository:tag` at a new image (a new manifest, so a new digest), or at `digest` when given
     (a manifest the repository already has). The old manifest stays, untagged, as after a push."""
     repository, tag, digest = body.get("repository"), body.get("tag"), body.get("digest")
     if not isinstance(repository, str) or not repository or not isinstance(tag, str) or not tag:
         raise bad_request('Body: {"repository": "samples/hello", "tag": "v1", "digest"?: "sha256:..."}.')
-    registries = emulator.registries
-    with emulator.state.lock:
+    with registries.state.lock:
         repo = registries.content(registry_id).get(repository)
         previous = repo.tags.get(tag) if repo else None
         if digest is None:
@@ -698,13 +701,12 @@ def retag(emulator: Emulator, registry_id: str, body: dict[str, Any]) -> dict[st
     return {"repository": repository, "tag": tag, "digest": digest, "previousDigest": previous}
 
 
-def manifest_list(emulator: Emulator, registry_id: str) -> list[dict[str, Any]]:
+def manifest_list(registries: Registries, registry_id: str) -> list[dict[str, Any]]:
     """Every manifest of the registry: repository, digest, tags, mediaType, imageSize, times, document."""
-    registries = emulator.registries
     key = ids.key(registry_id)
     found = []
-    with emulator.state.lock:
-        now = emulator.clock.now()
+    with registries.state.lock:
+        now = registries.clock.now()
         for name, repo in sorted(registries.content(registry_id).items()):
             for digest in sorted(repo.manifests):
                 manifest = registries.store.document(digest)
