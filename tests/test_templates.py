@@ -709,7 +709,7 @@ ROLE_IDS = {
     "storageBlobDataContributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
-    "contributor": "b24988ac-6180-42a7-a9d3-ad0f6b5b6ea5",
+    "contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
     "keyVaultSecretsUser": KEY_VAULT_SECRETS_USER,
 }
 APP_PRINCIPAL = "dddddddd-0000-0000-0000-000000000004"
