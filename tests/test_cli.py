@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import World
 from transfer import bootstrap, cli
+from transfer.arm_views import DeploymentState
 from transfer.errors import Unavailable
-from transfer.runs import DeploymentState
 
 
 class Cli:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from transfer import bootstrap
+from transfer.arm_views import EXPORT_OPTIONS, IMPORT_OPTIONS, STORAGE_ACCESS_MODES, Pipeline
 from transfer.errors import (
     Conflict,
     InvalidInput,
@@ -26,16 +27,9 @@ from transfer.errors import (
     TransferError,
     Unavailable,
 )
-from transfer.http_api import run_json, timestamp
+from transfer.presentation import health_json, run_json, timestamp
 from transfer.runs import Run, RunStatus, Trigger
-from transfer.service import (
-    EXPORT_OPTIONS,
-    IMPORT_OPTIONS,
-    STORAGE_MODES,
-    PipelineSpec,
-    Report,
-    TransferService,
-)
+from transfer.service import PipelineSpec, Report, TransferService
 
 OK, FAILED, BAD_INPUT, NOT_FOUND, CONFLICT, TRANSIENT = 0, 1, 2, 3, 4, 5
 INTERNAL = 70
@@ -155,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deploy.add_argument("kind", choices=("export", "import"))
     deploy.add_argument("--storage-uri", required=True, help="the storage container URL of the pipeline")
-    deploy.add_argument("--mode", choices=STORAGE_MODES, default="SasToken", help="storage access mode")
+    deploy.add_argument(
+        "--mode", choices=STORAGE_ACCESS_MODES, default="SasToken", help="storage access mode"
+    )
     deploy.add_argument(
         "--key-vault", default="", metavar="NAME", help="Key Vault holding the SAS (SasToken)"
     )
@@ -302,11 +298,8 @@ def cmd_cleanup(context: Context) -> int:
 
 def cmd_health(context: Context) -> int:
     checks = context.service.health()
-    healthy = all(c.ok for c in checks)
-    body = {
-        "status": "healthy" if healthy else "unhealthy",
-        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
-    }
+    body = health_json(checks)
+    healthy = body["status"] == "healthy"
 
     def table() -> list[str]:
         rows = [("ok" if c.ok else "FAIL", c.name, c.detail) for c in checks]
@@ -320,7 +313,7 @@ def cmd_pipelines(context: Context) -> int:
     a = context.args
     if a.action == "show":
         pipeline = context.service.pipeline(a.kind)
-        context.console.emit(pipeline, lambda: _pipeline_lines(a.kind, pipeline))
+        context.console.emit(dict(pipeline.resource), lambda: _pipeline_lines(pipeline))
         return OK
     if a.kind == "export" and a.no_source_trigger:
         raise InvalidInput("only an import pipeline has a source trigger", target="--no-source-trigger")
@@ -485,21 +478,17 @@ def _report_lines(report: Report) -> list[str]:
     return lines
 
 
-def _pipeline_lines(kind: str, pipeline: dict[str, Any]) -> list[str]:
-    props = pipeline.get("properties") or {}
-    storage = props.get("target" if kind == "export" else "source") or {}
-    trigger = ((props.get("trigger") or {}).get("sourceTrigger") or {}).get("status")
-    identity = pipeline.get("identity") or {}
+def _pipeline_lines(pipeline: Pipeline) -> list[str]:
     rows = [
-        ("name", pipeline.get("name")),
-        ("id", pipeline.get("id")),
-        ("provisioningState", props.get("provisioningState")),
-        ("storageUri", storage.get("uri")),
-        ("storageAccessMode", storage.get("storageAccessMode") or "SasToken"),
-        ("keyVaultUri", storage.get("keyVaultUri")),
-        ("options", ", ".join(props.get("options") or [])),
-        ("identity", identity.get("type")),
+        ("name", pipeline.name),
+        ("id", pipeline.id),
+        ("provisioningState", pipeline.provisioning_state),
+        ("storageUri", pipeline.storage_uri),
+        ("storageAccessMode", pipeline.storage_access_mode),
+        ("keyVaultUri", pipeline.key_vault_uri),
+        ("options", ", ".join(pipeline.options)),
+        ("identity", pipeline.identity_type),
     ]
-    if kind == "import":
-        rows.append(("sourceTrigger", trigger or "Enabled"))
+    if pipeline.kind == "import":
+        rows.append(("sourceTrigger", pipeline.source_trigger_status))
     return _table(("FIELD", "VALUE"), rows)[1:]

@@ -24,7 +24,6 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,7 +37,8 @@ from transfer.errors import (
     TransferError,
     Unavailable,
 )
-from transfer.runs import Run, Trigger
+from transfer.presentation import health_json, run_json
+from transfer.runs import Trigger
 from transfer.service import Accepted, Check, TransferService
 
 log = logging.getLogger("transfer.http")
@@ -148,12 +148,8 @@ def health(service: TransferService, request: ApiRequest) -> ApiResponse:
 
 
 def health_response(checks: list[Check]) -> ApiResponse:
-    healthy = all(check.ok for check in checks)
-    body = {
-        "status": "healthy" if healthy else "unhealthy",
-        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
-    }
-    return ApiResponse(200 if healthy else 503, body)
+    body = health_json(checks)
+    return ApiResponse(200 if body["status"] == "healthy" else 503, body)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -335,37 +331,3 @@ def base_url(request: ApiRequest) -> str:
     index = path.find(ROUTE_PREFIX)
     prefix = path[: index + len(ROUTE_PREFIX)] if index >= 0 else ROUTE_PREFIX
     return urlunsplit((parts.scheme or "http", parts.netloc, prefix, "", ""))
-
-
-def timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def run_json(run: Run, base: str | None = None) -> dict[str, Any]:
-    """The run as DESIGN.md names its fields; `url` only when answering an HTTP request."""
-    body: dict[str, Any] = {
-        "id": run.id,
-        "kind": run.kind.value,
-        "trigger": run.trigger.value,
-        "status": run.status.value,
-        "artifacts": list(run.artifacts),
-        "blob": run.blob,
-        "pipelineRunId": run.pipeline_run_id,
-        "deploymentName": run.deployment_name or None,
-        "progress": run.progress,
-        "importedArtifacts": list(run.imported_artifacts),
-        "error": run.error,
-        "createdAt": timestamp(run.created_at),
-        "updatedAt": timestamp(run.updated_at),
-        "finishedAt": timestamp(run.finished_at),
-        "cleanedUp": run.cleaned_up,
-        "owned": run.owned,
-        "requestId": run.request_id,
-        "copyStatus": run.copy_status.value if run.copy_status else None,
-        "copyError": run.copy_error,
-    }
-    if base is not None:
-        body["url"] = f"{base}runs/{run.id}"
-    return body

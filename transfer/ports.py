@@ -8,7 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from transfer.runs import DeploymentState, Run, RunKind, RunStatus
+from transfer.arm_views import DeploymentState
+from transfer.runs import Run, RunKind, RunStatus
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+
+from transfer.arm_views import DeploymentState, PipelineRun
 
 
 class RunKind(StrEnum):
@@ -92,15 +92,6 @@ def advance(current: RunStatus, observed: RunStatus) -> RunStatus:
 
 
 @dataclass(frozen=True)
-class DeploymentState:
-    name: str
-    provisioning_state: str
-    outputs: Mapping[str, Any] = field(default_factory=dict)
-    output_resource_ids: tuple[str, ...] = ()
-    error: str | None = None
-
-
-@dataclass(frozen=True)
 class Observation:
     """What ARM says about a run, reduced to the fields we record."""
 
@@ -120,28 +111,26 @@ _RUN_STATUS = {
 _DEPLOYMENT_TERMINAL = {"failed": RunStatus.FAILED, "canceled": RunStatus.CANCELED}
 
 
-def observe(deployment: DeploymentState | None, pipeline_run: Mapping[str, Any] | None) -> Observation | None:
+def observation(deployment: DeploymentState | None, pipeline_run: PipelineRun | None) -> Observation | None:
     """Map ARM's deployment and pipelineRun state to ours; None when ARM knows nothing of the run yet.
 
     `response.status` is a free string in the REST spec: unknown values count as still running.
     """
     if pipeline_run is not None:
-        props = pipeline_run.get("properties") or {}
-        response = props.get("response") or {}
-        provisioning = str(props.get("provisioningState") or "").lower()
-        status = _RUN_STATUS.get(str(response.get("status") or "").lower())
+        status = _RUN_STATUS.get((pipeline_run.status or "").lower())
         if status is None:
-            status = _DEPLOYMENT_TERMINAL.get(provisioning, RunStatus.RUNNING)
-        progress = (response.get("progress") or {}).get("percentage")
-        error = response.get("pipelineRunErrorMessage") or None
+            status = _DEPLOYMENT_TERMINAL.get(
+                (pipeline_run.provisioning_state or "").lower(), RunStatus.RUNNING
+            )
+        error = pipeline_run.error
         if status is RunStatus.FAILED and error is None and deployment is not None:
             error = deployment.error
         return Observation(
             status=status,
-            pipeline_run_id=pipeline_run.get("id"),
-            progress=str(progress) if progress is not None else None,
+            pipeline_run_id=pipeline_run.id,
+            progress=pipeline_run.progress,
             error=error,
-            imported_artifacts=tuple(response.get("importedArtifacts") or ()),
+            imported_artifacts=pipeline_run.imported_artifacts,
         )
     if deployment is not None:
         state = deployment.provisioning_state.lower()
@@ -155,7 +144,7 @@ def observe(deployment: DeploymentState | None, pipeline_run: Mapping[str, Any] 
     return None
 
 
-def apply(run: Run, seen: Observation, now: datetime) -> Run:
+def with_observation(run: Run, seen: Observation, now: datetime) -> Run:
     """The run after recording an observation; unchanged fields keep their values."""
     status = advance(run.status, seen.status)
     if run.status.terminal:

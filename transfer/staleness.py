@@ -45,6 +45,20 @@ class Decision:
     reason: str
     lock_key: str  # the blob record key that makes this action happen once
 
+    def record(
+        self, blob: BlobInfo, action: BlobAction, now: datetime, run_id: str | None = None
+    ) -> BlobRecord:
+        """The blob record that claims this decision's action for this version of the blob."""
+        return BlobRecord(
+            name=blob.name,
+            key=self.lock_key,
+            action=action,
+            decided_at=now,
+            last_modified=blob.last_modified,
+            run_id=run_id,
+            reason=self.reason,
+        )
+
 
 def content_version(blob: BlobInfo) -> str:
     """The blob's content identity: Content-MD5 when present (a metadata refresh keeps it), else ETag."""

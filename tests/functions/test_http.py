@@ -10,7 +10,7 @@ import azure.functions as func
 import pytest
 
 import function_app
-from tests.conftest import World
+from tests.conftest import ENV, World, make_world
 from transfer import bootstrap, http_api
 from transfer.errors import NotConfigured, Throttled, Unavailable
 from transfer.runs import RunStatus
@@ -178,13 +178,13 @@ def test_bodies_over_the_limit_are_413(world: World) -> None:
     assert_untouched(world)
 
 
-def test_an_instance_without_an_export_pipeline_answers_422(world: World, monkeypatch: Any) -> None:
-    monkeypatch.setattr(world.service, "settings", world.settings.__class__(
-        **{**world.settings.__dict__, "export_pipeline": None}
-    ))  # fmt: skip
-    status, body, _ = export({"artifacts": ["ok:v1"]})
+def test_an_instance_without_an_export_pipeline_answers_422() -> None:
+    env = {k: v for k, v in ENV.items() if k not in ("TRANSFER_EXPORT_PIPELINE", "TRANSFER_EXPORT_ARTIFACTS")}
+    import_only = make_world(env)
+    with bootstrap.use_service(import_only.service):
+        status, body, _ = export({"artifacts": ["ok:v1"]})
     assert_error(status, body, 422, "NotConfigured", None)
-    assert_untouched(world)
+    assert_untouched(import_only)
 
 
 def test_throttling_is_429_with_retry_after(world: World, monkeypatch: Any) -> None:

@@ -19,11 +19,12 @@ from emulator.testing import RunningEmulator
 from tests.integration.polling import wait_for
 from transfer import naming, templates
 from transfer.arm import ArmResourceManager
+from transfer.arm_views import DeploymentState
 from transfer.config import Settings, load_settings
 from transfer.credentials import make_credential
 from transfer.errors import NotFound, Throttled, TransferError, Unavailable
 from transfer.retry import capped_retry_policy
-from transfer.runs import DeploymentState, RunKind
+from transfer.runs import RunKind
 from transfer.service import PipelineSpec
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]

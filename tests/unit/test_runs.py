@@ -1,16 +1,17 @@
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from transfer.arm_views import DeploymentState, PipelineRun
 from transfer.runs import (
-    DeploymentState,
     Run,
     RunKind,
     RunStatus,
     Trigger,
     advance,
-    apply,
-    observe,
+    observation,
+    with_observation,
 )
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -36,11 +37,11 @@ def test_advance(current: RunStatus, observed: RunStatus, result: RunStatus) -> 
     assert advance(current, observed) is result
 
 
-def pipeline_run(status: str | None, provisioning: str = "Succeeded", **response: object) -> dict:
-    body: dict = {"provisioningState": provisioning, "response": dict(response)}
+def pipeline_run(status: str | None, provisioning: str = "Succeeded", **response: object) -> PipelineRun:
+    body: dict[str, Any] = {"provisioningState": provisioning, "response": dict(response)}
     if status is not None:
         body["response"]["status"] = status
-    return {"id": "/subscriptions/s/.../pipelineRuns/r1", "properties": body}
+    return PipelineRun.from_arm({"id": "/subscriptions/s/.../pipelineRuns/r1", "properties": body})
 
 
 @pytest.mark.parametrize(
@@ -60,13 +61,13 @@ def pipeline_run(status: str | None, provisioning: str = "Succeeded", **response
     ],
 )
 def test_observe_pipeline_run(status: str | None, provisioning: str, expected: RunStatus) -> None:
-    seen = observe(None, pipeline_run(status, provisioning))
+    seen = observation(None, pipeline_run(status, provisioning))
     assert seen is not None
     assert seen.status is expected
 
 
 def test_observe_records_progress_error_and_imported_artifacts() -> None:
-    seen = observe(
+    seen = observation(
         None,
         pipeline_run(
             "Failed",
@@ -82,7 +83,7 @@ def test_observe_records_progress_error_and_imported_artifacts() -> None:
 
 def test_failed_run_without_message_takes_the_deployment_error() -> None:
     deployment = DeploymentState("d", "Failed", error="InvalidTemplate: bad")
-    seen = observe(deployment, pipeline_run("Failed", "Failed"))
+    seen = observation(deployment, pipeline_run("Failed", "Failed"))
     assert seen is not None
     assert seen.error == "InvalidTemplate: bad"
 
@@ -92,13 +93,13 @@ def test_failed_run_without_message_takes_the_deployment_error() -> None:
     [("Accepted", D), ("Running", D), ("Created", D), ("Failed", F), ("Canceled", C), ("Succeeded", F)],
 )
 def test_observe_deployment_only(state: str, expected: RunStatus) -> None:
-    seen = observe(DeploymentState("d", state, error="boom" if state == "Failed" else None), None)
+    seen = observation(DeploymentState("d", state, error="boom" if state == "Failed" else None), None)
     assert seen is not None
     assert seen.status is expected
 
 
 def test_observe_nothing() -> None:
-    assert observe(None, None) is None
+    assert observation(None, None) is None
 
 
 def make_run(status: RunStatus) -> Run:
@@ -107,17 +108,17 @@ def make_run(status: RunStatus) -> Run:
 
 def test_apply_moves_forward_and_stamps_finish() -> None:
     later = NOW + timedelta(minutes=3)
-    seen = observe(None, pipeline_run("Succeeded", progress={"percentage": "100"}))
+    seen = observation(None, pipeline_run("Succeeded", progress={"percentage": "100"}))
     assert seen is not None
-    after = apply(make_run(R), seen, later)
+    after = with_observation(make_run(R), seen, later)
     assert (after.status, after.progress, after.finished_at, after.updated_at) == (S, "100", later, later)
 
 
 def test_apply_leaves_terminal_runs_untouched() -> None:
-    seen = observe(None, pipeline_run("Running"))
+    seen = observation(None, pipeline_run("Running"))
     assert seen is not None
     done = make_run(F)
-    assert apply(done, seen, NOW + timedelta(hours=1)) is done
+    assert with_observation(done, seen, NOW + timedelta(hours=1)) is done
 
 
 def test_terminal_statuses() -> None:

@@ -1,0 +1,52 @@
+"""How a run and the health checks look to users: one rendering for the HTTP API and the CLI
+(DESIGN.md's run JSON)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from transfer.runs import Run
+from transfer.service import Check
+
+
+def health_json(checks: list[Check]) -> dict[str, Any]:
+    healthy = all(check.ok for check in checks)
+    return {
+        "status": "healthy" if healthy else "unhealthy",
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+    }
+
+
+def timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def run_json(run: Run, base: str | None = None) -> dict[str, Any]:
+    """The run as DESIGN.md names its fields; `url` only when answering an HTTP request."""
+    body: dict[str, Any] = {
+        "id": run.id,
+        "kind": run.kind.value,
+        "trigger": run.trigger.value,
+        "status": run.status.value,
+        "artifacts": list(run.artifacts),
+        "blob": run.blob,
+        "pipelineRunId": run.pipeline_run_id,
+        "deploymentName": run.deployment_name or None,
+        "progress": run.progress,
+        "importedArtifacts": list(run.imported_artifacts),
+        "error": run.error,
+        "createdAt": timestamp(run.created_at),
+        "updatedAt": timestamp(run.updated_at),
+        "finishedAt": timestamp(run.finished_at),
+        "cleanedUp": run.cleaned_up,
+        "owned": run.owned,
+        "requestId": run.request_id,
+        "copyStatus": run.copy_status.value if run.copy_status else None,
+        "copyError": run.copy_error,
+    }
+    if base is not None:
+        body["url"] = f"{base}runs/{run.id}"
+    return body

@@ -1,0 +1,114 @@
+"""What every family of use cases shares: the ports, the clock, the settings, and the few helpers that
+read or write through them the same way everywhere (saving a run, the pipeline cache)."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from transfer.arm_views import Pipeline
+from transfer.config import Settings
+from transfer.errors import InvalidInput, NotConfigured, NotFound, PreconditionFailed, Throttled, Unavailable
+from transfer.ports import BlobCopier, BlobStore, ResourceManager, SecretReader, StateStore
+from transfer.runs import Run
+from transfer.staleness import Policy
+
+TRANSIENT_ERRORS = (Throttled, Unavailable)
+PIPELINE_CACHE_TTL = timedelta(minutes=5)
+
+
+def random_token() -> str:
+    return secrets.token_hex(3)
+
+
+@dataclass
+class Report:
+    """What a timer did, for logs and the CLI."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"counts": dict(self.counts), "errors": self.errors, "items": self.items}
+
+
+class Context:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        arm: ResourceManager,
+        state: StateStore,
+        blobs: BlobStore | None,
+        copier: Callable[[], BlobCopier] | None,
+        secrets_reader: SecretReader | None,
+        clock: Callable[[], datetime],
+        token: Callable[[], str],
+    ) -> None:
+        self.settings = settings
+        self.arm = arm
+        self.state = state
+        self.blobs = blobs
+        self.secrets = secrets_reader
+        self.clock = clock
+        self.token = token
+        self.policy = Policy.of(settings.window_days, settings.margin_hours, settings.stale_action)
+        self._copier_factory = copier
+        self._copier: BlobCopier | None = None
+        self._pipelines: dict[str, tuple[datetime, Pipeline]] = {}
+
+    def save(self, run: Run, **changes: Any) -> Run:
+        """Write the run with `changes`; a racing writer's newer record wins and is returned."""
+        now = self.clock()
+        status = changes.get("status", run.status)
+        if status.terminal and run.finished_at is None:
+            changes.setdefault("finished_at", now)
+        try:
+            return self.state.update_run(replace(run, updated_at=now, **changes))
+        except PreconditionFailed:
+            stored = self.state.get_run(run.id)
+            return stored or run
+
+    def pipeline_name(self, kind: str) -> str:
+        if kind not in ("export", "import"):
+            raise InvalidInput("must be export or import", target="kind")
+        name = self.settings.export_pipeline if kind == "export" else self.settings.import_pipeline
+        if not name:
+            raise NotConfigured(f"TRANSFER_{kind.upper()}_PIPELINE is not set")
+        return name
+
+    def pipeline(self, kind: str, fresh: bool = False) -> Pipeline:
+        """The export or import pipeline, cached for a few minutes (a warm worker reads it rarely)."""
+        now = self.clock()
+        cached = self._pipelines.get(kind)
+        if cached and not fresh and now - cached[0] < PIPELINE_CACHE_TTL:
+            return cached[1]
+        resource_id = self.settings.pipeline_id(kind)
+        resource = self.arm.get_resource(resource_id)
+        if resource is None:
+            raise NotFound(f"the {kind} pipeline {resource_id} does not exist: deploy it first", target=kind)
+        pipeline = Pipeline.from_arm(kind, resource)
+        self._pipelines[kind] = (now, pipeline)
+        return pipeline
+
+    def forget_pipeline(self, kind: str) -> None:
+        self._pipelines.pop(kind, None)
+
+    def require_import(self) -> BlobStore:
+        if not self.settings.import_pipeline:
+            raise NotConfigured("this instance has no import pipeline (TRANSFER_IMPORT_PIPELINE)")
+        if self.blobs is None:
+            raise NotConfigured("TransferStorage is not configured")
+        return self.blobs
+
+    def copier(self) -> BlobCopier:
+        if self._copier is None:
+            if self._copier_factory is None:
+                raise NotConfigured("TRANSFER_COPY_TARGET_URL is not set")
+            self._copier = self._copier_factory()
+        return self._copier

@@ -1,0 +1,191 @@
+"""Reads and operations: runs by id or filter, health, and deploying the pipelines from templates/."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from transfer import naming, templates
+from transfer.arm_views import (
+    EXPORT_OPTIONS,
+    IMPORT_OPTIONS,
+    STORAGE_ACCESS_MODES,
+    DeploymentState,
+    Pipeline,
+    pipeline_parameters,
+)
+from transfer.errors import InvalidInput, NotFound, TransferError
+from transfer.runs import Run, RunKind, RunStatus
+from transfer.service.context import Context
+
+log = logging.getLogger("transfer")
+
+SAS_WARNING = timedelta(days=14)
+DEPLOYMENT_WARNING = 700  # above this, ARM starts deleting the group's oldest deployments
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """What a person chooses when deploying a pipeline; the names come from the settings."""
+
+    storage_uri: str
+    storage_access_mode: str = "SasToken"
+    key_vault_name: str = ""
+    sas_secret_name: str = ""
+    options: tuple[str, ...] = ()
+    source_trigger: bool = True
+    user_assigned_identity: str = ""
+
+    def parameters(self, kind: str, registry: str, pipeline: str) -> dict[str, Any]:
+        """The pipeline template's parameters, after refusing what the service would refuse."""
+        allowed = EXPORT_OPTIONS if kind == "export" else IMPORT_OPTIONS
+        if self.storage_access_mode not in STORAGE_ACCESS_MODES:
+            raise InvalidInput(
+                f"must be one of {', '.join(STORAGE_ACCESS_MODES)}", target="storageAccessMode"
+            )
+        for index, option in enumerate(self.options):
+            if option not in allowed:
+                raise InvalidInput(
+                    f"{option!r} is not one of {', '.join(allowed)}", target=f"options[{index}]"
+                )
+        if not self.storage_uri.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise InvalidInput("must be the storage container's URL", target="storageUri")
+        if self.storage_access_mode == "SasToken" and not (self.key_vault_name and self.sas_secret_name):
+            raise InvalidInput(
+                "SasToken mode needs the Key Vault name and the SAS secret name", target="keyVault"
+            )
+        if (
+            self.user_assigned_identity
+            and "/userassignedidentities/" not in self.user_assigned_identity.lower()
+        ):
+            raise InvalidInput("must be a user-assigned identity resource ID", target="userAssignedIdentity")
+        return pipeline_parameters(
+            kind,
+            registry=registry,
+            pipeline=pipeline,
+            storage_uri=self.storage_uri,
+            storage_access_mode=self.storage_access_mode,
+            key_vault_name=self.key_vault_name,
+            sas_secret_name=self.sas_secret_name,
+            options=self.options,
+            user_assigned_identity=self.user_assigned_identity,
+            source_trigger=self.source_trigger,
+        )
+
+
+class Operations:
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    def get_run(self, run_id: str) -> Run:
+        run = self.context.state.get_run(naming.check_run_id(run_id))
+        if run is None:
+            raise NotFound(f"no run {run_id}", target="run_id")
+        return run
+
+    def list_runs(self, kind: str | None = None, status: str | None = None, top: int = 50) -> list[Run]:
+        try:
+            kind_value = RunKind(kind) if kind else None
+        except ValueError:
+            raise InvalidInput("must be export or import", target="kind") from None
+        try:
+            status_value = RunStatus(status) if status else None
+        except ValueError:
+            allowed = ", ".join(s.value for s in RunStatus)
+            raise InvalidInput(f"must be one of {allowed}", target="status") from None
+        if not 1 <= top <= 1000:
+            raise InvalidInput("must be between 1 and 1000", target="top")
+        return self.context.state.list_runs(kind=kind_value, status=status_value, top=top)
+
+    # ---- health -----------------------------------------------------------------------------------
+
+    def health(self) -> list[Check]:
+        settings = self.context.settings
+        roles = [k for k in ("export", "import") if getattr(settings, f"{k}_pipeline")]
+        checks = [Check("settings", True, f"registry {settings.registry}; roles: {', '.join(roles)}")]
+        checks.append(self._check("state", self._ping_state))
+        for kind in roles:
+            checks.extend(self._pipeline_checks(kind))
+        checks.append(self._check("deployments", self._deployment_headroom))
+        return checks
+
+    @staticmethod
+    def _check(name: str, probe: Callable[[], str]) -> Check:
+        try:
+            return Check(name, True, probe())
+        except TransferError as exc:
+            return Check(name, False, exc.message)
+
+    def _ping_state(self) -> str:
+        self.context.state.ping()
+        return "tables reachable"
+
+    def _deployment_headroom(self) -> str:
+        count = self.context.arm.count_deployments()
+        if count >= DEPLOYMENT_WARNING:
+            raise TransferError(f"{count} deployments in the group: run cleanup (ARM's limit is 800)")
+        return f"{count} deployments in the group"
+
+    def _pipeline_checks(self, kind: str) -> list[Check]:
+        name = f"{kind}Pipeline"
+        try:
+            pipeline = self.context.pipeline(kind, fresh=True)
+        except TransferError as exc:
+            return [Check(name, False, exc.message)]
+        detail = f"{pipeline.provisioning_state or 'unknown'}; storage access {pipeline.storage_access_mode}"
+        if kind == "import":
+            detail += f"; source trigger {pipeline.source_trigger_status}"
+        checks = [Check(name, pipeline.succeeded, detail)]
+        if pipeline.uses_sas:
+            checks.append(self._check(f"{kind}Sas", lambda: self._sas_expiry(pipeline)))
+        return checks
+
+    def _sas_expiry(self, pipeline: Pipeline) -> str:
+        if not pipeline.key_vault_uri or self.context.secrets is None:
+            raise TransferError("the pipeline is in SasToken mode but has no keyVaultUri")
+        sas = self.context.secrets.read_sas(pipeline.key_vault_uri)
+        if sas.expires_at is None:
+            return f"SAS without expiry; permissions {sas.permissions}"
+        left = sas.expires_at - self.context.clock()
+        if left <= timedelta(0):
+            raise TransferError(f"the SAS expired at {sas.expires_at:%Y-%m-%d %H:%M}Z: renew the secret")
+        if left < SAS_WARNING:
+            raise TransferError(
+                f"the SAS expires in {left.days} days ({sas.expires_at:%Y-%m-%d}): renew it soon"
+            )
+        return f"SAS valid until {sas.expires_at:%Y-%m-%d}; permissions {sas.permissions}"
+
+    # ---- pipelines --------------------------------------------------------------------------------
+
+    def deploy_pipeline(self, kind: str, spec: PipelineSpec) -> str:
+        """Start deploying the export or import pipeline from templates/; returns the deployment name."""
+        name = self.context.pipeline_name(kind)
+        parameters = spec.parameters(kind, self.context.settings.registry, name)
+        deployment = f"{naming.DEPLOYMENT_PREFIX}{kind}-pipeline-{name}"
+        template = templates.load(
+            templates.EXPORT_PIPELINE if kind == "export" else templates.IMPORT_PIPELINE
+        )
+        self.context.arm.begin_deployment(deployment, template, parameters)
+        self.context.forget_pipeline(kind)
+        log.info("pipeline deployment started: %s", deployment, extra={"pipeline": name})
+        return deployment
+
+    def deployment(self, name: str) -> DeploymentState:
+        state = self.context.arm.get_deployment(name)
+        if state is None:
+            raise NotFound(f"no deployment {name}", target="deployment")
+        return state
+
+    def pipeline(self, kind: str) -> Pipeline:
+        self.context.pipeline_name(kind)
+        return self.context.pipeline(kind, fresh=True)

@@ -1,0 +1,154 @@
+"""The watched container on the target side: one blob's event, the refresh or manual import the 60-day
+rule asks for, and the sweep that applies the rule to blobs that aged without an event.
+
+Each action is claimed by a blob record keyed by the blob's content version before it happens: a repeated
+event, a racing handler or the app's own refresh firing the trigger again finds the claim and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from transfer import naming
+from transfer.errors import InvalidInput, PreconditionFailed
+from transfer.ports import BlobAction, BlobInfo, BlobRecord, BlobStore
+from transfer.runs import Run, RunKind, Trigger
+from transfer.service.context import TRANSIENT_ERRORS, Context, Report
+from transfer.service.starting import Starter
+from transfer.staleness import Decision, Outcome, content_version, decide, refresh_metadata
+
+log = logging.getLogger("transfer")
+
+REFRESH_RETRY_AFTER = timedelta(minutes=10)
+# An import claim whose run record is missing after this long belongs to a worker that died in between:
+# far longer than a claim-then-record takes in a live worker.
+CLAIM_GRACE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class BlobResult:
+    blob: str
+    outcome: Outcome
+    reason: str
+    run: Run | None = None
+
+
+class WatchedContainer:
+    def __init__(self, context: Context, starter: Starter) -> None:
+        self.context = context
+        self.starter = starter
+
+    def handle_blob(
+        self, name: str, trigger: Trigger = Trigger.BLOB, info: BlobInfo | None = None
+    ) -> BlobResult:
+        blobs = self.context.require_import()
+        name = naming.check_blob_name(name)
+        blob = info or blobs.get_properties(name)
+        if blob is None:
+            return BlobResult(name, Outcome.NOTHING, "the blob no longer exists")
+        now = self.context.clock()
+        records = self.context.state.blob_records(name)
+        orphan = self._orphaned_import(blob, records, now)
+        if orphan is not None:
+            return self._resume_import(orphan, trigger, now)
+        decision = decide(
+            blob,
+            trigger_enabled=self.context.pipeline("import").source_trigger_enabled,
+            policy=self.context.policy,
+            now=now,
+            records=records,
+        )
+        context = {"blob": name, "trigger": trigger.value, "outcome": decision.outcome.value}
+        log.info("blob decision: %s (%s)", decision.outcome.value, decision.reason, extra=context)
+        if decision.outcome is Outcome.LEAVE:
+            self.context.state.claim_blob(decision.record(blob, BlobAction.SOURCE_TRIGGER, now))
+            return BlobResult(name, decision.outcome, decision.reason)
+        if decision.outcome is Outcome.REFRESH:
+            return self._refresh(blobs, blob, decision, now)
+        if decision.outcome is Outcome.IMPORT:
+            return self._import_blob(blob, decision, trigger, now)
+        return BlobResult(name, decision.outcome, decision.reason)
+
+    def _refresh(self, blobs: BlobStore, blob: BlobInfo, decision: Decision, now: datetime) -> BlobResult:
+        state = self.context.state
+        record = decision.record(blob, BlobAction.REFRESH, now)
+        if not state.claim_blob(record):
+            stored = next((r for r in state.blob_records(blob.name) if r.key == decision.lock_key), None)
+            if (
+                stored is None
+                or stored.reason.startswith("refreshed")
+                or now - stored.decided_at < REFRESH_RETRY_AFTER
+            ):
+                return BlobResult(blob.name, Outcome.NOTHING, "a refresh of this blob is already recorded")
+            record = replace(stored, decided_at=now)
+        try:
+            refreshed = blobs.merge_metadata(blob.name, refresh_metadata(now), blob.etag)
+        except PreconditionFailed:
+            return BlobResult(
+                blob.name, Outcome.NOTHING, "the blob changed meanwhile; its next event decides"
+            )
+        state.update_blob_record(replace(record, reason=f"refreshed: {decision.reason}"))
+        log.info(
+            "blob refreshed for the source trigger",
+            extra={"blob": blob.name, "last_modified": refreshed.last_modified.isoformat()},
+        )
+        return BlobResult(blob.name, Outcome.REFRESH, decision.reason)
+
+    def _import_blob(self, blob: BlobInfo, decision: Decision, trigger: Trigger, now: datetime) -> BlobResult:
+        run_id = naming.run_id(RunKind.IMPORT, now, self.context.token())
+        if not self.context.state.claim_blob(decision.record(blob, BlobAction.IMPORT, now, run_id)):
+            return BlobResult(
+                blob.name, Outcome.NOTHING, "an import of this blob version is already recorded"
+            )
+        run = self.starter.new_run(run_id, RunKind.IMPORT, trigger, uuid.uuid4().hex, now, blob=blob.name)
+        return BlobResult(blob.name, Outcome.IMPORT, decision.reason, self.starter.record_and_deploy(run))
+
+    def _orphaned_import(self, blob: BlobInfo, records: list[BlobRecord], now: datetime) -> BlobRecord | None:
+        """An import claimed for this version whose run was never recorded: the worker died in between.
+        A claim younger than the grace may belong to a worker still busy with it."""
+        version = content_version(blob)
+        for record in records:
+            if (
+                record.action is BlobAction.IMPORT
+                and record.run_id
+                and record.key.endswith(version)
+                and now - record.decided_at > CLAIM_GRACE
+                and self.context.state.get_run(record.run_id) is None
+            ):
+                return record
+        return None
+
+    def _resume_import(self, record: BlobRecord, trigger: Trigger, now: datetime) -> BlobResult:
+        assert record.run_id is not None
+        log.warning("finishing an import whose run was never recorded", extra={"blob": record.name})
+        run = self.starter.new_run(
+            record.run_id, RunKind.IMPORT, trigger, uuid.uuid4().hex, now, blob=record.name
+        )
+        return BlobResult(record.name, Outcome.IMPORT, record.reason, self.starter.record_and_deploy(run))
+
+    def sweep(self) -> Report:
+        """Apply the 60-day rule to every blob in the watched container (blobs age without events)."""
+        blobs = self.context.require_import()
+        report = Report()
+        for blob in blobs.list_blobs():
+            try:
+                result = self.handle_blob(blob.name, Trigger.SWEEP, info=blob)
+            except (
+                InvalidInput,
+                *TRANSIENT_ERRORS,
+            ) as exc:  # one odd blob never stops the sweep of the others
+                report.errors.append(f"{blob.name!r}: {exc.message}")
+                continue
+            report.counts[result.outcome.value] += 1
+            if result.outcome in (Outcome.REFRESH, Outcome.IMPORT):
+                report.items.append(
+                    {
+                        "blob": blob.name,
+                        "outcome": result.outcome.value,
+                        "run": result.run.id if result.run else None,
+                    }
+                )
+        return report
