@@ -23,6 +23,23 @@ PIPELINE_RUNS = validation.PIPELINE_RUNS
 TERMINAL = ("Succeeded", "Failed", "Canceled")
 
 
+def is_pipeline_type(resource_type: str) -> bool:
+    return resource_type.lower() in (
+        EXPORT_PIPELINES.lower(),
+        IMPORT_PIPELINES.lower(),
+        PIPELINE_RUNS.lower(),
+    )
+
+
+def supported_versions_header(config: Config) -> dict[str, str]:
+    """The header the live service answers every pipeline request with."""
+    return {"api-supported-versions": ", ".join(config.pipeline_api_versions)}
+
+
+def check_pipeline_api_version(config: Config, resource_type: str, api_version: str) -> None:
+    validation.check_api_version(resource_type, api_version, config.pipeline_api_versions, config.location)
+
+
 def seed_digest(repository: str, tag: str) -> str:
     """The digest of the image a seeded `repo:tag` gets (the sha256 of its manifest document)."""
     return seed_manifest(repository, tag).digest
@@ -109,7 +126,7 @@ class Pipelines:
     def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
         is_export = rid.is_type(EXPORT_PIPELINES)
         check = validation.export_pipeline if is_export else validation.import_pipeline
-        properties = check(rid.name, api_version, body)
+        properties = check(rid.name, api_version, body, self.config.pipeline_api_versions)
         with self.state.lock:
             existing = self.resources.find(resource_id)
             identity = pipeline_identity(
@@ -153,7 +170,7 @@ class PipelineRuns:
         self._start = start
 
     def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
-        properties = validation.pipeline_run(rid.name, api_version, body)
+        properties = validation.pipeline_run(rid.name, api_version, body, self.config.pipeline_api_versions)
         request = copy.deepcopy(properties["request"])
         pipeline = self.pipeline_of(rid, request["pipelineResourceId"])
         validation.run_matches_pipeline(pipeline.type, request)

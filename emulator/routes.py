@@ -9,7 +9,13 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from emulator import ids
-from emulator.acr import PIPELINE_RUNS, TERMINAL
+from emulator.acr import (
+    PIPELINE_RUNS,
+    TERMINAL,
+    check_pipeline_api_version,
+    is_pipeline_type,
+    supported_versions_header,
+)
 from emulator.arm import ResourceManager
 from emulator.clock import Clock, iso
 from emulator.deployments import TYPE as DEPLOYMENTS
@@ -262,6 +268,22 @@ class ArmRoutes:
         return {"Retry-After": str(self.config.retry_after)} if pending else {}
 
     def _resources(self, request: Request) -> Response:
+        """Generic resources; the pipeline types check their API version and answer, like the live
+        service, with the header api-supported-versions."""
+        resource_type = _type_of(request.path)
+        if resource_type is None or not is_pipeline_type(resource_type):
+            return self._by_id(request)
+        check_pipeline_api_version(self.config, resource_type, request.query["api-version"])
+        supported = supported_versions_header(self.config)
+        try:
+            response = self._by_id(request)
+        except ApiError as exc:
+            exc.headers = {**supported, **exc.headers}
+            raise
+        response.headers = {**supported, **response.headers}
+        return response
+
+    def _by_id(self, request: Request) -> Response:
         api_version = request.query["api-version"]
         rid = ids.parse(request.path)
         if rid is None:
@@ -311,3 +333,13 @@ class ArmRoutes:
     def _snapshot(self, body: dict[str, Any]) -> dict[str, Any]:
         with self.state.lock:
             return copy.deepcopy(body)
+
+
+def _type_of(path: str) -> str | None:
+    """The resource type a path addresses: a resource by id, or a child collection of one."""
+    rid = ids.parse(path)
+    if rid is not None:
+        return rid.type
+    parent_path, _, child = path.rpartition("/")
+    parent = ids.parse(parent_path)
+    return f"{parent.type}/{child}" if parent is not None else None

@@ -7,6 +7,7 @@ that lock, notified whenever a run or a deployment changes, so waiters never pol
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -17,6 +18,7 @@ from emulator.errors import bad_request
 
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 DEFAULT_TENANT = "72f988bf-0000-4000-8000-00000000e001"
+_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-[a-z]+)?$")
 
 
 @dataclass
@@ -44,6 +46,15 @@ class Config:
     # How the source trigger names its runs: "guid" (8-4-4-4-12 hex, hyphens), "pipeline-timestamp"
     # ("<pipeline>-<UTC yyyymmddThhmmssZ>-<4 hex>") or "alphanumeric" ("sourcetrigger<hex>", no hyphen).
     source_trigger_run_names: str = "guid"
+    # API versions the pipeline resources accept (and list in api-supported-versions); others are 400.
+    pipeline_api_versions: list[str] = field(
+        default_factory=lambda: [
+            "2025-06-01-preview",
+            "2025-12-01-preview",
+            "2026-01-01-preview",
+            "2026-03-01-preview",
+        ]
+    )
 
     CHOICES = {
         "source_trigger_run_shape": ("spec", "response-uri", "request-name"),
@@ -61,6 +72,7 @@ class Config:
         "source_trigger_window_days",
         "source_trigger_run_shape",
         "source_trigger_run_names",
+        "pipeline_api_versions",
     )
 
     def as_dict(self) -> dict[str, Any]:
@@ -73,7 +85,17 @@ class Config:
                     f"'{name}' cannot be changed at run time; settable: {', '.join(self.MUTABLE)}"
                 )
             current = getattr(Config(), name)  # the declared kind, not whatever was set last
-            if name in self.CHOICES:
+            if isinstance(current, list):
+                if (
+                    not isinstance(value, list)
+                    or not value
+                    or not all(isinstance(v, str) and _API_VERSION.match(v) for v in value)
+                ):
+                    raise bad_request(
+                        f"'{name}' must be a non-empty list of API versions (yyyy-mm-dd[-preview])"
+                    )
+                value = list(value)
+            elif name in self.CHOICES:
                 if value not in self.CHOICES[name]:
                     raise bad_request(f"'{name}' must be one of: {', '.join(self.CHOICES[name])}")
             elif isinstance(current, bool):

@@ -5,6 +5,7 @@ the artifact grammar, limits, SasToken needs a vault). Pure functions; existence
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from emulator import resource_models
@@ -15,8 +16,6 @@ EXPORT_OPTIONS = ("OverwriteBlobs", "ContinueOnErrors")
 IMPORT_OPTIONS = ("OverwriteTags", "DeleteSourceBlobOnSuccess", "ContinueOnErrors")
 STORAGE_ACCESS_MODES = ("SasToken", "ManagedIdentity")
 FIRST_STORAGE_ACCESS_MODE_VERSION = "2025-06-01-preview"
-FIRST_PIPELINE_VERSION = "2019-12-01-preview"
-LATEST_PIPELINE_VERSION = "2026-03-01-preview"
 MAX_ARTIFACTS = 50
 
 NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
@@ -27,19 +26,41 @@ ARTIFACT = re.compile(
 CATALOG_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
-def check_api_version(resource_type: str, api_version: str) -> None:
-    """Pipelines exist only in preview API versions from 2019-12-01-preview on (FACTS.md)."""
-    known = (
-        api_version.endswith("-preview") and FIRST_PIPELINE_VERSION <= api_version <= LATEST_PIPELINE_VERSION
-    )
-    if not known:
+# The versions the live service answers pipeline requests with (header api-supported-versions, FACTS.md).
+SUPPORTED_API_VERSIONS = (
+    "2025-06-01-preview",
+    "2025-12-01-preview",
+    "2026-01-01-preview",
+    "2026-03-01-preview",
+)
+API_VERSION_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}(-[a-z]+)?$")
+
+
+def check_api_version(
+    resource_type: str,
+    api_version: str,
+    supported: Sequence[str] = SUPPORTED_API_VERSIONS,
+    location: str = "global",
+) -> None:
+    """Only the versions the service supports (an emulator setting): ARM answers 400
+    InvalidApiVersionParameter for a malformed version and NoRegisteredProviderFound for one the provider
+    does not register."""
+    listed = ", ".join(supported)
+    if not API_VERSION_FORMAT.match(api_version):
+        raise ApiError(
+            400,
+            "InvalidApiVersionParameter",
+            f"The api-version '{api_version}' is invalid. The supported versions are '{listed}'. Please see "
+            "https://aka.ms/arm-api-versions for usage details.",
+        )
+    if api_version not in supported:
         _, _, rest = resource_type.partition("/")
         raise ApiError(
             400,
             "NoRegisteredProviderFound",
-            f"No registered resource provider found for location 'global' and API version '{api_version}' "
-            f"for type '{rest}'. The supported api-versions are previews from '{FIRST_PIPELINE_VERSION}' to "
-            f"'{LATEST_PIPELINE_VERSION}'. The supported locations are ''.",
+            f"No registered resource provider found for location '{location}' and API version "
+            f"'{api_version}' for type '{rest}'. The supported api-versions are '{listed}'. The supported "
+            f"locations are '{location}'.",
         )
 
 
@@ -143,9 +164,14 @@ def _identity(body: dict[str, Any]) -> None:
         )
 
 
-def export_pipeline(name: str, api_version: str, body: dict[str, Any]) -> dict[str, Any]:
+def export_pipeline(
+    name: str,
+    api_version: str,
+    body: dict[str, Any],
+    supported: Sequence[str] = SUPPORTED_API_VERSIONS,
+) -> dict[str, Any]:
     """Validate an export pipeline PUT; returns the properties the service stores."""
-    check_api_version(EXPORT_PIPELINES, api_version)
+    check_api_version(EXPORT_PIPELINES, api_version, supported)
     check_name("export pipeline", name)
     check_shape(EXPORT_PIPELINES, body)
     properties = body["properties"]
@@ -158,8 +184,13 @@ def export_pipeline(name: str, api_version: str, body: dict[str, Any]) -> dict[s
     }
 
 
-def import_pipeline(name: str, api_version: str, body: dict[str, Any]) -> dict[str, Any]:
-    check_api_version(IMPORT_PIPELINES, api_version)
+def import_pipeline(
+    name: str,
+    api_version: str,
+    body: dict[str, Any],
+    supported: Sequence[str] = SUPPORTED_API_VERSIONS,
+) -> dict[str, Any]:
+    check_api_version(IMPORT_PIPELINES, api_version, supported)
     check_name("import pipeline", name)
     check_shape(IMPORT_PIPELINES, body)
     properties = body["properties"]
@@ -178,9 +209,14 @@ def import_pipeline(name: str, api_version: str, body: dict[str, Any]) -> dict[s
     }
 
 
-def pipeline_run(name: str, api_version: str, body: dict[str, Any]) -> dict[str, Any]:
+def pipeline_run(
+    name: str,
+    api_version: str,
+    body: dict[str, Any],
+    supported: Sequence[str] = SUPPORTED_API_VERSIONS,
+) -> dict[str, Any]:
     """Validate a pipeline run PUT (shape only; the pipeline's existence is checked by the caller)."""
-    check_api_version(PIPELINE_RUNS, api_version)
+    check_api_version(PIPELINE_RUNS, api_version, supported)
     check_name("pipeline run", name)
     check_shape(PIPELINE_RUNS, body)
     properties = body.get("properties") or {}

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from emulator.admin import AdminError
 from emulator.testing import RunningEmulator
 from emulator.tests.helpers import (
     PIPELINE_API,
@@ -27,6 +28,7 @@ from emulator.tests.helpers import (
     unique,
     wait_deployment,
 )
+from emulator.validation import SUPPORTED_API_VERSIONS
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
 
@@ -257,7 +259,69 @@ def test_pipeline_body_schema_violations_are_rejected(emulator_reset: RunningEmu
         client.resources.begin_create_or_update_by_id(
             pipeline_id, api_version="2023-01-01-preview", parameters=old, polling=False
         )
+    assert caught.value.error.code == "NoRegisteredProviderFound"  # the live service refuses old previews
+    emulator_reset.admin.configure(pipeline_api_versions=["2023-01-01-preview", PIPELINE_API])
+    with pytest.raises(HttpResponseError) as caught:
+        client.resources.begin_create_or_update_by_id(
+            pipeline_id, api_version="2023-01-01-preview", parameters=old, polling=False
+        )
     assert "storageAccessMode" in caught.value.error.message
+
+
+def test_pipeline_api_versions_are_those_of_the_live_service(emulator_reset: RunningEmulator) -> None:
+    emulator_reset.admin.create_registry("sourceregistry")
+    _, url = new_container(emulator_reset)
+    auth = {"Authorization": "Bearer x"}
+    pipeline = registry_id(emulator_reset, "sourceregistry") + "/exportPipelines/exportpipeline"
+    body = {
+        "identity": {"type": "SystemAssigned"},
+        "properties": {
+            "target": {
+                "type": "AzureStorageBlobContainer",
+                "uri": url,
+                "storageAccessMode": "ManagedIdentity",
+            }
+        },
+    }
+    live = "2025-06-01-preview, 2025-12-01-preview, 2026-01-01-preview, 2026-03-01-preview"
+    assert emulator_reset.admin.config()["pipeline_api_versions"] == list(SUPPORTED_API_VERSIONS)
+    for version in SUPPORTED_API_VERSIONS:
+        status, headers, _ = raw(emulator_reset, "PUT", f"{pipeline}?api-version={version}", body, auth)
+        assert (status, headers["api-supported-versions"]) == (200, live)
+        status, headers, _ = raw(emulator_reset, "GET", f"{pipeline}?api-version={version}", headers=auth)
+        assert (status, headers["api-supported-versions"]) == (200, live)
+    runs = registry_id(emulator_reset, "sourceregistry") + "/pipelineRuns"
+    status, headers, _ = raw(emulator_reset, "GET", f"{runs}?api-version={PIPELINE_API}", headers=auth)
+    assert (status, headers["api-supported-versions"]) == (200, live)
+    status, headers, _ = raw(
+        emulator_reset, "GET", f"{runs}/nosuchrun?api-version={PIPELINE_API}", headers=auth
+    )
+    assert (status, headers["api-supported-versions"]) == (404, live)
+
+    for version in ("2019-12-01-preview", "2025-04-01-preview", "2026-09-01-preview", "2025-06-01"):
+        status, _, error = raw(emulator_reset, "GET", f"{pipeline}?api-version={version}", headers=auth)
+        assert (status, error["error"]["code"]) == (400, "NoRegisteredProviderFound"), version
+        assert f"The supported api-versions are '{live}'" in error["error"]["message"]
+    status, _, error = raw(emulator_reset, "GET", f"{runs}?api-version=latest", headers=auth)
+    assert (status, error["error"]["code"]) == (400, "InvalidApiVersionParameter")
+
+    emulator_reset.admin.configure(pipeline_api_versions=["2026-03-01-preview"])  # a test can narrow it
+    status, _, error = raw(emulator_reset, "GET", f"{pipeline}?api-version={PIPELINE_API}", headers=auth)
+    assert (status, error["error"]["code"]) == (400, "NoRegisteredProviderFound")
+    status, headers, _ = raw(
+        emulator_reset, "GET", f"{pipeline}?api-version=2026-03-01-preview", headers=auth
+    )
+    assert (status, headers["api-supported-versions"]) == (200, "2026-03-01-preview")
+    with pytest.raises(AdminError):
+        emulator_reset.admin.configure(pipeline_api_versions=[])
+    status, headers, _ = raw(  # other resource types are not concerned
+        emulator_reset,
+        "GET",
+        f"{registry_id(emulator_reset, 'sourceregistry')}?api-version=2019-05-01",
+        headers=auth,
+    )
+    assert status == 200
+    assert "api-supported-versions" not in headers
 
 
 def test_pipeline_crud_through_generic_resources(emulator_reset: RunningEmulator) -> None:
