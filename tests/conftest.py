@@ -66,6 +66,12 @@ class World:
     def stored_runs(self) -> list[Run]:
         return self.state.list_runs(top=1000)
 
+    def stored_run(self, run_id: str) -> Run:
+        """The run as the state store holds it; a test that asks for it expects it there."""
+        run = self.state.get_run(run_id)
+        assert run is not None, f"run {run_id} is not recorded"
+        return run
+
     def finish(self, run: Run, status: str = "Succeeded", error: str | None = None) -> None:
         """ARM reports the run's pipelineRun ended in `status` and its deployment done."""
         assert run.pipeline_run_id == self.arm.pipeline_run_id(run.id)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import World
-from tests.conftest import make_world as shared_world
+from tests.conftest import make_world
 from transfer.errors import Conflict, InvalidInput, NotConfigured, NotFound, Throttled, Unavailable
 from transfer.ports import BlobAction
 from transfer.runs import CopyStatus, RunStatus, Trigger
@@ -33,9 +33,10 @@ SAS = "sv=2024-11-04&se=2027-06-01T00%3A00%3A00Z&sp=rl&sig=SUPERSECRETSIGNATURE"
 CATEGORY = {CATEGORY_KEY: CATEGORY_VALUE}
 
 
-def make_world(stale_action: str = "refresh", trigger: str = "Enabled", **env: str) -> World:
-    """Both roles; exports through a SasToken pipeline whose secret the copy step reads; copies pend."""
-    return shared_world(
+def sas_copy_world(stale_action: str = "refresh", trigger: str = "Enabled", **env: str) -> World:
+    """The one world builder, set for both roles: exports through a SasToken pipeline whose secret the copy
+    step reads; copies pend."""
+    return make_world(
         {**ENV, "TRANSFER_STALE_BLOB_ACTION": stale_action, **env},
         export_storage={
             "uri": "https://source.blob.core.windows.net/exports",
@@ -51,7 +52,7 @@ def make_world(stale_action: str = "refresh", trigger: str = "Enabled", **env: s
 
 @pytest.fixture
 def world() -> World:
-    return make_world()
+    return sas_copy_world()
 
 
 # ---- exports ------------------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ def test_the_record_exists_before_the_deployment_and_reconcile_finishes_a_crashe
     assert world.arm.deployment_calls == []
 
     world.service.reconcile()
-    assert world.state.get_run(run.id).status is RunStatus.DEPLOYING  # type: ignore[union-attr]
+    assert world.stored_run(run.id).status is RunStatus.DEPLOYING
     assert [c.name for c in world.arm.deployment_calls] == [run.deployment_name]
 
 
@@ -131,7 +132,7 @@ def test_idempotency_key_repeat_returns_the_same_runs_and_deploys_once(world: Wo
 
 
 def test_scheduled_export_is_once_per_occurrence_even_across_a_minute() -> None:
-    scheduled = make_world(TRANSFER_EXPORT_ARTIFACTS="a")
+    scheduled = sas_copy_world(TRANSFER_EXPORT_ARTIFACTS="a")
     occurrence = {"Last": "2026-11-25T02:00:00Z", "Next": "2026-11-26T02:00:00Z"}
     first = scheduled.service.start_scheduled_export(occurrence)
     scheduled.clock.advance(minutes=1)
@@ -149,7 +150,7 @@ def test_scheduled_export_is_once_per_occurrence_even_across_a_minute() -> None:
 
 
 def test_scheduled_export_is_once_per_tick(world: World) -> None:
-    service = make_world(TRANSFER_EXPORT_ARTIFACTS="a,b:v1").service
+    service = sas_copy_world(TRANSFER_EXPORT_ARTIFACTS="a,b:v1").service
     first = service.start_scheduled_export()
     again = service.start_scheduled_export()
     assert first is not None
@@ -169,7 +170,7 @@ def test_a_rejected_deployment_fails_the_run_with_the_reason(world: World) -> No
 
 
 def test_roles_are_enforced() -> None:
-    export_only = make_world(TRANSFER_IMPORT_PIPELINE="").service
+    export_only = sas_copy_world(TRANSFER_IMPORT_PIPELINE="").service
     with pytest.raises(NotConfigured):
         export_only.start_import("blob", Trigger.HTTP)
     with pytest.raises(NotConfigured):
@@ -203,7 +204,7 @@ def test_reconcile_records_failure_and_imported_artifacts(world: World) -> None:
     world.arm.finish_run(imp.id, "Succeeded", imported_artifacts=("a:v1", "b:v2"))
     world.arm.finish_run(exp.id, "Failed", error="Artifact missing:v1 not found in registry")
     world.service.reconcile()
-    assert world.state.get_run(imp.id).imported_artifacts == ("a:v1", "b:v2")  # type: ignore[union-attr]
+    assert world.stored_run(imp.id).imported_artifacts == ("a:v1", "b:v2")
     failed = world.state.get_run(exp.id)
     assert failed is not None
     assert failed.status is RunStatus.FAILED
@@ -223,10 +224,10 @@ def test_a_run_arm_never_heard_of_fails_after_a_grace_period(world: World) -> No
     world.arm.deployments.clear()
     world.arm.resources.pop(world.arm.pipeline_run_id(run.id).lower())
     world.service.reconcile()
-    assert world.state.get_run(run.id).status is RunStatus.DEPLOYING  # type: ignore[union-attr]
+    assert world.stored_run(run.id).status is RunStatus.DEPLOYING
     world.clock.advance(minutes=11)
     world.service.reconcile()
-    assert world.state.get_run(run.id).status is RunStatus.FAILED  # type: ignore[union-attr]
+    assert world.stored_run(run.id).status is RunStatus.FAILED
 
 
 def test_reconcile_records_runs_the_source_trigger_started_and_ties_them_to_the_blob(world: World) -> None:
@@ -271,7 +272,7 @@ def test_a_failed_listing_of_source_trigger_runs_spares_the_active_runs(world: W
     world.arm.fail("list_pipeline_runs", Throttled("slow down", retry_after=5))
     report = world.service.reconcile()
     assert report.counts["deferred"] == 1
-    assert world.state.get_run(run.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+    assert world.stored_run(run.id).status is RunStatus.RUNNING
 
 
 # ---- the 60-day rule ----------------------------------------------------------------------------------
@@ -307,7 +308,7 @@ def test_stale_blob_is_refreshed_keeping_every_key_and_the_next_event_does_nothi
 
 
 def test_stale_blob_with_import_policy_starts_exactly_one_manual_import() -> None:
-    world = make_world("import")
+    world = sas_copy_world("import")
     world.put_blob("old", timedelta(days=70))
     first = world.service.handle_blob("old")
     assert first.outcome is Outcome.IMPORT
@@ -332,7 +333,7 @@ def test_stale_blob_with_import_policy_starts_exactly_one_manual_import() -> Non
 def test_blobs_the_source_trigger_cannot_take_are_imported_even_when_fresh(
     kwargs: dict, trigger: str
 ) -> None:
-    world = make_world(trigger=trigger)
+    world = sas_copy_world(trigger=trigger)
     world.put_blob("odd", **kwargs)
     result = world.service.handle_blob("odd")
     assert result.outcome is Outcome.IMPORT
@@ -340,7 +341,7 @@ def test_blobs_the_source_trigger_cannot_take_are_imported_even_when_fresh(
 
 
 def test_two_workers_racing_on_one_blob_start_one_run() -> None:
-    world = make_world("import")
+    world = sas_copy_world("import")
     world.put_blob("old", timedelta(days=70))
     barrier = threading.Barrier(8)
     outcomes: list[Outcome] = []
@@ -360,7 +361,7 @@ def test_two_workers_racing_on_one_blob_start_one_run() -> None:
 
 
 def test_a_crash_between_claim_and_run_record_is_finished_by_the_next_event() -> None:
-    world = make_world("import")
+    world = sas_copy_world("import")
     world.put_blob("old", timedelta(days=70))
     world.state.fail("add_run", Unavailable("table down"))
     with pytest.raises(Unavailable):
@@ -443,7 +444,7 @@ def test_cleanup_deletes_only_our_finished_runs_after_retention(world: World) ->
     assert report.counts["deleted"] == 1
     assert world.arm.deleted_deployments == [run.deployment_name]
     assert world.arm.deleted_resources == [world.arm.pipeline_run_id(run.id)]
-    assert world.state.get_run(run.id).cleaned_up  # type: ignore[union-attr]
+    assert world.stored_run(run.id).cleaned_up
     assert world.service.cleanup().counts == {}
 
 
@@ -474,11 +475,12 @@ def test_copy_after_export_uses_the_pipeline_sas_and_never_logs_it(
     assert (
         world.copier.source_urls[run.blob] == f"https://source.blob.core.windows.net/exports/{run.blob}?{SAS}"
     )
-    assert world.state.get_run(run.id).copy_status is CopyStatus.PENDING  # type: ignore[union-attr]
+    assert world.stored_run(run.id).copy_status is CopyStatus.PENDING
     world.copier.finish(run.blob)
     world.service.reconcile()
-    assert world.state.get_run(run.id).copy_status is CopyStatus.SUCCEEDED  # type: ignore[union-attr]
-    copied = world.copier.target.blobs[run.blob]  # type: ignore[union-attr]
+    assert world.stored_run(run.id).copy_status is CopyStatus.SUCCEEDED
+    assert world.copier.target is not None
+    copied = world.copier.target.blobs[run.blob]
     assert copied.content_md5 == hashlib.md5(b"exported").digest()  # noqa: S324
     assert copied.metadata == CATEGORY
     assert "SUPERSECRETSIGNATURE" not in caplog.text
@@ -518,9 +520,12 @@ def test_get_and_list_runs(world: World) -> None:
         world.service.get_run("nosuchrun1")
     assert world.service.list_runs(kind="export") == [run]
     assert world.service.list_runs(kind="import") == []
-    for bad in ({"kind": "x"}, {"status": "Done"}, {"top": 0}):
-        with pytest.raises(InvalidInput):
-            world.service.list_runs(**bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        world.service.list_runs(kind="x")
+    with pytest.raises(InvalidInput):
+        world.service.list_runs(status="Done")
+    with pytest.raises(InvalidInput):
+        world.service.list_runs(top=0)
 
 
 def test_health_reports_pipelines_modes_and_sas_expiry(world: World) -> None:
