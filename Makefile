@@ -15,10 +15,10 @@ find_python313 = $(shell for p in python3.13 "$$(pyenv root 2>/dev/null || echo 
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 PYTHON313 ?= $(eval PYTHON313 := $(find_python313))$(PYTHON313)
 
-.PHONY: test lint typecheck pytest demo serve bench deps clean format require-python313
+.PHONY: test lint typecheck pytest checkov demo serve bench deps clean format require-python313
 
 # Python 3.13 is checked first, so a machine without it stops here with how to get it, not midway.
-test: require-python313 lint typecheck pytest
+test: require-python313 lint typecheck pytest checkov
 
 $(STAMPS):
 	mkdir -p $(STAMPS)
@@ -47,11 +47,23 @@ $(STAMPS)/venv-host: requirements-host.txt requirements.txt | $(STAMPS) require-
 	$(HOST_PY) -m pip install --quiet --disable-pip-version-check -r requirements-host.txt
 	touch $@
 
+# The policy scanner (checkov) in its own environment: its many dependencies must not change .venv.
+CHECKOV_VENV := .venv-checkov
+$(STAMPS)/venv-checkov: requirements-checkov.txt | $(STAMPS)
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+checkov: $(STAMPS)/venv-checkov
+	LOG_LEVEL=ERROR $(CHECKOV_VENV)/bin/checkov -d infra --framework arm --config-file .checkov.yaml
+
 deps: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/npm
 
 lint: $(STAMPS)/venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMPS)/venv
 	$(PY) -m ruff format .
@@ -70,7 +82,7 @@ serve: $(STAMPS)/venv $(STAMPS)/npm
 	$(PY) -m demo serve
 
 clean:
-	rm -rf $(VENV) $(HOST_VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(HOST_VENV) $(CHECKOV_VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache
 
 bench: $(STAMPS)/venv $(STAMPS)/npm
 	$(PY) -m bench.active_runs
