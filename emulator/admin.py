@@ -91,6 +91,46 @@ class AdminClient:
         """{repo: {"tags": {tag: digest}, "manifests": [digest, ...]}}."""
         return self._call("GET", f"registries/{quote(registry)}")["content"]
 
+    # --- the registry data plane
+
+    def registry_endpoint(self, registry: str) -> str:
+        """`https://127.0.0.1:{port}`: the registry's data plane (ContainerRegistryClient's endpoint)."""
+        return str(self._call("GET", f"registries/{quote(registry)}")["endpoint"])
+
+    def registry_manifests(self, registry: str) -> list[dict[str, Any]]:
+        """Every manifest: {repository, digest, tags, mediaType, imageSize, createdTime, lastUpdateTime,
+        document (False for a digest given through the admin API without a document)}."""
+        return list(self._call("GET", f"registries/{quote(registry)}/manifests")["manifests"])
+
+    def retag(self, registry: str, repository: str, tag: str, digest: str | None = None) -> dict[str, Any]:
+        """Point repository:tag at a new image (a new digest), or at `digest` (a manifest the repository
+        has). Returns {repository, tag, digest, previousDigest}."""
+        body: dict[str, Any] = {"repository": repository, "tag": tag}
+        if digest:
+            body["digest"] = digest
+        return self._call("POST", f"registries/{quote(registry)}/retag", body)
+
+    def set_pull_access(
+        self, registry: str, allowed: bool, *, principal: str = "*", status: int = 401
+    ) -> dict[str, Any]:
+        """allowed=False: the principal ("*" = every caller; else a JWT's oid/appid) lacks AcrPull on the
+        registry, its data-plane calls answer `status` (401 UNAUTHORIZED or 403 DENIED)."""
+        body = {"principal": principal, "acrPull": allowed, "status": status}
+        return self._call("POST", f"registries/{quote(registry)}/access", body)
+
+    def fail_imports_of(
+        self, registry: str, artifacts: list[str], message: str | None = None
+    ) -> dict[str, Any]:
+        """Imports into `registry` cannot bring these artifacts in (skipped with ContinueOnErrors, else
+        the run fails), until clear_import_failures."""
+        body: dict[str, Any] = {"artifacts": artifacts}
+        if message:
+            body["message"] = message
+        return self._call("POST", f"registries/{quote(registry)}/import-failures", body)
+
+    def clear_import_failures(self, registry: str) -> dict[str, Any]:
+        return self._call("DELETE", f"registries/{quote(registry)}/import-failures")
+
     def create_vault(
         self,
         name: str,

@@ -8,7 +8,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from emulator import ids
+from emulator import ids, registry_api
 from emulator.acr import REGISTRIES, Registries, seed_digest
 from emulator.arm import ResourceManager
 from emulator.clock import Clock, iso
@@ -16,6 +16,7 @@ from emulator.errors import ApiError, bad_request
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED
 from emulator.keyvault import VAULTS, KeyVault
+from emulator.registry import seed_manifest
 from emulator.server import Request, Response
 from emulator.state import Config, State
 
@@ -135,24 +136,33 @@ class AdminRoutes:
             raise ApiError(405, "MethodNotAllowed", "GET /_emulator/registries/{name} reads one registry.")
         registry_id = self._registry(rest[0])
         if method == "GET" and len(rest) == 1:
-            return Response(200, {"id": registry_id, "content": registries.describe(registry_id)})
+            endpoint = registry_api.endpoint_of(registries, rest[0])
+            return Response(
+                200, {"id": registry_id, "endpoint": endpoint, "content": registries.describe(registry_id)}
+            )
+        if len(rest) == 2 and rest[1] in registry_api.ADMIN_ROUTES:  # retag, manifests, access, ...
+            return registry_api.admin(registries, method, registry_id, rest[1:], body)
         if method == "POST" and rest[1:] == ["repositories"]:
             self._add_repositories(registry_id, body.get("repositories") or {})
             return Response(200, {"id": registry_id, "content": registries.describe(registry_id)})
         raise ApiError(404, "NotFound", "Unknown registry admin route.")
 
     def _add_repositories(self, registry_id: str, repositories: dict[str, Any]) -> None:
-        """{"repo": {"tag": "sha256:..." | null}} or {"repo": ["tag", ...]}; null digests are derived."""
+        """{"repo": {"tag": "sha256:..." | null}} or {"repo": ["tag", ...]}; a null digest gets a manifest
+        document derived from repo:tag (its sha256 is the digest); a given digest has none unless the
+        emulator already holds a document with that digest."""
         if not isinstance(repositories, dict):
             raise bad_request("'repositories' must be an object: {repository: {tag: digest or null}}.")
         for repository, tags in repositories.items():
             entries = dict.fromkeys(tags) if isinstance(tags, list) else dict(tags or {})
-            for tag, digest in entries.items():
-                digest = digest or seed_digest(repository, tag)
+            for tag, given in entries.items():
+                digest = given or seed_digest(repository, tag)
                 if not _DIGEST.match(digest):
                     raise bad_request(f"The digest '{digest}' of {repository}:{tag} is not sha256:<64 hex>.")
-                self.emulator.registries.add(
-                    registry_id, repository, tag if not tag.startswith("@") else None, digest
+                registries = self.emulator.registries
+                manifest = registries.store.document(given) if given else seed_manifest(repository, tag)
+                registries.add(
+                    registry_id, repository, tag if not tag.startswith("@") else None, digest, manifest
                 )
 
     # --- Key Vault and identities

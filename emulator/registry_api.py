@@ -26,18 +26,30 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote, urlencode
 
 from emulator import ids
 from emulator.acr import REGISTRIES, Registries, login_server
-from emulator.clock import iso
+from emulator.arm import ResourceManager
+from emulator.clock import Clock, iso
 from emulator.errors import ApiError, bad_request
 from emulator.registry import ACCESS_STATUSES, Manifest, new_manifest
 from emulator.server import HttpsServer, Request, Response
+from emulator.state import Config, State
+from emulator.tls import Certificates
 
-if TYPE_CHECKING:
-    from emulator.runtime import Emulator
+
+class RegistryHost(Protocol):
+    """What the data plane uses of the emulator (runtime.Emulator is one; this module never imports it)."""
+
+    state: State
+    config: Config
+    clock: Clock
+    resources: ResourceManager
+    registries: Registries
+    certificates: Certificates
+
 
 DEFAULT_PAGE_SIZE = 100  # the emulator's page when a request has no `n` (not checked against ACR)
 REFRESH_TOKEN_SECONDS = 3 * 3600
@@ -152,7 +164,7 @@ class Tokens:
 class RegistryDataPlane:
     """The data-plane servers (one per registry name) and their routes."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: RegistryHost) -> None:
         self.emulator = emulator
         self.tokens = Tokens()
         self._lock = threading.Lock()
@@ -434,31 +446,31 @@ class _Context:
         return value
 
     def _page(
-        self, path: str, items: list[tuple[str, Any]], ordered_by_name: bool, extra: dict[str, str]
+        self, path: str, names: list[str], ordered_by_name: bool, extra: dict[str, str], render: Any = None
     ) -> tuple[list[Any], dict[str, str]] | Response:
-        """The page after `last` of (name, item) pairs in their order; the Link header when more follow."""
+        """The page after `last` of `names` (in their order), each rendered; the Link header when more
+        follow. An unknown `last` continues after it by name in name order, from the start otherwise."""
         size = self._page_size()
         if isinstance(size, Response):
             return size
         last = self.request.query.get("last") or None
         start = 0
         if last is not None:
-            names = [name for name, _ in items]
             if last in names:
                 start = names.index(last) + 1
             elif ordered_by_name:
                 start = next((i for i, name in enumerate(names) if name > last), len(names))
-        chosen = items[start : start + size]
+        chosen = names[start : start + size]
         headers = dict(COMMON_HEADERS)
-        if start + size < len(items) and chosen:
-            query = {"last": chosen[-1][0], "n": str(size), **extra}
+        if start + size < len(names) and chosen:
+            query = {"last": chosen[-1], "n": str(size), **extra}
             headers["Link"] = f'<{path}?{urlencode(query, quote_via=quote)}>; rel="next"'
-        return [item for _, item in chosen], headers
+        return [render(name) if render else name for name in chosen], headers
 
     def _catalog(self, acr: bool) -> Response:
         names = self._repository_names()
         path = "/acr/v1/_catalog" if acr else "/v2/_catalog"
-        paged = self._page(path, [(n, n) for n in names], True, {})
+        paged = self._page(path, names, True, {})
         if isinstance(paged, Response):
             return paged
         page, headers = paged
@@ -504,9 +516,7 @@ class _Context:
         extra = {"orderby": order} if order else {}
         if wanted:
             extra["digest"] = wanted
-        paged = self._page(
-            f"/acr/v1/{quote(repository)}/_tags", [(t, repo.tag_body(t)) for t in names], order is None, extra
-        )
+        paged = self._page(f"/acr/v1/{quote(repository)}/_tags", names, order is None, extra, repo.tag_body)
         if isinstance(paged, Response):
             return paged
         page, headers = paged
@@ -527,9 +537,10 @@ class _Context:
         digests = _ordered(list(repo.manifests), lambda d: repo.manifests[d][1].updated, order)
         paged = self._page(
             f"/acr/v1/{quote(repository)}/_manifests",
-            [(d, repo.manifest_body(d)) for d in digests],
+            digests,
             order is None,
             {"orderby": order} if order else {},
+            repo.manifest_body,
         )
         if isinstance(paged, Response):
             return paged
@@ -541,7 +552,7 @@ class _Context:
         if repo is None:
             return self._not_found_repository(repository)
         names = sorted(repo.tags)
-        paged = self._page(f"/v2/{quote(repository)}/tags/list", [(t, t) for t in names], True, {})
+        paged = self._page(f"/v2/{quote(repository)}/tags/list", names, True, {})
         if isinstance(paged, Response):
             return paged
         page, headers = paged

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -18,6 +18,7 @@ from emulator.clock import Clock, iso
 from emulator.faults import Faults
 from emulator.identities import principals
 from emulator.keyvault import KeyVault, SecretAccessError
+from emulator.registry import Manifest
 from emulator.state import Config, State
 
 log = logging.getLogger("emulator.runs")
@@ -196,6 +197,9 @@ class Runner:
             for artifact in request.get("artifacts") or []:
                 resolved, error = _resolve(content, artifact, login_server(registry_name))
                 if resolved:
+                    document = self.registries.store.document(resolved.digest)  # the blob carries it
+                    if document is not None:
+                        resolved = replace(resolved, media_type=document.media_type, manifest=document.data)
                     found.append(resolved)
                 else:
                     errors.append(error)
@@ -270,6 +274,10 @@ class Runner:
             content = self.registries.content(registry_id)
             accepted = []
             for artifact in artifacts:
+                failure = self._import_failure(registry_id, artifact)
+                if failure:
+                    errors.append(f"Failed to import artifact '{artifact.artifact}': {failure}")
+                    continue
                 current = content.get(artifact.repository)
                 existing = current.tags.get(artifact.tag) if current and artifact.tag else None
                 if existing and existing != artifact.digest and not overwrite:
@@ -285,7 +293,10 @@ class Runner:
             if errors and "ContinueOnErrors" not in endpoint.options:
                 raise RunFailed(" ".join(errors))
             for artifact in accepted:
-                self.registries.add(registry_id, artifact.repository, artifact.tag, artifact.digest)
+                manifest = (
+                    Manifest.from_bytes(artifact.manifest, artifact.media_type) if artifact.manifest else None
+                )
+                self.registries.add(registry_id, artifact.repository, artifact.tag, artifact.digest, manifest)
                 imported.append(artifact.artifact)
         if delete_after and not errors:
             try:
@@ -296,6 +307,19 @@ class Runner:
         if named:  # a source-trigger run keeps the response.source it was created with
             response["source"] = _endpoint_echo(endpoint, "AzureStorageBlob", blob_name, where)
         return _outcome(response, errors)
+
+    def _import_failure(self, registry_id: str, artifact: transfer_blob.Artifact) -> str | None:
+        """Why this import cannot bring the artifact in: its manifest is unusable, or the admin API said so
+        (by the name the export was asked for, `repo:tag` or `repo@digest`)."""
+        if artifact.manifest is not None:
+            try:
+                Manifest.from_bytes(artifact.manifest, artifact.media_type)
+            except ValueError as exc:
+                return f"MANIFEST_INVALID: {exc}."
+        names = [artifact.artifact, f"{artifact.repository}@{artifact.digest}"]
+        if artifact.tag:
+            names.append(f"{artifact.repository}:{artifact.tag}")
+        return self.registries.store.import_failure(ids.key(registry_id), *names)
 
 
 def _outcome(response: dict[str, Any], skipped: list[str]) -> Outcome:

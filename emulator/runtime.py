@@ -26,6 +26,7 @@ from emulator.errors import ApiError
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED, TokenEndpoint, UserAssignedIdentities
 from emulator.keyvault import ACCESS_POLICIES, VAULTS, AccessPolicies, KeyVault
+from emulator.registry_api import RegistryDataPlane
 from emulator.routes import ArmRoutes
 from emulator.runner import Runner
 from emulator.server import HttpsServer, Request, Response
@@ -70,6 +71,8 @@ class Emulator:
         self.tokens = TokenEndpoint(identity_header)
         self.keyvault = KeyVault(self.state, self.config, self.clock, self.resources, self._listen_vault)
         self.registries = Registries(self.state, self.config, self.clock, self.resources)
+        self.registry_api = RegistryDataPlane(self)  # the data plane: one HTTPS port per registry
+        self.registries.listen = self.registry_api.listen
         self.runner = Runner(
             self.state,
             self.config,
@@ -134,6 +137,10 @@ class Emulator:
             "TRANSFER_RESOURCE_GROUP": self.config.resource_group,
             "AZURITE_CONNECTION_STRING": self.azurite_connection_string,
             "EMULATOR_STATE_DIR": str(self.state_dir),
+            **{
+                f"EMULATOR_REGISTRY_{name.upper()}_ENDPOINT": endpoint
+                for name, endpoint in self.registry_api.endpoints().items()
+            },
         }
 
     # --- lifecycle
@@ -158,6 +165,7 @@ class Emulator:
             self._vault_servers.clear()
         for server in servers:
             server.stop()
+        self.registry_api.stop()
         if self.trigger.thread.is_alive():
             self.trigger.thread.join(timeout=5)
 
@@ -165,6 +173,7 @@ class Emulator:
         """Forget every resource, deployment, secret, fault and log entry; the clock goes back to now."""
         self.faults.clear()
         self.state.clear()
+        self.registries.store.clear()
         self.clock.reset()
 
     # --- Key Vault data plane: one HTTPS port per vault

@@ -95,7 +95,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(request, response)
 
     def _write(self, request: Request, response: Response) -> None:
-        payload = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
+        if isinstance(response.body, bytes):  # sent as it is (a registry manifest: its bytes are its digest)
+            payload = response.body
+        else:
+            payload = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
         self.send_response(response.status)
         headers = {
             "x-ms-request-id": str(uuid.uuid4()),
@@ -104,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
             "Cache-Control": "no-cache",
             **response.headers,
         }
-        if payload:
+        if payload and not any(name.lower() == "content-type" for name in headers):
             headers["Content-Type"] = "application/json; charset=utf-8"
         for name, value in headers.items():
             self.send_header(name, value)

@@ -54,6 +54,11 @@ class RunningEmulator:
     def settings(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.emulator.settings().items()}
 
+    def registry_endpoint(self, name: str) -> str:
+        """`https://127.0.0.1:{port}`, the data plane of the registry `name` (for ContainerRegistryClient,
+        with `connection_verify=ca_file`)."""
+        return self.emulator.registry_api.endpoint(name)
+
     def client_kwargs(self) -> dict[str, Any]:
         """kwargs for DeploymentsMgmtClient / ResourceManagementClient (after credential, subscription_id)."""
         return {

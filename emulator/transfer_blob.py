@@ -6,8 +6,11 @@
   "sourceRegistry": "<login server>",
   "pipelineRunId": "<resource id of the export run>",
   "exportedAt": "<ISO time, emulator clock>",
-  "artifacts": [{"artifact": "repo:tag", "repository": "repo", "tag": "tag" | null, "digest": "sha256:..."}]
+  "artifacts": [{"artifact": "repo:tag", "repository": "repo", "tag": "tag" | null, "digest": "sha256:...",
+                 "mediaType": "application/vnd.oci.image.manifest.v1+json", "manifest": "<document>"}]
 }
+`manifest` is the image manifest's exact text (UTF-8; its sha256 is `digest`), so an import writes the same
+digest; `mediaType` and `manifest` are absent for an image the emulator holds no document of.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class Artifact:
     repository: str
     tag: str | None
     digest: str
+    media_type: str | None = None
+    manifest: bytes | None = None  # the manifest document; sha256(manifest) == digest
 
 
 def encode(source_registry: str, run_id: str, exported_at: str, artifacts: list[Artifact]) -> bytes:
@@ -37,12 +42,22 @@ def encode(source_registry: str, run_id: str, exported_at: str, artifacts: list[
         "sourceRegistry": source_registry,
         "pipelineRunId": run_id,
         "exportedAt": exported_at,
-        "artifacts": [
-            {"artifact": a.artifact, "repository": a.repository, "tag": a.tag, "digest": a.digest}
-            for a in artifacts
-        ],
+        "artifacts": [_artifact_entry(a) for a in artifacts],
     }
     return json.dumps(document, indent=2, sort_keys=True).encode("utf-8")
+
+
+def _artifact_entry(a: Artifact) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "artifact": a.artifact,
+        "repository": a.repository,
+        "tag": a.tag,
+        "digest": a.digest,
+    }
+    if a.manifest is not None:
+        entry["mediaType"] = a.media_type
+        entry["manifest"] = a.manifest.decode("utf-8")
+    return entry
 
 
 class NotATransferBlob(ValueError):
@@ -57,13 +72,22 @@ def decode(data: bytes) -> tuple[dict[str, Any], list[Artifact]]:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise NotATransferBlob(f"the blob is not a transfer blob (format '{FORMAT}' expected)")
     try:
-        artifacts = [
-            Artifact(str(a["artifact"]), str(a["repository"]), a.get("tag"), str(a["digest"]))
-            for a in document["artifacts"]
-        ]
-    except (KeyError, TypeError):
+        artifacts = [_artifact(a) for a in document["artifacts"]]
+    except (KeyError, TypeError, AttributeError):
         raise NotATransferBlob("the transfer blob's artifact list is malformed") from None
     return document, artifacts
+
+
+def _artifact(entry: dict[str, Any]) -> Artifact:
+    manifest = entry.get("manifest")
+    data = manifest.encode("utf-8") if isinstance(manifest, str) else None
+    digest = str(entry["digest"])
+    if data is not None and catalog_digest(data) != digest:
+        raise NotATransferBlob(f"the manifest of '{entry['artifact']}' does not have the digest {digest}")
+    media_type = entry.get("mediaType") if data is not None else None
+    return Artifact(
+        str(entry["artifact"]), str(entry["repository"]), entry.get("tag"), digest, media_type, data
+    )
 
 
 def catalog_digest(data: bytes) -> str:
