@@ -60,6 +60,9 @@ class Registries:
         self.store = RegistryStore(state.lock)  # manifest documents, times, data-plane settings
         self.listen: Callable[[str], int] | None = None  # opens the registry's data-plane port (runtime)
 
+    def preflight(self, rid: ids.ResourceId, api_version: str, body: dict[str, Any]) -> None:
+        validation.check_name("registry", rid.name)
+
     def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
         validation.check_name("registry", rid.name)
         if self.listen is not None:
@@ -123,10 +126,17 @@ class Pipelines:
         self.config = config
         self.resources = resources
 
-    def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
+    def preflight(self, rid: ids.ResourceId, api_version: str, body: dict[str, Any]) -> None:
+        self._check(rid, api_version, body)
+
+    def _check(self, rid: ids.ResourceId, api_version: str, body: dict[str, Any]) -> dict[str, Any]:
+        check_pipeline_api_version(self.config, rid.type, api_version)
         is_export = rid.is_type(EXPORT_PIPELINES)
         check = validation.export_pipeline if is_export else validation.import_pipeline
-        properties = check(rid.name, api_version, body, self.config.pipeline_api_versions)
+        return check(rid.name, api_version, body, self.config.pipeline_api_versions)
+
+    def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
+        properties = self._check(rid, api_version, body)
         with self.state.lock:
             existing = self.resources.find(resource_id)
             identity = pipeline_identity(
@@ -169,7 +179,13 @@ class PipelineRuns:
         self.resources = resources
         self._start = start
 
+    def preflight(self, rid: ids.ResourceId, api_version: str, body: dict[str, Any]) -> None:
+        """The body alone (its pipeline may be deployed by the same template: not looked up here)."""
+        check_pipeline_api_version(self.config, rid.type, api_version)
+        validation.pipeline_run(rid.name, api_version, body, self.config.pipeline_api_versions)
+
     def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
+        check_pipeline_api_version(self.config, rid.type, api_version)
         properties = validation.pipeline_run(rid.name, api_version, body, self.config.pipeline_api_versions)
         request = copy.deepcopy(properties["request"])
         pipeline = self.pipeline_of(rid, request["pipelineResourceId"])

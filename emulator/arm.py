@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from emulator import ids
 from emulator.arm_template import TemplateError
@@ -32,6 +32,13 @@ class TypeHandler(Protocol):
     ) -> PutResult: ...
 
     def delete(self, resource: Resource) -> None: ...
+
+
+@runtime_checkable
+class Preflight(Protocol):
+    """A handler that can judge a body before any resource exists (ARM's pre-flight validation)."""
+
+    def preflight(self, rid: ids.ResourceId, api_version: str, body: dict[str, Any]) -> None: ...
 
 
 class ResourceManager:
@@ -103,6 +110,14 @@ class ResourceManager:
             if handler is not None:
                 return handler.put(rid, canonical, api_version, body)
             return self.store_generic(rid, canonical, api_version, body)
+
+    def preflight(self, resource_id: str, api_version: str, body: dict[str, Any]) -> None:
+        """What the resource's provider says of the body before the deployment starts: raises ApiError
+        with the provider's code. Types without a pre-flight check accept anything."""
+        rid = self.parse(resource_id)
+        handler = self._handlers.get(rid.type.lower())
+        if isinstance(handler, Preflight):
+            handler.preflight(rid, api_version, body)
 
     def store_generic(
         self,

@@ -3,6 +3,7 @@ paging, cancel, validate, the history limit, and the long-running operation stat
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -28,6 +29,22 @@ FAILED_MESSAGE = (
     "At least one resource deployment operation failed. Please list deployment operations for details. "
     "Please see https://aka.ms/arm-deployment-operations for usage details."
 )
+
+
+INVALID_DEPLOYMENT_MESSAGE = (
+    "The template deployment '{name}' is not valid according to the validation procedure. The tracking id is "
+    "'{tracking_id}'. See inner errors for details."
+)
+PREFLIGHT_FAILED_MESSAGE = "Preflight validation failed. Please refer to the details for the specific errors."
+
+
+class _Deferred(Exception):
+    """Pre-flight meets reference() / listKeys(): ARM cannot evaluate those before the deployment runs, so
+    the resources from there on are judged by their providers during the deployment instead."""
+
+
+def _defer(*_: Any) -> dict[str, Any]:
+    raise _Deferred
 
 
 class RunFailedInDeployment(TemplateError):
@@ -142,8 +159,48 @@ class Deployments:
 
     # --- PUT
 
+    def preflight(self, deployment: Deployment) -> None:
+        """ARM's pre-flight: each resource whose body needs no runtime state (no reference() / listKeys())
+        goes to its provider's validation before anything is deployed. Refusals answer 400
+        InvalidTemplateDeployment with the providers' errors in `details` (one entry for one resource; two
+        levels, under PreflightValidationCheckFailed, when several resources fail)."""
+        found: list[dict[str, Any]] = []
+
+        def judge(planned: PlannedResource) -> dict[str, Any]:
+            try:
+                self.resources.preflight(planned.resource_id, planned.api_version, planned.body)
+            except ApiError as exc:
+                found.append(
+                    {"code": exc.code, "message": exc.message, "target": exc.target or planned.resource_id}
+                )
+            return {"id": planned.resource_id, "type": planned.type, "properties": {}}
+
+        context = replace(self._context(deployment), reference=_defer, list_keys=_defer)
+        # What needs runtime state, or fails at run time, is for the deployment to find.
+        with contextlib.suppress(_Deferred, TemplateError):
+            arm_template.deploy(deployment.template, deployment.parameters, context, judge)
+        if not found:
+            return
+        details = (
+            found
+            if len(found) == 1
+            else [
+                {
+                    "code": "PreflightValidationCheckFailed",
+                    "message": PREFLIGHT_FAILED_MESSAGE,
+                    "details": found,
+                }
+            ]
+        )
+        raise ApiError(
+            400,
+            "InvalidTemplateDeployment",
+            INVALID_DEPLOYMENT_MESSAGE.format(name=deployment.name, tracking_id=deployment.correlation_id),
+            details=details,
+        )
+
     def put(
-        self, subscription_id: str, group: str, name: str, body: Any
+        self, subscription_id: str, group: str, name: str, body: Any, correlation_id: str | None = None
     ) -> tuple[int, Deployment, Operation]:
         self.check_name(name)
         template, parameters, mode = self._request(body)
@@ -162,13 +219,14 @@ class Deployments:
             state="Accepted",
             created=now,
             updated=now,
-            correlation_id=str(uuid.uuid4()),
+            correlation_id=correlation_id or str(uuid.uuid4()),
             seq=0,
         )
         try:
             arm_template.validate(template, parameters, self._context(candidate))
         except TemplateError as exc:
             raise ApiError(400, exc.code, exc.message, target=exc.target) from None
+        self.preflight(candidate)
         candidate.echo_parameters = self._echo_parameters(template, parameters)
         key = ids.key(deployment_id)
         with self.state.lock:
@@ -364,7 +422,9 @@ class Deployments:
             deployment.updated = self.clock.now()
             self.state.changed.notify_all()
 
-    def validate_only(self, subscription_id: str, group: str, name: str, body: Any) -> dict[str, Any]:
+    def validate_only(
+        self, subscription_id: str, group: str, name: str, body: Any, correlation_id: str | None = None
+    ) -> dict[str, Any]:
         self.check_name(name)
         template, parameters, mode = self._request(body)
         group_info = self.state.resource_group(subscription_id, group, self.config.location)
@@ -372,12 +432,13 @@ class Deployments:
         probe = Deployment(
             f"{ids.group_id(subscription_id, group_info['name'])}/providers/{TYPE}/{name}",
             name, subscription_id, group_info["name"], template, parameters, {}, mode, "Succeeded", now, now,
-            str(uuid.uuid4()), 0,
+            correlation_id or str(uuid.uuid4()), 0,
         )  # fmt: skip
         try:
             arm_template.validate(template, parameters, self._context(probe))
         except TemplateError as exc:
             raise ApiError(400, exc.code, exc.message, target=exc.target) from None
+        self.preflight(probe)
         probe.echo_parameters = self._echo_parameters(template, parameters)
         return self.view(probe)
 

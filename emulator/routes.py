@@ -27,6 +27,7 @@ from emulator.server import Request, Response
 from emulator.state import Config, RequestRecord, State
 
 ADMIN_PREFIX = "/_emulator"
+CORRELATION = "x-ms-correlation-request-id"  # the server sets it on every request (the client's, else new)
 
 
 class Dispatcher(Protocol):
@@ -179,11 +180,18 @@ class ArmRoutes:
             self.deployments.cancel(subscription, group, name)
             return Response(204)
         if tail == ["validate"] and request.method == "POST":
-            return Response(200, self.deployments.validate_only(subscription, group, name, request.json()))
+            return Response(
+                200,
+                self.deployments.validate_only(
+                    subscription, group, name, request.json(), request.headers.get(CORRELATION)
+                ),
+            )
         if tail:
             raise ApiError(404, "NotFound", f"The emulator serves no deployment path '{request.path}'.")
         if request.method == "PUT":
-            status, deployment, operation = self.deployments.put(subscription, group, name, request.json())
+            status, deployment, operation = self.deployments.put(
+                subscription, group, name, request.json(), request.headers.get(CORRELATION)
+            )
             return Response(
                 status,
                 self.deployments.view(deployment),

@@ -83,6 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             port=self.server.server_address[1],
         )
+        # ARM's correlation id: the client's if it sent one, else a new one; the response echoes it and a
+        # deployment PUT keeps it as properties.correlationId.
+        correlation = request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
+        request.headers["x-ms-correlation-request-id"] = correlation
         try:
             response = self.server.dispatch(request)
         except ApiError as exc:

@@ -4,6 +4,7 @@ limit), generic resources, pipeline body validation, authentication and injected
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import time
 import urllib.error
@@ -192,17 +193,119 @@ def test_pipeline_rules_fail_the_deployment(
     mutate(values)
     broken = template("export-pipeline")
     broken["parameters"]["options"].pop("allowedValues")  # let the service, not ARM, judge the option
-    deployment = deploy(
-        deployments_client(emulator_reset),
-        emulator_reset.resource_group,
-        unique("rules"),
-        broken,
-        parameters(**values),
+    client = deployments_client(emulator_reset)
+    name = unique("rules")
+    body = {"properties": {"template": broken, "parameters": parameters(**values), "mode": "Incremental"}}
+    with pytest.raises(HttpResponseError) as caught:  # ARM's pre-flight asks the provider before it starts
+        client.deployments.begin_create_or_update(emulator_reset.resource_group, name, body, polling=False)
+    assert caught.value.status_code == 400
+    error = caught.value.error
+    assert error.code == "InvalidTemplateDeployment"
+    assert re.fullmatch(
+        f"The template deployment '{name}' is not valid according to the validation procedure. "
+        r"The tracking id is '[0-9a-f-]{36}'. See inner errors for details.",
+        error.message,
     )
-    assert state(deployment) == "Failed"
-    detail = deployment.properties.error.details[0]
+    (detail,) = error.details
     assert detail.code == code
     assert fragment in detail.message
+    assert detail.target
+    assert not client.deployments.check_existence(emulator_reset.resource_group, name)  # nothing recorded
+
+
+def test_preflight_nests_several_providers_errors_and_tracks_the_correlation_id(
+    emulator_reset: RunningEmulator,
+) -> None:
+    emulator_reset.admin.create_registry("sourceregistry")
+    registry = registry_id(emulator_reset, "sourceregistry")
+    target = {"type": "AzureStorageBlobContainer", "uri": "https://a.blob.core.windows.net/c"}
+    two_bad = {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            {
+                "type": "Microsoft.ContainerRegistry/registries/exportPipelines",
+                "apiVersion": PIPELINE_API,
+                "name": f"sourceregistry/{name}",
+                "identity": {"type": "SystemAssigned"},
+                "properties": {
+                    "target": {**target, "storageAccessMode": "ManagedIdentity"},
+                    "options": options,
+                },
+            }
+            for name, options in (("bad-name", []), ("exportpipeline", ["OverwriteTags"]))
+        ]
+        + [
+            {  # needs reference(): judged when the deployment runs, not before
+                "type": "Microsoft.ContainerRegistry/registries/exportPipelines",
+                "apiVersion": PIPELINE_API,
+                "name": "sourceregistry/laterpipeline",
+                "identity": {"type": "SystemAssigned"},
+                "properties": {"target": "[reference(resourceId('Microsoft.KeyVault/vaults', 'nope'))]"},
+            }
+        ],
+    }
+    body = {"properties": {"template": two_bad, "parameters": {}, "mode": "Incremental"}}
+    path = (
+        f"/subscriptions/{emulator_reset.subscription_id}/resourcegroups/{emulator_reset.resource_group}"
+        f"/providers/Microsoft.Resources/deployments/twobad?api-version=2025-04-01"
+    )
+    sent = "5d1c6a7e-0000-4000-8000-00000000c0de"
+    status, headers, error = raw(
+        emulator_reset, "PUT", path, body, {"Authorization": "Bearer x", "x-ms-correlation-request-id": sent}
+    )
+    assert status == 400
+    assert headers["x-ms-correlation-request-id"] == sent
+    outer = error["error"]
+    assert outer["code"] == "InvalidTemplateDeployment"
+    assert f"The tracking id is '{sent}'." in outer["message"]
+    (preflight,) = outer["details"]
+    assert preflight["code"] == "PreflightValidationCheckFailed"
+    assert (
+        preflight["message"]
+        == "Preflight validation failed. Please refer to the details for the specific errors."
+    )
+    codes = [(d["code"], d["target"]) for d in preflight["details"]]
+    assert codes == [("InvalidParameter", "name"), ("BadRequest", "properties.options")]
+    assert registry + "/exportPipelines/laterpipeline" not in json.dumps(preflight)
+
+    validate = path.replace("/twobad?", "/twobad/validate?")
+    status, _, error = raw(emulator_reset, "POST", validate, body, {"Authorization": "Bearer x"})
+    assert (status, error["error"]["code"]) == (400, "InvalidTemplateDeployment")
+
+
+def test_deployment_correlation_id_is_the_put_s(emulator_reset: RunningEmulator) -> None:
+    group = emulator_reset.resource_group
+    path = (
+        f"/subscriptions/{emulator_reset.subscription_id}/resourcegroups/{group}"
+        f"/providers/Microsoft.Resources/deployments/correlated?api-version=2025-04-01"
+    )
+    body = {
+        "properties": {"template": SLOW_TEMPLATE, "parameters": parameters(name="c1"), "mode": "Incremental"}
+    }
+    auth = {"Authorization": "Bearer x"}
+    sent = "0f6ee0c4-1111-4222-8333-444455556666"
+    status, headers, created = raw(
+        emulator_reset, "PUT", path, body, {**auth, "x-ms-correlation-request-id": sent}
+    )
+    assert status == 201
+    assert headers["x-ms-correlation-request-id"] == sent
+    assert created["properties"]["correlationId"] == sent
+    wait_deployment(deployments_client(emulator_reset), group, "correlated")
+    assert (
+        deployments_client(emulator_reset).deployments.get(group, "correlated").properties.correlation_id
+        == sent
+    )
+
+    status, headers, created = raw(emulator_reset, "PUT", path.replace("correlated", "generated"), body, auth)
+    assert status == 201
+    generated = headers["x-ms-correlation-request-id"]
+    assert re.fullmatch(r"[0-9a-f-]{36}", generated)
+    assert created["properties"]["correlationId"] == generated
+    status, headers, _ = raw(
+        emulator_reset, "GET", path, headers={**auth, "x-ms-correlation-request-id": "abc"}
+    )
+    assert headers["x-ms-correlation-request-id"] == "abc"  # every answer echoes the client's
 
 
 def test_pipeline_body_schema_violations_are_rejected(emulator_reset: RunningEmulator) -> None:
