@@ -13,13 +13,14 @@ import copy
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from transfer.arm_views import DeploymentState, error_message
 from transfer.config import Settings
 from transfer.errors import NotFound, TransferError
 from transfer.retry import capped_retry_policy, redact, translate
-from transfer.runs import DeploymentState
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -38,43 +39,9 @@ def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
     return pipeline_response.http_response.json()
 
 
-def error_message(error: Mapping[str, Any] | None) -> str | None:
-    """ARM's error object as one line: "code: message", then the details' messages (nested too)."""
-    if not error:
-        return None
-    parts: list[str] = []
-
-    def walk(item: Mapping[str, Any]) -> None:
-        code, message = item.get("code"), item.get("message")
-        text = f"{code}: {message}" if code and message else str(message or code or "")
-        if text and text not in parts:
-            parts.append(text)
-        for detail in item.get("details") or ():
-            if isinstance(detail, Mapping):
-                walk(detail)
-
-    walk(error)
-    return redact("; ".join(parts), MAX_ERROR) if parts else None
-
-
 def deployment_state(name: str, body: Mapping[str, Any]) -> DeploymentState:
-    props = body.get("properties") or {}
-    outputs = {
-        key: (value.get("value") if isinstance(value, Mapping) else value)
-        for key, value in (props.get("outputs") or {}).items()
-    }
-    resources = tuple(
-        str(item["id"])
-        for item in (props.get("outputResources") or ())
-        if isinstance(item, Mapping) and item.get("id")
-    )
-    return DeploymentState(
-        name=str(body.get("name") or name),
-        provisioning_state=str(props.get("provisioningState") or "Unknown"),
-        outputs=outputs,
-        output_resource_ids=resources,
-        error=error_message(props.get("error")),
-    )
+    state = DeploymentState.from_arm(name, body)
+    return replace(state, error=redact(state.error, MAX_ERROR) if state.error else None)
 
 
 def _arm_detail(exc: BaseException) -> str:
@@ -91,7 +58,8 @@ def _arm_detail(exc: BaseException) -> str:
         except Exception:
             return ""
         if isinstance(body, Mapping):
-            return error_message(body.get("error") if isinstance(body.get("error"), Mapping) else None) or ""
+            error = body.get("error")
+            return redact(error_message(error if isinstance(error, Mapping) else None) or "", MAX_ERROR)
         return ""
     return str(exc).splitlines()[0] if str(exc) else ""
 
