@@ -7,6 +7,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -41,7 +42,13 @@ def test_python_m_emulator_prints_settings_and_serves(azurite: azurite.Azurite, 
         context = ssl.create_default_context(cafile=settings["EMULATOR_CA_FILE"])
         url = settings["EMULATOR_ARM_ENDPOINT"] + "/_emulator/registries/seededregistry"
         with urllib.request.urlopen(url, context=context) as response:  # noqa: S310
-            assert "a/b" in json.loads(response.read())["content"]
+            registry = json.loads(response.read())
+        assert "a/b" in registry["content"]
+        assert settings["EMULATOR_REGISTRY_SEEDEDREGISTRY_ENDPOINT"] == registry["endpoint"]
+        challenge = urllib.request.Request(registry["endpoint"] + "/v2/a/b/manifests/v1")  # noqa: S310
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(challenge, context=context)  # noqa: S310
+        assert raised.value.code == 401  # the registry's data plane, on its own port
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
