@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 from transfer.arm_views import DeploymentState, error_message
 from transfer.config import Settings
 from transfer.errors import NotFound, TransferError
-from transfer.retry import capped_retry_policy, redact, translate
+from transfer.retry import capped_retry_policy
+from transfer.sdk_errors import IGNORE, redact, status_of, translated
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -123,17 +124,9 @@ class ArmResourceManager:
                 )
             return self._resources_client
 
-    @staticmethod
-    def _error(exc: Exception, what: str) -> TransferError:
-        if isinstance(exc, TransferError):
-            return exc
-        return translate(exc, f"ARM: {what}", detail=_arm_detail(exc))
-
     # ---- deployments ----
 
     def begin_deployment(self, name: str, template: Mapping[str, Any], parameters: Mapping[str, Any]) -> None:
-        from azure.core.exceptions import HttpResponseError
-
         body = {
             "properties": {
                 "mode": "Incremental",
@@ -141,76 +134,50 @@ class ArmResourceManager:
                 "parameters": {key: {"value": value} for key, value in parameters.items()},
             }
         }
-        try:
+        what = f"ARM: starting deployment {name}"
+        with translated(what, detail=_arm_detail, ignore_if=_deployment_active) as call:
             self._deployments().deployments.begin_create_or_update(
                 self._settings.resource_group, name, body, polling=False
             )
-        except HttpResponseError as exc:
-            if exc.status_code == 409 and _code(exc) == "DeploymentActive":
-                log.info("deployment %s is already running: adopted", name, extra={"deployment": name})
-                return
-            raise self._error(exc, f"starting deployment {name}") from None
-        except Exception as exc:
-            raise self._error(exc, f"starting deployment {name}") from None
+        if call.ignored:
+            log.info("deployment %s is already running: adopted", name, extra={"deployment": name})
 
     def get_deployment(self, name: str) -> DeploymentState | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
+        what = f"ARM: reading deployment {name}"
+        with translated(what, detail=_arm_detail, absent=IGNORE) as call:
             body = self._deployments().deployments.get(self._settings.resource_group, name, cls=_raw_json)
-        except ResourceNotFoundError:
-            return None
-        except Exception as exc:
-            raise self._error(exc, f"reading deployment {name}") from None
-        return deployment_state(name, body)
+        return None if call.ignored else deployment_state(name, body)
 
     def delete_deployment(self, name: str) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
+        with translated(f"ARM: deleting deployment {name}", detail=_arm_detail, absent=IGNORE):
             self._deployments().deployments.begin_delete(self._settings.resource_group, name, polling=False)
-        except ResourceNotFoundError:
-            return
-        except Exception as exc:
-            raise self._error(exc, f"deleting deployment {name}") from None
 
     def count_deployments(self) -> int:
-        try:
+        what = f"ARM: listing the deployments of {self._settings.resource_group}"
+        with translated(what, detail=_arm_detail):
             pages = self._deployments().deployments.list_by_resource_group(
                 self._settings.resource_group, cls=lambda items: items
             )
             return sum(1 for _ in pages)
-        except Exception as exc:
-            raise self._error(exc, f"listing the deployments of {self._settings.resource_group}") from None
 
     # ---- pipeline resources ----
 
     def get_resource(self, resource_id: str) -> dict[str, Any] | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
         _check_id(resource_id)
-        try:
+        with translated(f"ARM: reading {_short(resource_id)}", detail=_arm_detail, absent=IGNORE) as call:
             body = self._resources().resources.get_by_id(
                 resource_id, api_version=self._settings.pipeline_api_version, cls=_raw_json
             )
-        except ResourceNotFoundError:
+        if call.ignored:
             return None
-        except Exception as exc:
-            raise self._error(exc, f"reading {_short(resource_id)}") from None
         return dict(body) if isinstance(body, Mapping) else None
 
     def delete_resource(self, resource_id: str) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
-
         _check_id(resource_id)
-        try:
+        with translated(f"ARM: deleting {_short(resource_id)}", detail=_arm_detail, absent=IGNORE):
             self._resources().resources.begin_delete_by_id(
                 resource_id, api_version=self._settings.pipeline_api_version, polling=False
             )
-        except ResourceNotFoundError:
-            return
-        except Exception as exc:
-            raise self._error(exc, f"deleting {_short(resource_id)}") from None
 
     def list_pipeline_runs(self) -> list[dict[str, Any]]:
         return list(self._pages(f"{self._settings.registry_id}/pipelineRuns", "listing the pipeline runs"))
@@ -223,7 +190,7 @@ class ArmResourceManager:
         arm_host = urlsplit(self._settings.arm_endpoint).netloc.lower()
         request = HttpRequest("GET", path, params={"api-version": self._settings.pipeline_api_version})
         for _ in range(MAX_PAGES):
-            try:
+            with translated(f"ARM: {what}", detail=_arm_detail):
                 response = client.send_request(request)
                 if response.status_code == 404:
                     raise NotFound(
@@ -231,10 +198,6 @@ class ArmResourceManager:
                     )
                 response.raise_for_status()
                 page = response.json()
-            except TransferError:
-                raise
-            except Exception as exc:
-                raise self._error(exc, what) from None
             yield from (item for item in page.get("value") or () if isinstance(item, dict))
             next_link = page.get("nextLink")
             if not next_link:
@@ -245,7 +208,13 @@ class ArmResourceManager:
         raise TransferError(f"ARM: {what}: more than {MAX_PAGES} pages")
 
 
+def _deployment_active(exc: Exception) -> bool:
+    """A PUT of a deployment that is still running: adopted, not an error."""
+    return status_of(exc) == 409 and _code(exc) == "DeploymentActive"
+
+
 def _code(exc: BaseException) -> str:
+    """ARM's `error.code` of an SDK error: from the parsed error, else from the response body."""
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)
     if code:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from transfer.config import StorageConnection
 from transfer.errors import PreconditionFailed, TransferError
 from transfer.ports import BlobInfo, CopyState
-from transfer.retry import install_log_redaction, redact, translate
+from transfer.sdk_errors import IGNORE, install_log_redaction, redact, translated
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -47,12 +47,6 @@ def merged_metadata(current: Mapping[str, str], updates: Mapping[str, str]) -> d
     merged = {k: v for k, v in current.items() if k.lower() not in replaced}
     merged.update(updates)
     return merged
-
-
-def _storage_error(exc: Exception, what: str) -> TransferError:
-    if isinstance(exc, TransferError):
-        return exc
-    return translate(exc, f"blob storage: {what}")
 
 
 class AzureBlobStore:
@@ -98,33 +92,21 @@ class AzureBlobStore:
             return self._client
 
     def get_properties(self, name: str) -> BlobInfo | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
+        with translated(f"blob storage: reading properties of {name}", absent=IGNORE) as call:
             props = self._container().get_blob_client(name).get_blob_properties()
-        except ResourceNotFoundError:
-            return None
-        except Exception as exc:
-            raise _storage_error(exc, f"reading properties of {name}") from None
-        return blob_info(props)
+        return None if call.ignored else blob_info(props)
 
     def merge_metadata(self, name: str, updates: Mapping[str, str], etag: str) -> BlobInfo:
         """Raises PreconditionFailed when the blob no longer has `etag` (changed, or deleted)."""
         from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
         client = self._container().get_blob_client(name)
         condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
-        try:
+        lost = PreconditionFailed(f"blob {name} changed meanwhile", target="blob")
+        with translated(f"blob storage: writing metadata of {name}", changed=lost, absent=lost):
             props = client.get_blob_properties(**condition)
             metadata = merged_metadata(props.metadata or {}, updates)
             written = client.set_blob_metadata(metadata, **condition)
-        except (ResourceModifiedError, ResourceNotFoundError):
-            raise PreconditionFailed(f"blob {name} changed meanwhile", target="blob") from None
-        except Exception as exc:
-            if getattr(exc, "status_code", None) == 412:
-                raise PreconditionFailed(f"blob {name} changed meanwhile", target="blob") from None
-            raise _storage_error(exc, f"writing metadata of {name}") from None
         info = blob_info(props)
         last_modified = written.get("last_modified")
         return BlobInfo(
@@ -137,13 +119,11 @@ class AzureBlobStore:
         )
 
     def list_blobs(self) -> Iterator[BlobInfo]:
-        try:
+        with translated(f"blob storage: listing container {self._container_name}"):
             pages = self._container().list_blobs(include=["metadata"], results_per_page=self._page_size)
             for page in pages.by_page():
                 for props in page:
                     yield blob_info(props)
-        except Exception as exc:
-            raise _storage_error(exc, f"listing container {self._container_name}") from None
 
 
 def _copy_state(status: Any, description: Any) -> CopyState:
@@ -189,23 +169,17 @@ class AzureBlobCopier:
     def start_copy(self, source_url: str, name: str) -> CopyState:
         """Server-side asynchronous copy (large blobs included); the copy keeps the source's metadata and
         Content-MD5. The source URL is never logged nor put into an error."""
-        try:
+        with translated(f"blob storage: copying {name}"):
             result = self._container().get_blob_client(name).start_copy_from_url(source_url)
-        except Exception as exc:
-            raise _storage_error(exc, f"copying {name}") from None
         return _copy_state(result.get("copy_status"), None)
 
     def copy_state(self, name: str) -> CopyState | None:
         """The copy's state from the destination blob; None when it does not exist. A blob without copy
         properties (written otherwise, or overwritten since) counts as copied."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
+        with translated(f"blob storage: reading the copy state of {name}", absent=IGNORE) as call:
             props = self._container().get_blob_client(name).get_blob_properties()
-        except ResourceNotFoundError:
+        if call.ignored:
             return None
-        except Exception as exc:
-            raise _storage_error(exc, f"reading the copy state of {name}") from None
         copy = props.copy
         if copy is None or copy.status is None:
             return CopyState("success")

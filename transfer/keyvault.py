@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from transfer.errors import InvalidInput, NotFound, TransferError
 from transfer.ports import SasSecret
-from transfer.retry import translate
+from transfer.sdk_errors import translated
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -101,16 +101,10 @@ class KeyVaultSecretReader:
             return client
 
     def read_sas(self, secret_uri: str) -> SasSecret:
-        from azure.core.exceptions import ResourceNotFoundError
-
         vault_url, name, version = split_secret_uri(secret_uri)
         what = f"key vault: reading secret {name}"
-        try:
+        with translated(what, absent=NotFound(f"{what}: no such secret in {vault_url}", target="secretUri")):
             secret = self._client(vault_url).get_secret(name, version)
-        except ResourceNotFoundError:
-            raise NotFound(f"{what}: no such secret in {vault_url}", target="secretUri") from None
-        except Exception as exc:
-            raise translate(exc, what) from None
         value = secret.value or ""
         try:
             expires_at, permissions = parse_sas(value)

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 from transfer.config import StorageConnection
 from transfer.errors import AlreadyExists, InvalidInput, PreconditionFailed, TransferError
 from transfer.ports import BlobAction, BlobRecord, RequestRecord
-from transfer.retry import install_log_redaction, translate
 from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, awaits_copy
+from transfer.sdk_errors import IGNORE, install_log_redaction, translated
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -311,7 +311,7 @@ class TableStateStore:
             return self._tables[name]
 
     def _create_tables(self) -> None:
-        try:
+        with translated("table storage: creating the state tables"):
             if self._service is None:
                 from azure.data.tables import TableServiceClient
 
@@ -328,70 +328,50 @@ class TableStateStore:
                         retry_total=3,
                     )
             tables = {name: self._service.create_table_if_not_exists(self._prefix + name) for name in TABLES}
-        except Exception as exc:
-            raise self._error(exc, "creating the state tables") from None
         self._tables.update(tables)
 
-    @staticmethod
-    def _error(exc: Exception, what: str) -> TransferError:
-        if isinstance(exc, TransferError):
-            return exc
-        return translate(exc, f"table storage: {what}")
-
     def _get(self, table: str, partition: str, row: str) -> Any | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self._table(table).get_entity(partition, row)
-        except ResourceNotFoundError:
-            return None
-        except Exception as exc:
-            raise self._error(exc, f"reading from {table}") from None
+        with translated(f"table storage: reading from {table}", absent=IGNORE) as call:
+            entity = self._table(table).get_entity(partition, row)
+        return None if call.ignored else entity
 
     def _query(
         self, table: str, query: str, parameters: Mapping[str, Any], *, page_size: int | None = None
     ) -> Iterable[Any]:
-        try:
+        with translated(f"table storage: querying {table}"):
             yield from self._table(table).query_entities(
                 query, parameters=dict(parameters), results_per_page=page_size
             )
-        except Exception as exc:
-            raise self._error(exc, f"querying {table}") from None
 
     def _delete(self, table: str, partition: str, row: str) -> None:
-        try:
+        with translated(f"table storage: deleting from {table}"):
             self._table(table).delete_entity(partition, row)  # absent is fine: the SDK ignores 404
-        except Exception as exc:
-            raise self._error(exc, f"deleting from {table}") from None
 
     def _upsert(self, table: str, entity: dict[str, Any]) -> None:
         from azure.data.tables import UpdateMode
 
-        try:
+        with translated(f"table storage: writing to {table}"):
             self._table(table).upsert_entity(entity, mode=UpdateMode.REPLACE)
-        except Exception as exc:
-            raise self._error(exc, f"writing to {table}") from None
 
     # ---- runs ----
 
     def add_run(self, run: Run) -> Run:
-        from azure.core.exceptions import ResourceExistsError
-
         entity = run_entity(run)
         partition = index_partition(run)
         if partition is not None:
             self._upsert("index", self._index_row(partition, run.id))
         try:
-            metadata = self._table("runs").create_entity(entity)
-        except ResourceExistsError:
+            with translated("table storage: creating a run", exists=IGNORE) as call:
+                metadata = self._table("runs").create_entity(entity)
+        except TransferError:
+            if partition is not None:
+                self._forget_index_row(partition, run.id)
+            raise
+        if call.ignored:
             existing = self.get_run(run.id)
             if existing is not None:
                 self._sync_index(existing)
-            raise AlreadyExists(f"run {run.id} already exists", target="run_id") from None
-        except Exception as exc:
-            if partition is not None:
-                self._forget_index_row(partition, run.id)
-            raise self._error(exc, "creating a run") from None
+            raise AlreadyExists(f"run {run.id} already exists", target="run_id")
         return replace(stored_run(run), etag=metadata.get("etag"))
 
     def get_run(self, run_id: str) -> Run | None:
@@ -400,24 +380,18 @@ class TableStateStore:
 
     def update_run(self, run: Run) -> Run:
         from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
         from azure.data.tables import UpdateMode
 
         if run.etag is None:
             raise PreconditionFailed(f"run {run.id} has no etag: read it before updating it", target="run_id")
-        try:
+        lost = PreconditionFailed(f"run {run.id} changed meanwhile", target="run_id")
+        with translated("table storage: updating a run", changed=lost, absent=lost):
             metadata = self._table("runs").update_entity(
                 run_entity(run),
                 mode=UpdateMode.REPLACE,
                 etag=run.etag,
                 match_condition=MatchConditions.IfNotModified,
             )
-        except (ResourceModifiedError, ResourceNotFoundError):
-            raise PreconditionFailed(f"run {run.id} changed meanwhile", target="run_id") from None
-        except Exception as exc:
-            if _status(exc) == 412:
-                raise PreconditionFailed(f"run {run.id} changed meanwhile", target="run_id") from None
-            raise self._error(exc, "updating a run") from None
         after = replace(stored_run(run), etag=metadata.get("etag"))
         if run.status.terminal:
             self._sync_index(after)
@@ -492,15 +466,9 @@ class TableStateStore:
     # ---- blob records ----
 
     def claim_blob(self, record: BlobRecord) -> bool:
-        from azure.core.exceptions import ResourceExistsError
-
-        try:
+        with translated("table storage: claiming a blob", exists=IGNORE) as call:
             self._table("blobs").create_entity(blob_entity(record))
-        except ResourceExistsError:
-            return False
-        except Exception as exc:
-            raise self._error(exc, "claiming a blob") from None
-        return True
+        return not call.ignored
 
     def blob_records(self, name: str) -> list[BlobRecord]:
         rows = self._query("blobs", "PartitionKey eq @partition", {"partition": table_key(name)})
@@ -512,20 +480,16 @@ class TableStateStore:
     # ---- requests ----
 
     def claim_request(self, record: RequestRecord) -> RequestRecord:
-        from azure.core.exceptions import ResourceExistsError
-
         entity = request_entity(record)
         for _ in range(3):
-            try:
+            with translated("table storage: recording a request", exists=IGNORE) as call:
                 self._table("requests").create_entity(entity)
-            except ResourceExistsError:
-                stored = self._get("requests", REQUEST_PARTITION, entity["RowKey"])
-                if stored is not None:
-                    return request_from_entity(stored)
-                continue  # deleted in between: claim again
-            except Exception as exc:
-                raise self._error(exc, "recording a request") from None
-            return request_from_entity(entity)
+            if not call.ignored:
+                return request_from_entity(entity)
+            stored = self._get("requests", REQUEST_PARTITION, entity["RowKey"])
+            if stored is not None:
+                return request_from_entity(stored)
+            # deleted in between: claim again
         raise TransferError("table storage: the request record keeps changing; try again")
 
     def get_request(self, key: str) -> RequestRecord | None:
@@ -537,8 +501,3 @@ class TableStateStore:
     def ping(self) -> None:
         for _ in self._query("runs", "PartitionKey eq @partition", {"partition": RUN_PARTITION}, page_size=1):
             break
-
-
-def _status(exc: BaseException) -> int | None:
-    status = getattr(exc, "status_code", None)
-    return status if isinstance(status, int) else None

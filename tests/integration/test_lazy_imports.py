@@ -14,6 +14,7 @@ def test_adapter_modules_import_no_azure_sdk() -> None:
     code = (
         "import sys\n"
         "import transfer.arm, transfer.blobs, transfer.credentials, transfer.keyvault, transfer.retry\n"
+        "import transfer.sdk_errors\n"
         "import transfer.state, tests.fakes\n"
         f"loaded = sorted(m for m in sys.modules if m.startswith({HEAVY!r}))\n"
         "print(','.join(loaded))\n"

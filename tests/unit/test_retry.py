@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from transfer.errors import Throttled, TransferError, Unavailable
-from transfer.retry import capped_retry_policy, fits_budget, redact, retry_delay, translate
+from transfer.retry import capped_retry_policy, fits_budget, retry_delay
 
 
 def test_retry_after_is_capped() -> None:
@@ -162,76 +161,3 @@ def test_connection_errors_that_persist_are_raised() -> None:
 
 def test_each_call_builds_its_own_policy() -> None:
     assert capped_retry_policy() is not capped_retry_policy()
-
-
-# ---- error mapping --------------------------------------------------------------------------------------
-
-
-def http_error(status: int, headers: dict[str, str] | None = None, body: str = "") -> Exception:
-    from azure.core.exceptions import HttpResponseError
-
-    class Raw:
-        def __init__(self) -> None:
-            self.status_code = status
-            self.headers = headers or {}
-            self.reason = "scripted"
-            self.content_type = "application/json"
-
-        def text(self, encoding: str | None = None) -> str:
-            return body
-
-        def body(self) -> bytes:
-            return body.encode()
-
-    return HttpResponseError(response=Raw())  # type: ignore[arg-type]
-
-
-def test_translate_throttled_with_retry_after() -> None:
-    error = translate(http_error(429, {"Retry-After": "17"}), "ARM: reading x")
-    assert isinstance(error, Throttled)
-    assert error.retry_after == 17
-
-
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
-def test_translate_server_errors(status: int) -> None:
-    assert isinstance(translate(http_error(status), "ARM: reading x"), Unavailable)
-
-
-def test_translate_unreachable() -> None:
-    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-
-    assert isinstance(translate(ServiceRequestError("refused"), "x"), Unavailable)
-    assert isinstance(translate(ServiceResponseError("reset"), "x"), Unavailable)
-
-
-@pytest.mark.parametrize("status", [401, 403])
-def test_translate_denied(status: int) -> None:
-    error = translate(http_error(status), "ARM: reading x")
-    assert type(error) is TransferError
-    assert error.code == "AccessDenied"
-    assert "role assignments" in error.message
-
-
-def test_a_token_that_could_not_be_had_is_transient() -> None:
-    from azure.core.exceptions import ClientAuthenticationError
-
-    error = translate(ClientAuthenticationError("ManagedIdentityCredential: timed out"), "ARM: reading x")
-    assert isinstance(error, Unavailable)
-    assert "could not get a token" in error.message
-
-
-def test_translate_never_carries_a_signature() -> None:
-    detail = (
-        "copy source https://acct.blob.core.windows.net/c/b?sv=1&sig=SECRETSIG%3D failed; AccountKey=KEY=="
-    )
-    error = translate(http_error(400), "copying b", detail=detail)
-    assert "SECRETSIG" not in error.message
-    assert "KEY==" not in error.message
-    assert "https://acct.blob.core.windows.net/c/b" in error.message
-
-
-def test_redact() -> None:
-    assert redact("GET /c/b?sv=1&sig=abc%2B HTTP/1.1") == "GET /c/b?sv=1&sig=REDACTED HTTP/1.1"
-    assert "tok" not in redact("Authorization: Bearer tok.en.value")
-    assert "abc" not in redact("DefaultEndpointsProtocol=https;AccountKey=abc==;EndpointSuffix=x")
-    assert redact("x" * 5000, limit=100).endswith("…")
