@@ -21,15 +21,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from transfer.arm_views import DeploymentState
 from transfer.errors import AlreadyExists, NotFound, PreconditionFailed, TransferError
 from transfer.keyvault import parse_sas, split_secret_uri
+from transfer.naming import check_run_id
 from transfer.ports import BlobInfo, BlobRecord, CopyState, RequestRecord, SasSecret
-from transfer.runs import DeploymentState, Run, RunKind, RunStatus
+from transfer.runs import Run, RunKind, RunStatus
 from transfer.state import (
     ACTIVE,
     CLEANUP,
     MAX_TOP,
-    check_run_id,
     index_partition,
     run_row_key,
     stored_blob_record,
@@ -437,6 +438,8 @@ class FakeResourceManager(_Faults):
         provisioning_state: str = "Creating",
         request: Mapping[str, Any] | None = None,
         source_trigger: bool = False,
+        source_trigger_at: str = "2026-11-26T12:00:00Z",
+        response_source: Mapping[str, Any] | None = None,
         progress: str | None = None,
         imported_artifacts: tuple[str, ...] = (),
         error: str | None = None,
@@ -449,7 +452,9 @@ class FakeResourceManager(_Faults):
         if error:
             response["pipelineRunErrorMessage"] = error
         if source_trigger:
-            response["trigger"] = {"sourceTrigger": {"timestamp": "2026-11-26T12:00:00Z"}}
+            response["trigger"] = {"sourceTrigger": {"timestamp": source_trigger_at}}
+        if response_source is not None:
+            response["source"] = dict(response_source)
         return self.put_resource(
             {
                 "id": self.pipeline_run_id(run_name),

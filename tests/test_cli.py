@@ -164,7 +164,7 @@ def test_runs_and_show(world: World, run_cli: Cli) -> None:
 
 def test_show_unknown_exits_3_and_bad_id_exits_2(world: World, run_cli: Cli) -> None:
     assert run_cli("show", "20261126120000000e999999")[0] == cli.NOT_FOUND
-    assert run_cli("show", "not-a-run")[0] == cli.BAD_INPUT
+    assert run_cli("show", "not a run!")[0] == cli.BAD_INPUT
 
 
 def test_runs_on_an_empty_store(world: World, run_cli: Cli) -> None:

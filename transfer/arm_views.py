@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 SAS_TOKEN = "SasToken"  # noqa: S105 (a storage access mode, not a secret)
 MANAGED_IDENTITY = "ManagedIdentity"
@@ -141,6 +142,17 @@ class PipelineRun:
             source_trigger_time=parse_time(_dict(source_trigger).get("timestamp")),
             started_by_source_trigger=bool(source_trigger),
         )
+
+    def blob_in(self, container_uri: str | None) -> str | None:
+        """The blob this run names: `request.source.name`, else `response.source.uri` where it is the URL
+        of a blob inside the pipeline's container; None where ARM names none (all the spec promises)."""
+        if self.request_source_name:
+            return self.request_source_name
+        uri = (self.response_source_uri or "").split("?", 1)[0]
+        base = (container_uri or "").split("?", 1)[0].rstrip("/")
+        if base and uri.lower().startswith(base.lower() + "/"):
+            return unquote(uri[len(base) + 1 :]) or None
+        return None
 
 
 def error_message(error: Mapping[str, Any] | None) -> str | None:

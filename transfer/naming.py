@@ -11,7 +11,10 @@ from typing import Any
 from transfer.errors import InvalidInput
 from transfer.runs import RunKind
 
-RUN_ID = re.compile(r"^[a-zA-Z0-9]{5,50}$")
+RUN_ID = re.compile(r"^[a-zA-Z0-9]{5,50}$")  # what the app names its runs (the service's rule for a PUT)
+# What a run may be named by the service itself: the source trigger's runs may hold hyphens (FACTS.md), and
+# nothing public fixes their format. Safe in a URL path and a Table key; the app never generates these.
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEPLOYMENT_PREFIX = "acrtransfer-"
 _DEPLOYMENT = re.compile(r"^[A-Za-z0-9_.()-]{1,64}$")
 _BLOB_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -29,9 +32,10 @@ def run_id(kind: RunKind, now: datetime, token: str) -> str:
     return f"{stamp:%Y%m%d%H%M%S}{stamp.microsecond // 1000:03d}{kind.value[0]}{token}"
 
 
-def check_run_id(value: str, target: str = "run_id") -> str:
-    if not RUN_ID.match(value):
-        raise InvalidInput("is not a run id (5-50 letters and digits)", target=target)
+def check_run_id(value: object, target: str = "run_id") -> str:
+    """A run's id as users and the state store see it: the app's own, or a name the service gave."""
+    if not isinstance(value, str) or not RUN_NAME.match(value):
+        raise InvalidInput("is not a run id (letters and digits, 5-50 for the app's own runs)", target=target)
     return value
 
 

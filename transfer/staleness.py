@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -60,6 +61,27 @@ class Decision:
         )
 
 
+@dataclass(frozen=True)
+class SourceTriggerRun:
+    """A run the import pipeline's source trigger started: when, and its blob where ARM names one (the
+    spec promises only the time, FACTS.md)."""
+
+    started_at: datetime
+    blob: str | None
+    failed: bool = False
+
+
+def _possible_taker(blob: BlobInfo, runs: Sequence[SourceTriggerRun]) -> SourceTriggerRun | None:
+    """A source-trigger run that may have imported this version of the blob: it started after the blob's
+    last write, did not fail, and names this blob or none. A run naming another blob is not evidence."""
+    candidates = [
+        run
+        for run in runs
+        if run.started_at >= blob.last_modified and not run.failed and run.blob in (None, blob.name)
+    ]
+    return max(candidates, key=lambda run: run.started_at, default=None)
+
+
 def content_version(blob: BlobInfo) -> str:
     """The blob's content identity: Content-MD5 when present (a metadata refresh keeps it), else ETag."""
     if blob.content_md5:
@@ -77,13 +99,21 @@ def _import_recorded(version: str, records: list[BlobRecord]) -> bool:
 
 
 def decide(
-    blob: BlobInfo, *, trigger_enabled: bool, policy: Policy, now: datetime, records: list[BlobRecord]
+    blob: BlobInfo,
+    *,
+    trigger_enabled: bool,
+    policy: Policy,
+    now: datetime,
+    records: list[BlobRecord],
+    source_trigger_runs: Sequence[SourceTriggerRun] = (),
 ) -> Decision:
     """One of: leave it to the source trigger, refresh its Last-Modified, start a manual import, or nothing.
 
     A blob a refresh cannot make eligible (no Content-MD5, no category metadata, trigger disabled) is
     imported manually. `records` are what the app decided for this blob before; an import recorded for
     this content version (manual, or the source trigger's run observed by reconcile) means nothing to do.
+    An aged blob that a source-trigger run may already have taken (`source_trigger_runs`) is left alone:
+    refreshing it would make the trigger import it again, and a manual import would duplicate it.
     """
     version = content_version(blob)
     if _import_recorded(version, records):
@@ -106,6 +136,15 @@ def decide(
             Outcome.LEAVE, f"eligible for the source trigger for {_days(remaining)} more", f"leave-{version}"
         )
     aged = f"last modified {_days(age)} ago (window {_days(policy.window)}, margin {_days(policy.margin)})"
+    taker = _possible_taker(blob, source_trigger_runs)
+    if taker is not None:
+        named = "named it" if taker.blob else "named no blob"
+        return Decision(
+            Outcome.NOTHING,
+            f"{aged}, but a source-trigger run started {taker.started_at:%Y-%m-%d %H:%M}Z after its last "
+            f"write and {named}: it may have imported it",
+            "",
+        )
     if policy.stale_action is StaleAction.REFRESH:
         stamp = int(blob.last_modified.timestamp())
         return Decision(Outcome.REFRESH, aged, f"refresh-{stamp}-{version}")

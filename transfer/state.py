@@ -38,8 +38,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from transfer import naming
 from transfer.config import StorageConnection
-from transfer.errors import AlreadyExists, InvalidInput, PreconditionFailed, TransferError
+from transfer.errors import AlreadyExists, PreconditionFailed, TransferError
 from transfer.ports import BlobAction, BlobRecord, RequestRecord
 from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, awaits_copy
 from transfer.sdk_errors import IGNORE, install_log_redaction, translated
@@ -58,7 +59,6 @@ MAX_TEXT = 8 * 1024  # error messages and reasons are cut to this many character
 MAX_TOP = 1000
 ORPHAN_GRACE = timedelta(minutes=10)
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9]{5,50}$")
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ascending, as ASCII
 _INVERT = str.maketrans(_ALPHABET, _ALPHABET[::-1])
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.:=-]{1,512}$")
@@ -68,18 +68,16 @@ _PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,40}$")
 # ---- keys and entity shapes (pure; the in-memory fake shares them) -------------------------------------
 
 
-def check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
-        raise InvalidInput("is not a run id (5-50 letters and digits)", target="run_id")
-    return run_id
-
-
 def run_row_key(run_id: str) -> str:
     """An order-reversing map of run ids: a < b exactly when key(a) > key(b), prefixes included.
 
     Each character is mirrored in the alphabet and '~' (above every alphanumeric) ends the key, so a
     shorter id sorts after the longer ids it is a prefix of, as reversing requires."""
-    return check_run_id(run_id).translate(_INVERT) + "~"
+    checked = naming.check_run_id(run_id)
+    if naming.RUN_ID.match(checked):
+        return checked.translate(_INVERT) + "~"
+    # A name the service gave one of its own runs: above every mirrored key, so it lists after the app's.
+    return "~" + base64.urlsafe_b64encode(checked.encode()).decode("ascii").rstrip("=")
 
 
 def table_key(value: str) -> str:
@@ -433,7 +431,7 @@ class TableStateStore:
         # Point reads in parallel: one round trip's latency instead of one per active run (bench/).
         with ThreadPoolExecutor(max_workers=POINT_READ_WORKERS) as pool:
             found = list(
-                pool.map(lambda run_id: self.get_run(run_id) if _RUN_ID.match(run_id) else None, ids)
+                pool.map(lambda run_id: self.get_run(run_id) if naming.RUN_NAME.match(run_id) else None, ids)
             )
         for row, run_id, run in zip(rows, ids, found, strict=True):
             if run is None:

@@ -106,6 +106,23 @@ def test_get_absent_run_is_none_and_bad_ids_are_refused(state_store: StateStore)
         state_store.add_run(replace(make_run(3), id="bad/id"))
 
 
+def test_names_the_service_gives_its_source_trigger_runs_are_stored_and_listed(
+    state_store: StateStore,
+) -> None:
+    own = make_run(1, kind=RunKind.IMPORT)
+    names = ["b1c2-d3e4-f5a6", "importpipeline-20261126T120000.5Z", "run_with_underscore"]
+    for name in names:
+        state_store.add_run(replace(own, id=name, trigger=Trigger.SOURCE, owned=False))
+    state_store.add_run(own)
+    for name in names:
+        stored = state_store.get_run(name)
+        assert stored is not None
+        assert stored.id == name
+    listed = [run.id for run in state_store.list_runs(top=10)]
+    assert sorted(listed) == sorted([*names, own.id])
+    assert listed[0] == own.id  # the app's own ids keep their newest-first order, the others list after
+
+
 def test_add_is_create_if_absent(state_store: StateStore) -> None:
     run = state_store.add_run(make_run(4))
     with pytest.raises(AlreadyExists):

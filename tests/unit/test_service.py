@@ -9,8 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import World
-from tests.conftest import make_world
+from tests.conftest import World, make_world
 from transfer.errors import Conflict, InvalidInput, NotConfigured, NotFound, Throttled, Unavailable
 from transfer.ports import BlobAction
 from transfer.runs import CopyStatus, RunStatus, Trigger
@@ -251,6 +250,72 @@ def test_reconcile_records_runs_the_source_trigger_started_and_ties_them_to_the_
     world.clock.advance(days=61)
     assert world.service.handle_blob("fresh").outcome is Outcome.NOTHING
     assert world.service.reconcile().counts["adopted"] == 0
+
+
+SOURCE_TRIGGER_SHAPES = {
+    # What a run the source trigger started may say about its blob (FACTS.md): the spec promises nothing.
+    # Named, the run is tied to the blob; unnamed, its time after the blob's last write is the evidence.
+    "spec": ({}, "may have imported it"),
+    "response-uri": ({"response_source": True}, "an import of this blob version is already recorded"),
+    "request-name": ({"request_source": True}, "an import of this blob version is already recorded"),
+}
+
+
+@pytest.mark.parametrize("shape", list(SOURCE_TRIGGER_SHAPES))
+def test_an_aged_blob_a_source_trigger_run_may_have_taken_is_left_alone(shape: str) -> None:
+    world = sas_copy_world()
+    world.put_blob("landed")
+    assert world.service.handle_blob("landed").outcome is Outcome.LEAVE
+    options, reason = SOURCE_TRIGGER_SHAPES[shape]
+    request: dict[str, object] = {"pipelineResourceId": world.settings.pipeline_id("import")}
+    if options.get("request_source"):
+        request["source"] = {"type": "AzureStorageBlob", "name": "landed"}
+    response_source = {
+        "type": "AzureStorageBlob",
+        "uri": "https://target.blob.core.windows.net/transfer/landed",
+    }
+    world.arm.put_pipeline_run(
+        "b1c2-source-trigger-run",
+        source_trigger=True,
+        source_trigger_at=(world.clock() + timedelta(minutes=1)).isoformat(),
+        request=request,
+        status="Succeeded",
+        provisioning_state="Succeeded",
+        response_source=response_source if options.get("response_source") else None,
+    )
+    assert world.service.reconcile().counts["adopted"] == 1
+    world.clock.advance(days=59.5)
+    result = world.service.handle_blob("landed", Trigger.SWEEP)
+    assert result.outcome is Outcome.NOTHING
+    assert reason in result.reason
+    assert world.service.sweep().counts == {"nothing": 1}
+    assert (
+        world.blobs.calls["merge_metadata"] == 0
+    )  # no refresh, which would make the trigger import it again
+    assert [r.trigger for r in world.stored_runs()] == [Trigger.SOURCE]  # and no manual import
+
+
+def test_a_source_trigger_run_of_another_blob_or_before_the_last_write_is_no_evidence() -> None:
+    world = sas_copy_world()
+    world.put_blob("landed")
+    world.arm.put_pipeline_run(
+        "othersrcrun1",
+        source_trigger=True,
+        source_trigger_at=(world.clock() + timedelta(minutes=1)).isoformat(),
+        request={
+            "pipelineResourceId": world.settings.pipeline_id("import"),
+            "source": {"type": "AzureStorageBlob", "name": "another"},
+        },
+    )
+    world.arm.put_pipeline_run(
+        "earliersrcrun",
+        source_trigger=True,
+        source_trigger_at=(world.clock() - timedelta(minutes=1)).isoformat(),
+        request={"pipelineResourceId": world.settings.pipeline_id("import")},
+    )
+    assert world.service.reconcile().counts["adopted"] == 2
+    world.clock.advance(days=59.5)
+    assert world.service.handle_blob("landed", Trigger.SWEEP).outcome is Outcome.REFRESH
 
 
 def test_source_trigger_runs_are_read_once_and_only_within_the_window(world: World) -> None:

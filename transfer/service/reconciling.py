@@ -109,19 +109,22 @@ class Reconciler:
                 started is not None and self.context.clock() - started > self.context.policy.window
             ):
                 continue  # recorded already, or too old to matter to the 60-day rule
-            if not naming.RUN_ID.match(name):
+            if not naming.RUN_NAME.match(name):  # a name no URL or Table key can carry: say so, go on
+                report.errors.append(f"source-trigger run {name!r}: a name the app cannot record")
                 continue
             if state.get_run(name) is not None:
                 self._known_runs.add(name)
                 continue
             blob = seen_run.request_source_name
+            if blob is None and seen_run.response_source_uri:
+                blob = seen_run.blob_in(self.context.pipeline("import").storage_uri)
             now = self.context.clock()
             run = Run(
                 id=name,
                 kind=RunKind.IMPORT,
                 trigger=Trigger.SOURCE,
                 status=RunStatus.RUNNING,
-                created_at=now,
+                created_at=started or now,  # the trigger's own time: the sweep's evidence compares with it
                 updated_at=now,
                 request_id=uuid.uuid4().hex,
                 deployment_name="",

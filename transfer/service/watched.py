@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from transfer import naming
 from transfer.errors import InvalidInput, PreconditionFailed
 from transfer.ports import BlobAction, BlobInfo, BlobRecord, BlobStore
-from transfer.runs import Run, RunKind, Trigger
+from transfer.runs import Run, RunKind, RunStatus, Trigger
 from transfer.service.context import TRANSIENT_ERRORS, Context, Report
 from transfer.service.starting import Starter
-from transfer.staleness import Decision, Outcome, content_version, decide, refresh_metadata
+from transfer.staleness import Decision, Outcome, SourceTriggerRun, content_version, decide, refresh_metadata
 
 log = logging.getLogger("transfer")
 
@@ -26,6 +26,7 @@ REFRESH_RETRY_AFTER = timedelta(minutes=10)
 # An import claim whose run record is missing after this long belongs to a worker that died in between:
 # far longer than a claim-then-record takes in a live worker.
 CLAIM_GRACE = timedelta(minutes=2)
+MAX_EVIDENCE = 1000  # newest import runs read for source-trigger evidence
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,20 @@ class WatchedContainer:
         orphan = self._orphaned_import(blob, records, now)
         if orphan is not None:
             return self._resume_import(orphan, trigger, now)
+        trigger_enabled = self.context.pipeline("import").source_trigger_enabled
         decision = decide(
-            blob,
-            trigger_enabled=self.context.pipeline("import").source_trigger_enabled,
-            policy=self.context.policy,
-            now=now,
-            records=records,
+            blob, trigger_enabled=trigger_enabled, policy=self.context.policy, now=now, records=records
         )
+        if decision.outcome in (Outcome.REFRESH, Outcome.IMPORT) and trigger_enabled:
+            # Only a blob about to be acted on pays for the evidence: what the source trigger started lately.
+            decision = decide(
+                blob,
+                trigger_enabled=trigger_enabled,
+                policy=self.context.policy,
+                now=now,
+                records=records,
+                source_trigger_runs=self._source_trigger_runs(now),
+            )
         context = {"blob": name, "trigger": trigger.value, "outcome": decision.outcome.value}
         log.info("blob decision: %s (%s)", decision.outcome.value, decision.reason, extra=context)
         if decision.outcome is Outcome.LEAVE:
@@ -71,6 +79,18 @@ class WatchedContainer:
         if decision.outcome is Outcome.IMPORT:
             return self._import_blob(blob, decision, trigger, now)
         return BlobResult(name, decision.outcome, decision.reason)
+
+    def _source_trigger_runs(self, now: datetime) -> list[SourceTriggerRun]:
+        """The source-trigger runs of the window that reconcile recorded (their createdAt is the trigger's
+        own timestamp), with their blob where ARM named one."""
+        since = now - self.context.policy.window
+        return [
+            SourceTriggerRun(
+                run.created_at, run.blob, failed=run.status in (RunStatus.FAILED, RunStatus.CANCELED)
+            )
+            for run in self.context.state.list_runs(kind=RunKind.IMPORT, top=MAX_EVIDENCE)
+            if run.trigger is Trigger.SOURCE and run.created_at >= since
+        ]
 
     def _refresh(self, blobs: BlobStore, blob: BlobInfo, decision: Decision, now: datetime) -> BlobResult:
         state = self.context.state
