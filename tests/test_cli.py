@@ -115,7 +115,7 @@ def test_wait_exits_1_when_a_run_fails_and_shows_its_error(
 
 def test_wait_times_out_with_exit_5(world: World, run_cli: Cli) -> None:
     code, _, err = run_cli("export", "samples/hello:v1", "--wait", "--timeout", "30", "--interval", "10")
-    assert code == cli.TRANSIENT
+    assert code == cli.EXIT_TRANSIENT
     assert "timed out" in err
     assert sum(run_cli.sleeps) == 30
 
@@ -196,7 +196,7 @@ def test_reconcile_with_deferred_runs_exits_5(world: World, run_cli: Cli, monkey
 
     monkeypatch.setattr(world.arm, "get_deployment", down)
     code, out, _ = run_cli("reconcile")
-    assert code == cli.TRANSIENT
+    assert code == cli.EXIT_TRANSIENT
     assert "deferred" in out
 
 

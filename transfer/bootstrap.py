@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -77,7 +77,7 @@ def _service_from_environment() -> TransferService:
     return build_service(settings_from_environment())
 
 
-def reset(env: Mapping[str, str] | None = None) -> None:
-    """Forget cached settings and service (tests, and the CLI's --env handling)."""
+def reset() -> None:
+    """Forget the cached settings and service: the next use reads the environment again (tests)."""
     settings_from_environment.cache_clear()
     _service_from_environment.cache_clear()

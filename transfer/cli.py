@@ -31,7 +31,8 @@ from transfer.presentation import health_json, run_json, timestamp
 from transfer.runs import Run, RunStatus, Trigger
 from transfer.service import PipelineSpec, Report, TransferService
 
-OK, FAILED, BAD_INPUT, NOT_FOUND, CONFLICT, TRANSIENT = 0, 1, 2, 3, 4, 5
+# EXIT_TRANSIENT, not TRANSIENT: the service's TRANSIENT_ERRORS are exception types, this is an exit code.
+OK, FAILED, BAD_INPUT, NOT_FOUND, CONFLICT, EXIT_TRANSIENT = 0, 1, 2, 3, 4, 5
 INTERNAL = 70
 
 EPILOG = """\
@@ -209,8 +210,8 @@ def exit_code(exc: TransferError) -> int:
         (NotConfigured, BAD_INPUT),
         (NotFound, NOT_FOUND),
         (Conflict, CONFLICT),
-        (Throttled, TRANSIENT),
-        (Unavailable, TRANSIENT),
+        (Throttled, EXIT_TRANSIENT),
+        (Unavailable, EXIT_TRANSIENT),
     ):
         if isinstance(exc, kind):
             return code
@@ -281,7 +282,7 @@ def cmd_show(context: Context) -> int:
 
 def _report(context: Context, report: Report) -> int:
     context.console.emit(report.as_dict(), lambda: _report_lines(report))
-    return TRANSIENT if report.errors else OK
+    return EXIT_TRANSIENT if report.errors else OK
 
 
 def cmd_reconcile(context: Context) -> int:
@@ -334,7 +335,7 @@ def cmd_pipelines(context: Context) -> int:
     context.console.emit(body, lambda: [f"deployment {name}: {state}" + (f": {error}" if error else "")])
     if state.lower() in ("failed", "canceled"):
         return FAILED
-    return TRANSIENT if a.wait and state.lower() not in DEPLOYMENT_TERMINAL else OK
+    return EXIT_TRANSIENT if a.wait and state.lower() not in DEPLOYMENT_TERMINAL else OK
 
 
 COMMANDS: dict[str, Callable[[Context], int]] = {
@@ -380,7 +381,7 @@ def _wait_for_runs(context: Context, runs: list[Run]) -> tuple[list[Run], int]:
             context.console.progress(
                 f"timed out after {a.timeout:g}s; the runs go on: follow them with `show`"
             )
-            return runs, TRANSIENT
+            return runs, EXIT_TRANSIENT
         context.sleep(a.interval)
         runs = [_reconciled(context, run) for run in runs]
 

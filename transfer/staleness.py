@@ -7,7 +7,6 @@ Last-Modified to now, which is the documented way to make an aged blob eligible 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -154,10 +153,6 @@ def decide(
 def refresh_metadata(now: datetime) -> dict[str, str]:
     """The key merged into the blob's metadata to move its Last-Modified to now (other keys are kept)."""
     return {REFRESH_KEY: now.strftime("%Y-%m-%dT%H:%M:%SZ")}
-
-
-def md5_base64(md5: bytes | None) -> str | None:
-    return base64.b64encode(md5).decode() if md5 else None
 
 
 def _days(delta: timedelta) -> str:
