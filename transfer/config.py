@@ -19,23 +19,36 @@ class Cloud:
     arm_endpoint: str
     authority_host: str
     storage_suffix: str
+    registry_suffix: str  # login servers are <registry>.<suffix>
+    registry_audience: str  # the token audience the registry data plane accepts (FACTS.md)
 
 
 CLOUDS = {
     c.name: c
     for c in (
-        Cloud("AzureCloud", "https://management.azure.com", "login.microsoftonline.com", "core.windows.net"),
+        Cloud(
+            "AzureCloud",
+            "https://management.azure.com",
+            "login.microsoftonline.com",
+            "core.windows.net",
+            "azurecr.io",
+            "https://containerregistry.azure.net",
+        ),
         Cloud(
             "AzureUSGovernment",
             "https://management.usgovcloudapi.net",
             "login.microsoftonline.us",
             "core.usgovcloudapi.net",
+            "azurecr.us",
+            "https://management.usgovcloudapi.net",
         ),
         Cloud(
             "AzureChinaCloud",
             "https://management.chinacloudapi.cn",
             "login.chinacloudapi.cn",
             "core.chinacloudapi.cn",
+            "azurecr.cn",
+            "https://management.chinacloudapi.cn",
         ),
     )
 }
@@ -81,6 +94,11 @@ class Settings:
     arm_endpoint: str
     pipeline_api_version: str
     client_id: str | None
+    export_incremental: bool = True
+    export_max_artifacts: int = 500
+    registry_endpoint: str = ""
+    run_timeout_hours: int = 24
+    import_max_attempts: int = 3
 
     @property
     def credential_scope(self) -> str:
@@ -117,6 +135,10 @@ DEFAULTS = {
     "TRANSFER_RUN_RETENTION_HOURS": "72",
     "TRANSFER_CLOUD": "AzureCloud",
     "TRANSFER_PIPELINE_API_VERSION": "2025-06-01-preview",
+    "TRANSFER_EXPORT_INCREMENTAL": "true",
+    "TRANSFER_EXPORT_MAX_ARTIFACTS": "500",
+    "TRANSFER_RUN_TIMEOUT_HOURS": "24",
+    "TRANSFER_IMPORT_MAX_ATTEMPTS": "3",
 }
 
 
@@ -162,6 +184,15 @@ class _Reader:
         if not low <= number <= high:
             self.problems.append(f"{name} must be between {low} and {high}, got {number}")
         return number
+
+    def boolean(self, name: str) -> bool:
+        raw = (self.get(name) or "").lower()
+        if raw in ("true", "1", "yes"):
+            return True
+        if raw in ("false", "0", "no"):
+            return False
+        self.problems.append(f"{name} must be true or false, got {raw!r}")
+        return DEFAULTS[name] == "true"
 
     def schedule(self, name: str) -> str:
         value = self.get(name) or ""
@@ -337,6 +368,14 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         )
         or "2025-06-01-preview",
         client_id=read.get("AZURE_CLIENT_ID"),
+        export_incremental=read.boolean("TRANSFER_EXPORT_INCREMENTAL"),
+        export_max_artifacts=read.integer("TRANSFER_EXPORT_MAX_ARTIFACTS", 1, 10_000),
+        registry_endpoint=(
+            read.url("TRANSFER_REGISTRY_ENDPOINT", https_only=False)
+            or f"https://{registry}.{cloud.registry_suffix}"
+        ),
+        run_timeout_hours=read.integer("TRANSFER_RUN_TIMEOUT_HOURS", 1, 24 * 30),
+        import_max_attempts=read.integer("TRANSFER_IMPORT_MAX_ATTEMPTS", 1, 100),
     )
     if read.problems:
         raise SettingsError(read.problems)

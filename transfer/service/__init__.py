@@ -45,6 +45,7 @@ class TransferService:
         token: Callable[[], str] = random_token,
     ) -> None:
         self.settings = settings
+        self.arm, self.state, self.blobs = arm, state, blobs
         self.context = Context(
             settings,
             arm=arm,
