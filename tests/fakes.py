@@ -3,7 +3,7 @@
 They behave like the real adapters, and the contract tests in tests/integration run the same tests
 against both: ETags change on every write, conditional writes fail with PreconditionFailed, creating a
 record that exists fails (AlreadyExists / False), keys and texts are normalised as the Table adapter
-stores them, and listings come in the adapters' order.
+stores them (the same transfer/entities.py), and listings come in the adapters' order.
 
 Every fake counts its calls (`fake.calls["get_resource"]`) and can be told to fail:
 `fake.fail("get_deployment", Throttled("slow down", retry_after=5), times=2)` raises that error on the
@@ -22,12 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from transfer.arm_views import DeploymentState
-from transfer.errors import AlreadyExists, NotFound, PreconditionFailed, TransferError
-from transfer.keyvault import parse_sas, split_secret_uri
-from transfer.naming import check_run_id
-from transfer.ports import BlobInfo, BlobRecord, CopyState, RequestRecord, SasSecret
-from transfer.runs import Run, RunKind, RunStatus
-from transfer.state import (
+from transfer.entities import (
     ACTIVE,
     CLEANUP,
     MAX_TOP,
@@ -38,6 +33,11 @@ from transfer.state import (
     table_key,
     utc,
 )
+from transfer.errors import AlreadyExists, NotFound, PreconditionFailed, TransferError
+from transfer.keyvault import parse_sas, split_secret_uri
+from transfer.naming import check_run_id
+from transfer.ports import BlobInfo, BlobRecord, CopyState, RequestRecord, SasSecret
+from transfer.runs import Run, RunKind, RunStatus
 
 PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
 RUNNING_DEPLOYMENT_STATES = frozenset({"Accepted", "Running", "Created", "Creating", "Updating", "Waiting"})

@@ -1,16 +1,14 @@
 """The StateStore on Azure Table Storage: run, blob and request records.
 
-Tables (created if absent, once per instance), named `{prefix}{name}`:
-- `runs`: PartitionKey "run", RowKey `run_row_key(run.id)`: the run id mapped to an order-reversing key,
-  so the table's natural order (ascending RowKey) is newest run first. Run ids are sortable by creation
-  time (see naming.run_id), so `list_runs(top=N)` reads N entities plus what its filters skip, never
-  the whole table sorted client-side.
-- `index`: PartitionKey "active" (runs not terminal) and "cleanup" (terminal, owned, not cleaned up),
-  RowKey the run id. `active_runs` and `runs_to_clean` read one partition and then the runs by point
-  reads: their cost follows the number of active runs, not of all runs kept.
-- `blobs`: PartitionKey `table_key(blob name)`, RowKey `table_key(record.key)`; creating the entity is
-  the lock for (name, key).
-- `requests`: PartitionKey "request", RowKey sha256(Idempotency-Key).
+Tables (created if absent, once per instance), named `{prefix}{name}`; their keys and entities are
+transfer/entities.py's:
+- `runs`: the RowKey reverses the order of run ids, which sort by creation time (see naming.run_id), so
+  `list_runs(top=N)` reads N entities, newest first, plus what its filters skip, never the whole table
+  sorted client-side.
+- `index`: `active_runs` and `runs_to_clean` read one partition ("active", "cleanup") and then the runs
+  by point reads: their cost follows the number of active runs, not of all runs kept.
+- `blobs`: creating the entity is the lock for (blob name, record key).
+- `requests`: one per Idempotency-Key (or schedule tick).
 
 Index maintenance, and how a crash between two writes heals:
 - add_run writes the index row first, then the run. A crash between leaves an index row without a run:
@@ -26,10 +24,7 @@ Filters are parameterised only (`parameters=`, each `@name` its own word). Azure
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -40,229 +35,40 @@ from typing import TYPE_CHECKING, Any
 
 from transfer import naming
 from transfer.config import StorageConnection
+from transfer.entities import (
+    ACTIVE,
+    CLEANUP,
+    MAX_TOP,
+    REQUEST_PARTITION,
+    RUN_PARTITION,
+    blob_entity,
+    blob_from_entity,
+    index_partition,
+    index_row,
+    request_entity,
+    request_from_entity,
+    request_key,
+    run_entity,
+    run_from_entity,
+    run_row_key,
+    stored_run,
+    table_key,
+    utc,
+)
 from transfer.errors import AlreadyExists, PreconditionFailed, TransferError
-from transfer.ports import BlobAction, BlobRecord, RequestRecord
-from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, awaits_copy
+from transfer.ports import BlobRecord, RequestRecord
+from transfer.runs import Run, RunKind, RunStatus
 from transfer.sdk_errors import IGNORE, install_log_redaction, translated
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient, TableServiceClient
 
-RUN_PARTITION = "run"
-ACTIVE = "active"
-CLEANUP = "cleanup"
-REQUEST_PARTITION = "request"
 TABLES = ("runs", "index", "blobs", "requests")
 POINT_READ_WORKERS = 8
-MAX_TEXT = 8 * 1024  # error messages and reasons are cut to this many characters
-MAX_TOP = 1000
 ORPHAN_GRACE = timedelta(minutes=10)
 
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ascending, as ASCII
-_INVERT = str.maketrans(_ALPHABET, _ALPHABET[::-1])
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.:=-]{1,512}$")
 _PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,40}$")
-
-
-# ---- keys and entity shapes (pure; the in-memory fake shares them) -------------------------------------
-
-
-def run_row_key(run_id: str) -> str:
-    """An order-reversing map of run ids: a < b exactly when key(a) > key(b), prefixes included.
-
-    Each character is mirrored in the alphabet and '~' (above every alphanumeric) ends the key, so a
-    shorter id sorts after the longer ids it is a prefix of, as reversing requires."""
-    checked = naming.check_run_id(run_id)
-    if naming.RUN_ID.match(checked):
-        return checked.translate(_INVERT) + "~"
-    # A name the service gave one of its own runs: above every mirrored key, so it lists after the app's.
-    return "~" + base64.urlsafe_b64encode(checked.encode()).decode("ascii").rstrip("=")
-
-
-def table_key(value: str) -> str:
-    """A PartitionKey / RowKey for any string. Safe ASCII stays readable; anything else (`/ \\ # ?`,
-    control characters, unicode, long names) becomes '~' + url-safe base64 without padding, or, past
-    the key size limit, '!' + sha256. The three forms cannot collide: plain keys start with neither."""
-    if _PLAIN_KEY.match(value):
-        return value
-    encoded = base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii").rstrip("=")
-    if len(encoded) <= 1000:
-        return "~" + encoded
-    return "!" + hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-def request_key(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def cut(text: str | None, limit: int = MAX_TEXT) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[: limit - 1] + "…"
-
-
-def utc(value: datetime) -> datetime:
-    """A plain timezone-aware UTC datetime (naive values are taken as UTC, never as local time)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return datetime(
-        value.year,
-        value.month,
-        value.day,
-        value.hour,
-        value.minute,
-        value.second,
-        value.microsecond,
-        tzinfo=UTC,
-    )
-
-
-def stored_run(run: Run) -> Run:
-    """The run as the store keeps it: texts cut, datetimes in UTC."""
-    return replace(
-        run,
-        error=cut(run.error),
-        copy_error=cut(run.copy_error),
-        created_at=utc(run.created_at),
-        updated_at=utc(run.updated_at),
-        finished_at=utc(run.finished_at) if run.finished_at else None,
-    )
-
-
-def index_partition(run: Run) -> str | None:
-    """Which index partition the run belongs in: "active", "cleanup", or none."""
-    if not run.status.terminal or awaits_copy(run):
-        return ACTIVE
-    if run.owned and not run.cleaned_up:
-        return CLEANUP
-    return None
-
-
-def run_entity(run: Run) -> dict[str, Any]:
-    run = stored_run(run)
-    entity: dict[str, Any] = {
-        "PartitionKey": RUN_PARTITION,
-        "RowKey": run_row_key(run.id),
-        "id": run.id,
-        "kind": run.kind.value,
-        "trigger": run.trigger.value,
-        "status": run.status.value,
-        "created_at": run.created_at,
-        "updated_at": run.updated_at,
-        "request_id": run.request_id,
-        "deployment_name": run.deployment_name,
-        "artifacts": json.dumps(list(run.artifacts)),
-        "imported_artifacts": json.dumps(list(run.imported_artifacts)),
-        "cleaned_up": run.cleaned_up,
-        "owned": run.owned,
-    }
-    optional: dict[str, Any] = {
-        "blob": run.blob,
-        "pipeline_run_id": run.pipeline_run_id,
-        "progress": run.progress,
-        "error": run.error,
-        "finished_at": run.finished_at,
-        "copy_status": run.copy_status.value if run.copy_status else None,
-        "copy_error": run.copy_error,
-    }
-    entity.update({k: v for k, v in optional.items() if v is not None})
-    return entity
-
-
-def _dt(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return utc(value)
-    return utc(datetime.fromisoformat(str(value)))
-
-
-def _opt_dt(value: Any) -> datetime | None:
-    return None if value is None else _dt(value)
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def run_from_entity(entity: Mapping[str, Any], etag: str | None) -> Run:
-    copy_status = entity.get("copy_status")
-    return Run(
-        id=str(entity["id"]),
-        kind=RunKind(entity["kind"]),
-        trigger=Trigger(entity["trigger"]),
-        status=RunStatus(entity["status"]),
-        created_at=_dt(entity["created_at"]),
-        updated_at=_dt(entity["updated_at"]),
-        request_id=str(entity["request_id"]),
-        deployment_name=str(entity.get("deployment_name") or ""),
-        artifacts=tuple(json.loads(entity.get("artifacts") or "[]")),
-        blob=_opt_str(entity.get("blob")),
-        pipeline_run_id=_opt_str(entity.get("pipeline_run_id")),
-        progress=_opt_str(entity.get("progress")),
-        imported_artifacts=tuple(json.loads(entity.get("imported_artifacts") or "[]")),
-        error=_opt_str(entity.get("error")),
-        finished_at=_opt_dt(entity.get("finished_at")),
-        cleaned_up=bool(entity.get("cleaned_up", False)),
-        owned=bool(entity.get("owned", True)),
-        copy_status=CopyStatus(copy_status) if copy_status else None,
-        copy_error=_opt_str(entity.get("copy_error")),
-        etag=etag,
-    )
-
-
-def blob_entity(record: BlobRecord) -> dict[str, Any]:
-    entity: dict[str, Any] = {
-        "PartitionKey": table_key(record.name),
-        "RowKey": table_key(record.key),
-        "name": record.name,
-        "key": record.key,
-        "action": record.action.value,
-        "decided_at": utc(record.decided_at),
-        "last_modified": utc(record.last_modified),
-        "reason": cut(record.reason) or "",
-    }
-    if record.run_id is not None:
-        entity["run_id"] = record.run_id
-    return entity
-
-
-def blob_from_entity(entity: Mapping[str, Any]) -> BlobRecord:
-    return BlobRecord(
-        name=str(entity["name"]),
-        key=str(entity["key"]),
-        action=BlobAction(entity["action"]),
-        decided_at=_dt(entity["decided_at"]),
-        last_modified=_dt(entity["last_modified"]),
-        run_id=_opt_str(entity.get("run_id")),
-        reason=str(entity.get("reason") or ""),
-    )
-
-
-def stored_blob_record(record: BlobRecord) -> BlobRecord:
-    return blob_from_entity(blob_entity(record))
-
-
-def request_entity(record: RequestRecord) -> dict[str, Any]:
-    return {
-        "PartitionKey": REQUEST_PARTITION,
-        "RowKey": request_key(record.key),
-        "key": record.key,
-        "request_id": record.request_id,
-        "fingerprint": record.fingerprint,
-        "run_ids": json.dumps(list(record.run_ids)),
-        "created_at": utc(record.created_at),
-    }
-
-
-def request_from_entity(entity: Mapping[str, Any]) -> RequestRecord:
-    return RequestRecord(
-        key=str(entity["key"]),
-        request_id=str(entity["request_id"]),
-        fingerprint=str(entity["fingerprint"]),
-        run_ids=tuple(json.loads(entity.get("run_ids") or "[]")),
-        created_at=_dt(entity["created_at"]),
-    )
 
 
 # ---- the adapter --------------------------------------------------------------------------------------
@@ -357,7 +163,7 @@ class TableStateStore:
         entity = run_entity(run)
         partition = index_partition(run)
         if partition is not None:
-            self._upsert("index", self._index_row(partition, run.id))
+            self._upsert("index", index_row(partition, run.id, self._clock()))
         try:
             with translated("table storage: creating a run", exists=IGNORE) as call:
                 metadata = self._table("runs").create_entity(entity)
@@ -444,15 +250,12 @@ class TableStateStore:
             runs.append(run)
         return sorted(runs, key=lambda r: r.id)
 
-    def _index_row(self, partition: str, run_id: str) -> dict[str, Any]:
-        return {"PartitionKey": partition, "RowKey": run_id, "since": utc(self._clock())}
-
     def _sync_index(self, run: Run) -> None:
         """Make the index rows of `run` match its state: upsert the right row first, then delete the
         wrong ones (a crash in between leaves a row too many, which the readers repair)."""
         wanted = index_partition(run)
         if wanted is not None:
-            self._upsert("index", self._index_row(wanted, run.id))
+            self._upsert("index", index_row(wanted, run.id, self._clock()))
         for partition in (ACTIVE, CLEANUP):
             if partition != wanted:
                 self._delete("index", partition, run.id)

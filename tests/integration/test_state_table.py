@@ -12,9 +12,10 @@ from emulator.azurite import Azurite
 from tests.integration.conftest import unique
 from tests.integration.test_state_contract import make_run
 from transfer.config import StorageConnection
+from transfer.entities import run_entity
 from transfer.errors import AlreadyExists, Unavailable
 from transfer.runs import RunStatus
-from transfer.state import ORPHAN_GRACE, TableStateStore, run_entity
+from transfer.state import ORPHAN_GRACE, TableStateStore
 
 pytestmark = pytest.mark.azurite
 

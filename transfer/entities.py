@@ -1,0 +1,248 @@
+"""The state store's Table entities: keys, and runs, blob records, request records and index rows as
+entities and back. Pure: the Table adapter (transfer/state.py) and the in-memory fake (tests/fakes.py)
+share it, so both keep a record exactly alike (texts cut, datetimes in UTC, the same order).
+
+- runs: PartitionKey "run", RowKey `run_row_key(run.id)`: the run id mapped to an order-reversing key, so
+  the table's natural order (ascending RowKey) is newest run first;
+- index: PartitionKey "active" (runs not terminal, or a copy still to follow) or "cleanup" (terminal,
+  owned, not cleaned up), RowKey the run id, `since` when the row was written (`index_partition`);
+- blobs: PartitionKey `table_key(blob name)`, RowKey `table_key(record.key)`;
+- requests: PartitionKey "request", RowKey `request_key(key)` (sha256 of the Idempotency-Key).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from transfer import naming
+from transfer.ports import BlobAction, BlobRecord, RequestRecord
+from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, awaits_copy
+
+RUN_PARTITION = "run"
+ACTIVE = "active"
+CLEANUP = "cleanup"
+REQUEST_PARTITION = "request"
+MAX_TEXT = 8 * 1024  # error messages and reasons are cut to this many characters
+MAX_TOP = 1000  # most runs one listing returns
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ascending, as ASCII
+_INVERT = str.maketrans(_ALPHABET, _ALPHABET[::-1])
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.:=-]{1,512}$")
+
+
+# ---- keys ---------------------------------------------------------------------------------------------
+
+
+def run_row_key(run_id: str) -> str:
+    """An order-reversing map of run ids: a < b exactly when key(a) > key(b), prefixes included.
+
+    Each character is mirrored in the alphabet and '~' (above every alphanumeric) ends the key, so a
+    shorter id sorts after the longer ids it is a prefix of, as reversing requires."""
+    checked = naming.check_run_id(run_id)
+    if naming.RUN_ID.match(checked):
+        return checked.translate(_INVERT) + "~"
+    # A name the service gave one of its own runs: above every mirrored key, so it lists after the app's.
+    return "~" + base64.urlsafe_b64encode(checked.encode()).decode("ascii").rstrip("=")
+
+
+def table_key(value: str) -> str:
+    """A PartitionKey / RowKey for any string. Safe ASCII stays readable; anything else (`/ \\ # ?`,
+    control characters, unicode, long names) becomes '~' + url-safe base64 without padding, or, past
+    the key size limit, '!' + sha256. The three forms cannot collide: plain keys start with neither."""
+    if _PLAIN_KEY.match(value):
+        return value
+    encoded = base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii").rstrip("=")
+    if len(encoded) <= 1000:
+        return "~" + encoded
+    return "!" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def request_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def cut(text: str | None, limit: int = MAX_TEXT) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def utc(value: datetime) -> datetime:
+    """A plain timezone-aware UTC datetime (naive values are taken as UTC, never as local time)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return datetime(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        tzinfo=UTC,
+    )
+
+
+# ---- runs ---------------------------------------------------------------------------------------------
+
+
+def stored_run(run: Run) -> Run:
+    """The run as the store keeps it: texts cut, datetimes in UTC."""
+    return replace(
+        run,
+        error=cut(run.error),
+        copy_error=cut(run.copy_error),
+        created_at=utc(run.created_at),
+        updated_at=utc(run.updated_at),
+        finished_at=utc(run.finished_at) if run.finished_at else None,
+    )
+
+
+def index_partition(run: Run) -> str | None:
+    """Which index partition the run belongs in: "active", "cleanup", or none."""
+    if not run.status.terminal or awaits_copy(run):
+        return ACTIVE
+    if run.owned and not run.cleaned_up:
+        return CLEANUP
+    return None
+
+
+def index_row(partition: str, run_id: str, since: datetime) -> dict[str, Any]:
+    """The index row that lists `run_id` in `partition` ("active" or "cleanup") since `since`."""
+    return {"PartitionKey": partition, "RowKey": run_id, "since": utc(since)}
+
+
+def run_entity(run: Run) -> dict[str, Any]:
+    run = stored_run(run)
+    entity: dict[str, Any] = {
+        "PartitionKey": RUN_PARTITION,
+        "RowKey": run_row_key(run.id),
+        "id": run.id,
+        "kind": run.kind.value,
+        "trigger": run.trigger.value,
+        "status": run.status.value,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "request_id": run.request_id,
+        "deployment_name": run.deployment_name,
+        "artifacts": json.dumps(list(run.artifacts)),
+        "imported_artifacts": json.dumps(list(run.imported_artifacts)),
+        "cleaned_up": run.cleaned_up,
+        "owned": run.owned,
+    }
+    optional: dict[str, Any] = {
+        "blob": run.blob,
+        "pipeline_run_id": run.pipeline_run_id,
+        "progress": run.progress,
+        "error": run.error,
+        "finished_at": run.finished_at,
+        "copy_status": run.copy_status.value if run.copy_status else None,
+        "copy_error": run.copy_error,
+    }
+    entity.update({k: v for k, v in optional.items() if v is not None})
+    return entity
+
+
+def _dt(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return utc(value)
+    return utc(datetime.fromisoformat(str(value)))
+
+
+def _opt_dt(value: Any) -> datetime | None:
+    return None if value is None else _dt(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def run_from_entity(entity: Mapping[str, Any], etag: str | None) -> Run:
+    copy_status = entity.get("copy_status")
+    return Run(
+        id=str(entity["id"]),
+        kind=RunKind(entity["kind"]),
+        trigger=Trigger(entity["trigger"]),
+        status=RunStatus(entity["status"]),
+        created_at=_dt(entity["created_at"]),
+        updated_at=_dt(entity["updated_at"]),
+        request_id=str(entity["request_id"]),
+        deployment_name=str(entity.get("deployment_name") or ""),
+        artifacts=tuple(json.loads(entity.get("artifacts") or "[]")),
+        blob=_opt_str(entity.get("blob")),
+        pipeline_run_id=_opt_str(entity.get("pipeline_run_id")),
+        progress=_opt_str(entity.get("progress")),
+        imported_artifacts=tuple(json.loads(entity.get("imported_artifacts") or "[]")),
+        error=_opt_str(entity.get("error")),
+        finished_at=_opt_dt(entity.get("finished_at")),
+        cleaned_up=bool(entity.get("cleaned_up", False)),
+        owned=bool(entity.get("owned", True)),
+        copy_status=CopyStatus(copy_status) if copy_status else None,
+        copy_error=_opt_str(entity.get("copy_error")),
+        etag=etag,
+    )
+
+
+# ---- blob and request records -------------------------------------------------------------------------
+
+
+def blob_entity(record: BlobRecord) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "PartitionKey": table_key(record.name),
+        "RowKey": table_key(record.key),
+        "name": record.name,
+        "key": record.key,
+        "action": record.action.value,
+        "decided_at": utc(record.decided_at),
+        "last_modified": utc(record.last_modified),
+        "reason": cut(record.reason) or "",
+    }
+    if record.run_id is not None:
+        entity["run_id"] = record.run_id
+    return entity
+
+
+def blob_from_entity(entity: Mapping[str, Any]) -> BlobRecord:
+    return BlobRecord(
+        name=str(entity["name"]),
+        key=str(entity["key"]),
+        action=BlobAction(entity["action"]),
+        decided_at=_dt(entity["decided_at"]),
+        last_modified=_dt(entity["last_modified"]),
+        run_id=_opt_str(entity.get("run_id")),
+        reason=str(entity.get("reason") or ""),
+    )
+
+
+def stored_blob_record(record: BlobRecord) -> BlobRecord:
+    return blob_from_entity(blob_entity(record))
+
+
+def request_entity(record: RequestRecord) -> dict[str, Any]:
+    return {
+        "PartitionKey": REQUEST_PARTITION,
+        "RowKey": request_key(record.key),
+        "key": record.key,
+        "request_id": record.request_id,
+        "fingerprint": record.fingerprint,
+        "run_ids": json.dumps(list(record.run_ids)),
+        "created_at": utc(record.created_at),
+    }
+
+
+def request_from_entity(entity: Mapping[str, Any]) -> RequestRecord:
+    return RequestRecord(
+        key=str(entity["key"]),
+        request_id=str(entity["request_id"]),
+        fingerprint=str(entity["fingerprint"]),
+        run_ids=tuple(json.loads(entity.get("run_ids") or "[]")),
+        created_at=_dt(entity["created_at"]),
+    )
