@@ -170,3 +170,9 @@ def delete_run(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="health", methods=[func.HttpMethod.GET])
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return _serve(http_api.health, req)
+
+
+@app.function_name("get_blob")
+@app.route(route="blobs/{*name}", methods=[func.HttpMethod.GET])
+def get_blob(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve(http_api.get_blob, req)

@@ -13,6 +13,7 @@ HTTP = {
     "list_runs": ("GET", "runs"),
     "delete_run": ("DELETE", "runs/{run_id}"),
     "health": ("GET", "health"),
+    "get_blob": ("GET", "blobs/{*name}"),
 }
 BLOB_TRIGGER = {  # the binding of on_target_blob
     "direction": "IN",

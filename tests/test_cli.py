@@ -320,3 +320,14 @@ def test_an_unexpected_error_exits_70_with_the_traceback(
     assert code == cli.INTERNAL
     assert "Traceback" in err
     assert "RuntimeError: bug" in err
+
+
+def test_blob_prints_the_diagnosis(world: World, run_cli: Cli) -> None:
+    world.add_blob("aged", age_days=61)
+    code, out, _ = run_cli("blob", "aged")
+    assert code == cli.OK
+    assert "decision" in out
+    assert "refresh" in out
+    code, body = run_cli.json("blob", "aged")
+    assert body["decision"] == "refresh"
+    assert run_cli("blob", "missing")[0] == cli.NOT_FOUND

@@ -27,7 +27,7 @@ from transfer.errors import (
     TransferError,
     Unavailable,
 )
-from transfer.presentation import health_json, run_json, timestamp
+from transfer.presentation import blob_json, health_json, run_json, timestamp
 from transfer.runs import Run, RunStatus, Trigger
 from transfer.service import PipelineSpec, Report, TransferService
 
@@ -133,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = command("show", "Show one run.")
     show.add_argument("run_id", metavar="RUN_ID")
+
+    blob = command(
+        "blob", "The 60-day diagnosis of one blob of the watched container, and what happens next."
+    )
+    blob.add_argument("name", metavar="NAME")
 
     command("reconcile", "Read the state of every active run from ARM and record it (as the timer does).")
     command("sweep", "Apply the 60-day rule to every blob in the watched container (as the timer does).")
@@ -280,6 +285,26 @@ def cmd_show(context: Context) -> int:
     return OK
 
 
+def cmd_blob(context: Context) -> int:
+    diagnosis = context.service.diagnose_blob(context.args.name)
+    body = blob_json(diagnosis)
+
+    def lines() -> list[str]:
+        rows = [
+            (field, body[field])
+            for field in ("name", "lastModified", "ageDays", "contentMd5", "category", "sourceTrigger")
+        ]
+        rows += [("decision", f"{body['decision']}: {body['reason']}"), ("next", body["next"])]
+        rows += [
+            ("record", f"{r['action']} at {r['decidedAt']} run {r['runId'] or '-'}") for r in body["records"]
+        ]
+        rows += [("run", f"{r['id']} {r['kind']} {r['trigger']} {r['status']}") for r in body["runs"]]
+        return _table(("FIELD", "VALUE"), rows)[1:]
+
+    context.console.emit(body, lines)
+    return OK
+
+
 def _report(context: Context, report: Report) -> int:
     context.console.emit(report.as_dict(), lambda: _report_lines(report))
     return EXIT_TRANSIENT if report.errors else OK
@@ -347,6 +372,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "sweep": cmd_sweep,
     "cleanup": cmd_cleanup,
     "health": cmd_health,
+    "blob": cmd_blob,
     "pipelines": cmd_pipelines,
 }
 

@@ -37,7 +37,7 @@ from transfer.errors import (
     TransferError,
     Unavailable,
 )
-from transfer.presentation import health_json, run_json
+from transfer.presentation import blob_json, health_json, run_json
 from transfer.runs import Trigger
 from transfer.service import Accepted, Check, TransferService
 
@@ -143,6 +143,14 @@ def delete_run(service: TransferService, request: ApiRequest) -> ApiResponse:
     return ApiResponse(200 if already_clean else 202, run_json(run, base_url(request)))
 
 
+def get_blob(service: TransferService, request: ApiRequest) -> ApiResponse:
+    _no_body(request)
+    name = request.route_params.get("name")
+    if not name:
+        raise InvalidInput("the route needs a blob name", target="name")
+    return ApiResponse(200, blob_json(service.diagnose_blob(name), base_url(request)))
+
+
 def health(service: TransferService, request: ApiRequest) -> ApiResponse:
     return health_response(service.health())
 
@@ -159,6 +167,7 @@ OPERATIONS: dict[str, Operation] = {
     "list_runs": list_runs,
     "delete_run": delete_run,
     "health": health,
+    "get_blob": get_blob,
 }
 
 ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
@@ -168,6 +177,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"^runs/(?P<run_id>[^/]+)$"), "get_run"),
     ("DELETE", re.compile(r"^runs/(?P<run_id>[^/]+)$"), "delete_run"),
     ("GET", re.compile(r"^health$"), "health"),
+    ("GET", re.compile(r"^blobs/(?P<name>.+)$"), "get_blob"),
 )
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from transfer.runs import Run
-from transfer.service import Check
+from transfer.service import BlobDiagnosis, Check
 
 
 def health_json(checks: list[Check]) -> dict[str, Any]:
@@ -50,3 +50,30 @@ def run_json(run: Run, base: str | None = None) -> dict[str, Any]:
     if base is not None:
         body["url"] = f"{base}runs/{run.id}"
     return body
+
+
+def blob_json(diagnosis: BlobDiagnosis, base: str | None = None) -> dict[str, Any]:
+    """GET /api/blobs/{name}: the blob as the 60-day rule sees it, the decision and what happens next."""
+    blob = diagnosis.blob
+    return {
+        "name": blob.name,
+        "lastModified": timestamp(blob.last_modified),
+        "ageDays": round(diagnosis.age.total_seconds() / 86400, 2),
+        "size": blob.size,
+        "contentMd5": diagnosis.content_md5,
+        "category": diagnosis.category,
+        "sourceTrigger": "Enabled" if diagnosis.trigger_enabled else "Disabled",
+        "decision": diagnosis.decision.outcome.value,
+        "reason": diagnosis.decision.reason,
+        "next": diagnosis.next_step,
+        "records": [
+            {
+                "action": r.action.value,
+                "decidedAt": timestamp(r.decided_at),
+                "runId": r.run_id,
+                "reason": r.reason,
+            }
+            for r in diagnosis.records
+        ],
+        "runs": [run_json(run, base) for run in diagnosis.runs],
+    }

@@ -474,3 +474,38 @@ def test_run_statuses_are_the_design_ones() -> None:
         "Failed",
         "Canceled",
     ]
+
+
+def get_blob(name: str) -> tuple[int, Any, func.HttpResponse]:
+    return call(function_app.get_blob, "GET", f"blobs/{name}", route_params={"name": name})
+
+
+def test_get_blob_diagnoses_the_60_day_rule(world: World) -> None:
+    world.add_blob("exports/fresh")
+    status, body, _ = get_blob("exports/fresh")
+    assert status == 200
+    assert (body["name"], body["contentMd5"], body["category"], body["decision"]) == (
+        "exports/fresh",
+        True,
+        True,
+        "leave",
+    )
+    assert body["ageDays"] == 0
+    assert "source trigger" in body["next"]
+    world.add_blob("aged", age_days=59.5)
+    status, body, _ = get_blob("aged")
+    assert (status, body["decision"]) == (200, "refresh")
+    assert "59.5 days" in body["reason"]
+    world.add_blob("stripped", md5=False, category=False)
+    status, body, _ = get_blob("stripped")
+    assert body["decision"] == "import"
+    assert "no Content-MD5" in body["reason"]
+    assert world.arm_writes() == []  # a diagnosis changes nothing
+    assert world.state.blob_records("aged") == []
+
+
+def test_get_blob_unknown_is_404_and_a_bad_name_is_400(world: World) -> None:
+    status, body, _ = get_blob("nosuchblob")
+    assert_error(status, body, 404, "NotFound", "name")
+    status, body, _ = get_blob("bad\nname")
+    assert status == 400

@@ -26,9 +26,9 @@ from transfer.service.copying import Copies
 from transfer.service.operations import Check, Operations, PipelineSpec
 from transfer.service.reconciling import Reconciler
 from transfer.service.starting import Accepted, Starter
-from transfer.service.watched import BlobResult, WatchedContainer
+from transfer.service.watched import BlobDiagnosis, BlobResult, WatchedContainer
 
-__all__ = ["Accepted", "BlobResult", "Check", "PipelineSpec", "Report", "TransferService"]
+__all__ = ["Accepted", "BlobDiagnosis", "BlobResult", "Check", "PipelineSpec", "Report", "TransferService"]
 
 
 class TransferService:
@@ -87,6 +87,9 @@ class TransferService:
 
     def sweep(self) -> Report:
         return self._watched.sweep()
+
+    def diagnose_blob(self, name: str) -> BlobDiagnosis:
+        return self._watched.diagnose(name)
 
     # ---- reconcile and cleanup ----
 

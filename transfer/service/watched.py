@@ -13,12 +13,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from transfer import naming
-from transfer.errors import InvalidInput, PreconditionFailed
+from transfer.errors import InvalidInput, NotFound, PreconditionFailed
 from transfer.ports import BlobAction, BlobInfo, BlobRecord, BlobStore
 from transfer.runs import Run, RunKind, RunStatus, Trigger
 from transfer.service.context import TRANSIENT_ERRORS, Context, Report
 from transfer.service.starting import Starter
-from transfer.staleness import Decision, Outcome, SourceTriggerRun, content_version, decide, refresh_metadata
+from transfer.staleness import (
+    Decision,
+    Outcome,
+    SourceTriggerRun,
+    content_version,
+    decide,
+    has_category,
+    refresh_metadata,
+)
 
 log = logging.getLogger("transfer")
 
@@ -35,6 +43,21 @@ class BlobResult:
     outcome: Outcome
     reason: str
     run: Run | None = None
+
+
+@dataclass(frozen=True)
+class BlobDiagnosis:
+    """What the app knows and will do about one blob of the watched container (GET /api/blobs/{name})."""
+
+    blob: BlobInfo
+    age: timedelta
+    content_md5: bool
+    category: bool
+    trigger_enabled: bool
+    decision: Decision
+    records: list[BlobRecord]
+    runs: list[Run]
+    next_step: str
 
 
 class WatchedContainer:
@@ -79,6 +102,42 @@ class WatchedContainer:
         if decision.outcome is Outcome.IMPORT:
             return self._import_blob(blob, decision, trigger, now)
         return BlobResult(name, decision.outcome, decision.reason)
+
+    def diagnose(self, name: str) -> BlobDiagnosis:
+        """The 60-day diagnosis of one blob, decided exactly as its next event or sweep would decide."""
+        blobs = self.context.require_import()
+        name = naming.check_blob_name(name)
+        blob = blobs.get_properties(name)
+        if blob is None:
+            raise NotFound(
+                f"blob {name!r} is not in container {self.context.settings.target_container}", target="name"
+            )
+        now = self.context.clock()
+        state = self.context.state
+        records = state.blob_records(name)
+        trigger_enabled = self.context.pipeline("import").source_trigger_enabled
+        evidence = self._source_trigger_runs(now) if trigger_enabled else []
+        decision = decide(
+            blob,
+            trigger_enabled=trigger_enabled,
+            policy=self.context.policy,
+            now=now,
+            records=records,
+            source_trigger_runs=evidence,
+        )
+        run_ids = dict.fromkeys(r.run_id for r in records if r.run_id)
+        runs = [run for run in (state.get_run(run_id) for run_id in run_ids if run_id) if run is not None]
+        return BlobDiagnosis(
+            blob=blob,
+            age=now - blob.last_modified,
+            content_md5=blob.content_md5 is not None,
+            category=has_category(blob),
+            trigger_enabled=trigger_enabled,
+            decision=decision,
+            records=records,
+            runs=runs,
+            next_step=_next_step(decision, self.context.settings.stale_action.value),
+        )
 
     def _source_trigger_runs(self, now: datetime) -> list[SourceTriggerRun]:
         """The source-trigger runs of the window that reconcile recorded (their createdAt is the trigger's
@@ -172,3 +231,13 @@ class WatchedContainer:
                     }
                 )
         return report
+
+
+def _next_step(decision: Decision, stale_action: str) -> str:
+    if decision.outcome is Outcome.LEAVE:
+        return "none: the import pipeline's source trigger imports it while it is eligible"
+    if decision.outcome is Outcome.REFRESH:
+        return "its next event or the sweep merges a metadata key, so the source trigger imports it again"
+    if decision.outcome is Outcome.IMPORT:
+        return "its next event or the sweep starts a manual import run"
+    return f"none ({decision.reason})"
