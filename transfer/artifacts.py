@@ -34,14 +34,14 @@ def _reason(reference: str) -> str | None:
         return "use either a tag or a digest, not both"
     if len(repository) > _MAX_REPOSITORY:
         return f"repository names are at most {_MAX_REPOSITORY} characters"
-    if not _REPOSITORY.match(repository):
+    if not _REPOSITORY.fullmatch(repository):
         return (
             "repository must be lower-case path components of letters and digits, "
             "separated by '.', '_', '__' or '-' and joined by '/'"
         )
-    if at and not _DIGEST.match(digest):
+    if at and not _DIGEST.fullmatch(digest):
         return "digest must be sha256: followed by 64 lower-case hex digits"
-    if tag is not None and not _TAG.match(tag):
+    if tag is not None and not _TAG.fullmatch(tag):
         return "tag must be 1-128 of letters, digits, '_', '.', '-', not starting with '.' or '-'"
     return None
 

@@ -170,7 +170,7 @@ class _Reader:
         self, name: str, pattern: re.Pattern[str], rule: str, *, required: bool = False
     ) -> str | None:
         value = self.required(name) if required else self.get(name)
-        if value and not pattern.match(value):
+        if value and not pattern.fullmatch(value):
             self.problems.append(f"{name} must be {rule}")
         return value or None
 
@@ -197,7 +197,7 @@ class _Reader:
     def schedule(self, name: str) -> str:
         value = self.get(name) or ""
         fields = value.split()
-        if len(fields) == 6 and all(_NCRONTAB_FIELD.match(f) for f in fields):
+        if len(fields) == 6 and all(_NCRONTAB_FIELD.fullmatch(f) for f in fields):
             return value
         self.problems.append(
             f"{name} must be an NCRONTAB expression of 6 fields (seconds first), got {value!r}"
@@ -330,7 +330,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         read.problems.append("TRANSFER_STALE_MARGIN_HOURS must be shorter than the window")
     copy_url = read.url("TRANSFER_COPY_TARGET_URL", https_only=False)
     copy_secret = read.url("TRANSFER_COPY_TARGET_SAS_SECRET_URI")
-    if copy_secret and not _SECRET_URI_PATH.match(urlsplit(copy_secret).path):
+    if copy_secret and not _SECRET_URI_PATH.fullmatch(urlsplit(copy_secret).path):
         read.problems.append(
             "TRANSFER_COPY_TARGET_SAS_SECRET_URI must be a Key Vault secret URI (…/secrets/NAME)"
         )

@@ -46,7 +46,7 @@ def run_row_key(run_id: str) -> str:
     Each character is mirrored in the alphabet and '~' (above every alphanumeric) ends the key, so a
     shorter id sorts after the longer ids it is a prefix of, as reversing requires."""
     checked = naming.check_run_id(run_id)
-    if naming.RUN_ID.match(checked):
+    if naming.RUN_ID.fullmatch(checked):
         return checked.translate(_INVERT) + "~"
     # A name the service gave one of its own runs: above every mirrored key, so it lists after the app's.
     return "~" + base64.urlsafe_b64encode(checked.encode()).decode("ascii").rstrip("=")
@@ -100,6 +100,9 @@ def stored_run(run: Run) -> Run:
         run,
         error=cut(run.error),
         copy_error=cut(run.copy_error),
+        hint=cut(run.hint),
+        warning=cut(run.warning),
+        verification_detail=cut(run.verification_detail),
         created_at=utc(run.created_at),
         updated_at=utc(run.updated_at),
         finished_at=utc(run.finished_at) if run.finished_at else None,
@@ -137,6 +140,7 @@ def run_entity(run: Run) -> dict[str, Any]:
         "imported_artifacts": json.dumps(list(run.imported_artifacts)),
         "cleaned_up": run.cleaned_up,
         "owned": run.owned,
+        "attempt": run.attempt,
     }
     optional: dict[str, Any] = {
         "blob": run.blob,
@@ -146,6 +150,15 @@ def run_entity(run: Run) -> dict[str, Any]:
         "finished_at": run.finished_at,
         "copy_status": run.copy_status.value if run.copy_status else None,
         "copy_error": run.copy_error,
+        "error_cause": run.error_cause,
+        "hint": run.hint,
+        "correlation_id": run.correlation_id,
+        "warning": run.warning,
+        "skipped_artifacts": json.dumps(list(run.skipped_artifacts)) if run.skipped_artifacts else None,
+        "digests": json.dumps([list(pair) for pair in run.digests]) if run.digests else None,
+        "manifest": run.manifest,
+        "verification": run.verification,
+        "verification_detail": run.verification_detail,
     }
     entity.update({k: v for k, v in optional.items() if v is not None})
     return entity
@@ -187,6 +200,16 @@ def run_from_entity(entity: Mapping[str, Any], etag: str | None) -> Run:
         owned=bool(entity.get("owned", True)),
         copy_status=CopyStatus(copy_status) if copy_status else None,
         copy_error=_opt_str(entity.get("copy_error")),
+        error_cause=_opt_str(entity.get("error_cause")),
+        hint=_opt_str(entity.get("hint")),
+        correlation_id=_opt_str(entity.get("correlation_id")),
+        warning=_opt_str(entity.get("warning")),
+        attempt=int(entity.get("attempt") or 1),
+        skipped_artifacts=tuple(json.loads(entity.get("skipped_artifacts") or "[]")),
+        digests=tuple((str(a), str(d)) for a, d in json.loads(entity.get("digests") or "[]")),
+        manifest=_opt_str(entity.get("manifest")),
+        verification=_opt_str(entity.get("verification")),
+        verification_detail=_opt_str(entity.get("verification_detail")),
         etag=etag,
     )
 

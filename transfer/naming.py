@@ -26,7 +26,7 @@ _TOKEN = re.compile(r"^[a-z0-9]{6}$")
 def run_id(kind: RunKind, now: datetime, token: str) -> str:
     """`20261126T233000123e4f9a2b`-like, lower-case: sortable by creation time, 5-50 alphanumerics as ACR
     requires, and unique through `token` (6 random lower-case hex or base36 characters)."""
-    if not _TOKEN.match(token):
+    if not _TOKEN.fullmatch(token):
         raise ValueError("token must be 6 lower-case letters or digits")
     stamp = now.astimezone(UTC)
     return f"{stamp:%Y%m%d%H%M%S}{stamp.microsecond // 1000:03d}{kind.value[0]}{token}"
@@ -34,26 +34,26 @@ def run_id(kind: RunKind, now: datetime, token: str) -> str:
 
 def check_run_id(value: object, target: str = "run_id") -> str:
     """A run's id as users and the state store see it: the app's own, or a name the service gave."""
-    if not isinstance(value, str) or not RUN_NAME.match(value):
+    if not isinstance(value, str) or not RUN_NAME.fullmatch(value):
         raise InvalidInput("is not a run id (letters and digits, 5-50 for the app's own runs)", target=target)
     return value
 
 
 def deployment_name(run: str) -> str:
     name = f"{DEPLOYMENT_PREFIX}{run}"
-    assert _DEPLOYMENT.match(name)
+    assert _DEPLOYMENT.fullmatch(name)
     return name
 
 
 def is_ours(deployment: str) -> bool:
-    return deployment.startswith(DEPLOYMENT_PREFIX) and bool(_DEPLOYMENT.match(deployment))
+    return deployment.startswith(DEPLOYMENT_PREFIX) and bool(_DEPLOYMENT.fullmatch(deployment))
 
 
 def check_target_name(prefix: Any) -> str:
     """The caller's blob name prefix for exports, or the default."""
     if prefix is None:
         return "export"
-    if not isinstance(prefix, str) or not _BLOB_PREFIX.match(prefix):
+    if not isinstance(prefix, str) or not _BLOB_PREFIX.fullmatch(prefix):
         raise InvalidInput(
             "must be 1-100 of letters, digits, '.', '_', '-', starting with a letter or digit",
             target="targetName",
@@ -79,7 +79,7 @@ def check_blob_name(name: Any, target: str = "blob") -> str:
 
 
 def check_idempotency_key(key: str) -> str:
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidInput(
             "must be 1-200 printable ASCII characters without spaces", target="Idempotency-Key"
         )

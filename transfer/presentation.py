@@ -46,6 +46,15 @@ def run_json(run: Run, base: str | None = None) -> dict[str, Any]:
         "requestId": run.request_id,
         "copyStatus": run.copy_status.value if run.copy_status else None,
         "copyError": run.copy_error,
+        "errorCause": run.error_cause,
+        "hint": run.hint,
+        "correlationId": run.correlation_id,
+        "warning": run.warning,
+        "attempt": run.attempt,
+        "skippedArtifacts": list(run.skipped_artifacts),
+        "manifest": run.manifest,
+        "verification": run.verification,
+        "verificationDetail": run.verification_detail,
     }
     if base is not None:
         body["url"] = f"{base}runs/{run.id}"

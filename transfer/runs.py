@@ -76,6 +76,16 @@ class Run:
     owned: bool = True  # False for runs the source trigger started: cleanup never deletes them
     copy_status: CopyStatus | None = None
     copy_error: str | None = None
+    error_cause: str | None = None  # a known failure cause (transfer.causes), beside the raw error
+    hint: str | None = None  # what to do about it
+    correlation_id: str | None = None  # ARM's x-ms-correlation-request-id of the failing call
+    warning: str | None = None  # a succeeded run's message (ContinueOnErrors skipped something)
+    attempt: int = 1  # manual imports: which try of this blob version
+    skipped_artifacts: tuple[str, ...] = ()  # asked for (the manifest) but not in importedArtifacts
+    digests: tuple[tuple[str, str], ...] = ()  # export: (repo:tag, digest) as expanded, for the manifest
+    manifest: str | None = None  # the manifest blob written beside the export / read for the import
+    verification: str | None = None  # pending, passed, failed, unavailable
+    verification_detail: str | None = None  # what differs, or why it is unavailable
     etag: str | None = field(default=None, compare=False)
 
 

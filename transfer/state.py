@@ -237,7 +237,9 @@ class TableStateStore:
         # Point reads in parallel: one round trip's latency instead of one per active run (bench/).
         with ThreadPoolExecutor(max_workers=POINT_READ_WORKERS) as pool:
             found = list(
-                pool.map(lambda run_id: self.get_run(run_id) if naming.RUN_NAME.match(run_id) else None, ids)
+                pool.map(
+                    lambda run_id: self.get_run(run_id) if naming.RUN_NAME.fullmatch(run_id) else None, ids
+                )
             )
         for row, run_id, run in zip(rows, ids, found, strict=True):
             if run is None:

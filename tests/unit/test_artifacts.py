@@ -41,6 +41,8 @@ def test_valid_references_are_normalised(given: str, expected: str) -> None:
         ("a" * 256, "at most 255"),
         ("re--po", None),
         ("re..po", "lower-case"),
+        ("repo:v1\n", "surrounding spaces"),
+        ("repo\n", "surrounding spaces"),
     ],
 )
 def test_invalid_references_name_index_and_reason(given: str, reason: str | None) -> None:

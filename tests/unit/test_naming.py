@@ -28,7 +28,9 @@ def test_run_id_token_is_checked() -> None:
         naming.run_id(RunKind.EXPORT, NOW, "BAD-TOKEN")
 
 
-@pytest.mark.parametrize("bad", ["", "../x", "a/b", "a#b", "a?b", "-lead", "a b", "x\ny", "a" * 129, 7, None])
+@pytest.mark.parametrize(
+    "bad", ["", "../x", "a/b", "a#b", "a?b", "-lead", "a b", "x\ny", "abcde\n", "a" * 129, 7, None]
+)
 def test_check_run_id_rejects(bad: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         naming.check_run_id(bad)

@@ -109,7 +109,7 @@ class Reconciler:
                 started is not None and self.context.clock() - started > self.context.policy.window
             ):
                 continue  # recorded already, or too old to matter to the 60-day rule
-            if not naming.RUN_NAME.match(name):  # a name no URL or Table key can carry: say so, go on
+            if not naming.RUN_NAME.fullmatch(name):  # a name no URL or Table key can carry: say so, go on
                 report.errors.append(f"source-trigger run {name!r}: a name the app cannot record")
                 continue
             if state.get_run(name) is not None:
