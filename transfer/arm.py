@@ -47,22 +47,27 @@ def deployment_state(name: str, body: Mapping[str, Any]) -> DeploymentState:
 
 def _arm_detail(exc: BaseException) -> str:
     """ARM's own error text (code and message) of an SDK error, or the credential's complaint."""
-    error = getattr(exc, "error", None)
-    if error is not None:
-        message = getattr(error, "message", None)
-        details = [getattr(d, "message", None) for d in (getattr(error, "details", None) or ())]
-        return "; ".join(str(t) for t in (message, *details) if t)
     response = getattr(exc, "response", None)
-    if response is not None:
+    if response is not None:  # the body keeps every level of ARM's nested error; the SDK's object only one
         try:
             body = response.json()
         except Exception:
-            return ""
-        if isinstance(body, Mapping):
-            error = body.get("error")
-            return redact(error_message(error if isinstance(error, Mapping) else None) or "", MAX_ERROR)
-        return ""
+            body = None
+        if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+            return redact(error_message(body["error"]) or "", MAX_ERROR)
+    error = getattr(exc, "error", None)
+    if error is not None:
+        return redact(error_message(_as_json(error)) or "", MAX_ERROR)
     return str(exc).splitlines()[0] if str(exc) else ""
+
+
+def _as_json(error: Any) -> dict[str, Any]:
+    """The SDK's error object (code, message, details) as ARM's JSON, so arm_views reads it the one way."""
+    return {
+        "code": getattr(error, "code", None),
+        "message": getattr(error, "message", None),
+        "details": [_as_json(d) for d in getattr(error, "details", None) or ()],
+    }
 
 
 class ArmResourceManager:

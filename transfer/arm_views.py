@@ -155,23 +155,39 @@ class PipelineRun:
         return None
 
 
+def _errors(error: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The error and every detail below it, depth first."""
+    found = [error]
+    for detail in error.get("details") or ():
+        if isinstance(detail, Mapping):
+            found.extend(_errors(detail))
+    return found
+
+
 def error_message(error: Mapping[str, Any] | None) -> str | None:
-    """ARM's error object as one line: "code: message", then the details' messages (nested too)."""
+    """ARM's nested error as one line of its innermost errors (the leaves), each "code: message".
+
+    A preflight rejection says "see inner errors" at the top and carries the provider's reason one or
+    two levels down (FACTS.md): the leaves are what a person needs. An error without details is its own
+    leaf."""
     if not error:
         return None
     parts: list[str] = []
-
-    def walk(item: Mapping[str, Any]) -> None:
+    for item in _errors(error):
+        if any(isinstance(d, Mapping) for d in item.get("details") or ()):
+            continue
         code, message = item.get("code"), item.get("message")
         text = f"{code}: {message}" if code and message else str(message or code or "")
         if text and text not in parts:
             parts.append(text)
-        for detail in item.get("details") or ():
-            if isinstance(detail, Mapping):
-                walk(detail)
-
-    walk(error)
     return "; ".join(parts) if parts else None
+
+
+def error_codes(error: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Every code of a nested ARM error, outermost first (causes are matched on any of them)."""
+    if not error:
+        return ()
+    return tuple(dict.fromkeys(str(e["code"]) for e in _errors(error) if e.get("code")))
 
 
 @dataclass(frozen=True)
@@ -181,6 +197,8 @@ class DeploymentState:
     outputs: Mapping[str, Any] = field(default_factory=dict)
     output_resource_ids: tuple[str, ...] = ()
     error: str | None = None
+    error_codes: tuple[str, ...] = ()
+    correlation_id: str | None = None
 
     @classmethod
     def from_arm(cls, name: str, body: Mapping[str, Any]) -> DeploymentState:
@@ -195,12 +213,15 @@ class DeploymentState:
             if isinstance(item, Mapping) and item.get("id")
         )
         error = props.get("error")
+        nested = error if isinstance(error, Mapping) else None
         return cls(
             name=str(body.get("name") or name),
             provisioning_state=str(props.get("provisioningState") or "Unknown"),
             outputs=outputs,
             output_resource_ids=resources,
-            error=error_message(error if isinstance(error, Mapping) else None),
+            error=error_message(nested),
+            error_codes=error_codes(nested),
+            correlation_id=_text(props.get("correlationId")),
         )
 
 

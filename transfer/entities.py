@@ -106,6 +106,7 @@ def stored_run(run: Run) -> Run:
         created_at=utc(run.created_at),
         updated_at=utc(run.updated_at),
         finished_at=utc(run.finished_at) if run.finished_at else None,
+        missing_since=utc(run.missing_since) if run.missing_since else None,
     )
 
 
@@ -159,6 +160,7 @@ def run_entity(run: Run) -> dict[str, Any]:
         "manifest": run.manifest,
         "verification": run.verification,
         "verification_detail": run.verification_detail,
+        "missing_since": run.missing_since,
     }
     entity.update({k: v for k, v in optional.items() if v is not None})
     return entity
@@ -210,6 +212,7 @@ def run_from_entity(entity: Mapping[str, Any], etag: str | None) -> Run:
         manifest=_opt_str(entity.get("manifest")),
         verification=_opt_str(entity.get("verification")),
         verification_detail=_opt_str(entity.get("verification_detail")),
+        missing_since=_opt_dt(entity.get("missing_since")),
         etag=etag,
     )
 

@@ -7,6 +7,10 @@ class TransferError(Exception):
     """Base error: a stable machine-readable code, a message safe to show, and what it is about."""
 
     code = "InternalError"
+    # What the failing service said, where it said it: every error code of its answer (nested ones too)
+    # and its correlation id, which the troubleshooting guide asks for.
+    service_codes: tuple[str, ...] = ()
+    correlation_id: str | None = None
 
     def __init__(self, message: str, *, target: str | None = None, code: str | None = None) -> None:
         super().__init__(message)

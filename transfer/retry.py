@@ -1,9 +1,10 @@
 """Retries that fit a function invocation: the retry policy of every Azure SDK client the app builds.
 
 azure-core's RetryPolicy obeys `Retry-After` without a cap (a 600 s header sleeps 600 s, three times).
-`CappedRetryPolicy` caps every sleep and the whole retry time of one request; once the budget is spent
-the last response (a 429, a 503) goes back to the caller, which maps it to Throttled / Unavailable
-(transfer/sdk_errors.py) and tries again on its next timer tick.
+`CappedRetryPolicy` caps every sleep and the whole retry time of one request, and does not wait at all for
+a server that asks for longer than `max_sleep`: the 429 goes back to the caller at once, which maps it to
+Throttled (with its Retry-After) and leaves the work for a later tick instead of sleeping inside an
+invocation. So an HTTP handler answers within seconds whatever ARM does.
 
 azure-core is imported lazily: importing this module costs nothing at cold start.
 """
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
     from azure.core.pipeline.policies import RetryPolicy
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_SLEEP = 20.0  # seconds: longest single wait, whatever Retry-After says
-BUDGET = 60.0  # seconds: all retries of one request, sleeps included
+MAX_SLEEP = 5.0  # seconds: the longest Retry-After waited for; a longer one is not retried at all
+BUDGET = 12.0  # seconds: all retries of one request, sleeps included
 ATTEMPTS = 3  # retries after the first try
 BACKOFF = 0.8  # seconds, doubled per consecutive error (azure-core's exponential backoff)
 
@@ -103,6 +104,10 @@ def _policy_class() -> type[RetryPolicy]:
             return retry_delay(retry_after, self.get_backoff_time(settings), max_sleep=self.max_sleep)
 
         def increment(self, settings: dict[str, Any], response: Any = None, error: Any = None) -> bool:
+            if isinstance(response, PipelineResponse):
+                asked = self.get_retry_after(response)
+                if asked is not None and asked > self.max_sleep:
+                    return False  # the server wants minutes: the caller defers instead of sleeping
             if not super().increment(settings, response=response, error=error):
                 return False
             elapsed = self._clock() - settings["capped_started"]

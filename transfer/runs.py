@@ -86,6 +86,7 @@ class Run:
     manifest: str | None = None  # the manifest blob written beside the export / read for the import
     verification: str | None = None  # pending, passed, failed, unavailable
     verification_detail: str | None = None  # what differs, or why it is unavailable
+    missing_since: datetime | None = None  # when ARM first showed neither deployment nor pipelineRun
     etag: str | None = field(default=None, compare=False)
 
 
@@ -110,6 +111,10 @@ class Observation:
     progress: str | None = None
     error: str | None = None
     imported_artifacts: tuple[str, ...] = ()
+    warning: str | None = None  # a succeeded run's pipelineRunErrorMessage (ContinueOnErrors)
+    error_codes: tuple[str, ...] = ()  # the deployment's nested error codes, for the failure cause
+    correlation_id: str | None = None
+    missing: bool = False  # the deployment succeeded but ARM shows no pipelineRun: maybe not yet
 
 
 _RUN_STATUS = {
@@ -132,8 +137,9 @@ def observation(deployment: DeploymentState | None, pipeline_run: PipelineRun | 
             status = _DEPLOYMENT_TERMINAL.get(
                 (pipeline_run.provisioning_state or "").lower(), RunStatus.RUNNING
             )
-        error = pipeline_run.error
-        if status is RunStatus.FAILED and error is None and deployment is not None:
+        failed = status is RunStatus.FAILED
+        error = pipeline_run.error if failed else None
+        if failed and error is None and deployment is not None:
             error = deployment.error
         return Observation(
             status=status,
@@ -141,14 +147,25 @@ def observation(deployment: DeploymentState | None, pipeline_run: PipelineRun | 
             progress=pipeline_run.progress,
             error=error,
             imported_artifacts=pipeline_run.imported_artifacts,
+            warning=pipeline_run.error if status is RunStatus.SUCCEEDED else None,
+            error_codes=deployment.error_codes if failed and deployment is not None else (),
+            correlation_id=deployment.correlation_id if failed and deployment is not None else None,
         )
     if deployment is not None:
         state = deployment.provisioning_state.lower()
         if state in _DEPLOYMENT_TERMINAL:
-            return Observation(status=_DEPLOYMENT_TERMINAL[state], error=deployment.error)
+            return Observation(
+                status=_DEPLOYMENT_TERMINAL[state],
+                error=deployment.error,
+                error_codes=deployment.error_codes,
+                correlation_id=deployment.correlation_id,
+            )
         if state == "succeeded":
             return Observation(
-                status=RunStatus.FAILED, error="the deployment succeeded but its pipelineRun is gone"
+                status=RunStatus.FAILED,
+                error="the deployment succeeded but its pipelineRun is gone",
+                correlation_id=deployment.correlation_id,
+                missing=True,
             )
         return Observation(status=RunStatus.DEPLOYING)
     return None
@@ -166,6 +183,9 @@ def with_observation(run: Run, seen: Observation, now: datetime) -> Run:
         progress=seen.progress if seen.progress is not None else run.progress,
         error=seen.error or run.error,
         imported_artifacts=seen.imported_artifacts or run.imported_artifacts,
+        warning=seen.warning or run.warning,
+        correlation_id=seen.correlation_id or run.correlation_id,
+        missing_since=None,
         updated_at=now,
         finished_at=now if status.terminal else None,
     )

@@ -49,7 +49,7 @@ import re
 from collections.abc import Callable
 from enum import Enum
 from types import TracebackType
-from typing import Final, Generic, Literal, TypeAlias, TypeVar, overload
+from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
 from transfer.errors import Throttled, TransferError, Unavailable
 
@@ -137,7 +137,36 @@ def retry_after_of(exc: BaseException) -> float | None:
 
 def translate(exc: Exception, what: str, *, detail: str = "") -> TransferError:
     """The project's error for an SDK error (the table above): its message names `what` failed and
-    never carries a secret. `detail` (the service's own words) is appended after redaction."""
+    never carries a secret. `detail` (the service's own words) is appended after redaction. The
+    service's error codes and correlation id travel on the error."""
+    error = _translate(exc, what, detail=detail)
+    error.service_codes = tuple(dict.fromkeys(c for c in (error_code_of(exc), *_nested_codes(exc)) if c))
+    error.correlation_id = _header(exc, "x-ms-correlation-request-id")
+    return error
+
+
+def _header(exc: BaseException, name: str) -> str | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    value = headers.get(name) if headers is not None else None
+    return str(value) if value else None
+
+
+def _nested_codes(exc: BaseException) -> list[str]:
+    """The codes of ARM's nested `error.details` (the SDK's error object keeps them as objects)."""
+    found: list[str] = []
+
+    def walk(item: Any) -> None:
+        for detail in getattr(item, "details", None) or ():
+            code = getattr(detail, "code", None)
+            if code:
+                found.append(str(code))
+            walk(detail)
+
+    walk(getattr(exc, "error", None))
+    return found
+
+
+def _translate(exc: Exception, what: str, *, detail: str = "") -> TransferError:
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,

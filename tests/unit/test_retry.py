@@ -1,4 +1,5 @@
-"""The capped retry policy: Retry-After is obeyed up to a cap, and all retries fit a time budget.
+"""The capped retry policy: a short Retry-After is obeyed, a long one is not waited for at all, and all
+retries fit a time budget.
 
 Nothing sleeps for real: the policy's sleep and clock are injected and a scripted transport answers."""
 
@@ -13,8 +14,8 @@ from transfer.retry import capped_retry_policy, fits_budget, retry_delay
 
 
 def test_retry_after_is_capped() -> None:
-    assert retry_delay(600, 0.8) == 20
-    assert retry_delay(600, 0.8, max_sleep=5) == 5
+    assert retry_delay(600, 0.8) == 5
+    assert retry_delay(600, 0.8, max_sleep=2) == 2
     assert retry_delay(3, 0.8) == 3
     assert retry_delay(0, 0.8) == 0  # the server said "now"
     assert retry_delay(-4, 0.8) == 0
@@ -22,7 +23,7 @@ def test_retry_after_is_capped() -> None:
 
 def test_without_retry_after_the_backoff_applies_capped() -> None:
     assert retry_delay(None, 1.6) == 1.6
-    assert retry_delay(None, 120) == 20
+    assert retry_delay(None, 120) == 5
 
 
 def test_budget() -> None:
@@ -99,17 +100,24 @@ def run(script: list[Any], method: str = "GET", **options: Any) -> tuple[int, Tr
     return response.http_response.status_code, transport, timeline
 
 
-def test_a_600_second_retry_after_sleeps_20_seconds_per_try() -> None:
-    status, transport, timeline = run([(429, 600), (429, 600), 200])
+def test_a_600_second_retry_after_is_not_waited_for() -> None:
+    status, transport, timeline = run([(429, 600), 200])
+    assert status == 429  # handed back at once: the caller defers the work to a later tick
+    assert transport.sent == 1
+    assert timeline.sleeps == []
+
+
+def test_a_short_retry_after_is_obeyed() -> None:
+    status, transport, timeline = run([(429, 5), (429, 5), 200])
     assert status == 200
     assert transport.sent == 3
-    assert timeline.sleeps == [20, 20]
+    assert timeline.sleeps == [5, 5]
 
 
 def test_retries_stop_when_the_budget_would_be_exceeded() -> None:
-    status, transport, timeline = run([(429, 600)] * 10, budget=45)
+    status, transport, timeline = run([(429, 5)] * 10, budget=12)
     assert status == 429  # handed back to the caller, who maps it to Throttled
-    assert timeline.sleeps == [20, 20]  # a third 20 s wait would end after 45 s
+    assert timeline.sleeps == [5, 5]  # a third 5 s wait would end after 15 s
     assert transport.sent == 3
 
 
