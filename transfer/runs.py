@@ -49,6 +49,7 @@ _RANK = {
 
 class CopyStatus(StrEnum):
     QUEUED = "queued"  # ours: the export succeeded and its copy is still to start
+    STARTING = "starting"  # ours: a worker claimed the copy and is starting it
     PENDING = "pending"
     SUCCEEDED = "success"
     FAILED = "failed"
@@ -92,7 +93,7 @@ class Run:
 
 def awaits_copy(run: Run) -> bool:
     """A finished export whose copy to the target container has not settled: reconcile still follows it."""
-    return run.copy_status in (CopyStatus.QUEUED, CopyStatus.PENDING)
+    return run.copy_status in (CopyStatus.QUEUED, CopyStatus.STARTING, CopyStatus.PENDING)
 
 
 def advance(current: RunStatus, observed: RunStatus) -> RunStatus:

@@ -27,7 +27,11 @@ from transfer.staleness import CATEGORY_KEY, REFRESH_KEY, Outcome
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 
-REPOS = {f"it/{name}": {"v1": None} for name in ("fresh", "refresh", "odd", "sched", "swept")}
+SHAPES = ("spec", "response-uri", "request-name")  # how a source-trigger run may name its blob
+REPOS = {
+    f"it/{name}": {"v1": None}
+    for name in ("refresh", "odd", "sched", "swept", *(f"fresh-{shape}" for shape in SHAPES))
+}
 SECONDS = 1 / 86400  # the emulator's window is in days
 
 
@@ -79,22 +83,40 @@ def blob_client(stack: Stack, account: str, container: str, name: str):  # type:
     return BlobClient.from_connection_string(stack.connection_string(account), container, name)
 
 
-def test_export_copy_then_the_source_trigger_imports_and_reconcile_records_it(stack: Stack) -> None:
+@pytest.mark.parametrize("shape", SHAPES)
+def test_export_copy_then_the_source_trigger_imports_and_reconcile_records_it(
+    stack: Stack, shape: str
+) -> None:
+    """Whatever a source-trigger run says of its blob (the spec promises only its time), reconcile records
+    it, and 59.5 days later the sweep neither refreshes nor manually imports the blob it may have taken."""
+    stack.emulator.admin.configure(source_trigger_run_shape=shape)
     source, target = side(stack, "source"), side(stack, "target")
-    [run] = source.service.start_export(["it/fresh:v1"], Trigger.HTTP, "fresh").runs
+    [run] = source.service.start_export([f"it/fresh-{shape}:v1"], Trigger.HTTP, f"fresh-{shape}").runs
     run = finished(source, run, copied=True)
     assert run.status is RunStatus.SUCCEEDED
     assert run.blob is not None
     assert run.copy_status is not None
-    assert run.copy_status.value == "success"
+    assert run.copy_status.value == "success", run.copy_error
     assert target.service.handle_blob(run.blob).outcome is Outcome.LEAVE
-    wait_for(lambda: in_target_registry(stack, "it/fresh"), "the source trigger imported it/fresh")
-    wait_for(
-        lambda: any(r.blob == run.blob and r.status.terminal for r in _reconciled(target)),
-        "the source trigger's run recorded",
-    )
-    [adopted] = [r for r in target.service.list_runs(kind="import") if r.blob == run.blob]
-    assert (adopted.trigger, adopted.status, adopted.owned) == (Trigger.SOURCE, RunStatus.SUCCEEDED, False)
+    wait_for(lambda: in_target_registry(stack, f"it/fresh-{shape}"), "the source trigger imported it")
+    known = {r.id for r in target.service.list_runs(kind="import", top=1000)}
+
+    def adopted() -> list[Run]:
+        return [r for r in _reconciled(target) if r.trigger is Trigger.SOURCE and r.status.terminal]
+
+    wait_for(lambda: adopted(), "the source trigger's run recorded")
+    [recorded] = [r for r in adopted() if r.id not in known or r.blob == run.blob][-1:]
+    assert (recorded.status, recorded.owned) == (RunStatus.SUCCEEDED, False)
+    assert recorded.blob == (None if shape == "spec" else run.blob)  # tied only where ARM names the blob
+
+    later = side(stack, "target", days_ahead=59.5)
+    client = blob_client(stack, demo_stack.TARGET_ACCOUNT, demo_stack.TARGET_CONTAINER, run.blob)
+    before = client.get_blob_properties()
+    later.timer(__import__("function_app").sweep_stale_blobs)
+    assert client.get_blob_properties().etag == before.etag  # not refreshed: that would import it again
+    assert later.service.diagnose_blob(run.blob).decision.outcome is Outcome.NOTHING
+    manual = [r for r in later.service.list_runs(kind="import", top=1000) if r.blob == run.blob and r.owned]
+    assert manual == []  # and no manual import
 
 
 def _reconciled(s: scenario.Side) -> list[Run]:
@@ -130,17 +152,19 @@ def test_a_stale_blob_is_refreshed_and_the_source_trigger_then_imports_it(stack:
     )
     # the event of the metadata write, seen on the real clock: fresh now, so nothing more than a record
     assert side(stack, "target").service.handle_blob(run.blob).outcome is Outcome.LEAVE
+    refreshed_at = after.last_modified
     wait_for(
         lambda: any(
-            r.blob == run.blob and r.trigger is Trigger.SOURCE for r in _reconciled(side(stack, "target"))
+            r.trigger is Trigger.SOURCE and r.created_at >= refreshed_at
+            for r in _reconciled(side(stack, "target"))
         ),
         "reconcile (on the real clock) to record the source trigger's run",
     )
     # once its import is recorded, even a clock 61 days on neither refreshes nor imports it again
     assert target.service.handle_blob(run.blob).outcome is Outcome.NOTHING
-    assert [r.trigger for r in target.service.list_runs(kind="import", top=1000) if r.blob == run.blob] == [
-        Trigger.SOURCE
-    ]
+    assert [
+        r for r in target.service.list_runs(kind="import", top=1000) if r.blob == run.blob and r.owned
+    ] == []
 
 
 def test_a_blob_whose_copy_lost_its_metadata_gets_a_manual_import(stack: Stack) -> None:
@@ -195,7 +219,7 @@ def test_the_timers_export_on_schedule_and_sweep_aged_blobs(stack: Stack) -> Non
     stack.emulator.admin.configure(source_trigger_window_days=0)  # as if it had arrived long ago
     target = side(stack, "target", days_ahead=61)
     target.timer(function_app.sweep_stale_blobs)
-    [swept] = [r for r in target.service.list_runs(kind="import", top=1000) if r.trigger is Trigger.SWEEP]
-    assert swept.blob == landed.blob_name
+    imports = target.service.list_runs(kind="import", top=1000)
+    [swept] = [r for r in imports if r.trigger is Trigger.SWEEP and r.blob == landed.blob_name]
     assert finished(target, swept).status is RunStatus.SUCCEEDED
     assert in_target_registry(stack, "it/sched")

@@ -84,6 +84,9 @@ def test_the_record_exists_before_the_deployment_and_reconcile_finishes_a_crashe
     assert world.state.get_run(run.id) is not None
     assert world.arm.deployment_calls == []
 
+    world.service.reconcile()  # at once: its own start may still be on its way, so no second PUT yet
+    assert world.stored_run(run.id).status is RunStatus.ACCEPTED
+    world.clock.advance(minutes=1, seconds=1)
     world.service.reconcile()
     assert world.stored_run(run.id).status is RunStatus.DEPLOYING
     assert [c.name for c in world.arm.deployment_calls] == [run.deployment_name]

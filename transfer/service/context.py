@@ -3,6 +3,7 @@ read or write through them the same way everywhere (saving a run, the pipeline c
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import Counter
 from collections.abc import Callable
@@ -12,13 +13,34 @@ from typing import Any
 
 from transfer.arm_views import Pipeline
 from transfer.config import Settings
-from transfer.errors import InvalidInput, NotConfigured, NotFound, PreconditionFailed, Throttled, Unavailable
-from transfer.ports import BlobCopier, BlobStore, ResourceManager, SecretReader, StateStore
+from transfer.errors import (
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    PreconditionFailed,
+    Throttled,
+    TransferError,
+    Unavailable,
+)
+from transfer.ports import (
+    BlobCopier,
+    BlobStore,
+    BlobWriter,
+    Registry,
+    ResourceManager,
+    SecretReader,
+    StateStore,
+)
 from transfer.runs import Run
 from transfer.staleness import Policy
 
 TRANSIENT_ERRORS = (Throttled, Unavailable)
 PIPELINE_CACHE_TTL = timedelta(minutes=5)
+log = logging.getLogger("transfer")
+# A timer pass stops starting new items after this long: well under host.json's functionTimeout (9:30),
+# so the pass ends cleanly and its report is written.
+PASS_BUDGET = timedelta(minutes=4)
+THROTTLE_PAUSE = timedelta(seconds=60)  # when a 429 names no Retry-After
 
 
 def random_token() -> str:
@@ -49,8 +71,12 @@ class Context:
         secrets_reader: SecretReader | None,
         clock: Callable[[], datetime],
         token: Callable[[], str],
+        registry: Registry | None = None,
+        blob_writer: BlobWriter | None = None,
     ) -> None:
         self.settings = settings
+        self.registry = registry  # the registry's data plane: selectors, incremental exports, verification
+        self.blob_writer = blob_writer  # manifests beside exported blobs
         self.arm = arm
         self.state = state
         self.blobs = blobs
@@ -61,6 +87,7 @@ class Context:
         self._copier_factory = copier
         self._copier: BlobCopier | None = None
         self._pipelines: dict[str, tuple[datetime, Pipeline]] = {}
+        self.arm_not_before: datetime | None = None  # set by a 429: passes leave ARM alone until then
 
     def save(self, run: Run, **changes: Any) -> Run:
         """Write the run with `changes`; a racing writer's newer record wins and is returned."""
@@ -106,9 +133,67 @@ class Context:
             raise NotConfigured("TransferStorage is not configured")
         return self.blobs
 
+    def require_registry(self) -> Registry:
+        if self.registry is None:
+            raise NotConfigured("this instance reads no registry data plane (TRANSFER_REGISTRY_ENDPOINT)")
+        return self.registry
+
     def copier(self) -> BlobCopier:
         if self._copier is None:
             if self._copier_factory is None:
                 raise NotConfigured("TRANSFER_COPY_TARGET_URL is not set")
             self._copier = self._copier_factory()
         return self._copier
+
+
+class Pass:
+    """One timer pass over many items: each item on its own, within a time budget, and no ARM work after
+    the first 429 (nor, on this worker, before its Retry-After has passed: the next pass waits it out).
+
+    `item` runs one item's work: a transient error defers the item, any other error is recorded against
+    it in the report, and the pass goes on either way.
+    """
+
+    def __init__(self, context: Context, report: Report, budget: timedelta = PASS_BUDGET) -> None:
+        self.context = context
+        self.report = report
+        self.deadline = context.clock() + budget
+        self.stopped: str | None = None
+
+    def may_continue(self, *, arm: bool = True) -> bool:
+        now = self.context.clock()
+        if self.stopped is None and now >= self.deadline:
+            self.stopped = "the pass's time budget is spent"
+        if self.stopped is None and arm and self.context.arm_not_before and now < self.context.arm_not_before:
+            self.stopped = f"ARM throttled this worker until {self.context.arm_not_before:%H:%M:%S}Z"
+        return self.stopped is None
+
+    def item(self, label: str, work: Callable[[], Any]) -> Any | None:
+        try:
+            return work()
+        except Throttled as exc:
+            pause = timedelta(seconds=exc.retry_after) if exc.retry_after else THROTTLE_PAUSE
+            self.context.arm_not_before = self.context.clock() + pause
+            self.stopped = f"ARM throttled the pass (retry after {pause.total_seconds():.0f} s)"
+            self._defer(label, exc.message)
+        except Unavailable as exc:
+            self._defer(label, exc.message)
+        except TransferError as exc:
+            self.report.counts["errors"] += 1
+            self.report.errors.append(f"{label}: {exc.message}")
+            log.warning("%s: %s", label, exc.message, extra={"item": label})
+        except Exception:  # one item's surprise must not stop the others
+            self.report.counts["errors"] += 1
+            self.report.errors.append(f"{label}: an unexpected error (see the logs)")
+            log.exception("unexpected error on %s", label, extra={"item": label})
+        return None
+
+    def _defer(self, label: str, message: str) -> None:
+        self.report.counts["deferred"] += 1
+        self.report.errors.append(f"{label}: {message}")
+
+    def not_reached(self, count: int) -> None:
+        """Items left for the next pass, which starts with them."""
+        if count:
+            self.report.counts["not-reached"] += count
+            self.report.errors.append(f"{count} items left for the next pass: {self.stopped}")

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 
 from transfer import naming
-from transfer.arm_views import PipelineRun, ids_equal
-from transfer.errors import AlreadyExists, Conflict, PreconditionFailed
+from transfer.arm_views import MANAGED_IDENTITY, PipelineRun, ids_equal
+from transfer.causes import TIMED_OUT, classify
+from transfer.errors import AlreadyExists, Conflict, PreconditionFailed, TransferError
 from transfer.ports import BlobAction
 from transfer.runs import (
     CopyStatus,
@@ -22,13 +25,16 @@ from transfer.runs import (
     observation,
     with_observation,
 )
-from transfer.service.context import TRANSIENT_ERRORS, Context, Report
+from transfer.service.context import Context, Pass, Report
 from transfer.service.copying import Copies
+from transfer.service.manifests import Manifests
 from transfer.service.starting import Starter
 
 log = logging.getLogger("transfer")
 
-DEPLOY_GRACE = timedelta(minutes=10)  # ARM may not list a deployment right after its PUT
+# ARM's reads are eventually consistent: a run it knew and now does not show is read again after this.
+MISSING_GRACE = timedelta(minutes=10)
+REDEPLOY_AFTER = timedelta(minutes=1)  # an Accepted run's own start is given this long before reconcile PUTs
 
 
 class Reconciler:
@@ -36,34 +42,45 @@ class Reconciler:
         self.context = context
         self.starter = starter
         self.copies = copies
+        self.manifests = Manifests(context)
         self._known_runs: set[str] = set()  # source-trigger runs already recorded (a warm worker keeps it)
+        self._cursor: str | None = None  # the last run the previous pass reached
 
     def reconcile(self) -> Report:
         report = Report()
-        if self.context.settings.import_pipeline:
-            try:
-                self._adopt_source_trigger_runs(report)
-            except TRANSIENT_ERRORS as exc:  # the active runs below still move forward
-                report.counts["deferred"] += 1
-                report.errors.append(f"source-trigger runs: {exc.message}")
+        work = Pass(self.context, report)
+        runs = self._rotated(self.context.state.active_runs())
         copies: list[Run] = []
-        for run in self.context.state.active_runs():
+        for index, run in enumerate(runs):
             if run.status.terminal:  # finished in ARM; only its copy is still followed
                 copies.append(run)
                 continue
-            try:
-                after = self.reconcile_one(run)
-            except TRANSIENT_ERRORS as exc:
-                report.counts["deferred"] += 1
-                report.errors.append(f"{run.id}: {exc.message}")
+            if not work.may_continue():
+                work.not_reached(sum(1 for r in runs[index:] if not r.status.terminal))
+                break
+            after: Run | None = work.item(f"run {run.id}", partial(self.reconcile_one, run))
+            self._cursor = run.id
+            if after is None:
                 continue
             report.counts[after.status.value] += 1
             if after.status is not run.status:
                 report.items.append({"run": run.id, "from": run.status.value, "to": after.status.value})
             if awaits_copy(after):
                 copies.append(after)
-        self.copies.advance(report, copies)
+        self.copies.advance(work, copies)
+        # Last, so a throttled listing (one call, paged) never holds back the active runs.
+        if self.context.settings.import_pipeline and work.may_continue():
+            work.item("source-trigger runs", lambda: self._adopt_source_trigger_runs(report))
         return report
+
+    def _rotated(self, runs: list[Run]) -> list[Run]:
+        """The runs in id order, starting after the last one the previous pass reached: a pass cut short
+        by its budget or by throttling leaves the rest first in line, so no run starves."""
+        ordered = sorted(runs, key=lambda r: r.id)
+        if self._cursor is None:
+            return ordered
+        later = [r for r in ordered if r.id > self._cursor]
+        return later + [r for r in ordered if r.id <= self._cursor]
 
     def reconcile_one(self, run: Run) -> Run:
         arm = self.context.arm
@@ -72,26 +89,69 @@ class Reconciler:
         seen = observation(deployment, PipelineRun.from_arm(resource) if resource is not None else None)
         now = self.context.clock()
         context = {"run_id": run.id, "blob": run.blob, "trigger": run.trigger.value}
-        if seen is None:
-            if run.status is RunStatus.ACCEPTED and run.owned:
-                log.info("redeploying a run whose deployment never started", extra=context)
-                return self.starter.deploy(run)
-            if now - run.updated_at > DEPLOY_GRACE:
-                return self.context.save(
-                    run, status=RunStatus.FAILED, error="ARM has no deployment or pipelineRun for it"
-                )
-            return run
+        if seen is None and run.status is RunStatus.ACCEPTED and run.owned:
+            if now - run.updated_at < REDEPLOY_AFTER:
+                return run  # its first start may still be on its way: one PUT per run
+            log.info("deploying a run whose deployment never started", extra=context)
+            return self.starter.deploy(run)
+        if seen is None or seen.missing:
+            return self._missing(run, now, context)
         after = with_observation(run, seen, now)
+        if not after.status.terminal and now - run.created_at > self._timeout:
+            hours = self.context.settings.run_timeout_hours
+            after = replace(
+                after,
+                status=RunStatus.FAILED,
+                error=f"still {after.status.value} after {hours} hours (TRANSFER_RUN_TIMEOUT_HOURS)",
+                error_cause=TIMED_OUT.code,
+                hint=TIMED_OUT.hint,
+                finished_at=now,
+            )
+        if after.status is RunStatus.FAILED and after.error_cause is None:
+            after = self._with_cause(after, seen.error_codes)
+        after = self.manifests.on_success(run, after)  # an export's manifest and ledger, an import's check
         if self.copies.due(after):
             after = replace(after, copy_status=CopyStatus.QUEUED)  # recorded with the success itself
         if after == replace(run, updated_at=after.updated_at):
             return run
         if after.status.terminal:
-            log.info("run %s: %s", after.status.value, after.error or "", extra=context)
+            log.info(
+                "run %s: %s",
+                after.status.value,
+                after.error or after.warning or "",
+                extra={**context, "outcome": after.status.value, "error_cause": after.error_cause},
+            )
         try:
             return self.context.state.update_run(after)
         except PreconditionFailed:
             return self.context.state.get_run(run.id) or run
+
+    @property
+    def _timeout(self) -> timedelta:
+        return timedelta(hours=self.context.settings.run_timeout_hours)
+
+    def _missing(self, run: Run, now: datetime, context: Mapping[str, object]) -> Run:
+        """ARM shows no deployment or pipelineRun for a run it knew: reads are eventually consistent, so it
+        is believed only when a read after MISSING_GRACE still finds nothing."""
+        if run.missing_since is None:
+            log.info("ARM shows nothing for the run: looking again after a grace period", extra=context)
+            return self.context.save(run, missing_since=now)
+        if now - run.missing_since < MISSING_GRACE:
+            return run
+        return self.context.save(
+            run,
+            status=RunStatus.FAILED,
+            error="ARM has no deployment or pipelineRun for it (read again after the grace period)",
+            missing_since=None,
+        )
+
+    def _with_cause(self, run: Run, codes: tuple[str, ...]) -> Run:
+        try:
+            managed_identity = self.context.pipeline(run.kind.value).storage_access_mode == MANAGED_IDENTITY
+        except TransferError:
+            managed_identity = False
+        cause = classify(run.error, codes, managed_identity=managed_identity)
+        return replace(run, error_cause=cause.code, hint=cause.hint) if cause else run
 
     def _adopt_source_trigger_runs(self, report: Report) -> None:
         """Record the runs the import pipeline's source trigger started, so their status is visible."""
@@ -134,7 +194,7 @@ class Reconciler:
             )
             seen = observation(None, seen_run)
             if seen is not None:
-                run = with_observation(run, seen, now)
+                run = self.manifests.on_success(None, with_observation(run, seen, now))
             try:
                 state.add_run(run)
             except AlreadyExists:
@@ -151,33 +211,51 @@ class Reconciler:
                 self.context.state.update_blob_record(replace(record, run_id=run_id))
 
     def cleanup(self, dry_run: bool = False) -> Report:
-        """Delete the pipelineRun and deployment of terminal runs past the retention; only our own."""
+        """Delete the pipelineRun and deployment of terminal runs past the retention; only our own. A run
+        is marked cleaned up only once ARM shows both gone: a delete that failed later is tried again."""
         report = Report()
+        work = Pass(self.context, report)
         cutoff = self.context.clock() - timedelta(hours=self.context.settings.retention_hours)
+        due = []
         for run in self.context.state.runs_to_clean():
             if not run.owned or run.finished_at is None or run.finished_at > cutoff:
                 report.counts["kept"] += 1
-                continue
+            else:
+                due.append(run)
+        for index, run in enumerate(self._rotated(due)):
             report.items.append(
                 {"run": run.id, "deployment": run.deployment_name, "pipelineRun": run.pipeline_run_id}
             )
             if dry_run:
                 report.counts["would-delete"] += 1
                 continue
-            try:
-                self._delete_resources(run)
-            except TRANSIENT_ERRORS as exc:
-                report.errors.append(f"{run.id}: {exc.message}")
-                continue
-            report.counts["deleted"] += 1
+            if not work.may_continue():
+                work.not_reached(len(due) - index)
+                break
+            after = work.item(f"cleanup {run.id}", partial(self._delete_resources, run))
+            if after is not None:
+                report.counts["deleted" if after.cleaned_up else "deleting"] += 1
         return report
 
     def _delete_resources(self, run: Run) -> Run:
+        """Delete what ARM still shows of the run, then look again: the run is recorded cleaned up only when
+        nothing is left; otherwise (ARM deletes asynchronously, or a delete failed) the next pass looks."""
+        arm = self.context.arm
         own_run_id = f"{self.context.settings.registry_id}/pipelineRuns/{run.id}"
+        left = []
         if run.pipeline_run_id and ids_equal(run.pipeline_run_id, own_run_id):
-            self.context.arm.delete_resource(run.pipeline_run_id)
+            resource_id = run.pipeline_run_id
+            if _delete_if_present(
+                lambda: arm.get_resource(resource_id), lambda: arm.delete_resource(resource_id)
+            ):
+                left.append("pipelineRun")
         if naming.is_ours(run.deployment_name):
-            self.context.arm.delete_deployment(run.deployment_name)
+            name = run.deployment_name
+            if _delete_if_present(lambda: arm.get_deployment(name), lambda: arm.delete_deployment(name)):
+                left.append("deployment")
+        if left:
+            log.info("run resources still being deleted: %s", ", ".join(left), extra={"run_id": run.id})
+            return run
         log.info("run resources deleted", extra={"run_id": run.id})
         return self.context.save(run, cleaned_up=True)
 
@@ -191,3 +269,11 @@ class Reconciler:
         if run.cleaned_up:
             return run
         return self._delete_resources(run)
+
+
+def _delete_if_present(read: Callable[[], object], delete: Callable[[], None]) -> bool:
+    """Delete the resource if ARM shows it; whether it is still there after the delete was sent."""
+    if read() is None:
+        return False
+    delete()
+    return read() is not None
