@@ -268,7 +268,7 @@ def _artifacts(read: _Reader) -> tuple[str, ...]:
     else:
         items = [item.strip() for item in raw.split(",") if item.strip()]
     try:
-        return tuple(parse_artifacts(items, target="TRANSFER_EXPORT_ARTIFACTS"))
+        return tuple(parse_artifacts(items, target="TRANSFER_EXPORT_ARTIFACTS", selectors=True))
     except InvalidInput as exc:
         read.problems.append(f"{exc.target}: {exc.message}")
         return ()
