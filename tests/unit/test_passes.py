@@ -1,0 +1,252 @@
+"""Timer passes under faults: one bad item never stops a pass, a 429 ends its ARM work and is waited out
+across ticks, the time budget ends it cleanly, nothing starves, and side effects are confirmed or claimed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ENV, World, make_world
+from transfer.errors import Conflict, PreconditionFailed, Throttled, TransferError
+from transfer.runs import CopyStatus, Run, RunStatus, Trigger
+from transfer.service.context import PASS_BUDGET
+
+
+@pytest.fixture
+def world() -> World:
+    return make_world()
+
+
+def running(world: World, count: int) -> list[Run]:
+    runs = [world.service.start_export([f"repo{n}:v1"], Trigger.HTTP).runs[0] for n in range(count)]
+    world.service.reconcile()
+    return sorted(runs, key=lambda r: r.id)
+
+
+def test_one_runs_unexpected_arm_error_is_recorded_and_the_pass_goes_on(world: World) -> None:
+    first, second = running(world, 2)
+    world.arm.finish_run(first.id, "Succeeded")
+    world.arm.finish_run(second.id, "Succeeded")
+    world.arm.fail("get_deployment", TransferError("ARM: reading the deployment: failed (400)"))
+    report = world.service.reconcile()
+    assert report.counts["errors"] == 1
+    assert any(first.id in error and "failed (400)" in error for error in report.errors)
+    assert world.stored_run(first.id).status is RunStatus.RUNNING  # looked at again next tick
+    assert world.stored_run(second.id).status is RunStatus.SUCCEEDED
+    world.service.reconcile()
+    assert world.stored_run(first.id).status is RunStatus.SUCCEEDED
+
+
+def test_a_surprise_on_one_item_does_not_stop_the_pass(world: World) -> None:
+    _, second = running(world, 2)
+    world.arm.finish_run(second.id, "Succeeded")
+    world.arm.fail("get_deployment", KeyError("a bug"))
+    report = world.service.reconcile()
+    assert report.counts["errors"] == 1
+    assert world.stored_run(second.id).status is RunStatus.SUCCEEDED
+
+
+def test_a_429_ends_the_passes_arm_work_and_is_waited_out_across_ticks(world: World) -> None:
+    runs = running(world, 3)
+    for run in runs:
+        world.arm.finish_run(run.id, "Succeeded")
+    world.arm.fail("get_deployment", Throttled("ARM: throttled (429)", retry_after=120))
+    reads = world.arm.calls["get_deployment"]
+    report = world.service.reconcile()
+    assert report.counts["deferred"] == 1
+    assert report.counts["not-reached"] == 2
+    assert world.arm.calls["get_deployment"] == reads + 1  # no ARM call after the 429
+    world.clock.advance(seconds=60)
+    assert world.service.reconcile().counts["not-reached"] == 3  # still within its Retry-After
+    assert world.arm.calls["get_deployment"] == reads + 1
+    world.clock.advance(seconds=61)
+    world.service.reconcile()
+    assert {world.stored_run(r.id).status for r in runs} == {RunStatus.SUCCEEDED}
+
+
+def test_the_time_budget_ends_a_pass_and_the_next_starts_where_it_stopped(world: World) -> None:
+    runs = running(world, 3)
+    read = world.arm.get_deployment
+    reached: list[str] = []
+
+    def slow_read(name: str) -> Any:
+        reached.append(name.removeprefix("acrtransfer-"))
+        world.clock.advance(seconds=PASS_BUDGET.total_seconds() + 1)
+        return read(name)
+
+    world.arm.get_deployment = slow_read  # type: ignore[method-assign]
+    assert world.service.reconcile().counts["not-reached"] == 2
+    world.service.reconcile()
+    world.service.reconcile()
+    assert reached == [r.id for r in runs]  # each pass picks up after the last run reached: none starves
+
+
+def test_a_run_arm_stops_showing_is_read_again_after_a_grace_before_it_fails(world: World) -> None:
+    [run] = running(world, 1)
+    world.arm.deployments.pop(run.deployment_name)
+    world.arm.resources.pop(world.arm.pipeline_run_id(run.id).lower())
+    world.service.reconcile()
+    waiting = world.stored_run(run.id)
+    assert waiting.status is RunStatus.RUNNING
+    assert waiting.missing_since == world.clock()
+    world.clock.advance(minutes=5)
+    world.service.reconcile()
+    assert world.stored_run(run.id).status is RunStatus.RUNNING
+    world.clock.advance(minutes=6)
+    world.service.reconcile()
+    failed = world.stored_run(run.id)
+    assert failed.status is RunStatus.FAILED
+    assert "read again after the grace period" in (failed.error or "")
+
+
+def test_a_transient_miss_right_after_the_deployment_succeeded_does_not_fail_the_run(world: World) -> None:
+    [run] = running(world, 1)
+    world.arm.finish_run(run.id, "Succeeded")
+    body = world.arm.resources.pop(world.arm.pipeline_run_id(run.id).lower())
+    world.service.reconcile()  # the deployment says Succeeded, the pipelineRun read says 404
+    assert world.stored_run(run.id).status is RunStatus.RUNNING
+    world.arm.put_resource(body)  # eventually consistent: there it is
+    world.clock.advance(minutes=1)
+    world.service.reconcile()
+    done = world.stored_run(run.id)
+    assert (done.status, done.missing_since) == (RunStatus.SUCCEEDED, None)
+
+
+def test_a_run_active_past_the_timeout_fails_as_timed_out_and_cleanup_takes_it(world: World) -> None:
+    [run] = running(world, 1)
+    world.clock.advance(hours=world.settings.run_timeout_hours, minutes=1)
+    world.service.reconcile()
+    timed_out = world.stored_run(run.id)
+    assert (timed_out.status, timed_out.error_cause) == (RunStatus.FAILED, "TimedOut")
+    assert "TRANSFER_RUN_TIMEOUT_HOURS" in (timed_out.hint or "")
+    world.clock.advance(hours=world.settings.retention_hours + 1)
+    assert world.service.cleanup().counts["deleted"] == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        ("Failed to read the SAS from Key Vault: 403 Forbidden", "KeyVaultAccessDenied"),
+        # the world's pipelines use ManagedIdentity: a storage 403 there is the identity's missing role
+        ("AuthorizationPermissionMismatch: this request is not authorized", "StorageRoleMissing"),
+        ("MANIFEST_UNKNOWN: manifest tagged by v9 is not found", "ArtifactMissing"),
+    ],
+)
+def test_a_failed_run_gets_its_cause_and_hint_beside_the_raw_message(
+    world: World, error: str, cause: str
+) -> None:
+    [run] = running(world, 1)
+    world.arm.finish_run(run.id, "Failed", error=error)
+    world.service.reconcile()
+    failed = world.stored_run(run.id)
+    assert (failed.error, failed.error_cause) == (error, cause)
+    assert failed.hint
+
+
+def test_a_succeeded_run_keeps_the_services_message_as_a_warning(world: World) -> None:
+    [run] = running(world, 1)
+    world.arm.finish_run(run.id, "Succeeded", error="Skipped artifact repo0:v1: MANIFEST_UNKNOWN")
+    world.service.reconcile()
+    done = world.stored_run(run.id)
+    assert (done.status, done.error, done.warning) == (
+        RunStatus.SUCCEEDED,
+        None,
+        "Skipped artifact repo0:v1: MANIFEST_UNKNOWN",
+    )
+
+
+def finished(world: World, count: int) -> list[Run]:
+    runs = running(world, count)
+    for run in runs:
+        world.arm.finish_run(run.id, "Succeeded")
+    world.service.reconcile()
+    world.clock.advance(hours=world.settings.retention_hours + 1)
+    return runs
+
+
+def test_a_locked_delete_is_recorded_on_its_run_and_cleanup_goes_on(world: World) -> None:
+    first, second = finished(world, 2)
+    world.arm.fail("delete_resource", Conflict("ARM: deleting: failed (409) (ScopeLocked)"))
+    report = world.service.cleanup()
+    assert report.counts["errors"] == 1
+    assert report.counts["deleted"] == 1
+    assert not world.stored_run(first.id).cleaned_up
+    assert world.stored_run(second.id).cleaned_up
+    assert world.service.cleanup().counts["deleted"] == 1  # the next tick looks again
+    assert world.stored_run(first.id).cleaned_up
+
+
+def test_cleanup_marks_a_run_cleaned_up_only_when_arm_confirms(world: World) -> None:
+    [run] = finished(world, 1)
+    pipeline_run_id = world.arm.pipeline_run_id(run.id)
+    body = world.arm.resources[pipeline_run_id.lower()]
+    deletes = world.arm.delete_resource
+
+    def asynchronous_delete(resource_id: str) -> None:
+        deletes(resource_id)
+        world.arm.put_resource(body)  # still there, being deleted
+
+    world.arm.delete_resource = asynchronous_delete  # type: ignore[method-assign]
+    assert world.service.cleanup().counts["deleting"] == 1
+    assert not world.stored_run(run.id).cleaned_up
+    world.arm.resources.pop(pipeline_run_id.lower())  # ARM finished deleting it
+    assert world.service.cleanup().counts["deleted"] == 1
+    assert world.stored_run(run.id).cleaned_up
+    assert world.arm.deleted_deployments == [run.deployment_name]  # one delete each, not one per tick
+
+
+def test_a_copy_is_claimed_before_it_starts_so_racing_reconciles_copy_once() -> None:
+    world = make_world(
+        {
+            **ENV,
+            "TRANSFER_COPY_TARGET_URL": "https://target.blob.core.windows.net/transfer",
+        },
+        export_storage={
+            "uri": "https://source.blob.core.windows.net/exports",
+            "storageAccessMode": "SasToken",
+            "keyVaultUri": "https://v.vault.azure.net/secrets/exportsas",
+        },
+        secrets={"https://v.vault.azure.net/secrets/exportsas": "sv=1&sp=rl&spr=https&sig=S"},
+        copy_status="pending",
+    )
+    [run] = running(world, 1)
+    assert run.blob is not None
+    world.source.put(run.blob, content=b"exported")
+    world.arm.finish_run(run.id, "Succeeded")
+    world.service.reconcile()  # records the success with the copy queued, claims it, starts it
+    assert world.stored_run(run.id).copy_status is CopyStatus.PENDING
+    assert world.copier.history.count(("start_copy", run.blob)) == 1
+    world.service.reconcile()  # a racer that sees the claim taken does nothing
+    assert world.copier.history.count(("start_copy", run.blob)) == 1
+
+
+def test_a_racer_that_loses_the_copy_claim_does_not_copy() -> None:
+    world = make_world(
+        {
+            **ENV,
+            "TRANSFER_COPY_TARGET_URL": "https://target.blob.core.windows.net/transfer",
+        },
+        export_storage={
+            "uri": "https://source.blob.core.windows.net/exports",
+            "storageAccessMode": "SasToken",
+            "keyVaultUri": "https://v.vault.azure.net/secrets/exportsas",
+        },
+        secrets={"https://v.vault.azure.net/secrets/exportsas": "sv=1&sp=rl&spr=https&sig=S"},
+    )
+    [run] = running(world, 1)
+    assert run.blob is not None
+    world.source.put(run.blob, content=b"exported")
+    world.arm.finish_run(run.id, "Succeeded")
+    updates = world.state.update_run
+    calls = {"n": 0}
+
+    def another_worker_claims_first(changed: Run) -> Run:
+        calls["n"] += 1
+        if changed.copy_status is CopyStatus.STARTING:
+            raise PreconditionFailed("another worker changed the run first")
+        return updates(changed)
+
+    world.state.update_run = another_worker_claims_first  # type: ignore[method-assign]
+    world.service.reconcile()
+    assert ("start_copy", run.blob) not in world.copier.history
