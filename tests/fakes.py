@@ -16,7 +16,7 @@ import copy
 import hashlib
 import threading
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -27,8 +27,10 @@ from transfer.entities import (
     CLEANUP,
     MAX_TOP,
     index_partition,
+    ledger_supersedes,
     run_row_key,
     stored_blob_record,
+    stored_ledger_entry,
     stored_run,
     table_key,
     utc,
@@ -36,7 +38,7 @@ from transfer.entities import (
 from transfer.errors import AlreadyExists, NotFound, PreconditionFailed, TransferError
 from transfer.keyvault import parse_sas, split_secret_uri
 from transfer.naming import check_run_id
-from transfer.ports import BlobInfo, BlobRecord, CopyState, RequestRecord, SasSecret
+from transfer.ports import BlobInfo, BlobRecord, CopyState, LedgerEntry, RequestRecord, SasSecret, TagInfo
 from transfer.runs import Run, RunKind, RunStatus
 
 PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
@@ -92,6 +94,7 @@ class FakeStateStore(_Faults):
         self.runs: dict[str, Run] = {}
         self.blobs: dict[tuple[str, str], BlobRecord] = {}
         self.requests: dict[str, RequestRecord] = {}
+        self.ledger: dict[tuple[str, str], LedgerEntry] = {}
         self._etags = 0
 
     def _etag(self) -> str:
@@ -182,6 +185,21 @@ class FakeStateStore(_Faults):
             self._enter("get_request", key)
             return self.requests.get(key)
 
+    def exported(self, repository: str) -> dict[str, LedgerEntry]:
+        with self._lock:
+            self._enter("exported", repository)
+            return {ref: entry for (repo, ref), entry in self.ledger.items() if repo == repository}
+
+    def record_exports(self, entries: Sequence[LedgerEntry]) -> None:
+        """One row per (repository, reference); the lock stands in for the Table adapter's ETag-conditional
+        write: a row is replaced only by an entry read at least as late."""
+        with self._lock:
+            self._enter("record_exports", len(entries))
+            for entry in entries:
+                key = (entry.repository, entry.reference)
+                if ledger_supersedes(entry, self.ledger.get(key)):
+                    self.ledger[key] = stored_ledger_entry(entry)
+
     def ping(self) -> None:
         with self._lock:
             self._enter("ping")
@@ -199,6 +217,7 @@ class FakeBlobStore(_Faults):
         self.clock = clock or Clock()
         self.page_size = page_size
         self.blobs: dict[str, BlobInfo] = {}
+        self.contents: dict[str, bytes] = {}  # only for blobs put with `content`
         self.pages_listed = 0
         self._etags = 0
 
@@ -222,9 +241,11 @@ class FakeBlobStore(_Faults):
             if isinstance(name, BlobInfo):  # stored as given, ETag included
                 self.blobs[name.name] = replace(name, metadata=dict(name.metadata))
                 return self.blobs[name.name]
+            self.contents.pop(name, None)
             if content is not None:
                 size = size or len(content)
                 content_md5 = content_md5 or hashlib.md5(content).digest()  # noqa: S324 - Content-MD5
+                self.contents[name] = content
             info = BlobInfo(
                 name=name,
                 etag=self._etag(),
@@ -239,6 +260,7 @@ class FakeBlobStore(_Faults):
     def delete(self, name: str) -> None:
         with self._lock:
             self.blobs.pop(name, None)
+            self.contents.pop(name, None)
 
     def get_properties(self, name: str) -> BlobInfo | None:
         with self._lock:
@@ -262,6 +284,16 @@ class FakeBlobStore(_Faults):
             info = replace(current, etag=self._etag(), last_modified=utc(self.clock()), metadata=merged)
             self.blobs[name] = info
             return info
+
+    def read_blob(self, name: str, max_bytes: int) -> bytes | None:
+        with self._lock:
+            self._enter("read_blob", name)
+            if name not in self.blobs:
+                return None
+            data = self.contents.get(name, b"")
+            if len(data) > max_bytes:
+                raise TransferError(f"blob storage: {name} is larger than {max_bytes} bytes")
+            return data
 
     def list_blobs(self) -> Iterator[BlobInfo]:
         self._enter("list_blobs")
@@ -322,6 +354,7 @@ class FakeBlobCopier(_Faults):
             metadata=original.metadata if original else {},
             content_md5=original.content_md5 if original else None,
             size=original.size if original else 0,
+            content=self.source.contents.get(name) if self.source is not None else None,
         )
 
     def copy_state(self, name: str) -> CopyState | None:
@@ -334,6 +367,98 @@ class FakeBlobCopier(_Faults):
                 return state or CopyState("success")
             # a pending or failed copy leaves a destination blob in Azure; a deleted one is gone
             return state if state is not None and state.status != "success" else None
+
+
+class FakeBlobWriter(_Faults):
+    """Like AzureBlobWriter: writes into the FakeBlobStore registered for a container URL (`containers`),
+    overwriting. `auth` records, per blob written, "sas" or "identity" (never the token itself)."""
+
+    def __init__(self, containers: Mapping[str, FakeBlobStore] | None = None) -> None:
+        super().__init__()
+        self.containers: dict[str, FakeBlobStore] = {
+            url.rstrip("/"): store for url, store in (containers or {}).items()
+        }
+        self.auth: dict[str, str] = {}
+
+    def write_blob(
+        self, container_url: str, name: str, data: bytes, *, content_type: str, sas_token: str | None = None
+    ) -> None:
+        with self._lock:
+            self._enter("write_blob", name)
+            store = self.containers.get(container_url.rstrip("/"))
+            if store is None:
+                raise TransferError(f"blob storage: writing {name}: failed (404) (ContainerNotFound)")
+            store.put(name, content=data)
+            self.auth[name] = "sas" if sas_token else "identity"
+
+
+# ---- registry ------------------------------------------------------------------------------------------
+
+
+class FakeRegistry(_Faults):
+    """Like AzureRegistry over `content` {repository: {tag: digest}}: listings by name, in pages of
+    `page_size` (counted in `pages_listed`), an absent repository lists no tags, an absent tag reads None.
+    `deny(status)` makes every call fail as the adapter reports a 401 / 403 (naming AcrPull)."""
+
+    def __init__(
+        self, content: Mapping[str, Mapping[str, str]] | None = None, *, page_size: int = 100
+    ) -> None:
+        super().__init__()
+        self.content: dict[str, dict[str, str]] = {r: dict(t) for r, t in (content or {}).items()}
+        self.page_size = page_size
+        self.pages_listed = 0
+        self.denied: int | None = None
+        self._pushes = 0
+
+    def retag(self, repository: str, tag: str, digest: str | None = None) -> str:
+        """Point the tag at a new image (a fresh digest) or at `digest`; returns the digest."""
+        with self._lock:
+            self._pushes += 1
+            new = (
+                digest
+                or "sha256:" + hashlib.sha256(f"{repository}:{tag}:{self._pushes}".encode()).hexdigest()
+            )
+            self.content.setdefault(repository, {})[tag] = new
+            return new
+
+    def deny(self, status: int | None = 403) -> None:
+        self.denied = status
+
+    def _check(self, what: str) -> None:
+        if self.denied is not None:
+            why = "not authenticated" if self.denied == 401 else "not authorized"
+            raise TransferError(
+                f"registry: {what}: {why} ({self.denied}): check the managed identity and its role "
+                "assignments; the app's identity needs AcrPull on the registry",
+                code="AccessDenied",
+            )
+
+    def _pages(self, items: list[Any]) -> Iterator[Any]:
+        for start in range(0, len(items), self.page_size):
+            self.pages_listed += 1
+            yield from items[start : start + self.page_size]
+        if not items:
+            self.pages_listed += 1
+
+    def repositories(self) -> Iterator[str]:
+        self._enter("repositories")
+        self._check("listing repositories")
+        with self._lock:
+            names = sorted(self.content)
+        yield from self._pages(names)
+
+    def tags(self, repository: str) -> Iterator[TagInfo]:
+        self._enter("tags", repository)
+        self._check(f"listing the tags of {repository}")
+        with self._lock:
+            tags = sorted(self.content.get(repository, {}).items())
+        yield from self._pages([TagInfo(name, digest) for name, digest in tags])
+
+    def digest(self, repository: str, tag: str) -> str | None:
+        with self._lock:
+            self._enter("digest", f"{repository}:{tag}")
+            self._check(f"reading {repository}:{tag}")
+            return self.content.get(repository, {}).get(tag)
 
 
 # ---- secrets -------------------------------------------------------------------------------------------

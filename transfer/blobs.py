@@ -1,8 +1,10 @@
-"""Blob Storage: the watched container (properties, metadata merges, listing) and the server-side copy.
+"""Blob Storage: the watched container (properties, metadata merges, listing), the server-side copy, and
+the manifests written beside exported blobs.
 
-Never downloads a blob's content. Set Blob Metadata replaces the whole set, so `merge_metadata` writes
-the existing keys plus the updates, conditional on the ETag the caller decided on. A source URL with its
-SAS is never logged nor put into an exception. azure-storage-blob loads lazily.
+Never downloads a transfer blob's content (only manifests, small and bounded: `read_blob`). Set Blob
+Metadata replaces the whole set, so `merge_metadata` writes the existing keys plus the updates, conditional
+on the ETag the caller decided on. A source URL with its SAS is never logged nor put into an exception.
+azure-storage-blob loads lazily.
 """
 
 from __future__ import annotations
@@ -124,6 +126,52 @@ class AzureBlobStore:
             for page in pages.by_page():
                 for props in page:
                     yield blob_info(props)
+
+    def read_blob(self, name: str, max_bytes: int) -> bytes | None:
+        client = self._container().get_blob_client(name)
+        with translated(f"blob storage: reading {name}", absent=IGNORE) as call:
+            props = client.get_blob_properties()
+            if int(props.size or 0) > max_bytes:
+                raise TransferError(f"blob storage: {name} is larger than {max_bytes} bytes")
+            data = client.download_blob(etag=props.etag, match_condition=_if_not_modified()).readall()
+        return None if call.ignored else bytes(data)
+
+
+def _if_not_modified() -> Any:
+    from azure.core import MatchConditions
+
+    return MatchConditions.IfNotModified
+
+
+class AzureBlobWriter:
+    """BlobWriter: small blobs into containers given by URL, each with a SAS or the app's identity."""
+
+    def __init__(self, credential: TokenCredential | None) -> None:
+        install_log_redaction()
+        self._credential = credential
+
+    def __repr__(self) -> str:
+        return "AzureBlobWriter()"
+
+    def write_blob(
+        self, container_url: str, name: str, data: bytes, *, content_type: str, sas_token: str | None = None
+    ) -> None:
+        from azure.storage.blob import ContainerClient, ContentSettings
+
+        parts = urlsplit(container_url)
+        if parts.query or not parts.netloc or parts.scheme not in ("https", "http"):
+            raise TransferError("the manifest's container must be a container URL without a query string")
+        auth: Any = sas_token.strip().lstrip("?") if sas_token else self._credential
+        if auth is None:
+            raise TransferError("writing a manifest needs a SAS token or a credential")
+        where = f"blob storage: writing {name} to {container_url.rstrip('/')}"
+        with translated(where):
+            container = ContainerClient.from_container_url(
+                container_url.rstrip("/"), credential=auth, retry_total=3
+            )
+            container.upload_blob(
+                name, data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
+            )
 
 
 def _copy_state(status: Any, description: Any) -> CopyState:

@@ -7,7 +7,9 @@ share it, so both keep a record exactly alike (texts cut, datetimes in UTC, the 
 - index: PartitionKey "active" (runs not terminal, or a copy still to follow) or "cleanup" (terminal,
   owned, not cleaned up), RowKey the run id, `since` when the row was written (`index_partition`);
 - blobs: PartitionKey `table_key(blob name)`, RowKey `table_key(record.key)`;
-- requests: PartitionKey "request", RowKey `request_key(key)` (sha256 of the Idempotency-Key).
+- requests: PartitionKey "request", RowKey `request_key(key)` (sha256 of the Idempotency-Key);
+- ledger: PartitionKey `table_key(repository)`, RowKey `table_key(reference)` (a tag, or `@sha256:...`):
+  one row per tag, so concurrent runs exporting different tags never write the same entity.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from transfer import naming
-from transfer.ports import BlobAction, BlobRecord, RequestRecord
+from transfer.ports import BlobAction, BlobRecord, LedgerEntry, RequestRecord
 from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, awaits_copy
 
 RUN_PARTITION = "run"
@@ -272,3 +274,37 @@ def request_from_entity(entity: Mapping[str, Any]) -> RequestRecord:
         run_ids=tuple(json.loads(entity.get("run_ids") or "[]")),
         created_at=_dt(entity["created_at"]),
     )
+
+
+# ---- the export ledger ----------------------------------------------------------------------------------
+
+
+def ledger_entity(entry: LedgerEntry) -> dict[str, Any]:
+    return {
+        "PartitionKey": table_key(entry.repository),
+        "RowKey": table_key(entry.reference),
+        "repository": entry.repository,
+        "reference": entry.reference,
+        "digest": entry.digest,
+        "run_id": entry.run_id,
+        "read_at": utc(entry.read_at),
+    }
+
+
+def ledger_from_entity(entity: Mapping[str, Any]) -> LedgerEntry:
+    return LedgerEntry(
+        repository=str(entity["repository"]),
+        reference=str(entity["reference"]),
+        digest=str(entity["digest"]),
+        run_id=str(entity["run_id"]),
+        read_at=_dt(entity["read_at"]),
+    )
+
+
+def stored_ledger_entry(entry: LedgerEntry) -> LedgerEntry:
+    return ledger_from_entity(ledger_entity(entry))
+
+
+def ledger_supersedes(new: LedgerEntry, stored: LedgerEntry | None) -> bool:
+    """Whether `new` may replace the stored row: it was read at least as late (ties: the newer write)."""
+    return stored is None or utc(new.read_at) >= utc(stored.read_at)

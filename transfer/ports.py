@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -57,6 +57,34 @@ class SasSecret:
     token: str = field(repr=False)
     expires_at: datetime | None
     permissions: str
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """One tag of a repository as the registry's data plane lists it."""
+
+    name: str
+    digest: str
+    last_updated: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """The export ledger: the digest a tag had when a run that succeeded exported it.
+
+    `reference` is the tag (or `@sha256:...` for a digest reference) within `repository`; `read_at` is
+    when the digest was read (the run's start), so of two runs the later reading wins."""
+
+    repository: str
+    reference: str
+    digest: str
+    run_id: str
+    read_at: datetime
+
+    @property
+    def artifact(self) -> str:
+        joiner = "" if self.reference.startswith("@") else ":"
+        return f"{self.repository}{joiner}{self.reference}"
 
 
 @dataclass(frozen=True)
@@ -133,6 +161,16 @@ class StateStore(Protocol):
 
     def get_request(self, key: str) -> RequestRecord | None: ...
 
+    def exported(self, repository: str) -> dict[str, LedgerEntry]:
+        """The export ledger of one repository: its entries by `reference` (tag, or `@sha256:...`)."""
+        ...
+
+    def record_exports(self, entries: Sequence[LedgerEntry]) -> None:
+        """Write ledger entries, one row per repository and reference. A row is replaced only by an entry
+        read at least as late as the stored one, by an ETag-conditional write: of concurrent runs none
+        loses its update, and a slow older run never writes its older digest over a newer one."""
+        ...
+
     def ping(self) -> None:
         """Raise when the tables cannot be reached."""
         ...
@@ -149,6 +187,37 @@ class BlobStore(Protocol):
 
     def list_blobs(self) -> Iterator[BlobInfo]:
         """Every blob with its metadata, page by page."""
+        ...
+
+    def read_blob(self, name: str, max_bytes: int) -> bytes | None:
+        """A small blob's content (a manifest; never a transfer blob): None when absent, a TransferError
+        when it is larger than `max_bytes`."""
+        ...
+
+
+class BlobWriter(Protocol):
+    """Writes small blobs (manifests) into a container given by URL: the export pipeline's container."""
+
+    def write_blob(
+        self, container_url: str, name: str, data: bytes, *, content_type: str, sas_token: str | None = None
+    ) -> None:
+        """Create or overwrite `name`, authorised by `sas_token` (never logged) or the app's identity."""
+        ...
+
+
+class Registry(Protocol):
+    """The registry's data plane (read only): repositories, tags and their digests."""
+
+    def repositories(self) -> Iterator[str]:
+        """Every repository name, page by page."""
+        ...
+
+    def tags(self, repository: str) -> Iterator[TagInfo]:
+        """Every tag of the repository, page by page; none when the repository does not exist."""
+        ...
+
+    def digest(self, repository: str, tag: str) -> str | None:
+        """The digest `repository:tag` points at now; None when the tag or repository does not exist."""
         ...
 
 

@@ -9,6 +9,9 @@ transfer/entities.py's:
   by point reads: their cost follows the number of active runs, not of all runs kept.
 - `blobs`: creating the entity is the lock for (blob name, record key).
 - `requests`: one per Idempotency-Key (or schedule tick).
+- `ledger`: the export ledger, one row per repository and tag: the digest a succeeded run exported. A row
+  is written by an ETag-conditional replace (or a create), read again and retried when another run wrote
+  it meanwhile, and only by an entry read at least as late as the stored one.
 
 Index maintenance, and how a crash between two writes heals:
 - add_run writes the index row first, then the run. A crash between leaves an index row without a run:
@@ -27,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -45,6 +48,9 @@ from transfer.entities import (
     blob_from_entity,
     index_partition,
     index_row,
+    ledger_entity,
+    ledger_from_entity,
+    ledger_supersedes,
     request_entity,
     request_from_entity,
     request_key,
@@ -56,7 +62,7 @@ from transfer.entities import (
     utc,
 )
 from transfer.errors import AlreadyExists, PreconditionFailed, TransferError
-from transfer.ports import BlobRecord, RequestRecord
+from transfer.ports import BlobRecord, LedgerEntry, RequestRecord
 from transfer.runs import Run, RunKind, RunStatus
 from transfer.sdk_errors import IGNORE, install_log_redaction, translated
 
@@ -64,9 +70,10 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient, TableServiceClient
 
-TABLES = ("runs", "index", "blobs", "requests")
+TABLES = ("runs", "index", "blobs", "requests", "ledger")
 POINT_READ_WORKERS = 8
 ORPHAN_GRACE = timedelta(minutes=10)
+LEDGER_TRIES = 5  # conditional writes of one ledger row before giving up
 
 _PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,40}$")
 
@@ -298,6 +305,45 @@ class TableStateStore:
     def get_request(self, key: str) -> RequestRecord | None:
         stored = self._get("requests", REQUEST_PARTITION, request_key(key))
         return None if stored is None else request_from_entity(stored)
+
+    # ---- the export ledger ----
+
+    def exported(self, repository: str) -> dict[str, LedgerEntry]:
+        rows = self._query("ledger", "PartitionKey eq @partition", {"partition": table_key(repository)})
+        entries = (ledger_from_entity(row) for row in rows)
+        return {entry.reference: entry for entry in entries}
+
+    def record_exports(self, entries: Sequence[LedgerEntry]) -> None:
+        if not entries:
+            return
+        with ThreadPoolExecutor(max_workers=min(POINT_READ_WORKERS, len(entries))) as pool:
+            list(pool.map(self._record_export, entries))  # re-raises the first failure
+
+    def _record_export(self, entry: LedgerEntry) -> None:
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        entity = ledger_entity(entry)
+        for _ in range(LEDGER_TRIES):
+            stored = self._get("ledger", entity["PartitionKey"], entity["RowKey"])
+            if stored is not None and not ledger_supersedes(entry, ledger_from_entity(stored)):
+                return  # a later reading is recorded already
+            with translated(
+                "table storage: recording an export", exists=IGNORE, changed=IGNORE, absent=IGNORE
+            ) as call:
+                if stored is None:
+                    self._table("ledger").create_entity(entity)
+                else:
+                    self._table("ledger").update_entity(
+                        entity,
+                        mode=UpdateMode.REPLACE,
+                        etag=stored.metadata.get("etag"),
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            if not call.ignored:
+                return
+            # another run wrote the row in between: read it again
+        raise TransferError("table storage: the export ledger row keeps changing; try again")
 
     # ---- health ----
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from tests.integration.conftest import BlobWorld
-from transfer.errors import PreconditionFailed
+from tests.integration.conftest import BlobWorld, unique
+from transfer.errors import PreconditionFailed, TransferError
 
 CATEGORY = {"category": "acr-transfer-blob"}
 
@@ -94,3 +96,72 @@ def test_list_blobs_pages_with_metadata(blob_world: BlobWorld) -> None:
 
 def test_list_blobs_of_an_empty_container(blob_world: BlobWorld) -> None:
     assert list(blob_world.store.list_blobs()) == []
+
+
+# ---- manifests: read from the watched container, written into a container by URL ----------------------
+
+
+def test_read_blob_returns_a_small_blobs_content(blob_world: BlobWorld) -> None:
+    blob_world.setup.put("dir/x.manifest.json", b'{"format": "m"}')
+    assert blob_world.store.read_blob("dir/x.manifest.json", 1024) == b'{"format": "m"}'
+    assert blob_world.store.read_blob("absent.manifest.json", 1024) is None
+
+
+def test_read_blob_refuses_a_larger_blob(blob_world: BlobWorld) -> None:
+    blob_world.setup.put("big.manifest.json", b"x" * 2048)
+    with pytest.raises(TransferError, match="larger than 1024 bytes"):
+        blob_world.store.read_blob("big.manifest.json", 1024)
+
+
+@pytest.mark.parametrize("kind", ["fake", pytest.param("azurite", marks=pytest.mark.azurite)])
+@pytest.mark.parametrize("auth", ["sas", "identity"])
+def test_a_blob_writer_creates_and_overwrites_in_the_container_it_is_given(
+    request: pytest.FixtureRequest, kind: str, auth: str
+) -> None:
+    """The fake and AzureBlobWriter: a SAS when given one, else the credential; the blob is overwritten
+    and gets no metadata (so the source trigger never takes a manifest for a transfer blob)."""
+    if kind == "fake":
+        from tests.fakes import FakeBlobStore, FakeBlobWriter
+
+        store = FakeBlobStore()
+        url = "https://acct.blob.core.windows.net/exports"
+        writer: Any = FakeBlobWriter({url: store})
+        sas = "sv=1&sig=x" if auth == "sas" else None
+
+        def read(name: str) -> tuple[bytes | None, dict[str, str]]:
+            info = store.get_properties(name)
+            return store.read_blob(name, 10_000), dict(info.metadata) if info else {}
+    else:
+        from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
+
+        from emulator.azurite import ACCOUNT, ACCOUNT_KEY
+        from transfer.blobs import AzureBlobWriter
+
+        azurite = request.getfixturevalue("azurite")
+        service = BlobServiceClient.from_connection_string(azurite.connection_string)
+        container = service.create_container(unique("w"))
+        url = container.url
+        sas = generate_container_sas(
+            ACCOUNT,
+            container.container_name,
+            account_key=ACCOUNT_KEY,
+            permission=ContainerSasPermissions(read=True, write=True, create=True),
+            expiry=datetime.now(UTC) + timedelta(hours=1),
+        )
+        if auth == "identity":  # Azurite takes no Entra token: an account key stands in for the identity
+            writer = AzureBlobWriter({"account_name": ACCOUNT, "account_key": ACCOUNT_KEY})  # type: ignore[arg-type]
+            sas = None
+        else:
+            writer = AzureBlobWriter(None)
+
+        def read(name: str) -> tuple[bytes | None, dict[str, str]]:
+            blob = container.get_blob_client(name)
+            return blob.download_blob().readall(), dict(blob.get_blob_properties().metadata or {})
+
+    writer.write_blob(
+        url, "nightly-1.manifest.json", b"first", content_type="application/json", sas_token=sas
+    )
+    writer.write_blob(
+        url, "nightly-1.manifest.json", b"second", content_type="application/json", sas_token=sas
+    )
+    assert read("nightly-1.manifest.json") == (b"second", {})

@@ -7,14 +7,22 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("azure.mgmt", "azure.storage", "azure.data", "azure.keyvault", "azure.identity", "azure.core")
+HEAVY = (
+    "azure.mgmt",
+    "azure.storage",
+    "azure.data",
+    "azure.keyvault",
+    "azure.identity",
+    "azure.core",
+    "azure.containerregistry",
+)
 
 
 def test_adapter_modules_import_no_azure_sdk() -> None:
     code = (
         "import sys\n"
         "import transfer.arm, transfer.blobs, transfer.credentials, transfer.keyvault, transfer.retry\n"
-        "import transfer.sdk_errors\n"
+        "import transfer.sdk_errors, transfer.registry\n"
         "import transfer.state, tests.fakes\n"
         f"loaded = sorted(m for m in sys.modules if m.startswith({HEAVY!r}))\n"
         "print(','.join(loaded))\n"
@@ -30,13 +38,16 @@ def test_constructing_adapters_loads_no_sdk_until_first_use() -> None:
         "import sys\n"
         "from transfer.config import StorageConnection\n"
         "from transfer.state import TableStateStore\n"
-        "from transfer.blobs import AzureBlobStore, AzureBlobCopier\n"
+        "from transfer.blobs import AzureBlobStore, AzureBlobCopier, AzureBlobWriter\n"
         "from transfer.keyvault import KeyVaultSecretReader\n"
+        "from transfer.registry import AzureRegistry\n"
         "conn = StorageConnection('S', connection_string='UseDevelopmentStorage=true')\n"
         "TableStateStore(conn); AzureBlobStore(conn, 'transfer')\n"
         "AzureBlobCopier('https://a.blob.core.windows.net/c', sas_token='sv=1&sig=x')\n"
+        "AzureBlobWriter(None)\n"
         "KeyVaultSecretReader(object())\n"
-        "sdks = ('azure.storage', 'azure.data', 'azure.keyvault')\n"
+        "AzureRegistry('https://r.azurecr.io', object(), audience='https://containerregistry.azure.net')\n"
+        "sdks = ('azure.storage', 'azure.data', 'azure.keyvault', 'azure.containerregistry')\n"
         "loaded = sorted(m for m in sys.modules if m.startswith(sdks))\n"
         "print(','.join(loaded))\n"
     )

@@ -11,7 +11,7 @@ import pytest
 
 from transfer import naming
 from transfer.errors import AlreadyExists, InvalidInput, PreconditionFailed
-from transfer.ports import BlobAction, BlobRecord, RequestRecord, StateStore
+from transfer.ports import BlobAction, BlobRecord, LedgerEntry, RequestRecord, StateStore
 from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
@@ -298,3 +298,72 @@ def test_claim_request_returns_the_first(state_store: StateStore) -> None:
 
 def test_ping(state_store: StateStore) -> None:
     state_store.ping()
+
+
+# ---- the export ledger ---------------------------------------------------------------------------------
+
+
+def entry(
+    reference: str, digest: str, read_at: datetime = T0, run: str = "r1", repository: str = "team/api"
+) -> LedgerEntry:
+    return LedgerEntry(repository, reference, digest, run, read_at)
+
+
+def test_the_ledger_keeps_one_row_per_repository_and_tag(state_store: StateStore) -> None:
+    digest = "sha256:" + "a" * 64
+    assert state_store.exported("team/api") == {}
+    state_store.record_exports(
+        [
+            entry("v1.0", "sha256:1"),
+            entry("v1.1", "sha256:2"),
+            entry(f"@{digest}", digest),
+            entry("v1.0", "sha256:9", repository="team/web"),
+            entry("v1", "sha256:3", repository="dir/ünï#?/x"),
+        ]
+    )
+    api = state_store.exported("team/api")
+    assert {ref: e.digest for ref, e in api.items()} == {
+        "v1.0": "sha256:1",
+        "v1.1": "sha256:2",
+        f"@{digest}": digest,
+    }
+    assert api["v1.0"] == entry("v1.0", "sha256:1")  # every field, read_at in UTC
+    assert api[f"@{digest}"].artifact == f"team/api@{digest}"
+    assert api["v1.1"].artifact == "team/api:v1.1"
+    assert set(state_store.exported("team/web")) == {"v1.0"}
+    assert set(state_store.exported("dir/ünï#?/x")) == {"v1"}
+    assert state_store.exported("team") == {}
+
+
+def test_a_ledger_row_moves_only_to_a_later_reading(state_store: StateStore) -> None:
+    state_store.record_exports([entry("v1", "sha256:new", T0 + timedelta(minutes=5), run="later")])
+    state_store.record_exports([entry("v1", "sha256:old", T0, run="earlier")])  # finished last, read first
+    assert state_store.exported("team/api")["v1"].digest == "sha256:new"
+    state_store.record_exports([entry("v1", "sha256:newer", T0 + timedelta(minutes=6), run="latest")])
+    assert state_store.exported("team/api")["v1"].run_id == "latest"
+
+
+def test_concurrent_runs_lose_no_ledger_update(state_store: StateStore) -> None:
+    """Eight runs finish at once, each with its own tags and one tag they share: every tag is recorded,
+    and the shared one holds the latest reading."""
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def finish(n: int) -> None:
+        entries = [entry(f"own{n}-{i}", f"sha256:{n}-{i}", T0, run=f"run{n}") for i in range(3)]
+        entries.append(entry("shared", f"sha256:shared-{n}", T0 + timedelta(seconds=n), run=f"run{n}"))
+        barrier.wait()
+        try:
+            state_store.record_exports(entries)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=finish, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    ledger = state_store.exported("team/api")
+    assert len(ledger) == 8 * 3 + 1
+    assert ledger["shared"].digest == "sha256:shared-7"
