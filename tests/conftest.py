@@ -16,6 +16,8 @@ from tests.fakes import (
     Clock,
     FakeBlobCopier,
     FakeBlobStore,
+    FakeBlobWriter,
+    FakeRegistry,
     FakeResourceManager,
     FakeSecretReader,
     FakeStateStore,
@@ -54,6 +56,8 @@ class World:
     source: FakeBlobStore  # the export pipeline's container, which the copier copies from
     clock: Clock
     settings: Settings
+    registry: FakeRegistry  # the registry's data plane (this side's registry), empty to begin with
+    writer: FakeBlobWriter  # writes manifests into `source`
 
     def arm_writes(self) -> list[tuple[str, Any]]:
         """The ARM writes in call order, as (method, name or resource id)."""
@@ -140,6 +144,9 @@ def make_world(
     for kind in ("export", "import"):
         if getattr(settings, f"{kind}_pipeline"):
             arm.put_resource(pipeline_resource(settings, kind, trigger, **storage[kind]))
+    registry = FakeRegistry()
+    export_uri = storage["export"].get("uri", "https://exportacct.blob.core.windows.net/transfer")
+    writer = FakeBlobWriter({export_uri: source})
     service = TransferService(
         settings,
         arm=arm,
@@ -149,8 +156,10 @@ def make_world(
         secrets_reader=reader,
         clock=clock,
         token=lambda: f"{next(tokens):06x}",
+        registry=registry,
+        blob_writer=writer,
     )
-    return World(service, arm, state, blobs, reader, copier, source, clock, settings)
+    return World(service, arm, state, blobs, reader, copier, source, clock, settings, registry, writer)
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 `TransferService` is the one façade the entry points use; each family of use cases lives in its own module
 over a shared `Context` (the ports, the clock, the settings):
-- starting: exports, the scheduled export, imports (claim, record, deploy);
+- starting (+ selecting): exports (selectors, incremental), the scheduled export, imports (claim,
+  record, deploy);
 - watched: the watched container (blob events, refresh, manual import, sweep);
-- reconciling (+ copying): runs, source-trigger runs, copies, cleanup, delete;
+- reconciling (+ copying, manifests): runs, source-trigger runs, copies, manifests and verification,
+  cleanup, delete;
 - operations: reads, health, pipelines.
 
 Every side effect on ARM or Storage happens after the state record that makes it repeatable:
@@ -19,7 +21,16 @@ from typing import Any
 
 from transfer.arm_views import DeploymentState, Pipeline
 from transfer.config import Settings
-from transfer.ports import BlobCopier, BlobInfo, BlobStore, ResourceManager, SecretReader, StateStore
+from transfer.ports import (
+    BlobCopier,
+    BlobInfo,
+    BlobStore,
+    BlobWriter,
+    Registry,
+    ResourceManager,
+    SecretReader,
+    StateStore,
+)
 from transfer.runs import Run, Trigger
 from transfer.service.context import Context, Report, random_token
 from transfer.service.copying import Copies
@@ -43,6 +54,8 @@ class TransferService:
         secrets_reader: SecretReader | None = None,
         clock: Callable[[], datetime],
         token: Callable[[], str] = random_token,
+        registry: Registry | None = None,
+        blob_writer: BlobWriter | None = None,
     ) -> None:
         self.settings = settings
         self.arm, self.state, self.blobs = arm, state, blobs
@@ -55,6 +68,8 @@ class TransferService:
             secrets_reader=secrets_reader,
             clock=clock,
             token=token,
+            registry=registry,
+            blob_writer=blob_writer,
         )
         self._starter = Starter(self.context)
         self._watched = WatchedContainer(self.context, self._starter)
@@ -69,8 +84,9 @@ class TransferService:
         trigger: Trigger,
         target_name: str | None = None,
         idempotency_key: str | None = None,
+        incremental: Any = False,
     ) -> Accepted:
-        return self._starter.start_export(artifacts, trigger, target_name, idempotency_key)
+        return self._starter.start_export(artifacts, trigger, target_name, idempotency_key, incremental)
 
     def start_scheduled_export(self, occurrence: Mapping[str, Any] | None = None) -> Accepted | None:
         return self._starter.start_scheduled_export(occurrence)

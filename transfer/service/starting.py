@@ -16,10 +16,12 @@ from typing import Any
 
 from transfer import artifacts, naming, templates
 from transfer.arm_views import run_parameters
-from transfer.errors import AlreadyExists, Conflict, NotConfigured, NotFound, TransferError
+from transfer.errors import AlreadyExists, Conflict, InvalidInput, NotConfigured, NotFound, TransferError
+from transfer.manifests import is_manifest
 from transfer.ports import RequestRecord
 from transfer.runs import Run, RunKind, RunStatus, Trigger
 from transfer.service.context import TRANSIENT_ERRORS, Context
+from transfer.service.selecting import Selecting
 
 log = logging.getLogger("transfer")
 
@@ -29,11 +31,15 @@ class Accepted:
     request_id: str
     runs: list[Run]
     repeated: bool = False
+    skipped: tuple[str, ...] = ()  # an incremental export's tags left out: unchanged since exported
+    unmatched: tuple[str, ...] = ()  # the schedule's selectors that matched nothing
+    incremental: bool = False
 
 
 class Starter:
     def __init__(self, context: Context) -> None:
         self.context = context
+        self.selecting = Selecting(context)
 
     def start_export(
         self,
@@ -41,28 +47,67 @@ class Starter:
         trigger: Trigger,
         target_name: str | None = None,
         idempotency_key: str | None = None,
+        incremental: Any = False,
     ) -> Accepted:
+        """Selectors are expanded and, when incremental, unchanged tags left out (service/selecting.py);
+        nothing left to export starts nothing (no runs, the skipped tags named)."""
         if not self.context.settings.export_pipeline:
             raise NotConfigured("this instance has no export pipeline (TRANSFER_EXPORT_PIPELINE)")
-        refs = artifacts.parse_artifacts(requested)
+        items = artifacts.parse_artifacts(requested, selectors=True)
         naming.check_target_name(target_name)
-        chunks = artifacts.split(refs)
-        request = {"kind": "export", "artifacts": refs, "targetName": target_name}
+        if not isinstance(incremental, bool):
+            raise InvalidInput("must be true or false", target="incremental")
+        if idempotency_key is not None:
+            naming.check_idempotency_key(idempotency_key)
+        request: dict[str, Any] = {"kind": "export", "artifacts": items, "targetName": target_name}
+        if incremental:
+            request["incremental"] = True
+        if idempotency_key is not None:
+            repeat = self._stored_request(idempotency_key, request)
+            if repeat is not None:  # every run recorded: the answer of the first request, no new reads
+                runs = [self.deploy(r) if r.status is RunStatus.ACCEPTED else r for r in repeat.runs]
+                return replace(repeat, runs=runs, incremental=incremental)
+        selection = self.selecting.select(
+            items, incremental=incremental, strict=trigger is not Trigger.SCHEDULE, requested=requested
+        )
+        context = {"trigger": trigger.value, "skipped": len(selection.skipped)}
+        if not selection.artifacts:
+            log.info("export: nothing new to export (%d unchanged)", len(selection.skipped), extra=context)
+            return Accepted(uuid.uuid4().hex, [], False, selection.skipped, selection.unmatched, incremental)
+        chunks = artifacts.split(selection.artifacts)
         request_id, run_ids, repeated = self._claim(idempotency_key, request, len(chunks))
+        if repeated:
+            chunks = self._left_for(run_ids, chunks)
         now = self.context.clock()
         runs = []
-        for run_id, chunk in zip(run_ids, chunks, strict=True):
+        for run_id, chunk in zip(run_ids, chunks, strict=False):
+            if not chunk:  # a repeat with fewer artifacts than claimed runs
+                continue
             run = self.new_run(run_id, RunKind.EXPORT, trigger, request_id, now, artifacts=chunk)
-            run = replace(run, blob=naming.export_blob_name(target_name, run_id))
+            digests = tuple((a, selection.digests[a]) for a in chunk if a in selection.digests)
+            run = replace(run, blob=naming.export_blob_name(target_name, run_id), digests=digests)
             runs.append(self.record_and_deploy(run))
         if not repeated:
             log.info(
                 "export accepted: %d artifacts in %d runs",
-                len(refs),
+                len(selection.artifacts),
                 len(runs),
-                extra={"request_id": request_id, "trigger": trigger.value, "run_ids": run_ids},
+                extra={**context, "request_id": request_id, "run_ids": run_ids},
             )
-        return Accepted(request_id, runs, repeated)
+        return Accepted(request_id, runs, repeated, selection.skipped, selection.unmatched, incremental)
+
+    def _left_for(self, run_ids: list[str], chunks: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        """A repeat whose first request claimed `run_ids` but did not record them all (a worker died in
+        between): recorded runs keep their artifacts, the missing ones get what is left, in order (one
+        chunk per claimed id, empty when nothing is left). Should the registry have changed meanwhile,
+        what fits no claimed run waits for the next request."""
+        recorded = {run_id: self.context.state.get_run(run_id) for run_id in run_ids}
+        taken = {a for run in recorded.values() if run is not None for a in run.artifacts}
+        rest = iter(artifacts.split([a for chunk in chunks for a in chunk if a not in taken]))
+        left = [run.artifacts if run is not None else next(rest, ()) for run in recorded.values()]
+        if next(rest, None) is not None:
+            log.warning("a repeated export found more artifacts than its first request claimed runs for")
+        return left
 
     def start_scheduled_export(self, occurrence: Mapping[str, Any] | None = None) -> Accepted | None:
         """One export per schedule occurrence. `occurrence` is the timer's schedule status (Last/Next, kept
@@ -80,11 +125,14 @@ class Starter:
             list(settings.export_artifacts),
             Trigger.SCHEDULE,
             idempotency_key=f"schedule-{tick.replace(' ', '')}"[:200],
+            incremental=settings.export_incremental,
         )
 
     def start_import(self, blob: Any, trigger: Trigger, idempotency_key: str | None = None) -> Accepted:
         blobs = self.context.require_import()
         name = naming.check_blob_name(blob)
+        if is_manifest(name):
+            raise InvalidInput("is a manifest beside a transfer blob: import the blob itself", target="blob")
         request = {"kind": "import", "blob": name}
         if idempotency_key is not None:
             repeat = self._stored_request(naming.check_idempotency_key(idempotency_key), request)

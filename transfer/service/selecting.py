@@ -1,0 +1,160 @@
+"""What an export request exports: selectors expanded through the source registry's data plane, and, for
+an incremental export, every tag left out whose digest the export ledger already holds.
+
+- Exact references pass through as given (no data-plane call at all for a plain export of them).
+- A selector (`team/*:v1.*`) becomes the `repo:tag` references of every matching tag with its digest,
+  repositories by name, tags by name; a repository pattern without wildcards lists no catalog. Matched
+  artifacts beyond `TRANSFER_EXPORT_MAX_ARTIFACTS` refuse the request (the listing stops there).
+- A selector that matches nothing refuses the request (`strict`, HTTP and CLI: a 400 naming it) or is
+  reported in `unmatched` (the schedule, which exports the rest and logs it).
+- Incremental: the digests of exact `repo:tag` references are read too (a registry that refuses the
+  app's identity leaves them in, exported as before, with a warning in the log); a tag whose digest equals
+  the ledger's is `skipped`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from transfer.artifacts import split_reference
+from transfer.errors import InvalidInput, TransferError
+from transfer.ports import LedgerEntry
+from transfer.selectors import Selector, is_selector, matching_repositories, matching_tags
+from transfer.service.context import Context
+
+log = logging.getLogger("transfer")
+
+
+def ledger_key(artifact: str) -> tuple[str, str]:
+    """(repository, reference) of an artifact in the export ledger: the tag, or `@sha256:...`."""
+    repository, tag, digest = split_reference(artifact)
+    return repository, tag if tag is not None else f"@{digest}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    artifacts: tuple[str, ...]  # to export, in order
+    digests: dict[str, str] = field(default_factory=dict)  # artifact -> digest read now, where known
+    skipped: tuple[str, ...] = ()  # unchanged since a succeeded export (incremental)
+    unmatched: tuple[str, ...] = ()  # selectors that matched nothing (not strict)
+
+
+class Selecting:
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    def select(
+        self,
+        items: Sequence[str],
+        *,
+        incremental: bool,
+        strict: bool,
+        requested: Sequence[Any] = (),
+        target: str = "artifacts",
+    ) -> Selection:
+        """`items` are parsed references and selectors (artifacts.parse_artifacts); `requested` is the
+        list as given, so that an error names the selector's index in it."""
+        if not incremental and not any(is_selector(item) for item in items):
+            return Selection(tuple(items))
+        chosen, digests, unmatched = self._expand(items, strict, requested, target)
+        skipped: list[str] = []
+        if incremental:
+            self._read_exact_digests(chosen, digests)
+            skipped = self._unchanged(chosen, digests)
+        left_out = set(skipped)
+        return Selection(
+            tuple(a for a in chosen if a not in left_out), digests, tuple(skipped), tuple(unmatched)
+        )
+
+    def _expand(
+        self, items: Sequence[str], strict: bool, requested: Sequence[Any], target: str
+    ) -> tuple[list[str], dict[str, str], list[str]]:
+        settings = self.context.settings
+        cap = settings.export_max_artifacts
+        chosen: dict[str, None] = {}
+        digests: dict[str, str] = {}
+        unmatched: list[str] = []
+        catalog: list[str] | None = None
+        listed: dict[str, list[tuple[str, str]]] = {}
+        expanded = 0
+        for item in items:
+            if not is_selector(item):
+                chosen.setdefault(item, None)
+                continue
+            registry = self.context.require_registry()
+            selector = Selector.parse(item)
+            if selector.literal_repository is not None:
+                repositories = [selector.literal_repository]
+            else:
+                if catalog is None:
+                    catalog = list(registry.repositories())
+                repositories = matching_repositories(selector, catalog)
+            matched = 0
+            for repository in repositories:
+                if repository not in listed:
+                    listed[repository] = [(t.name, t.digest) for t in registry.tags(repository)]
+                for match in matching_tags(selector, repository, listed[repository]):
+                    matched += 1
+                    digests.setdefault(match.artifact, match.digest)
+                    if match.artifact in chosen:
+                        continue
+                    chosen[match.artifact] = None
+                    expanded += 1
+                    if expanded > cap:
+                        raise InvalidInput(
+                            f"the selectors match more than {cap} artifacts (TRANSFER_EXPORT_MAX_ARTIFACTS): "
+                            "narrow them, or raise the setting",
+                            target=target,
+                        )
+            if matched:
+                continue
+            if strict:
+                index = next((i for i, raw in enumerate(requested) if raw == item), None)
+                raise InvalidInput(
+                    f"{item!r} matches no tag in registry {settings.registry}",
+                    target=f"{target}[{index}]" if index is not None else target,
+                )
+            unmatched.append(item)
+        return list(chosen), digests, unmatched
+
+    def _read_exact_digests(self, chosen: list[str], digests: dict[str, str]) -> None:
+        """The digest of every chosen artifact not known yet: a digest reference's own, a tag's from the
+        data plane (best effort: a registry that refuses access leaves them unknown, so exported)."""
+        registry = None
+        for artifact in chosen:
+            if artifact in digests:
+                continue
+            repository, tag, digest = split_reference(artifact)
+            if digest is not None:
+                digests[artifact] = digest
+                continue
+            assert tag is not None
+            if registry is None:
+                registry = self.context.require_registry()
+            try:
+                found = registry.digest(repository, tag)
+            except TransferError as exc:
+                if exc.code != "AccessDenied":
+                    raise
+                log.warning("incremental export: tags are exported without comparing: %s", exc.message)
+                return
+            if found is not None:
+                digests[artifact] = found
+
+    def _unchanged(self, chosen: list[str], digests: dict[str, str]) -> list[str]:
+        ledgers: dict[str, dict[str, LedgerEntry]] = {}
+        skipped = []
+        for artifact in chosen:
+            digest = digests.get(artifact)
+            if digest is None:
+                continue
+            repository, reference = ledger_key(artifact)
+            if repository not in ledgers:
+                ledgers[repository] = self.context.state.exported(repository)
+            entry = ledgers[repository].get(reference)
+            if entry is not None and entry.digest == digest:
+                skipped.append(artifact)
+        return skipped
