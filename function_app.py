@@ -46,9 +46,26 @@ def _log_report(name: str, report: Report, trigger: str = "schedule") -> None:
 @app.timer_trigger(arg_name="timer", schedule="%TRANSFER_EXPORT_SCHEDULE%", use_monitor=True)
 def scheduled_export(timer: func.TimerRequest) -> None:
     _timer_started("scheduled_export", timer)
-    accepted = bootstrap.service_from_environment().start_scheduled_export(timer.schedule_status)
+    try:
+        accepted = bootstrap.service_from_environment().start_scheduled_export(timer.schedule_status)
+    except InvalidInput as exc:  # the settings' selectors (too many matches): retrying cannot help
+        log.error("scheduled export refused: %s", exc.message, extra={"trigger": "schedule"})
+        return
     if accepted is None:
         log.info("scheduled export: TRANSFER_EXPORT_ARTIFACTS is not set", extra={"trigger": "schedule"})
+        return
+    for selector in accepted.unmatched:
+        log.warning("scheduled export: %s matches no tag", selector, extra={"trigger": "schedule"})
+    if not accepted.runs:
+        log.info(
+            "scheduled export: nothing new (%d tags unchanged since their last export)",
+            len(accepted.skipped),
+            extra={
+                "trigger": "schedule",
+                "request_id": accepted.request_id,
+                "skipped": len(accepted.skipped),
+            },
+        )
         return
     for run in accepted.runs:
         log.info(

@@ -331,3 +331,21 @@ def test_blob_prints_the_diagnosis(world: World, run_cli: Cli) -> None:
     code, body = run_cli.json("blob", "aged")
     assert body["decision"] == "refresh"
     assert run_cli("blob", "missing")[0] == cli.NOT_FOUND
+
+
+def test_export_incremental_says_when_nothing_is_new(world: World, run_cli: Cli) -> None:
+    world.registry.retag("team/api", "v1.0")
+    code, body = run_cli.json("export", "team/*:v1.*", "--incremental")
+    assert code == cli.OK
+    assert [r["artifacts"] for r in body["runs"]] == [["team/api:v1.0"]]
+    run = world.stored_run(body["runs"][0]["id"])
+    world.finish(run)
+    world.service.reconcile()
+    code, out, _ = run_cli("export", "team/*:v1.*", "--incremental", "--wait")
+    assert code == cli.OK
+    assert "nothing new to export: 1 unchanged" in out
+    code, body = run_cli.json("export", "team/*:v1.*", "--incremental")
+    assert (body["runs"], body["skipped"]) == ([], ["team/api:v1.0"])
+    code, _, err = run_cli("export", "team/*:v9.*")
+    assert code == cli.BAD_INPUT
+    assert "matches no tag" in err

@@ -19,9 +19,10 @@ def utc_now() -> datetime:
 
 def build_service(settings: Settings, clock: Callable[[], datetime] = utc_now) -> TransferService:
     from transfer.arm import ArmResourceManager
-    from transfer.blobs import AzureBlobCopier, AzureBlobStore
+    from transfer.blobs import AzureBlobCopier, AzureBlobStore, AzureBlobWriter
     from transfer.credentials import make_credential
     from transfer.keyvault import KeyVaultSecretReader
+    from transfer.registry import AzureRegistry
     from transfer.state import TableStateStore
 
     credential = make_credential(settings)
@@ -47,6 +48,10 @@ def build_service(settings: Settings, clock: Callable[[], datetime] = utc_now) -
         copier=copier if settings.copy_target_url else None,
         secrets_reader=secrets_reader,
         clock=clock,
+        registry=AzureRegistry(
+            settings.registry_endpoint, credential, audience=settings.cloud.registry_audience
+        ),
+        blob_writer=AzureBlobWriter(credential) if settings.export_pipeline else None,
     )
 
 

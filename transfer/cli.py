@@ -117,8 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
             parents=[output, *parents],
         )
 
-    export = command("export", "Start an export of artifacts (more than 50 become several runs).", waiting)
-    export.add_argument("artifacts", nargs="+", metavar="ARTIFACT", help="repo, repo:tag or repo@sha256:...")
+    export = command(
+        "export",
+        "Start an export of artifacts or selectors (more than 50 artifacts become several runs).",
+        waiting,
+    )
+    export.add_argument(
+        "artifacts",
+        nargs="+",
+        metavar="ARTIFACT",
+        help="repo, repo:tag, repo@sha256:..., or a selector such as 'team/*:v1.*' (quote it)",
+    )
+    export.add_argument(
+        "--incremental",
+        action="store_true",
+        help="leave out tags whose digest a succeeded export already sent; nothing new starts nothing",
+    )
     export.add_argument("--target-name", help="blob name prefix (default: export)")
     export.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same runs")
 
@@ -245,13 +259,20 @@ def _fail(console: Console, code: int, exc: TransferError, details: list[str] | 
 def _start(context: Context, start: Callable[[], Any]) -> int:
     accepted = start()
     runs: list[Run] = accepted.runs
-    if context.args.wait:
+    if context.args.wait and runs:
         runs, code = _wait_for_runs(context, runs)
     else:
         code = _runs_outcome(runs)
-    context.console.emit(
-        {"requestId": accepted.request_id, "runs": [run_json(r) for r in runs]}, lambda: _run_table(runs)
-    )
+    body: dict[str, Any] = {"requestId": accepted.request_id, "runs": [run_json(r) for r in runs]}
+    if accepted.incremental:
+        body["skipped"] = list(accepted.skipped)
+
+    def table() -> list[str]:
+        if runs:
+            return _run_table(runs)
+        return [f"nothing new to export: {len(accepted.skipped)} unchanged since their last export"]
+
+    context.console.emit(body, table)
     return code
 
 
@@ -260,7 +281,11 @@ def cmd_export(context: Context) -> int:
     return _start(
         context,
         lambda: context.service.start_export(
-            list(a.artifacts), Trigger.CLI, target_name=a.target_name, idempotency_key=a.idempotency_key
+            list(a.artifacts),
+            Trigger.CLI,
+            target_name=a.target_name,
+            idempotency_key=a.idempotency_key,
+            incremental=a.incremental,
         ),
     )
 
@@ -477,7 +502,7 @@ def _run_table(runs: Sequence[Run]) -> list[str]:
             f"{r.progress}%" if r.progress else "",
             timestamp(r.created_at),
             _shorten(_what(r), 40),
-            _shorten(r.error, 50),
+            _shorten(r.error or (f"warning: {r.warning}" if r.warning else None), 50),
         )
         for r in runs
     ]

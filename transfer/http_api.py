@@ -12,7 +12,8 @@ Status codes (DESIGN.md lists the set):
   500 SettingsError (the problems, which name settings) and anything unexpected (generic message, logged)
   503 Unavailable; GET /health when a check fails
 DELETE answers 202 when it started deleting the run's ARM resources (ARM deletes are started, not awaited)
-and 200 when they were already cleaned up.
+and 200 when they were already cleaned up. POST /exports with `"incremental": true` answers 200 with no
+runs when every tag is unchanged since its last successful export (`skipped` names them).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ log = logging.getLogger("transfer.http")
 
 MAX_BODY_BYTES = 256 * 1024
 ROUTE_PREFIX = "/api/"
-EXPORT_FIELDS = frozenset({"artifacts", "targetName"})
+EXPORT_FIELDS = frozenset({"artifacts", "targetName", "incremental"})
 IMPORT_FIELDS = frozenset({"blob"})
 LIST_PARAMS = frozenset({"kind", "status", "top"})
 HOST_PARAMS = frozenset({"code"})  # the function key; the host checks it, we never echo it
@@ -93,11 +94,15 @@ ServiceFactory = Callable[[], TransferService]
 
 def start_export(service: TransferService, request: ApiRequest) -> ApiResponse:
     body = _json_body(request, EXPORT_FIELDS, required=("artifacts",))
+    incremental = body.get("incremental", False)
+    if not isinstance(incremental, bool):
+        raise InvalidInput("must be true or false", target="incremental")
     accepted = service.start_export(
         body["artifacts"],
         Trigger.HTTP,
         target_name=body.get("targetName"),
         idempotency_key=_idempotency_key(request),
+        incremental=incremental,
     )
     return _accepted(request, accepted)
 
@@ -330,8 +335,13 @@ def _accepted(request: ApiRequest, accepted: Accepted) -> ApiResponse:
     for run in accepted.runs:
         context = {"run_id": run.id, "blob": run.blob, "trigger": run.trigger.value}
         log.info(message, extra={**context, "request_id": accepted.request_id})
-    headers = {"Location": runs[0]["url"]} if runs else {}
-    return ApiResponse(202, {"requestId": accepted.request_id, "runs": runs}, headers)
+    body: dict[str, Any] = {"requestId": accepted.request_id, "runs": runs}
+    if accepted.incremental:
+        body["skipped"] = list(accepted.skipped)
+    if not runs:  # an incremental export with nothing new: nothing started
+        log.info("export: nothing new", extra={"request_id": accepted.request_id})
+        return ApiResponse(200, body)
+    return ApiResponse(202, body, {"Location": runs[0]["url"]})
 
 
 def base_url(request: ApiRequest) -> str:

@@ -137,6 +137,11 @@ BAD_EXPORTS = [
     pytest.param(b'{"artifacts": ["ok:\xff"]}', "body", id="invalid-utf8"),
     pytest.param(b'{"artifacts": NaN}', "body", id="nan"),
     pytest.param(b"", "body", id="empty-body"),
+    pytest.param(
+        {"artifacts": ["ok:v1"], "incremental": "yes"}, "incremental", id="incremental-not-a-boolean"
+    ),
+    pytest.param({"artifacts": ["ok:v1", "team/*"]}, "artifacts[1]", id="selector-without-a-tag-pattern"),
+    pytest.param({"artifacts": ["ok:v1", "team/*:v9.*"]}, "artifacts[1]", id="selector-matching-nothing"),
 ]
 
 
@@ -509,3 +514,30 @@ def test_get_blob_unknown_is_404_and_a_bad_name_is_400(world: World) -> None:
     assert_error(status, body, 404, "NotFound", "name")
     status, body, _ = get_blob("bad\nname")
     assert status == 400
+
+
+# ---- selectors and incremental exports ----------------------------------------------------------------
+
+
+def test_an_incremental_export_with_nothing_new_is_200_with_no_runs_and_the_skipped_tags(
+    world: World,
+) -> None:
+    for tag in ("v1.0", "v1.1", "v2.0"):
+        world.registry.retag("team/api", tag)
+    body = {"artifacts": ["team/api:v1.*"], "incremental": True}
+    status, first, response = export(body)
+    assert status == 202
+    assert [r["artifacts"] for r in first["runs"]] == [["team/api:v1.0", "team/api:v1.1"]]
+    assert first["skipped"] == []
+    assert response.headers["Location"] == first["runs"][0]["url"]
+    run = world.stored_run(first["runs"][0]["id"])
+    world.finish(run)
+    world.service.reconcile()
+    status, again, response = export(body)
+    assert status == 200
+    assert set(again) == {"requestId", "runs", "skipped"}
+    assert (again["runs"], again["skipped"]) == ([], ["team/api:v1.0", "team/api:v1.1"])
+    assert "Location" not in response.headers
+    status, plain, _ = export({"artifacts": ["team/api:v1.*"]})  # not incremental: no "skipped" key
+    assert status == 202
+    assert "skipped" not in plain
