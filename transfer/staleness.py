@@ -14,11 +14,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from transfer.config import StaleAction
+from transfer.manifests import is_manifest
 from transfer.ports import BlobAction, BlobInfo, BlobRecord
 
 CATEGORY_KEY = "category"
 CATEGORY_VALUE = "acr-transfer-blob"
 REFRESH_KEY = "acrtransferrefreshedat"
+RETRY_BACKOFF = timedelta(minutes=30)
+MANIFEST_REASON = "a manifest beside a transfer blob (read to verify its import), never imported itself"
 
 
 class Outcome(StrEnum):
@@ -26,6 +29,7 @@ class Outcome(StrEnum):
     REFRESH = "refresh"
     IMPORT = "import"
     NOTHING = "nothing"  # already imported or being imported
+    WAITING = "waiting"  # its manual imports failed TRANSFER_IMPORT_MAX_ATTEMPTS times: a person decides
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,54 @@ class SourceTriggerRun:
     failed: bool = False
 
 
+@dataclass(frozen=True)
+class ImportAttempt:
+    """A manual import run the app started for one version of the blob, as its record says now."""
+
+    attempt: int
+    failed: bool
+    finished_at: datetime | None
+    error: str | None = None
+
+
+def retry_backoff(failures: int) -> timedelta:
+    """How long after its n-th failed manual import a blob version is tried again: 30 min, 1 h, 2 h..."""
+    return RETRY_BACKOFF * int(2 ** max(0, failures - 1))
+
+
+def _attempts_decision(
+    version: str, attempts: Sequence[ImportAttempt], max_attempts: int, now: datetime
+) -> Decision | None:
+    """What earlier manual imports of this version leave to do: None when there were none."""
+    if not attempts:
+        return None
+    if any(not a.failed for a in attempts):
+        return Decision(Outcome.NOTHING, "an import of this blob version is already recorded", "")
+    failures = max(a.attempt for a in attempts)
+    last = max(attempts, key=lambda a: a.attempt)
+    because = f" (last: {last.error})" if last.error else ""
+    if failures >= max_attempts:
+        return Decision(
+            Outcome.WAITING,
+            f"{failures} manual imports of this blob version failed{because}: it waits for a person "
+            "(fix the cause, then POST /api/imports or upload the blob again)",
+            "",
+        )
+    due = (last.finished_at or now) + retry_backoff(failures)
+    if now < due:
+        return Decision(
+            Outcome.NOTHING,
+            f"manual import {failures} of {max_attempts} failed{because}; the next try is due at "
+            f"{due:%Y-%m-%d %H:%M}Z",
+            "",
+        )
+    return Decision(
+        Outcome.IMPORT,
+        f"retry {failures + 1} of {max_attempts} after a failed manual import{because}",
+        f"import-{version}-{failures + 1}",
+    )
+
+
 def _possible_taker(blob: BlobInfo, runs: Sequence[SourceTriggerRun]) -> SourceTriggerRun | None:
     """A source-trigger run that may have imported this version of the blob: it started after the blob's
     last write, did not fail, and names this blob or none. A run naming another blob is not evidence."""
@@ -97,6 +149,12 @@ def _import_recorded(version: str, records: list[BlobRecord]) -> bool:
     return any(r.key.endswith(version) and (r.action is BlobAction.IMPORT or r.run_id) for r in records)
 
 
+def import_records(blob: BlobInfo, records: Sequence[BlobRecord]) -> list[BlobRecord]:
+    """The manual import claims of this version of the blob (one per attempt)."""
+    version = content_version(blob)
+    return [r for r in records if r.action is BlobAction.IMPORT and r.run_id and version in r.key]
+
+
 def decide(
     blob: BlobInfo,
     *,
@@ -105,6 +163,8 @@ def decide(
     now: datetime,
     records: list[BlobRecord],
     source_trigger_runs: Sequence[SourceTriggerRun] = (),
+    import_attempts: Sequence[ImportAttempt] | None = None,
+    max_attempts: int = 3,
 ) -> Decision:
     """One of: leave it to the source trigger, refresh its Last-Modified, start a manual import, or nothing.
 
@@ -112,9 +172,19 @@ def decide(
     imported manually. `records` are what the app decided for this blob before; an import recorded for
     this content version (manual, or the source trigger's run observed by reconcile) means nothing to do.
     An aged blob that a source-trigger run may already have taken (`source_trigger_runs`) is left alone:
-    refreshing it would make the trigger import it again, and a manual import would duplicate it.
+    refreshing it would make the trigger import it again, and a manual import would duplicate it. A
+    manifest beside a transfer blob (`<blob>.manifest.json`) is never one itself: nothing.
+    `import_attempts`, when given, are the manual imports of this version so far: a failed one is tried
+    again after a backoff, up to `max_attempts`; after that the blob waits for a person.
     """
+    if is_manifest(blob.name):
+        return Decision(Outcome.NOTHING, MANIFEST_REASON, "")
     version = content_version(blob)
+    if import_attempts is not None:
+        earlier = _attempts_decision(version, import_attempts, max_attempts, now)
+        if earlier is not None:
+            return earlier
+        records = [r for r in records if r.action is not BlobAction.IMPORT]
     if _import_recorded(version, records):
         return Decision(Outcome.NOTHING, "an import of this blob version is already recorded", "")
     missing = [

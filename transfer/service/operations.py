@@ -25,6 +25,7 @@ log = logging.getLogger("transfer")
 
 SAS_WARNING = timedelta(days=14)
 DEPLOYMENT_WARNING = 700  # above this, ARM starts deleting the group's oldest deployments
+RECENT_IMPORTS = 50  # succeeded imports whose verification health looks at
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class Operations:
         checks.append(self._check("state", self._ping_state))
         for kind in roles:
             checks.extend(self._pipeline_checks(kind))
+        if settings.import_pipeline:
+            checks.append(self._check("verification", self._recent_verifications))
+            checks.append(self._check("blobsWaiting", self._blobs_waiting))
         checks.append(self._check("deployments", self._deployment_headroom))
         return checks
 
@@ -126,9 +130,43 @@ class Operations:
         except TransferError as exc:
             return Check(name, False, exc.message)
 
+    def _blobs_waiting(self) -> str:
+        """Blobs whose manual imports failed TRANSFER_IMPORT_MAX_ATTEMPTS times: the app gave up on them."""
+        limit = self.context.settings.import_max_attempts
+        newest: dict[str, Run] = {}
+        for run in self.context.state.list_runs(kind=RunKind.IMPORT, top=500):  # newest first
+            if run.owned and run.blob:
+                newest.setdefault(run.blob, run)
+        waiting = sorted(
+            blob for blob, run in newest.items() if run.status is RunStatus.FAILED and run.attempt >= limit
+        )
+        if waiting:
+            shown = ", ".join(waiting[:5]) + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else "")
+            raise TransferError(
+                f"{len(waiting)} blobs wait for a person ({limit} manual imports failed): {shown}; "
+                "see GET /api/blobs/{name}"
+            )
+        return "no blob waits for a person"
+
     def _ping_state(self) -> str:
         self.context.state.ping()
         return "tables reachable"
+
+    def _recent_verifications(self) -> str:
+        """A warning, not a failure: imports that succeeded but differ from their blob's manifest."""
+        runs = self.context.state.list_runs(
+            kind=RunKind.IMPORT, status=RunStatus.SUCCEEDED, top=RECENT_IMPORTS
+        )
+        failed = [run for run in runs if run.verification == "failed"]
+        if not failed:
+            verified = sum(1 for run in runs if run.verification == "passed")
+            return f"{verified} of the last {len(runs)} succeeded imports verified against their manifests"
+        shown = "; ".join(f"{run.id}: {run.verification_detail}" for run in failed[:3])
+        more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+        return (
+            f"warning: {len(failed)} of the last {len(runs)} succeeded imports differ from their "
+            f"manifests: {shown}{more}"
+        )
 
     def _deployment_headroom(self) -> str:
         count = self.context.arm.count_deployments()

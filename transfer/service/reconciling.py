@@ -14,7 +14,6 @@ from transfer import naming
 from transfer.arm_views import MANAGED_IDENTITY, PipelineRun, ids_equal
 from transfer.causes import TIMED_OUT, classify
 from transfer.errors import AlreadyExists, Conflict, PreconditionFailed, TransferError
-from transfer.ports import BlobAction
 from transfer.runs import (
     CopyStatus,
     Run,
@@ -201,14 +200,7 @@ class Reconciler:
                 self._known_runs.add(name)
                 continue
             self._known_runs.add(name)
-            if blob:
-                self._tie_to_blob(blob, name)
             report.counts["adopted"] += 1
-
-    def _tie_to_blob(self, blob: str, run_id: str) -> None:
-        for record in self.context.state.blob_records(blob):
-            if record.action is BlobAction.SOURCE_TRIGGER and record.run_id is None:
-                self.context.state.update_blob_record(replace(record, run_id=run_id))
 
     def cleanup(self, dry_run: bool = False) -> Report:
         """Delete the pipelineRun and deployment of terminal runs past the retention; only our own. A run

@@ -14,17 +14,21 @@ from datetime import datetime, timedelta
 
 from transfer import naming
 from transfer.errors import InvalidInput, NotFound, PreconditionFailed
+from transfer.manifests import is_manifest
 from transfer.ports import BlobAction, BlobInfo, BlobRecord, BlobStore
 from transfer.runs import Run, RunKind, RunStatus, Trigger
 from transfer.service.context import TRANSIENT_ERRORS, Context, Report
 from transfer.service.starting import Starter
 from transfer.staleness import (
+    MANIFEST_REASON,
     Decision,
+    ImportAttempt,
     Outcome,
     SourceTriggerRun,
     content_version,
     decide,
     has_category,
+    import_records,
     refresh_metadata,
 )
 
@@ -35,6 +39,7 @@ REFRESH_RETRY_AFTER = timedelta(minutes=10)
 # far longer than a claim-then-record takes in a live worker.
 CLAIM_GRACE = timedelta(minutes=2)
 MAX_EVIDENCE = 1000  # newest import runs read for source-trigger evidence
+EVIDENCE_TTL = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -64,44 +69,86 @@ class WatchedContainer:
     def __init__(self, context: Context, starter: Starter) -> None:
         self.context = context
         self.starter = starter
+        self._evidence: tuple[datetime, list[SourceTriggerRun]] | None = None
 
     def handle_blob(
         self, name: str, trigger: Trigger = Trigger.BLOB, info: BlobInfo | None = None
     ) -> BlobResult:
         blobs = self.context.require_import()
         name = naming.check_blob_name(name)
+        if is_manifest(name):  # beside a transfer blob, read by verification; never imported
+            return BlobResult(name, Outcome.NOTHING, MANIFEST_REASON)
         blob = info or blobs.get_properties(name)
         if blob is None:
             return BlobResult(name, Outcome.NOTHING, "the blob no longer exists")
         now = self.context.clock()
-        records = self.context.state.blob_records(name)
-        orphan = self._orphaned_import(blob, records, now)
-        if orphan is not None:
-            return self._resume_import(orphan, trigger, now)
+        decision, records, attempts = self._decide(blob, now)
+        if decision.outcome is not Outcome.LEAVE:
+            orphan = self._orphaned_import(blob, records, now)
+            if orphan is not None:
+                return self._resume_import(orphan, trigger, now)
+        context = {"blob": name, "trigger": trigger.value, "outcome": decision.outcome.value}
+        if decision.outcome is Outcome.WAITING:
+            log.warning(
+                "blob waits for a person: %s",
+                decision.reason,
+                extra={**context, "event": "blob.needs_attention"},
+            )
+        else:
+            log.info("blob decision: %s (%s)", decision.outcome.value, decision.reason, extra=context)
+        if decision.outcome is Outcome.REFRESH:
+            return self._refresh(blobs, blob, decision, now)
+        if decision.outcome is Outcome.IMPORT:
+            attempt = 1 + max((a.attempt for a in attempts if a.failed), default=0)
+            return self._import_blob(blob, decision, trigger, now, attempt)
+        return BlobResult(name, decision.outcome, decision.reason)
+
+    def _decide(
+        self, blob: BlobInfo, now: datetime
+    ) -> tuple[Decision, list[BlobRecord], list[ImportAttempt]]:
+        """The 60-day decision for one blob, reading state only when the blob may need action: a fresh blob
+        eligible for the source trigger costs no request at all (most of a sweep)."""
         trigger_enabled = self.context.pipeline("import").source_trigger_enabled
+        policy = self.context.policy
+        quick = decide(blob, trigger_enabled=trigger_enabled, policy=policy, now=now, records=[])
+        if quick.outcome is Outcome.LEAVE or is_manifest(blob.name):
+            return quick, [], []
+        records = self.context.state.blob_records(blob.name)
+        attempts = self._attempts(blob, records)
+        limit = self.context.settings.import_max_attempts
         decision = decide(
-            blob, trigger_enabled=trigger_enabled, policy=self.context.policy, now=now, records=records
+            blob,
+            trigger_enabled=trigger_enabled,
+            policy=policy,
+            now=now,
+            records=records,
+            import_attempts=attempts,
+            max_attempts=limit,
         )
         if decision.outcome in (Outcome.REFRESH, Outcome.IMPORT) and trigger_enabled:
             # Only a blob about to be acted on pays for the evidence: what the source trigger started lately.
             decision = decide(
                 blob,
                 trigger_enabled=trigger_enabled,
-                policy=self.context.policy,
+                policy=policy,
                 now=now,
                 records=records,
                 source_trigger_runs=self._source_trigger_runs(now),
+                import_attempts=attempts,
+                max_attempts=limit,
             )
-        context = {"blob": name, "trigger": trigger.value, "outcome": decision.outcome.value}
-        log.info("blob decision: %s (%s)", decision.outcome.value, decision.reason, extra=context)
-        if decision.outcome is Outcome.LEAVE:
-            self.context.state.claim_blob(decision.record(blob, BlobAction.SOURCE_TRIGGER, now))
-            return BlobResult(name, decision.outcome, decision.reason)
-        if decision.outcome is Outcome.REFRESH:
-            return self._refresh(blobs, blob, decision, now)
-        if decision.outcome is Outcome.IMPORT:
-            return self._import_blob(blob, decision, trigger, now)
-        return BlobResult(name, decision.outcome, decision.reason)
+        return decision, records, attempts
+
+    def _attempts(self, blob: BlobInfo, records: list[BlobRecord]) -> list[ImportAttempt]:
+        """The manual imports of this version so far, as their run records say now."""
+        found = []
+        for record in import_records(blob, records):
+            run = self.context.state.get_run(record.run_id) if record.run_id else None
+            if run is None:
+                continue  # claimed, never recorded: the orphan path finishes it
+            failed = run.status in (RunStatus.FAILED, RunStatus.CANCELED)
+            found.append(ImportAttempt(run.attempt, failed, run.finished_at, run.error_cause or run.error))
+        return found
 
     def diagnose(self, name: str) -> BlobDiagnosis:
         """The 60-day diagnosis of one blob, decided exactly as its next event or sweep would decide."""
@@ -114,17 +161,9 @@ class WatchedContainer:
             )
         now = self.context.clock()
         state = self.context.state
+        decision, _, _ = self._decide(blob, now)
         records = state.blob_records(name)
         trigger_enabled = self.context.pipeline("import").source_trigger_enabled
-        evidence = self._source_trigger_runs(now) if trigger_enabled else []
-        decision = decide(
-            blob,
-            trigger_enabled=trigger_enabled,
-            policy=self.context.policy,
-            now=now,
-            records=records,
-            source_trigger_runs=evidence,
-        )
         run_ids = dict.fromkeys(r.run_id for r in records if r.run_id)
         runs = [run for run in (state.get_run(run_id) for run_id in run_ids if run_id) if run is not None]
         return BlobDiagnosis(
@@ -140,16 +179,20 @@ class WatchedContainer:
         )
 
     def _source_trigger_runs(self, now: datetime) -> list[SourceTriggerRun]:
-        """The source-trigger runs of the window that reconcile recorded (their createdAt is the trigger's
-        own timestamp), with their blob where ARM named one."""
-        since = now - self.context.policy.window
-        return [
+        """The source-trigger runs reconcile recorded (their createdAt is the trigger's own timestamp), with
+        their blob where ARM named one; read once a minute at most, so a sweep of many aged blobs reads
+        them once."""
+        if self._evidence is not None and now - self._evidence[0] < EVIDENCE_TTL:
+            return self._evidence[1]
+        runs = [
             SourceTriggerRun(
                 run.created_at, run.blob, failed=run.status in (RunStatus.FAILED, RunStatus.CANCELED)
             )
             for run in self.context.state.list_runs(kind=RunKind.IMPORT, top=MAX_EVIDENCE)
-            if run.trigger is Trigger.SOURCE and run.created_at >= since
+            if run.trigger is Trigger.SOURCE
         ]
+        self._evidence = (now, runs)
+        return runs
 
     def _refresh(self, blobs: BlobStore, blob: BlobInfo, decision: Decision, now: datetime) -> BlobResult:
         state = self.context.state
@@ -176,13 +219,16 @@ class WatchedContainer:
         )
         return BlobResult(blob.name, Outcome.REFRESH, decision.reason)
 
-    def _import_blob(self, blob: BlobInfo, decision: Decision, trigger: Trigger, now: datetime) -> BlobResult:
+    def _import_blob(
+        self, blob: BlobInfo, decision: Decision, trigger: Trigger, now: datetime, attempt: int = 1
+    ) -> BlobResult:
         run_id = naming.run_id(RunKind.IMPORT, now, self.context.token())
         if not self.context.state.claim_blob(decision.record(blob, BlobAction.IMPORT, now, run_id)):
             return BlobResult(
                 blob.name, Outcome.NOTHING, "an import of this blob version is already recorded"
             )
         run = self.starter.new_run(run_id, RunKind.IMPORT, trigger, uuid.uuid4().hex, now, blob=blob.name)
+        run = replace(run, attempt=attempt)
         return BlobResult(blob.name, Outcome.IMPORT, decision.reason, self.starter.record_and_deploy(run))
 
     def _orphaned_import(self, blob: BlobInfo, records: list[BlobRecord], now: datetime) -> BlobRecord | None:
@@ -213,6 +259,9 @@ class WatchedContainer:
         blobs = self.context.require_import()
         report = Report()
         for blob in blobs.list_blobs():
+            if is_manifest(blob.name):
+                report.counts["manifest"] += 1
+                continue
             try:
                 result = self.handle_blob(blob.name, Trigger.SWEEP, info=blob)
             except (
@@ -240,4 +289,6 @@ def _next_step(decision: Decision, stale_action: str) -> str:
         return "its next event or the sweep merges a metadata key, so the source trigger imports it again"
     if decision.outcome is Outcome.IMPORT:
         return "its next event or the sweep starts a manual import run"
+    if decision.outcome is Outcome.WAITING:
+        return "a person: the app will not try again for this version of the blob"
     return f"none ({decision.reason})"
