@@ -22,7 +22,9 @@ from transfer.runs import Run
 from transfer.service import PipelineSpec, TransferService
 
 SAMPLES = {"samples/hello-world": {"v1": None, "v2": None}, "samples/nginx": {"1.27": None}}
+TEAM = {"team/api": {"v1.0": None, "v1.1": None, "v2.0": None}, "team/web": {"v1.0": None}}
 BULK = {f"bulk/svc{i:02d}": {"v1": None} for i in range(60)}
+REPOSITORIES = len(SAMPLES) + len(TEAM) + len(BULK)
 BASE = "http://localhost:7071/api"
 
 
@@ -200,6 +202,12 @@ def _story(story: Story, stack: Stack) -> None:
         "3 source-trigger runs recorded on the target side",
     )
     story.check(all(r.status.value == "Succeeded" for r in adopted), "all succeeded")
+    story.check(
+        all(r.blob is None and r.verification == "unavailable" for r in adopted),
+        "ARM names no blob for these runs (the spec promises none), so their verification is unavailable",
+    )
+
+    _selectors_and_manifests(story, stack, source, target, app)
 
     story.step("Move the clock 61 days on; export again: the blob arrives too old for the source trigger")
     stack.advance_clock(days=61)
@@ -229,6 +237,7 @@ def _story(story: Story, stack: Stack) -> None:
     story.check(
         len(manual) == 1 and manual[0].status.value == "Succeeded", f"manual import {manual[0].id} succeeded"
     )
+    story.check(manual[0].verification == "passed", f"and verified: {manual[0].verification_detail}")
     story.check(
         "v2" in _tags(admin, "samples/hello-world"), "samples/hello-world:v2 is in the target registry"
     )
@@ -260,14 +269,133 @@ def _story(story: Story, stack: Stack) -> None:
         story.say(f"{side.name}: GET /api/runs -> {status}")
         for run in listing["runs"]:
             row = f"{run['id']}  {run['kind']:6}  {run['trigger']:8} {run['status']:9}"
-            story.say(f"  {row} cleanedUp={run['cleanedUp']}")
+            verified = f" verification={run['verification']}" if run["verification"] else ""
+            story.say(f"  {row} cleanedUp={run['cleanedUp']}{verified}")
     content = admin.registry_content(demo_stack.TARGET_REGISTRY)
     hello = sorted(_tags(admin, "samples/hello-world"))
     story.say(f"target registry: {len(content)} repositories, e.g. samples/hello-world tags {hello}")
     story.check(
-        len(content) == 62 and _tags(admin, "samples/hello-world") == {"v1", "v2"},
+        len(content) == len(SAMPLES) + len(TEAM) + len(BULK)
+        and _tags(admin, "samples/hello-world") == {"v1", "v2"},
         "the target registry holds everything exported",
     )
+
+
+def _selectors_and_manifests(story: Story, stack: Stack, source: Side, target: Side, app: Any) -> None:
+    """Issue 12: the scheduled export of a selector, incremental; a retag; verification on the target."""
+    admin = stack.emulator.admin
+    selector = demo_stack.SCHEDULED_SELECTOR
+    # From here on the emulator's source-trigger runs name their blob in response.source.uri, as the live
+    # service may (nothing public says): reconcile ties each run to its blob, and so to its manifest.
+    admin.configure(source_trigger_run_shape="response-uri")
+    story.step(f"The export schedule fires: TRANSFER_EXPORT_ARTIFACTS={selector}, incremental by default")
+    source.timer(app.scheduled_export, {"Last": "2026-11-26T02:00:00", "Next": "2026-11-27T02:00:00"})
+    [scheduled] = _scheduled_runs(source)
+    wanted = ["team/api:v1.0", "team/api:v1.1", "team/web:v1.0"]
+    story.check(
+        list(scheduled.artifacts) == wanted and len(scheduled.digests) == 3,
+        f"the selector expanded through the source registry's data plane: {', '.join(wanted)}",
+    )
+    [scheduled] = _reconcile_until(story, source, app, [scheduled.id], copies=True)
+    body = _manifest(stack, demo_stack.SOURCE_ACCOUNT, demo_stack.EXPORT_CONTAINER, scheduled.manifest)
+    digests = {a["artifact"]: a["digest"] for a in body["artifacts"]}
+    for artifact, digest in digests.items():
+        story.say(f"{scheduled.manifest}: {artifact} {digest[:19]}…")
+    story.check(
+        digests == dict(scheduled.digests) and body["sourceRegistry"] == "sourceregistry.azurecr.io",
+        "the manifest beside the blob names each tag with its digest",
+    )
+    story.check(
+        _manifest(stack, demo_stack.TARGET_ACCOUNT, demo_stack.TARGET_CONTAINER, scheduled.manifest) == body,
+        "the copy step carried the manifest to the target container with the blob",
+    )
+
+    story.step(
+        "Target side: the source trigger imports it; reconcile verifies the import against its manifest"
+    )
+    first = _imported_and_verified(story, stack, target, app, scheduled)
+    story.check(first.verification == "passed", f"verification passed: {first.verification_detail}")
+
+    story.step("The schedule fires again: nothing changed, so nothing starts")
+    source.timer(app.scheduled_export, {"Last": "2026-11-27T02:00:00", "Next": "2026-11-28T02:00:00"})
+    story.check(len(_scheduled_runs(source)) == 1, "no new run: every tag's digest is in the export ledger")
+    status, nothing = source.http(
+        app.start_export, "POST", "exports", {"artifacts": [selector], "incremental": True}
+    )
+    story.check(
+        status == 200 and nothing["runs"] == [] and nothing["skipped"] == wanted,
+        f'POST /api/exports {{"incremental": true}} -> 200, no runs, skipped {nothing["skipped"]}',
+    )
+
+    story.step("Push a new image as team/api:v1.1 (a retag): the next occurrence exports only that tag")
+    moved = admin.retag(demo_stack.SOURCE_REGISTRY, "team/api", "v1.1")
+    story.say(f"team/api:v1.1 {moved['previousDigest'][:19]}… -> {moved['digest'][:19]}…")
+    source.timer(app.scheduled_export, {"Last": "2026-11-28T02:00:00", "Next": "2026-11-29T02:00:00"})
+    retagged = _scheduled_runs(source)[0]
+    story.check(list(retagged.artifacts) == ["team/api:v1.1"], "one run, for team/api:v1.1 alone")
+    [retagged] = _reconcile_until(story, source, app, [retagged.id], copies=True)
+    second = _imported_and_verified(story, stack, target, app, retagged)
+    story.check(second.verification == "passed", f"its import verified: {second.verification_detail}")
+    target_digest = (admin.registry_content(demo_stack.TARGET_REGISTRY)["team/api"]["tags"]).get("v1.1")
+    story.check(target_digest == moved["digest"], "the target registry's team/api:v1.1 has the new digest")
+
+    story.step("An import that skips an artifact (ContinueOnErrors) fails its verification, naming it")
+    admin.fail_imports_of(demo_stack.TARGET_REGISTRY, ["team/web:v1.0"], "the target refused this one")
+    try:
+        status, partial = source.http(
+            app.start_export, "POST", "exports", {"artifacts": ["team/*:v1.0"], "targetName": "partial"}
+        )
+        [exported] = _reconcile_until(story, source, app, [partial["runs"][0]["id"]], copies=True)
+        skipped = _imported_and_verified(story, stack, target, app, exported)
+    finally:
+        admin.clear_import_failures(demo_stack.TARGET_REGISTRY)
+    status, shown = target.http(app.get_run, "GET", f"runs/{skipped.id}", route_params={"run_id": skipped.id})
+    story.check(
+        shown["status"] == "Succeeded" and shown["verification"] == "failed",
+        f"the import Succeeded, its verification failed: {shown['verificationDetail']}",
+    )
+    story.check(shown["skippedArtifacts"] == ["team/web:v1.0"], "skippedArtifacts names team/web:v1.0")
+    with target.active():
+        checks = {c.name: c for c in target.service.health()}
+    story.check(
+        checks["verification"].ok and checks["verification"].detail.startswith("warning:"),
+        f"health warns (and stays healthy): {checks['verification'].detail[:90]}…",
+    )
+
+
+def _scheduled_runs(side: Side) -> list[Run]:
+    return [r for r in side.service.list_runs(kind="export") if r.trigger.value == "schedule"]
+
+
+def _manifest(stack: Stack, account: str, container: str, name: str | None) -> Any:
+    from azure.storage.blob import BlobClient
+
+    if name is None:
+        raise DemoFailure("the run has no manifest")
+    client = BlobClient.from_connection_string(stack.connection_string(account), container, name)
+    return json.loads(client.download_blob().readall())
+
+
+def _imported_and_verified(story: Story, stack: Stack, target: Side, app: Any, export: Run) -> Run:
+    """The blob event for the copied blob and its manifest (which the trigger leaves alone), then reconcile
+    on the target side until the source trigger's run of this blob is recorded, finished and verified."""
+    if export.blob is None or export.manifest is None:
+        raise DemoFailure(f"step {story.steps}: export {export.id} has no blob or no manifest")
+    for name in (export.blob, export.manifest):
+        target.blob_event(app, stack, name)
+    story.check(
+        target.service.state.blob_records(export.manifest) == [],
+        f"the blob trigger left {export.manifest} alone",
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        target.timer(app.reconcile)
+        runs = [r for r in target.service.list_runs(kind="import") if r.blob == export.blob]
+        if runs and runs[0].status.terminal:
+            return runs[0]
+        if time.monotonic() > deadline:
+            raise DemoFailure(f"step {story.steps}: the import of {export.blob} did not finish")
+        time.sleep(0.3)
 
 
 def prepare(stack: Stack, source: Side, target: Side, story: Story | None = None) -> None:
@@ -275,20 +403,27 @@ def prepare(stack: Stack, source: Side, target: Side, story: Story | None = None
     story = story or Story(lambda _: None)
     admin = stack.emulator.admin
     story.step("Seed the source registry; the target registry starts empty")
-    admin.add_repositories(demo_stack.SOURCE_REGISTRY, {**SAMPLES, **BULK})
+    admin.add_repositories(demo_stack.SOURCE_REGISTRY, {**SAMPLES, **TEAM, **BULK})
     story.check(
-        len(admin.registry_content(demo_stack.SOURCE_REGISTRY)) == 62, "source registry has 62 repositories"
+        len(admin.registry_content(demo_stack.SOURCE_REGISTRY)) == REPOSITORIES,
+        f"source registry has {REPOSITORIES} repositories",
     )
     story.check(admin.registry_content(demo_stack.TARGET_REGISTRY) == {}, "target registry is empty")
     story.step("Deploy the pipelines from templates/ (SasToken mode; the vault URI comes from reference())")
     exports = stack.container_url(demo_stack.SOURCE_ACCOUNT, demo_stack.EXPORT_CONTAINER)
     imports = stack.container_url(demo_stack.TARGET_ACCOUNT, demo_stack.TARGET_CONTAINER)
     _deploy_pipeline(story, source.service, "export", exports, "sourcevault")
-    _deploy_pipeline(story, target.service, "import", imports, "targetvault")
+    # OverwriteTags: a retagged image replaces the tag; ContinueOnErrors: an artifact that cannot be
+    # imported is skipped (and the verification against the manifest names it).
+    _deploy_pipeline(
+        story, target.service, "import", imports, "targetvault", ("OverwriteTags", "ContinueOnErrors")
+    )
 
 
-def _deploy_pipeline(story: Story, service: TransferService, kind: str, uri: str, vault: str) -> None:
-    name = service.deploy_pipeline(kind, PipelineSpec(uri, "SasToken", vault, "pipelinesas"))
+def _deploy_pipeline(
+    story: Story, service: TransferService, kind: str, uri: str, vault: str, options: tuple[str, ...] = ()
+) -> None:
+    name = service.deploy_pipeline(kind, PipelineSpec(uri, "SasToken", vault, "pipelinesas", options))
     state = None
     for _ in range(100):
         state = service.deployment(name)

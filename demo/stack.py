@@ -26,6 +26,7 @@ IMPORT_PIPELINE = "importpipeline"
 EXPORT_CONTAINER = "exports"
 TARGET_CONTAINER = "transfer"
 VAULT = "transfervault"
+SCHEDULED_SELECTOR = "team/*:v1.*"  # the source side's TRANSFER_EXPORT_ARTIFACTS
 
 
 @dataclass
@@ -132,6 +133,8 @@ def _provision(stack: Stack) -> None:
         "TRANSFER_REGISTRY": SOURCE_REGISTRY,
         "TRANSFER_EXPORT_PIPELINE": EXPORT_PIPELINE,
         "TransferState": stack.connection_string(SOURCE_ACCOUNT),
+        "TRANSFER_REGISTRY_ENDPOINT": stack.emulator.registry_endpoint(SOURCE_REGISTRY),
+        "TRANSFER_EXPORT_ARTIFACTS": SCHEDULED_SELECTOR,  # incremental by default
         "TRANSFER_COPY_TARGET_URL": stack.container_url(TARGET_ACCOUNT, TARGET_CONTAINER),
         "TRANSFER_COPY_TARGET_SAS_SECRET_URI": copy_secret["secretUri"],
     }
@@ -143,6 +146,7 @@ def _provision(stack: Stack) -> None:
         "TRANSFER_TARGET_CONTAINER": TARGET_CONTAINER,
         "TransferStorage": stack.connection_string(TARGET_ACCOUNT),
         "TransferState": stack.connection_string(TARGET_ACCOUNT),
+        "TRANSFER_REGISTRY_ENDPOINT": stack.emulator.registry_endpoint(TARGET_REGISTRY),
     }
 
 
