@@ -42,6 +42,13 @@ from transfer.ports import BlobInfo, BlobRecord, CopyState, LedgerEntry, Request
 from transfer.runs import Run, RunKind, RunStatus
 
 PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
+# What the live service advertised for pipeline resources (FACTS.md).
+PIPELINE_API_VERSIONS = (
+    "2025-06-01-preview",
+    "2025-12-01-preview",
+    "2026-01-01-preview",
+    "2026-03-01-preview",
+)
 RUNNING_DEPLOYMENT_STATES = frozenset({"Accepted", "Running", "Created", "Creating", "Updating", "Waiting"})
 
 
@@ -529,6 +536,8 @@ class FakeResourceManager(_Faults):
         self.deleted_deployments: list[str] = []
         self.deleted_resources: list[str] = []
         self.other_deployments = 0  # deployments in the group the app did not make (count_deployments)
+        self.assignments: list[dict[str, Any]] = []  # role assignments, as ARM lists them
+        self.api_versions: tuple[str, ...] = PIPELINE_API_VERSIONS  # what the provider advertises
 
     # -- scripting --
 
@@ -682,6 +691,32 @@ class FakeResourceManager(_Faults):
             self._enter("delete_resource", resource_id)
             self.deleted_resources.append(resource_id)
             self.resources.pop(resource_id.lower(), None)
+
+    def assign_role(self, principal_id: str, role_definition_guid: str, scope: str) -> None:
+        """Script a role assignment, shaped as ARM lists it."""
+        authorization = "/providers/Microsoft.Authorization"
+        self.assignments.append(
+            {
+                "id": f"{scope}{authorization}/roleAssignments/{len(self.assignments):08d}",
+                "properties": {
+                    "principalId": principal_id,
+                    "roleDefinitionId": f"{authorization}/roleDefinitions/{role_definition_guid}",
+                    "scope": scope,
+                },
+            }
+        )
+
+    def role_assignments(self, principal_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self._enter("role_assignments", principal_id)
+            return [
+                copy.deepcopy(a) for a in self.assignments if a["properties"]["principalId"] == principal_id
+            ]
+
+    def supported_api_versions(self, resource_id: str) -> tuple[str, ...]:
+        with self._lock:
+            self._enter("supported_api_versions", resource_id)
+            return self.api_versions
 
     def list_pipeline_runs(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("transfer.arm")
 
 MAX_PAGES = 1000
+ROLE_ASSIGNMENTS_API = "2022-04-01"
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MAX_ERROR = 8 * 1024
 
 
@@ -187,13 +190,34 @@ class ArmResourceManager:
     def list_pipeline_runs(self) -> list[dict[str, Any]]:
         return list(self._pages(f"{self._settings.registry_id}/pipelineRuns", "listing the pipeline runs"))
 
-    def _pages(self, path: str, what: str) -> Iterator[dict[str, Any]]:
+    def role_assignments(self, principal_id: str) -> list[dict[str, Any]]:
+        if not _GUID.fullmatch(principal_id):
+            raise TransferError(f"not a principal id: {redact(principal_id, 60)!r}")
+        subscription = f"/subscriptions/{self._settings.subscription_id}"
+        path = f"{subscription}/providers/Microsoft.Authorization/roleAssignments"
+        params = {"api-version": ROLE_ASSIGNMENTS_API, "$filter": f"principalId eq '{principal_id}'"}
+        return list(self._pages(path, "listing role assignments", params))
+
+    def supported_api_versions(self, resource_id: str) -> tuple[str, ...]:
+        _check_id(resource_id)
+        from azure.core.rest import HttpRequest
+
+        request = HttpRequest("GET", resource_id, params={"api-version": self._settings.pipeline_api_version})
+        with translated(f"ARM: reading {_short(resource_id)}", detail=_arm_detail):
+            response = self._resources().send_request(request)  # refused versions answer with the header too
+        header = response.headers.get("api-supported-versions") or ""
+        return tuple(v.strip() for v in header.split(",") if v.strip())
+
+    def _pages(
+        self, path: str, what: str, params: Mapping[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """GET a list and follow `nextLink`, only ever on the ARM endpoint (the bearer token goes along)."""
         from azure.core.rest import HttpRequest
 
         client = self._resources()
         arm_host = urlsplit(self._settings.arm_endpoint).netloc.lower()
-        request = HttpRequest("GET", path, params={"api-version": self._settings.pipeline_api_version})
+        query = dict(params or {"api-version": self._settings.pipeline_api_version})
+        request = HttpRequest("GET", path, params=query)
         for _ in range(MAX_PAGES):
             with translated(f"ARM: {what}", detail=_arm_detail):
                 response = client.send_request(request)

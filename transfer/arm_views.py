@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 SAS_TOKEN = "SasToken"  # noqa: S105 (a storage access mode, not a secret)
 MANAGED_IDENTITY = "ManagedIdentity"
@@ -100,6 +100,62 @@ class Pipeline:
     @property
     def source_trigger_enabled(self) -> bool:
         return (self.source_trigger_status or "").lower() == "enabled"
+
+
+def storage_account_of(container_uri: str | None) -> str | None:
+    """The storage account of a container URL: `https://<account>.blob.<suffix>/<container>`, or a local
+    emulator's `http://127.0.0.1:<port>/<account>/<container>`."""
+    if not container_uri:
+        return None
+    parts = urlsplit(container_uri)
+    host = (parts.hostname or "").lower()
+    if ".blob." in host:
+        return host.split(".", 1)[0]
+    first = parts.path.strip("/").split("/", 1)[0]
+    return first or None
+
+
+# Built-in roles whose data actions let a pipeline's identity read and write blobs (ManagedIdentity mode).
+STORAGE_DATA_ROLES = {
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+}
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    role_definition: str  # the role definition's GUID, lower-case
+    scope: str
+
+    @classmethod
+    def from_arm(cls, resource: Mapping[str, Any]) -> RoleAssignment:
+        props = _dict(resource.get("properties"))
+        definition = str(props.get("roleDefinitionId") or "").rstrip("/").rsplit("/", 1)[-1].lower()
+        scope = str(props.get("scope") or "")
+        if not scope:  # older answers: the assignment's own id up to /providers/Microsoft.Authorization
+            scope = str(resource.get("id") or "").split("/providers/Microsoft.Authorization/")[0]
+        return cls(definition, scope)
+
+    @property
+    def role_name(self) -> str | None:
+        return STORAGE_DATA_ROLES.get(self.role_definition)
+
+    def covers_account(self, subscription_id: str, account: str) -> str | None:
+        """How this assignment reaches the storage account: 'account', 'container', 'resource group',
+        'subscription', or None when it does not (a group or subscription is taken on trust: the app does
+        not know which group holds the account)."""
+        scope = self.scope.lower().rstrip("/")
+        marker = f"/providers/microsoft.storage/storageaccounts/{account.lower()}"
+        if scope.endswith(marker):
+            return "account"
+        if marker + "/blobservices/" in scope:
+            return "container"
+        subscription = f"/subscriptions/{subscription_id.lower()}"
+        if scope == subscription:
+            return "subscription"
+        if scope.startswith(subscription + "/resourcegroups/") and scope.count("/") == 4:
+            return "resource group"
+        return None
 
 
 @dataclass(frozen=True)

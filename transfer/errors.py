@@ -48,6 +48,12 @@ class NotConfigured(TransferError):
     code = "NotConfigured"
 
 
+class PipelineNotReady(NotConfigured):
+    """The pipeline would fail a run as it is set up now (its SAS lacks a permission, say): fix it first."""
+
+    code = "PipelineNotReady"
+
+
 class Throttled(TransferError):
     code = "Throttled"
 

@@ -121,6 +121,14 @@ class ResourceManager(Protocol):
         """Every pipelineRun of the configured registry, as ARM's JSON."""
         ...
 
+    def role_assignments(self, principal_id: str) -> list[dict[str, Any]]:
+        """The role assignments of a principal in the subscription (any scope), as ARM's JSON."""
+        ...
+
+    def supported_api_versions(self, resource_id: str) -> tuple[str, ...]:
+        """The API versions the resource's provider advertises (`api-supported-versions`) for it."""
+        ...
+
 
 class StateStore(Protocol):
     def add_run(self, run: Run) -> Run:

@@ -207,7 +207,7 @@ def test_a_copy_is_claimed_before_it_starts_so_racing_reconciles_copy_once() -> 
             "storageAccessMode": "SasToken",
             "keyVaultUri": "https://v.vault.azure.net/secrets/exportsas",
         },
-        secrets={"https://v.vault.azure.net/secrets/exportsas": "sv=1&sp=rl&spr=https&sig=S"},
+        secrets={"https://v.vault.azure.net/secrets/exportsas": "sv=1&sp=rwla&spr=https&sig=S"},
         copy_status="pending",
     )
     [run] = running(world, 1)
@@ -232,7 +232,7 @@ def test_a_racer_that_loses_the_copy_claim_does_not_copy() -> None:
             "storageAccessMode": "SasToken",
             "keyVaultUri": "https://v.vault.azure.net/secrets/exportsas",
         },
-        secrets={"https://v.vault.azure.net/secrets/exportsas": "sv=1&sp=rl&spr=https&sig=S"},
+        secrets={"https://v.vault.azure.net/secrets/exportsas": "sv=1&sp=rwla&spr=https&sig=S"},
     )
     [run] = running(world, 1)
     assert run.blob is not None

@@ -27,7 +27,7 @@ ENV = {
     "TRANSFER_COPY_TARGET_URL": "https://target.blob.core.windows.net/transfer",
 }
 VAULT = "https://sourcevault.vault.azure.net"
-SAS = "sv=2024-11-04&se=2027-06-01T00%3A00%3A00Z&sp=rl&sig=SUPERSECRETSIGNATURE"
+SAS = "sv=2024-11-04&se=2027-06-01T00%3A00%3A00Z&sp=rwla&spr=https&sig=SUPERSECRETSIGNATURE"
 CATEGORY = {CATEGORY_KEY: CATEGORY_VALUE}
 
 

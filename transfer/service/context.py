@@ -17,6 +17,7 @@ from transfer.errors import (
     InvalidInput,
     NotConfigured,
     NotFound,
+    PipelineNotReady,
     PreconditionFailed,
     Throttled,
     TransferError,
@@ -28,10 +29,12 @@ from transfer.ports import (
     BlobWriter,
     Registry,
     ResourceManager,
+    SasSecret,
     SecretReader,
     StateStore,
 )
 from transfer.runs import Run
+from transfer.sas import Shortfall, shortfalls
 from transfer.staleness import Policy
 
 TRANSIENT_ERRORS = (Throttled, Unavailable)
@@ -87,6 +90,7 @@ class Context:
         self._copier_factory = copier
         self._copier: BlobCopier | None = None
         self._pipelines: dict[str, tuple[datetime, Pipeline]] = {}
+        self._sas: dict[str, tuple[datetime, SasSecret]] = {}
         self.arm_not_before: datetime | None = None  # set by a 429: passes leave ARM alone until then
 
     def save(self, run: Run, **changes: Any) -> Run:
@@ -122,6 +126,49 @@ class Context:
         pipeline = Pipeline.from_arm(kind, resource)
         self._pipelines[kind] = (now, pipeline)
         return pipeline
+
+    def sas_shortfalls(self, pipeline: Pipeline, fresh: bool = False) -> tuple[SasSecret, list[Shortfall]]:
+        """The pipeline's SAS (read from its Key Vault secret, cached like the pipeline) and what it lacks
+        for a run of the pipeline's kind."""
+        if not pipeline.key_vault_uri or self.secrets is None:
+            raise PipelineNotReady(
+                f"the {pipeline.kind} pipeline is in SasToken mode but has no keyVaultUri",
+                target=pipeline.kind,
+            )
+        now = self.clock()
+        cached = self._sas.get(pipeline.key_vault_uri)
+        if cached is None or fresh or now - cached[0] >= PIPELINE_CACHE_TTL:
+            cached = (now, self.secrets.read_sas(pipeline.key_vault_uri))
+            self._sas[pipeline.key_vault_uri] = cached
+        secret = cached[1]
+        found = shortfalls(
+            secret.token, kind=pipeline.kind, options=pipeline.options, expires_at=secret.expires_at, now=now
+        )
+        return secret, found
+
+    def ensure_ready(self, kind: str) -> None:
+        """Refuse a run the pipeline would fail as it is set up now (FACTS.md's causes), before anything is
+        recorded: a missing pipeline, or a SAS that lacks what the troubleshooting guide requires. What the
+        app cannot read itself (a Key Vault it may not open, ARM hiccups) does not block a start."""
+        try:
+            pipeline = self.pipeline(kind)
+        except NotFound as exc:
+            raise PipelineNotReady(exc.message, target=kind) from None
+        if not pipeline.uses_sas:
+            return
+        try:
+            _, found = self.sas_shortfalls(pipeline)
+        except PipelineNotReady:
+            raise
+        except TransferError as exc:
+            log.warning("the %s pipeline's SAS could not be checked: %s", kind, exc.message)
+            return
+        if found:
+            raise PipelineNotReady(
+                f"the {kind} pipeline's SAS (its Key Vault secret) would fail the run: "
+                + "; ".join(s.message for s in found),
+                target=f"{kind}Pipeline",
+            )
 
     def forget_pipeline(self, kind: str) -> None:
         self._pipelines.pop(kind, None)

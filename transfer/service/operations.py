@@ -15,7 +15,9 @@ from transfer.arm_views import (
     STORAGE_ACCESS_MODES,
     DeploymentState,
     Pipeline,
+    RoleAssignment,
     pipeline_parameters,
+    storage_account_of,
 )
 from transfer.errors import InvalidInput, NotFound, TransferError
 from transfer.runs import Run, RunKind, RunStatus
@@ -185,23 +187,67 @@ class Operations:
             detail += f"; source trigger {pipeline.source_trigger_status}"
         checks = [Check(name, pipeline.succeeded, detail)]
         if pipeline.uses_sas:
-            checks.append(self._check(f"{kind}Sas", lambda: self._sas_expiry(pipeline)))
+            checks.append(self._check(f"{kind}Sas", lambda: self._sas(pipeline)))
+        else:
+            checks.append(self._check(f"{kind}StorageRole", lambda: self._storage_role(pipeline)))
+        checks.append(self._check(f"{kind}ApiVersion", lambda: self._api_version(pipeline)))
         return checks
 
-    def _sas_expiry(self, pipeline: Pipeline) -> str:
-        if not pipeline.key_vault_uri or self.context.secrets is None:
-            raise TransferError("the pipeline is in SasToken mode but has no keyVaultUri")
-        sas = self.context.secrets.read_sas(pipeline.key_vault_uri)
+    def _sas(self, pipeline: Pipeline) -> str:
+        """What the troubleshooting guide requires of the SAS: permissions, HTTPS only, srt=sco, expiry."""
+        sas, found = self.context.sas_shortfalls(pipeline, fresh=True)
+        if found:
+            raise TransferError("; ".join(s.message for s in found))
         if sas.expires_at is None:
             return f"SAS without expiry; permissions {sas.permissions}"
         left = sas.expires_at - self.context.clock()
-        if left <= timedelta(0):
-            raise TransferError(f"the SAS expired at {sas.expires_at:%Y-%m-%d %H:%M}Z: renew the secret")
         if left < SAS_WARNING:
             raise TransferError(
                 f"the SAS expires in {left.days} days ({sas.expires_at:%Y-%m-%d}): renew it soon"
             )
         return f"SAS valid until {sas.expires_at:%Y-%m-%d}; permissions {sas.permissions}"
+
+    def _storage_role(self, pipeline: Pipeline) -> str:
+        """ManagedIdentity mode: does the pipeline's identity hold a blob data role on its storage account?"""
+        account = storage_account_of(pipeline.storage_uri)
+        principal = pipeline.principal_id
+        if not account or not principal:
+            return "cannot tell: ARM names no storage account or principal id for the pipeline"
+        settings = self.context.settings
+        try:
+            assignments = [RoleAssignment.from_arm(a) for a in self.context.arm.role_assignments(principal)]
+        except TransferError as exc:
+            if exc.code != "AccessDenied":
+                raise
+            return (
+                f"cannot read the role assignments of {principal} ({exc.message}): check by hand that it "
+                f"holds Storage Blob Data Contributor on storage account {account}"
+            )
+        for assignment in assignments:
+            reach = (
+                assignment.covers_account(settings.subscription_id, account) if assignment.role_name else None
+            )
+            if reach:
+                return f"the pipeline identity {principal} holds {assignment.role_name} at the {reach} scope"
+        raise TransferError(
+            f"the pipeline identity {principal} lacks Storage Blob Data Contributor on storage account "
+            f"{account}: its runs will fail with storage's 403 (az role assignment create --assignee "
+            f"{principal} --role 'Storage Blob Data Contributor' --scope <the account's resource id>)"
+        )
+
+    def _api_version(self, pipeline: Pipeline) -> str:
+        configured = self.context.settings.pipeline_api_version
+        if pipeline.id is None:
+            return f"{configured} (not checked: the pipeline has no id)"
+        advertised = self.context.arm.supported_api_versions(pipeline.id)
+        if not advertised:
+            return f"{configured} (the service advertised no versions)"
+        if configured not in advertised:
+            raise TransferError(
+                f"TRANSFER_PIPELINE_API_VERSION {configured} is not among the versions the service "
+                f"advertises: {', '.join(advertised)}"
+            )
+        return f"{configured}; the service advertises {', '.join(advertised)}"
 
     # ---- pipelines --------------------------------------------------------------------------------
 

@@ -62,11 +62,11 @@ class Starter:
         request: dict[str, Any] = {"kind": "export", "artifacts": items, "targetName": target_name}
         if incremental:
             request["incremental"] = True
+        self.context.ensure_ready("export")
         if idempotency_key is not None:
             repeat = self._stored_request(idempotency_key, request)
             if repeat is not None:  # every run recorded: the answer of the first request, no new reads
-                runs = [self.deploy(r) if r.status is RunStatus.ACCEPTED else r for r in repeat.runs]
-                return replace(repeat, runs=runs, incremental=incremental)
+                return replace(repeat, incremental=incremental)  # an Accepted one is reconcile's to deploy
         selection = self.selecting.select(
             items, incremental=incremental, strict=trigger is not Trigger.SCHEDULE, requested=requested
         )
@@ -142,6 +142,7 @@ class Starter:
             raise NotFound(
                 f"blob {name!r} is not in container {self.context.settings.target_container}", target="blob"
             )
+        self.context.ensure_ready("import")
         request_id, run_ids, repeated = self._claim(idempotency_key, request, 1)
         run = self.new_run(run_ids[0], RunKind.IMPORT, trigger, request_id, self.context.clock(), blob=name)
         return Accepted(request_id, [self.record_and_deploy(run)], repeated)
@@ -200,16 +201,17 @@ class Starter:
         )
 
     def record_and_deploy(self, run: Run) -> Run:
+        """Record the run, then deploy it: only the caller whose record this is sends the PUT, so racing
+        retries of one request cost one deployment. A run left Accepted (the starter died, or ARM throttled
+        it) is deployed by reconcile."""
         try:
             run = self.context.state.add_run(run)
         except AlreadyExists:
             stored = self.context.state.get_run(run.id)
             if stored is None:
                 raise
-            run = stored
-        if run.status is RunStatus.ACCEPTED:
-            run = self.deploy(run)
-        return run
+            return stored
+        return self.deploy(run)
 
     def deploy(self, run: Run) -> Run:
         settings = self.context.settings
@@ -230,7 +232,9 @@ class Starter:
             self.context.arm.begin_deployment(run.deployment_name, template, parameters)
         except TRANSIENT_ERRORS as exc:
             log.warning("deployment deferred to reconcile: %s", exc.message, extra=context)
-            return run
+            return self.context.save(
+                run, warning=f"not deployed yet ({exc.message}); reconcile deploys it on its next pass"
+            )
         except TransferError as exc:
             log.error("deployment rejected: %s", exc.message, extra=context)
             return self.context.save(run, status=RunStatus.FAILED, error=exc.message)
