@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from transfer import naming
 from transfer.errors import (
     Conflict,
     InvalidInput,
@@ -153,6 +154,7 @@ def get_blob(service: TransferService, request: ApiRequest) -> ApiResponse:
     name = request.route_params.get("name")
     if not name:
         raise InvalidInput("the route needs a blob name", target="name")
+    naming.check_blob_name(name, target="name")  # the route's own name, before the service reads anything
     return ApiResponse(200, blob_json(service.diagnose_blob(name), base_url(request)))
 
 
@@ -287,6 +289,8 @@ def _json_body(request: ApiRequest, allowed: frozenset[str], required: tuple[str
     except ValueError as exc:
         message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise InvalidInput(f"the body is not valid JSON: {message}", target="body") from None
+    except RecursionError:  # `[[[[...` within the size limit: deeper than any request of this API
+        raise InvalidInput("the body is nested too deeply", target="body") from None
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", target="body")
     for name in body:

@@ -19,6 +19,7 @@ DEPLOYMENT_PREFIX = "acrtransfer-"
 _DEPLOYMENT = re.compile(r"^[A-Za-z0-9_.()-]{1,64}$")
 _BLOB_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _BLOB_NAME_MAX = 1024
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _TOKEN = re.compile(r"^[a-z0-9]{6}$")
 
@@ -67,12 +68,23 @@ def export_blob_name(prefix: str | None, run: str) -> str:
 
 
 def check_blob_name(name: Any, target: str = "blob") -> str:
+    """A blob's name in the watched container, as a caller gives it: refused before Storage sees it (where
+    `../x` is OutOfRangeInput) or a Table key is made of it. Paths and unicode are fine; a URL, a path
+    that climbs (`.` or `..` segments) or starts with '/', and characters no URL carries are not."""
     if not isinstance(name, str) or not name:
         raise InvalidInput("must be a non-empty blob name", target=target)
     if len(name) > _BLOB_NAME_MAX:
         raise InvalidInput(f"blob names are at most {_BLOB_NAME_MAX} characters", target=target)
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name) or "\\" in name:
-        raise InvalidInput("contains control characters or a backslash", target=target)
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or 0xD800 <= ord(ch) <= 0xDFFF for ch in name):
+        raise InvalidInput("contains control characters or invalid unicode", target=target)
+    if "\\" in name:
+        raise InvalidInput("contains a backslash; blob paths use '/'", target=target)
+    if _URL.match(name):
+        raise InvalidInput("give the blob's name in the container, not its URL", target=target)
+    if name.startswith("/"):
+        raise InvalidInput("must not start with '/' (names are relative to the container)", target=target)
+    if any(segment in (".", "..") for segment in name.split("/")):
+        raise InvalidInput("must not hold '.' or '..' path segments", target=target)
     if name.endswith((".", "/")):
         raise InvalidInput("must not end with '.' or '/'", target=target)
     return name

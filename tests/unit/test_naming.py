@@ -71,8 +71,29 @@ def test_blob_names_are_checked(bad: object) -> None:
         naming.check_blob_name(bad)
 
 
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ("../x", "'.' or '..' path segments"),
+        ("a/./b", "'.' or '..' path segments"),
+        ("a/..", "'.' or '..' path segments"),
+        ("/x", "must not start with '/'"),
+        ("https://acct.blob.core.windows.net/c/x", "not its URL"),
+        ("a\x85b", "control characters"),
+        ("a\ud800", "invalid unicode"),
+        ("..\\x", "backslash"),
+    ],
+)
+def test_blob_names_that_climb_or_are_urls_are_refused_before_storage_sees_them(bad: str, why: str) -> None:
+    with pytest.raises(InvalidInput, match=why) as caught:
+        naming.check_blob_name(bad, target="name")
+    assert caught.value.target == "name"
+
+
 def test_blob_names_allow_paths_and_unicode() -> None:
     assert naming.check_blob_name("exports/2026/ünïcode#1?.blob") == "exports/2026/ünïcode#1?.blob"
+    for name in ("a..b/...c", "...x", "日" * 1024, "%2e%2e/x"):
+        assert naming.check_blob_name(name) == name
 
 
 def test_idempotency_keys() -> None:
