@@ -579,7 +579,11 @@ def test_sas_token_mode_without_vault_or_secret_fails_naming_the_problem(
 
 @pytest.mark.parametrize(("kind", "side"), PIPELINES)
 def test_key_vault_grants_are_conditional_on_sas_token_mode(kind: str, side: str) -> None:
-    conditional = [r for r in template(kind)["resources"] if "condition" in r]
+    conditional = [
+        r
+        for r in template(kind)["resources"]
+        if "condition" in r and "storageAccounts" not in str(r.get("scope", ""))
+    ]
     assert {r["type"] for r in conditional} == {
         "Microsoft.KeyVault/vaults/accessPolicies",
         "Microsoft.Authorization/roleAssignments",
@@ -858,3 +862,27 @@ def test_infra_separate_watched_account_and_user_assigned_identity() -> None:
     assert all(r["properties"]["principalId"] == UAI_PRINCIPAL for r in roles.values())
     containers = [r["name"] for r in evaluation.resources if r["type"].endswith("/containers")]
     assert not [c for c in containers if c.endswith("/transfer")]  # an existing account brings its container
+
+
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+
+
+@pytest.mark.parametrize(("kind", "side"), PIPELINES)
+def test_managed_identity_mode_can_grant_the_storage_role_on_the_account_of_its_container(
+    kind: str, side: str
+) -> None:
+    plain = run(kind, **pipeline_parameters(kind, "ManagedIdentity"))
+    assert plain.deployed_types() == [PIPELINE_TYPE[kind]]  # off by default: nothing granted
+    granted = run(kind, **pipeline_parameters(kind, "ManagedIdentity"), grantStorageRole=True)
+    assert granted.deployed_types() == [PIPELINE_TYPE[kind], "Microsoft.Authorization/roleAssignments"]
+    assignment = granted.planned_resource("Microsoft.Authorization/roleAssignments")
+    account = example_parameters(kind)[f"{side}Uri"].split("//")[1].split(".")[0]
+    assert assignment.resource_id.startswith(
+        f"{IDENTITY_GROUP}/providers/Microsoft.Storage/storageAccounts/{account}/providers/"
+        "Microsoft.Authorization/roleAssignments/"
+    )
+    properties = assignment.body["properties"]
+    assert properties["roleDefinitionId"].endswith(f"/roleDefinitions/{STORAGE_BLOB_DATA_CONTRIBUTOR}")
+    assert properties["principalId"] == SYSTEM_PRINCIPAL
+    sas = run(kind, **pipeline_parameters(kind, "SasToken"), grantStorageRole=True)
+    assert "storageAccounts" not in " ".join(p.resource_id for p in sas.planned)  # SasToken: never

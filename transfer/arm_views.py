@@ -293,6 +293,7 @@ def pipeline_parameters(
     options: tuple[str, ...],
     user_assigned_identity: str,
     source_trigger: bool,
+    grant_storage_role: bool = False,
 ) -> dict[str, Any]:
     """The parameters of templates/export-pipeline and templates/import-pipeline."""
     parameters: dict[str, Any] = {
@@ -304,6 +305,7 @@ def pipeline_parameters(
         "sasTokenSecretName": sas_secret_name,
         "options": list(dict.fromkeys(options)),
         "userAssignedIdentity": user_assigned_identity,
+        "grantStorageRole": grant_storage_role,
     }
     if kind == "import":
         parameters["sourceTriggerStatus"] = "Enabled" if source_trigger else "Disabled"

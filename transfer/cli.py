@@ -187,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-source-trigger", action="store_true", help="import only: disable the source trigger"
     )
     deploy.add_argument("--user-assigned-identity", default="", metavar="ID", help="identity resource ID")
+    deploy.add_argument(
+        "--grant-storage-role",
+        action="store_true",
+        help="ManagedIdentity mode: grant Storage Blob Data Contributor on its account (same group)",
+    )
     show_pipeline = actions.add_parser(
         "show", help="show the pipeline as ARM has it", description="Show the pipeline.", parents=[output]
     )
@@ -376,6 +381,7 @@ def cmd_pipelines(context: Context) -> int:
         options=tuple(a.option),
         source_trigger=not a.no_source_trigger,
         user_assigned_identity=a.user_assigned_identity,
+        grant_storage_role=a.grant_storage_role,
     )
     name = context.service.deploy_pipeline(a.kind, spec)
     state, error = "Accepted", None

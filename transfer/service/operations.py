@@ -48,6 +48,7 @@ class PipelineSpec:
     options: tuple[str, ...] = ()
     source_trigger: bool = True
     user_assigned_identity: str = ""
+    grant_storage_role: bool = False  # ManagedIdentity mode, the account in the registry's resource group
 
     def parameters(self, kind: str, registry: str, pipeline: str) -> dict[str, Any]:
         """The pipeline template's parameters, after refusing what the service would refuse."""
@@ -83,6 +84,7 @@ class PipelineSpec:
             options=self.options,
             user_assigned_identity=self.user_assigned_identity,
             source_trigger=self.source_trigger,
+            grant_storage_role=self.grant_storage_role,
         )
 
 
