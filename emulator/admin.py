@@ -158,6 +158,40 @@ class AdminClient:
         """Create a user-assigned identity (its resource body: id, properties.principalId/clientId)."""
         return self._call("POST", "identities", {"name": name, **_scope(resource_group, subscription_id)})
 
+    # --- storage accounts, role assignments
+
+    def register_storage_account(
+        self,
+        name: str,
+        *,
+        key: str | None = None,
+        resource_group: str | None = None,
+        subscription_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The account's ARM resource (the scope of role assignments on it); `key`: its Azurite account key,
+        which the emulator needs to reach an account other than the connection string's."""
+        body: dict[str, Any] = {"name": name, **_scope(resource_group, subscription_id)}
+        if key:
+            body["key"] = key
+        return self._call("POST", "storage-accounts", body)
+
+    def assign_role(
+        self,
+        principal_id: str,
+        role: str = "Storage Blob Data Contributor",
+        *,
+        scope: str | None = None,
+        storage_account: str | None = None,
+    ) -> dict[str, Any]:
+        """A role assignment (as ARM stores it) for a principal at `scope` (default: the subscription) or on
+        `storage_account`; `role` is a built-in role's name or id, or a roleDefinitionId."""
+        body: dict[str, Any] = {"principalId": principal_id, "role": role}
+        if scope:
+            body["scope"] = scope
+        if storage_account:
+            body["storageAccount"] = storage_account
+        return self._call("POST", "role-assignments", body)
+
     # --- clock
 
     def clock(self) -> dict[str, Any]:

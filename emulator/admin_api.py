@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import copy
 import re
+import uuid
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from emulator import ids, registry_api
 from emulator.acr import REGISTRIES, Registries, seed_digest
 from emulator.arm import ResourceManager
+from emulator.authorization import ROLE_ASSIGNMENTS, RoleAssignments, role_id
 from emulator.clock import Clock, iso
 from emulator.errors import ApiError, bad_request
 from emulator.faults import Faults
@@ -19,6 +21,7 @@ from emulator.keyvault import VAULTS, KeyVault
 from emulator.registry import seed_manifest
 from emulator.server import Request, Response
 from emulator.state import Config, State
+from emulator.storage import StorageAccounts
 
 
 class SourceTriggerControl(Protocol):
@@ -38,6 +41,8 @@ class AdminHost(Protocol):
     keyvault: KeyVault
     faults: Faults
     trigger: SourceTriggerControl
+    storage_accounts: StorageAccounts
+    authorization: RoleAssignments
 
     def settings(self) -> dict[str, Any]: ...
 
@@ -45,6 +50,7 @@ class AdminHost(Protocol):
 
 
 REGISTRY_API = "2025-06-01-preview"
+ROLE_ASSIGNMENT_API = "2022-04-01"
 VAULT_API = "2023-07-01"
 IDENTITY_API = "2023-01-31"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -84,6 +90,10 @@ class AdminRoutes:
             return Response(200, self._secret(parts[1], parts[3], body))
         if route == ("POST", "identities"):
             return Response(201, self._identity(body))
+        if route == ("POST", "storage-accounts"):
+            return Response(201, self._storage_account(body))
+        if route == ("POST", "role-assignments"):
+            return Response(201, self._role_assignment(body))
         if parts[:1] == ["clock"]:
             return self._clock(method, body)
         if parts[:1] == ["faults"]:
@@ -205,6 +215,43 @@ class AdminRoutes:
         subscription, group = self._scope(body)
         identity_id = f"{ids.group_id(subscription, group)}/providers/{USER_ASSIGNED}/{name}"
         return self._put(identity_id, IDENTITY_API, {"location": self.config.location})
+
+    # --- storage accounts and role assignments
+
+    def _storage_account(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{"name", "key"?, "resourceGroup"?, "subscriptionId"?}: the account's ARM resource (the scope of
+        role assignments on it) and, with "key", the Azurite key the emulator reaches it with."""
+        name = body.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9]{3,24}", name):
+            raise bad_request(
+                "'name' (the storage account name, 3-24 lower-case letters and digits) is required."
+            )
+        key = body.get("key")
+        if key is not None and not isinstance(key, str):
+            raise bad_request("'key' must be the account key (base64).")
+        subscription, group = self._scope(body)
+        return self.emulator.storage_accounts.register(
+            name, key=key, resource_group=group, subscription_id=subscription
+        )
+
+    def _role_assignment(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{"principalId", "role" (a built-in role's name or id, or a roleDefinitionId), "scope"? (default:
+        the subscription), "storageAccount"? (the scope: that account's)}: PUT through the ARM handler."""
+        principal, role = body.get("principalId"), body.get("role")
+        if not isinstance(principal, str) or not isinstance(role, str):
+            raise bad_request("'principalId' and 'role' are required.")
+        if isinstance(body.get("storageAccount"), str):
+            scope = self.emulator.storage_accounts.scope(body["storageAccount"])
+        else:
+            scope = str(body.get("scope") or f"/subscriptions/{self.config.subscription_id}").rstrip("/")
+        name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope.lower()}|{principal.lower()}|{role_id(role)}"))
+        resource_id = f"{scope}/providers/{ROLE_ASSIGNMENTS}/{name}"
+        properties = {"roleDefinitionId": role, "principalId": principal}
+        existing = self.emulator.resources.find(resource_id)
+        if existing is not None:
+            with self.state.lock:
+                return copy.deepcopy(existing.body)
+        return self._put(resource_id, ROLE_ASSIGNMENT_API, {"properties": properties})
 
     # --- clock, faults, request log
 

@@ -160,22 +160,36 @@ class KeyVault:
         vault = self.vault(vault_name)
         assert vault is not None
         if not self._may_read(vault, principal_ids):
-            raise SecretAccessError(
-                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': Forbidden. The "
-                "pipeline's "
-                f"identity (object id {', '.join(principal_ids) or 'none'}) does not have secrets get "
-                "permission "
-                f"on key vault '{vault_name}'. Grant it an access policy (or, for an RBAC vault, the Key "
-                "Vault "
-                "Secrets User role)."
-            )
+            raise SecretAccessError(self._forbidden(vault, secret_uri, parts[1], principal_ids))
         try:
             return self.get_secret(vault_name, parts[1], parts[2] if len(parts) > 2 else None).value
         except ApiError as exc:
             raise SecretAccessError(
-                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': {exc.code}. "
-                f"{exc.message}"
+                f"Failed to read the SAS token from Key Vault secret '{secret_uri}': {exc.status} "
+                f"{exc.code}: {exc.message}"
             ) from None
+
+    def _forbidden(self, vault: Resource, secret_uri: str, secret: str, principal_ids: list[str]) -> str:
+        """Key Vault's own 403 (an access policy vault: AccessDenied; an RBAC vault: ForbiddenByRbac)."""
+        name = vault.body["name"]
+        location = vault.body.get("location") or self.config.location
+        oid = principal_ids[0] if principal_ids else "00000000-0000-0000-0000-000000000000"
+        caller = f"appid={uuid.uuid5(uuid.NAMESPACE_OID, oid)};oid={oid};iss=https://sts.windows.net/{self.config.tenant_id}/"
+        head = f"Failed to read the SAS token from Key Vault secret '{secret_uri}': 403 Forbidden"
+        if vault.body["properties"].get("enableRbacAuthorization"):
+            return (
+                f"{head} (ForbiddenByRbac): Caller is not authorized to perform action on resource. If role "
+                "assignments, deny assignments or role definitions were changed recently, please observe "
+                f"propagation time. Caller: {caller} "
+                "Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action' "
+                f"Resource: '{ids.key(vault.id)}/secrets/{secret.lower()}' Assignment: (not found) "
+                f"DenyAssignmentId: null DecisionReason: null Vault: {name};location={location}"
+            )
+        return (
+            f"{head} (AccessDenied): The user, group or application '{caller}' does not have secrets get "
+            f"permission on key vault '{name};location={location}'. For help resolving this issue, please "
+            "see https://go.microsoft.com/fwlink/?linkid=2125287"
+        )
 
     def _may_read(self, vault: Resource, principal_ids: list[str]) -> bool:
         wanted = {p.lower() for p in principal_ids}

@@ -17,6 +17,7 @@ from emulator.acr import (
     supported_versions_header,
 )
 from emulator.arm import ResourceManager
+from emulator.authorization import RoleAssignments
 from emulator.clock import Clock, iso
 from emulator.deployments import TYPE as DEPLOYMENTS
 from emulator.deployments import Deployments, parse_filter
@@ -44,6 +45,7 @@ class ArmHost(Protocol):
     deployments: Deployments
     faults: Faults
     tokens: TokenEndpoint
+    authorization: RoleAssignments
     stop_event: threading.Event
     admin_routes: Dispatcher
 
@@ -125,6 +127,13 @@ class ArmRoutes:
             return self._deployments(request, subscription, segments[3], segments[7:])
         if len(segments) >= 2 and lowered[-2] == "operationstatuses":
             return self._resource_status(request, segments[-1])
+        if lowered[-3:] == ["providers", "microsoft.authorization", "roleassignments"]:
+            if request.method != "GET":
+                raise ApiError(405, "MethodNotAllowed", f"{request.method} on a collection is not supported.")
+            scope = "/" + "/".join(segments[:-3])
+            return self._page(
+                request, self.emulator.authorization.listing(scope, request.query.get("$filter"))
+            )
         return self._resources(request)
 
     # --- resource groups

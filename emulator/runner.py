@@ -9,11 +9,12 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import ContainerClient, ContentSettings
 
 from emulator import ids, storage, transfer_blob
 from emulator.acr import EXPORT_PIPELINES, Registries, login_server
+from emulator.authorization import BLOB_DATA_WRITERS, RoleAssignments
 from emulator.clock import Clock, iso
 from emulator.faults import Faults
 from emulator.identities import principals
@@ -42,6 +43,7 @@ class Endpoint:
     key_vault_uri: str | None
     principals: list[str]
     options: list[str]
+    kind: str  # "export" or "import"
 
 
 class Runner:
@@ -54,8 +56,8 @@ class Runner:
         keyvault: KeyVault,
         faults: Faults,
         stop: threading.Event,
-        azurite_connection_string: str,
-        azurite_blob_endpoint: str,
+        storage_accounts: storage.StorageAccounts,
+        authorization: RoleAssignments,
     ) -> None:
         self.state = state
         self.config = config
@@ -64,8 +66,8 @@ class Runner:
         self.keyvault = keyvault
         self.faults = faults
         self.stop = stop
-        self.connection_string = azurite_connection_string
-        self.blob_endpoint = azurite_blob_endpoint
+        self.storage_accounts = storage_accounts
+        self.authorization = authorization
 
     def start(self, run_key: str, generation: int) -> None:
         threading.Thread(
@@ -157,29 +159,64 @@ class Runner:
             key_vault_uri=where.get("keyVaultUri"),
             principals=principals(pipeline_body),
             options=list(properties.get("options") or []),
+            kind="export" if "target" in properties else "import",
         )
 
-    def container(self, endpoint: Endpoint, needed: str) -> tuple[ContainerClient, storage.ContainerAddress]:
-        """The container client with the pipeline's access; raises RunFailed with the reason."""
+    def container(self, endpoint: Endpoint) -> tuple[ContainerClient, storage.ContainerAddress]:
+        """The container client once the pipeline's access is granted; raises RunFailed with the reason:
+        SasToken mode reads the SAS with the pipeline's identity and judges it (storage.check_sas),
+        ManagedIdentity mode needs a blob data role on the account (unless enforce_storage_roles is off)."""
         try:
-            where = storage.address(endpoint.uri, self.blob_endpoint)
+            where = self.storage_accounts.address(endpoint.uri)
+            sas = None
             if endpoint.mode == "ManagedIdentity":
-                return storage.container_client(
-                    where, sas=None, connection_string=self.connection_string
-                ), where
-            assert endpoint.key_vault_uri is not None
-            secret = self.keyvault.read_for(endpoint.key_vault_uri, endpoint.principals)
-            sas = storage.check_sas(secret, needed, self.clock.now(), endpoint.key_vault_uri)
-            return storage.container_client(where, sas=sas, connection_string=self.connection_string), where
+                self._check_role(endpoint, where)
+            else:
+                assert endpoint.key_vault_uri is not None
+                secret = self.keyvault.read_for(endpoint.key_vault_uri, endpoint.principals)
+                sas = storage.check_sas(
+                    secret,
+                    needed=storage.needed_permissions(endpoint.kind, endpoint.options),
+                    kind=endpoint.kind,
+                    now=self.clock.now(),
+                    secret_uri=endpoint.key_vault_uri,
+                    where=where,
+                    key=self.storage_accounts.key(where.data_account),
+                    https_only=self.config.require_https_sas,
+                )
+            return self.storage_accounts.client(where, sas), where
         except (SecretAccessError, storage.StorageAccessError) as exc:
             raise RunFailed(str(exc)) from None
 
+    def _check_role(self, endpoint: Endpoint, where: storage.ContainerAddress) -> None:
+        if not self.config.enforce_storage_roles:
+            return
+        scope = self.storage_accounts.scope(where.account)
+        if self.authorization.has_role(endpoint.principals, scope, BLOB_DATA_WRITERS):
+            return
+        raise storage.StorageAccessError(
+            storage.storage_error(
+                f"Access to container '{where.container}' with the pipeline's managed identity",
+                where.account,
+                "AuthorizationPermissionMismatch",
+                f"The pipeline's identity (principal id {', '.join(endpoint.principals) or 'none'}) has no "
+                f"Storage Blob Data Contributor role assignment on the storage account ('{scope}') or above "
+                "it.",
+            ),
+            "AuthorizationPermissionMismatch",
+        )
+
     @staticmethod
-    def storage_failure(action: str, where: storage.ContainerAddress, exc: HttpResponseError) -> RunFailed:
-        code = getattr(exc, "error_code", None) or exc.status_code
+    def storage_failure(
+        action: str, where: storage.ContainerAddress, exc: HttpResponseError, cause: str = ""
+    ) -> RunFailed:
+        """A storage error as the run reports it: storage's code and message, where, and why."""
+        code = str(getattr(exc, "error_code", None) or "")
+        if code in storage.STORAGE_MESSAGES:
+            return RunFailed(storage.storage_error(action, where.account, code, cause))
         return RunFailed(
-            f"Failed to {action} in container '{where.container}' of '{where.base}': {code} "
-            f"(HTTP {exc.status_code})."
+            f"{action} failed: storage account '{where.account}' answered {exc.status_code} "
+            f"{code or 'Error'}. {cause}".rstrip()
         )
 
     # --- export
@@ -209,8 +246,9 @@ class Runner:
             raise RunFailed("No artifact could be exported. " + " ".join(errors))
         blob_name = request["target"]["name"]
         data = transfer_blob.encode(login_server(registry_name), body["id"], iso(self.clock.now()), found)
-        client, where = self.container(endpoint, "w")
+        client, where = self.container(endpoint)
         overwrite = "OverwriteBlobs" in endpoint.options
+        action = f"Writing blob '{blob_name}' to container '{where.container}'"
         try:
             client.upload_blob(
                 blob_name,
@@ -221,16 +259,12 @@ class Runner:
                     content_type=transfer_blob.CONTENT_TYPE, content_md5=bytearray(transfer_blob.md5(data))
                 ),
             )
-        except ResourceExistsError:
-            raise RunFailed(
-                f"The blob '{blob_name}' already exists in container '{where.container}' and the export "
-                "pipeline "
-                "does not have the 'OverwriteBlobs' option."
+        except ResourceExistsError as exc:
+            raise self.storage_failure(
+                action, where, exc, "The export pipeline does not have the 'OverwriteBlobs' option."
             ) from None
-        except ResourceNotFoundError:
-            raise RunFailed(f"The container '{where.container}' of '{where.base}' does not exist.") from None
         except HttpResponseError as exc:
-            raise self.storage_failure(f"write blob '{blob_name}'", where, exc) from None
+            raise self.storage_failure(action, where, exc) from None
         response: dict[str, Any] = {
             "catalogDigest": transfer_blob.catalog_digest(data),
             "target": _endpoint_echo(endpoint, "AzureStorageBlob", blob_name, where),
@@ -247,16 +281,13 @@ class Runner:
         with self.state.lock:
             blob_name = named or self.state.trigger_blobs.get(ids.key(body["id"]), "")
         delete_after = "DeleteSourceBlobOnSuccess" in endpoint.options
-        client, where = self.container(endpoint, "rd" if delete_after else "r")
+        client, where = self.container(endpoint)
         try:
             data = client.download_blob(blob_name).readall()
-        except ResourceNotFoundError:
-            raise RunFailed(
-                f"The source blob '{blob_name}' was not found in container '{where.container}' of "
-                f"'{where.base}'."
-            ) from None
         except HttpResponseError as exc:
-            raise self.storage_failure(f"read blob '{blob_name}'", where, exc) from None
+            raise self.storage_failure(
+                f"Reading blob '{blob_name}' from container '{where.container}'", where, exc
+            ) from None
         try:
             _, artifacts = transfer_blob.decode(data)
         except transfer_blob.NotATransferBlob as exc:
@@ -302,7 +333,9 @@ class Runner:
             try:
                 client.delete_blob(blob_name)
             except HttpResponseError as exc:
-                raise self.storage_failure(f"delete blob '{blob_name}'", where, exc) from None
+                raise self.storage_failure(
+                    f"Deleting blob '{blob_name}' from container '{where.container}'", where, exc
+                ) from None
         response: dict[str, Any] = {"importedArtifacts": imported, "catalogDigest": digest}
         if named:  # a source-trigger run keeps the response.source it was created with
             response["source"] = _endpoint_echo(endpoint, "AzureStorageBlob", blob_name, where)

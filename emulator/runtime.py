@@ -20,6 +20,7 @@ from emulator.acr import (
 )
 from emulator.admin_api import AdminRoutes
 from emulator.arm import ResourceManager
+from emulator.authorization import ROLE_ASSIGNMENTS, RoleAssignments
 from emulator.clock import Clock
 from emulator.deployments import Deployments
 from emulator.errors import ApiError
@@ -31,6 +32,7 @@ from emulator.routes import ArmRoutes
 from emulator.runner import Runner
 from emulator.server import HttpsServer, Request, Response
 from emulator.state import Config, State
+from emulator.storage import StorageAccounts
 from emulator.tls import Certificates, generate
 from emulator.trigger import SourceTrigger
 
@@ -73,6 +75,14 @@ class Emulator:
         self.registries = Registries(self.state, self.config, self.clock, self.resources)
         self.registry_api = RegistryDataPlane(self)  # the data plane: one HTTPS port per registry
         self.registries.listen = self.registry_api.listen
+        self.authorization = RoleAssignments(self.resources, self.clock)
+        self.storage_accounts = StorageAccounts(
+            self.state,
+            self.config,
+            self.resources,
+            azurite_connection_string,
+            blob_endpoint(azurite_connection_string),
+        )
         self.runner = Runner(
             self.state,
             self.config,
@@ -81,8 +91,8 @@ class Emulator:
             self.keyvault,
             self.faults,
             self.stop_event,
-            azurite_connection_string,
-            blob_endpoint(azurite_connection_string),
+            self.storage_accounts,
+            self.authorization,
         )
         self.runs = PipelineRuns(self.state, self.config, self.clock, self.resources, self.runner.start)
         pipelines = Pipelines(self.state, self.config, self.resources)
@@ -93,6 +103,7 @@ class Emulator:
         self.resources.register(VAULTS, self.keyvault)
         self.resources.register(ACCESS_POLICIES, AccessPolicies(self.resources), parent=VAULTS)
         self.resources.register(USER_ASSIGNED, UserAssignedIdentities(self.resources, self.config))
+        self.resources.register(ROLE_ASSIGNMENTS, self.authorization)
         self.deployments = Deployments(self.state, self.config, self.clock, self.resources, self.stop_event)
         self.trigger = SourceTrigger(
             self.state, self.config, self.clock, self.resources, self.runs, self.runner, self.stop_event

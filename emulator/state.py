@@ -46,6 +46,12 @@ class Config:
     # How the source trigger names its runs: "guid" (8-4-4-4-12 hex, hyphens), "pipeline-timestamp"
     # ("<pipeline>-<UTC yyyymmddThhmmssZ>-<4 hex>") or "alphanumeric" ("sourcetrigger<hex>", no hyphen).
     source_trigger_run_names: str = "guid"
+    # ManagedIdentity mode: a pipeline's identity needs a blob data role on the storage account, as on
+    # Azure. False: the old leniency (any identity reaches the container).
+    enforce_storage_roles: bool = True
+    # SasToken mode: the SAS must be HTTPS only (spr=https), as the service requires. False: also a SAS that
+    # allows HTTP (for a stack whose other clients use the same SAS against Azurite's HTTP).
+    require_https_sas: bool = True
     # API versions the pipeline resources accept (and list in api-supported-versions); others are 400.
     pipeline_api_versions: list[str] = field(
         default_factory=lambda: [
@@ -73,6 +79,8 @@ class Config:
         "source_trigger_run_shape",
         "source_trigger_run_names",
         "pipeline_api_versions",
+        "enforce_storage_roles",
+        "require_https_sas",
     )
 
     def as_dict(self) -> dict[str, Any]:
@@ -196,6 +204,7 @@ class State:
             self.registries: dict[str, dict[str, Repository]] = {}  # registry key -> repo name -> repo
             self.secrets: dict[str, dict[str, list[SecretVersion]]] = {}  # vault name lower -> name lower
             self.seen_blobs: set[tuple[str, str, str]] = set()  # (pipeline key, blob name, etag)
+            self.storage_keys: dict[str, str] = {}  # Azurite account name lower -> its key (admin API)
             self.run_generations: dict[str, int] = {}  # run key -> generation (a re-run or delete bumps it)
             # run key -> the blob a source-trigger run imports, where its body does not name it
             self.trigger_blobs: dict[str, str] = {}

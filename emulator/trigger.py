@@ -77,7 +77,7 @@ class SourceTrigger:
     def _scan_pipeline(self, pipeline: Resource) -> None:
         endpoint = self.runner.endpoint(pipeline.body)
         try:
-            client, _ = self.runner.container(endpoint, "l")
+            client, _ = self.runner.container(endpoint)
             blobs = list(client.list_blobs(include=["metadata"]))
         except (RunFailed, HttpResponseError):
             return  # no access (yet): the real trigger cannot list either; try again next time

@@ -21,6 +21,7 @@ from emulator.testing import RunningEmulator
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 PIPELINE_API = "2025-06-01-preview"
 TERMINAL = ("Succeeded", "Failed", "Canceled")
+BLOB_DATA = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"  # Storage Blob Data Contributor
 
 
 class StaticCredential:
@@ -108,15 +109,37 @@ def new_container(emulator: RunningEmulator) -> tuple[str, str]:
 
 
 def container_sas(
-    container: str, permission: str = "racwdl", expires_in: timedelta = timedelta(days=1)
+    container: str,
+    permission: str = "racwdl",
+    expires_in: timedelta = timedelta(days=1),
+    protocol: str | None = "https",
+    account_key: str = azurite.ACCOUNT_KEY,
 ) -> str:
+    """A container SAS as the service needs it: HTTPS only (the emulator reaches Azurite with the key)."""
     return generate_container_sas(
         azurite.ACCOUNT,
         container,
-        account_key=azurite.ACCOUNT_KEY,
+        account_key=account_key,
         permission=ContainerSasPermissions.from_string(permission),
         expiry=datetime.now(UTC) + expires_in,
+        protocol=protocol,
     )
+
+
+def grant_blob_data(emulator: RunningEmulator, principal_id: str, account: str = azurite.ACCOUNT) -> None:
+    """What a person does after creating a ManagedIdentity pipeline: Storage Blob Data Contributor for its
+    identity on the storage account, through ARM (a roleAssignments PUT at the account's scope)."""
+    scope = (
+        f"/subscriptions/{emulator.subscription_id}/resourceGroups/{emulator.resource_group}"
+        f"/providers/Microsoft.Storage/storageAccounts/{account}"
+    )
+    role = f"/subscriptions/{emulator.subscription_id}/providers/Microsoft.Authorization/roleDefinitions/"
+    role += BLOB_DATA
+    resources_client(emulator).resources.begin_create_or_update_by_id(
+        f"{scope}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+        api_version="2022-04-01",
+        parameters={"properties": {"roleDefinitionId": role, "principalId": principal_id}},
+    ).result()
 
 
 def blob_service(emulator: RunningEmulator) -> BlobServiceClient:

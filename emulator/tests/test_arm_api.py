@@ -20,6 +20,7 @@ from emulator.tests.helpers import (
     PIPELINE_API,
     deploy,
     deployments_client,
+    grant_blob_data,
     new_container,
     parameters,
     registry_id,
@@ -448,6 +449,7 @@ def test_pipeline_crud_through_generic_resources(emulator_reset: RunningEmulator
     ).result()
     assert created.properties["provisioningState"] == "Succeeded"
     assert created.identity.type in ("systemAssigned", "SystemAssigned")
+    grant_blob_data(emulator_reset, created.identity.principal_id)
 
     run_id = registry_id(emulator_reset, "sourceregistry") + "/pipelineRuns/run00001"
     run_body = {
@@ -500,6 +502,7 @@ def test_concurrent_deployment_of_the_same_name_is_409_deployment_active(
             storageAccessMode="ManagedIdentity",
         ),
     )
+    grant_blob_data(emulator_reset, pipeline.properties.outputs["principalId"]["value"])
     run_params = parameters(
         registryName="sourceregistry",
         pipelineRunName="slowrun1",

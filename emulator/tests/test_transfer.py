@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from azure.core.rest import HttpRequest
 
 from emulator.admin import AdminError
 from emulator.testing import RunningEmulator
@@ -17,9 +18,11 @@ from emulator.tests.helpers import (
     deploy,
     deployments_client,
     get_resource,
+    grant_blob_data,
     list_runs,
     new_container,
     parameters,
+    resources_client,
     run_response,
     state,
     template,
@@ -44,8 +47,9 @@ def export_pipeline(
     access: str = "AccessPolicy",
     identity: str = "",
     options: list[str] | None = None,
+    grant: bool = True,
 ) -> Any:
-    return deploy(
+    deployment = deploy(
         deployments_client(emulator),
         emulator.resource_group,
         unique("exportPipeline-"),
@@ -62,6 +66,27 @@ def export_pipeline(
             options=options or [],
         ),
     )
+    return _granted(emulator, deployment, mode, grant)
+
+
+def _granted(emulator: RunningEmulator, deployment: Any, mode: str, grant: bool) -> Any:
+    """A ManagedIdentity pipeline's identity gets Storage Blob Data Contributor, as its owner would do."""
+    if grant and mode == "ManagedIdentity" and state(deployment) == "Succeeded":
+        principal = output(deployment, "principalId")
+        if not any(
+            a["properties"]["principalId"] == principal
+            for a in resources_client(emulator)
+            .send_request(
+                HttpRequest(
+                    "GET",
+                    f"/subscriptions/{emulator.subscription_id}/providers/Microsoft.Authorization/"
+                    f"roleAssignments?api-version=2022-04-01&$filter=principalId eq '{principal}'",
+                )
+            )
+            .json()["value"]
+        ):
+            grant_blob_data(emulator, principal)
+    return deployment
 
 
 def import_pipeline(
@@ -75,8 +100,9 @@ def import_pipeline(
     identity: str = "",
     trigger: str = "Enabled",
     options: list[str] | None = None,
+    grant: bool = True,
 ) -> Any:
-    return deploy(
+    deployment = deploy(
         deployments_client(emulator),
         emulator.resource_group,
         unique("importPipeline-"),
@@ -93,6 +119,7 @@ def import_pipeline(
             options=options or [],
         ),
     )
+    return _granted(emulator, deployment, mode, grant)
 
 
 def export_run(
