@@ -90,7 +90,11 @@ def start(run_seconds: float = 0.3) -> Stack:
     accounts = ";".join(f"{name}:{key}" for name, key in keys.items())
     server = azurite.start(env={"AZURITE_ACCOUNTS": f"{azurite.ACCOUNT}:{azurite.ACCOUNT_KEY};{accounts}"})
     try:
-        emulator = start_emulator(server.connection_string, run_seconds=run_seconds, trigger_interval=0.2)
+        # require_https_sas=False: Azurite speaks HTTP, and the app's copy step reads the export pipeline's
+        # SAS and uses it there too; on Azure the pipelines' SAS must be HTTPS only (spr=https).
+        emulator = start_emulator(
+            server.connection_string, run_seconds=run_seconds, trigger_interval=0.2, require_https_sas=False
+        )
     except BaseException:
         azurite.stop(server)
         raise
@@ -109,6 +113,9 @@ def _provision(stack: Stack) -> None:
     for account, container in ((SOURCE_ACCOUNT, EXPORT_CONTAINER), (TARGET_ACCOUNT, TARGET_CONTAINER)):
         BlobServiceClient.from_connection_string(stack.connection_string(account)).create_container(container)
     admin = stack.emulator.admin
+    # The emulator learns each account: its ARM resource (where role assignments go) and its Azurite key.
+    for group, account in ((SOURCE_GROUP, SOURCE_ACCOUNT), (TARGET_GROUP, TARGET_ACCOUNT)):
+        admin.register_storage_account(account, key=stack.keys[account], resource_group=group)
     admin.create_registry(SOURCE_REGISTRY, resource_group=SOURCE_GROUP)
     admin.create_registry(TARGET_REGISTRY, resource_group=TARGET_GROUP)
     # One vault per side, each holding the SAS its pipeline uses; the source vault also holds the SAS the

@@ -61,7 +61,15 @@ class Arm:
         name = f"{naming.DEPLOYMENT_PREFIX}export-pipeline-{uuid.uuid4().hex[:6]}"
         parameters = spec.parameters("export", self.settings.registry, "exportpipeline")
         self.arm.begin_deployment(name, templates.load(templates.EXPORT_PIPELINE), parameters)
-        return self.wait(name)
+        state = self.wait(name)
+        pipeline = self.arm.get_resource(self.settings.pipeline_id("export"))
+        if state.provisioning_state == "Succeeded" and pipeline is not None:
+            # What the pipeline's owner does next (ManagedIdentity mode): Storage Blob Data Contributor for
+            # its identity on the storage account; the emulator, like Azure, refuses the runs without it.
+            self.emulator.admin.assign_role(
+                pipeline["identity"]["principalId"], storage_account="devstoreaccount1"
+            )
+        return state
 
     def export_run_parameters(self, run_id: str) -> dict[str, Any]:
         return {
