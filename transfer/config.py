@@ -367,7 +367,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             "TRANSFER_PIPELINE_API_VERSION", _API_VERSION, "an API version such as 2025-06-01-preview"
         )
         or "2025-06-01-preview",
-        client_id=read.get("AZURE_CLIENT_ID"),
+        client_id=read.matching("AZURE_CLIENT_ID", _GUID, "a GUID (the user-assigned identity's client id)"),
         export_incremental=read.boolean("TRANSFER_EXPORT_INCREMENTAL"),
         export_max_artifacts=read.integer("TRANSFER_EXPORT_MAX_ARTIFACTS", 1, 10_000),
         registry_endpoint=(

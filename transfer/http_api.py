@@ -260,9 +260,15 @@ def error_response(
     return ApiResponse(status, {"error": {"code": code, "message": message, "target": target}}, headers or {})
 
 
+_SETTING = re.compile(
+    r"\b(?:AZURE|TRANSFER)_[A-Z0-9_]*[A-Z0-9]|\b(?:TransferStorage|TransferState|AzureWebJobsStorage)(?:__\w+)?"
+)
+
+
 def _setting_named(problem: str) -> str | None:
-    first = problem.split(" ", 1)[0].rstrip(":")
-    return first if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", first) else None
+    """The first setting a problem names ("set TRANSFER_EXPORT_PIPELINE ...", "TransferState__... must")."""
+    found = _SETTING.search(problem)
+    return found.group(0) if found else None
 
 
 # ---- requests -----------------------------------------------------------------------------------

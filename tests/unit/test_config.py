@@ -158,3 +158,107 @@ def test_schedules_accept_day_names() -> None:
     assert load_settings({**BASE, "TRANSFER_EXPORT_SCHEDULE": "0 15 1 * * Mon-Fri"}).export_schedule == (
         "0 15 1 * * Mon-Fri"
     )
+
+
+# ---- each required setting missing, each setting malformed: the problem names it -----------------------
+
+BOTH_SIDES = {
+    **BASE,
+    "TRANSFER_IMPORT_PIPELINE": "importpipe",
+    "TransferStorage": "UseDevelopmentStorage=true",
+}
+COPY_URL = "https://target.blob.core.windows.net/transfer"
+# (setting named, changes to BOTH_SIDES; None removes a setting)
+MISSING = [
+    ("AZURE_SUBSCRIPTION_ID", {"AZURE_SUBSCRIPTION_ID": None}),
+    ("AZURE_SUBSCRIPTION_ID", {"AZURE_SUBSCRIPTION_ID": "   "}),
+    ("TRANSFER_RESOURCE_GROUP", {"TRANSFER_RESOURCE_GROUP": None}),
+    ("TRANSFER_REGISTRY", {"TRANSFER_REGISTRY": None}),
+    ("TRANSFER_REGISTRY", {"TRANSFER_REGISTRY": ""}),
+    ("TRANSFER_EXPORT_PIPELINE", {"TRANSFER_EXPORT_PIPELINE": None, "TRANSFER_IMPORT_PIPELINE": None}),
+    ("TransferStorage", {"TransferStorage": None}),
+    ("TransferState", {"TransferState": None}),
+]
+MALFORMED = [
+    ("AZURE_SUBSCRIPTION_ID", {"AZURE_SUBSCRIPTION_ID": "not-a-guid"}),
+    ("TRANSFER_RESOURCE_GROUP", {"TRANSFER_RESOURCE_GROUP": "bad/group"}),
+    ("TRANSFER_RESOURCE_GROUP", {"TRANSFER_RESOURCE_GROUP": "g" * 91}),
+    ("TRANSFER_REGISTRY", {"TRANSFER_REGISTRY": "my-registry"}),
+    ("TRANSFER_REGISTRY", {"TRANSFER_REGISTRY": "r" * 51}),
+    ("TRANSFER_EXPORT_PIPELINE", {"TRANSFER_EXPORT_PIPELINE": "exp"}),
+    ("TRANSFER_IMPORT_PIPELINE", {"TRANSFER_IMPORT_PIPELINE": "import_pipe"}),
+    ("TRANSFER_EXPORT_ARTIFACTS", {"TRANSFER_EXPORT_ARTIFACTS": '["BAD:v1"]'}),
+    ("TRANSFER_EXPORT_ARTIFACTS", {"TRANSFER_EXPORT_ARTIFACTS": "[oops"}),
+    ("TRANSFER_EXPORT_ARTIFACTS", {"TRANSFER_EXPORT_ARTIFACTS": "a:v1", "TRANSFER_EXPORT_PIPELINE": None}),
+    ("TRANSFER_EXPORT_INCREMENTAL", {"TRANSFER_EXPORT_INCREMENTAL": "maybe"}),
+    ("TRANSFER_EXPORT_MAX_ARTIFACTS", {"TRANSFER_EXPORT_MAX_ARTIFACTS": "0"}),
+    ("TRANSFER_EXPORT_MAX_ARTIFACTS", {"TRANSFER_EXPORT_MAX_ARTIFACTS": "many"}),
+    ("TRANSFER_REGISTRY_ENDPOINT", {"TRANSFER_REGISTRY_ENDPOINT": "http://myregistry.azurecr.io"}),
+    ("TRANSFER_REGISTRY_ENDPOINT", {"TRANSFER_REGISTRY_ENDPOINT": "https://r.azurecr.io/?token=x"}),
+    ("TRANSFER_EXPORT_SCHEDULE", {"TRANSFER_EXPORT_SCHEDULE": "*/5 * * * *"}),
+    ("TRANSFER_RECONCILE_SCHEDULE", {"TRANSFER_RECONCILE_SCHEDULE": "every 5 minutes"}),
+    ("TRANSFER_SWEEP_SCHEDULE", {"TRANSFER_SWEEP_SCHEDULE": "0 30 3 * * * *"}),
+    ("TRANSFER_TARGET_CONTAINER", {"TRANSFER_TARGET_CONTAINER": "Transfer_Container"}),
+    ("TransferStorage", {"TransferStorage": "not a connection string"}),
+    (
+        "TransferStorage__blobServiceUri",
+        {"TransferStorage": None, "TransferStorage__blobServiceUri": "http://acct.blob.core.windows.net"},
+    ),
+    ("TransferState", {"TransferState": "garbage"}),
+    (
+        "TransferState__tableServiceUri",
+        {"TransferState": None, "TransferState__tableServiceUri": "http://acct.table.core.windows.net"},
+    ),
+    (
+        "TransferState",  # a blob endpoint only: no table endpoint
+        {"TransferState": None, "TransferState__blobServiceUri": "https://acct.blob.core.windows.net"},
+    ),
+    ("TRANSFER_STALE_BLOB_ACTION", {"TRANSFER_STALE_BLOB_ACTION": "delete"}),
+    ("TRANSFER_SOURCE_TRIGGER_WINDOW_DAYS", {"TRANSFER_SOURCE_TRIGGER_WINDOW_DAYS": "sixty"}),
+    ("TRANSFER_SOURCE_TRIGGER_WINDOW_DAYS", {"TRANSFER_SOURCE_TRIGGER_WINDOW_DAYS": "366"}),
+    ("TRANSFER_STALE_MARGIN_HOURS", {"TRANSFER_STALE_MARGIN_HOURS": "-1"}),
+    ("TRANSFER_STALE_MARGIN_HOURS", {"TRANSFER_STALE_MARGIN_HOURS": str(60 * 24)}),
+    ("TRANSFER_RUN_RETENTION_HOURS", {"TRANSFER_RUN_RETENTION_HOURS": "72h"}),
+    ("TRANSFER_RUN_TIMEOUT_HOURS", {"TRANSFER_RUN_TIMEOUT_HOURS": "0"}),
+    ("TRANSFER_IMPORT_MAX_ATTEMPTS", {"TRANSFER_IMPORT_MAX_ATTEMPTS": "101"}),
+    ("TRANSFER_COPY_TARGET_URL", {"TRANSFER_COPY_TARGET_URL": COPY_URL + "?sv=1&sig=c2VjcmV0"}),
+    ("TRANSFER_COPY_TARGET_URL", {"TRANSFER_COPY_TARGET_URL": "ftp://target/transfer"}),
+    ("TRANSFER_COPY_TARGET_URL", {"TRANSFER_COPY_TARGET_URL": COPY_URL, "TRANSFER_EXPORT_PIPELINE": None}),
+    (
+        "TRANSFER_COPY_TARGET_SAS_SECRET_URI",
+        {"TRANSFER_COPY_TARGET_URL": COPY_URL, "TRANSFER_COPY_TARGET_SAS_SECRET_URI": "https://kv/x"},
+    ),
+    (
+        "TRANSFER_COPY_TARGET_SAS_SECRET_URI",
+        {"TRANSFER_COPY_TARGET_SAS_SECRET_URI": "https://kv.vault.azure.net/secrets/targetsas"},
+    ),
+    ("TRANSFER_CLOUD", {"TRANSFER_CLOUD": "Mars"}),
+    ("TRANSFER_ARM_ENDPOINT", {"TRANSFER_ARM_ENDPOINT": "http://arm"}),
+    ("TRANSFER_PIPELINE_API_VERSION", {"TRANSFER_PIPELINE_API_VERSION": "latest"}),
+    ("AZURE_CLIENT_ID", {"AZURE_CLIENT_ID": "not-a-guid"}),
+]
+SETTING_CASES = [
+    pytest.param(name, changes, id=f"{kind}-{name}-{index}")
+    for kind, cases in (("missing", MISSING), ("malformed", MALFORMED))
+    for index, (name, changes) in enumerate(cases)
+]
+
+
+def changed(changes: dict[str, str | None], base: dict[str, str] = BOTH_SIDES) -> dict[str, str]:
+    env = {**base, **{k: v for k, v in changes.items() if v is not None}}
+    return {k: v for k, v in env.items() if changes.get(k, "") is not None}
+
+
+def test_the_base_of_the_setting_cases_is_valid() -> None:
+    settings = load_settings(BOTH_SIDES)
+    assert (settings.export_pipeline, settings.import_pipeline) == ("exportpipe", "importpipe")
+
+
+@pytest.mark.parametrize(("setting", "changes"), SETTING_CASES)
+def test_each_missing_or_malformed_setting_is_one_problem_naming_it(
+    setting: str, changes: dict[str, str | None]
+) -> None:
+    found = problems(changed(changes))
+    assert len(found) == 1, found
+    assert setting in found[0]
+    assert "c2VjcmV0" not in found[0]  # a SAS in a setting is refused without being repeated
