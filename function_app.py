@@ -3,7 +3,8 @@
 """Azure Functions entry points. Handlers translate requests to service calls; see transfer/ for the logic.
 
 Importing this module does no I/O: the service (and with it the Azure SDK clients) is built on the first
-invocation, by `bootstrap.service_from_environment()`.
+invocation, by `bootstrap.service_from_environment()`. Only with APPLICATIONINSIGHTS_CONNECTION_STRING set
+does it load the Azure Monitor exporter for the app's logs (transfer/telemetry.py).
 """
 
 import logging
@@ -14,10 +15,14 @@ import azure.functions as func
 # client for the blob (SupportsDeferredBinding), so the blob's bytes never enter the function.
 import azurefunctions.extensions.bindings.blob as blob
 
-from transfer import bootstrap, http_api
+from transfer import bootstrap, http_api, telemetry
 from transfer.errors import InvalidInput, NotConfigured
 from transfer.runs import Trigger
 from transfer.service import Report
+
+# The app's own logs with their transfer.* custom dimensions (docs/operations.md); a no-op, importing
+# nothing, without APPLICATIONINSIGHTS_CONNECTION_STRING.
+telemetry.setup()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger("transfer.functions")

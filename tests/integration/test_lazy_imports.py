@@ -55,3 +55,21 @@ def test_constructing_adapters_loads_no_sdk_until_first_use() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_function_app_loads_no_sdk_nor_telemetry_without_a_connection_string() -> None:
+    """Cold start: function_app imports the Functions library and the blob binding (which brings
+    azure.identity and azure.storage.blob), nothing the service builds later, and the Azure Monitor exporter
+    only where APPLICATIONINSIGHTS_CONNECTION_STRING is set."""
+    code = (
+        "import os, sys\n"
+        "os.environ.pop('APPLICATIONINSIGHTS_CONNECTION_STRING', None)\n"
+        "import function_app\n"
+        "heavy = ('azure.mgmt', 'azure.data', 'azure.keyvault', 'azure.containerregistry', 'azure.monitor',\n"
+        "         'opentelemetry')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(heavy))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""

@@ -148,9 +148,19 @@ class Manifests:
             verification_detail=outcome.detail,
             skipped_artifacts=outcome.skipped,
         )
-        context = {"run_id": run.id, "blob": run.blob, "verification": outcome.verification.value}
-        if outcome.verification is Verification.FAILED:
-            log.warning("import verification failed: %s", outcome.detail, extra=context)
+        context = {
+            "run_id": run.id,
+            "blob": run.blob,
+            "trigger": run.trigger.value,
+            "verification": outcome.verification.value,
+            "outcome": outcome.verification.value,
+        }
+        if outcome.verification is Verification.FAILED:  # the failed-verifications alert reads the event
+            log.warning(
+                "import verification failed: %s",
+                outcome.detail,
+                extra={**context, "event": "verification.failed"},
+            )
             return with_warning(after, f"verification failed: {outcome.detail}")
         log.info("import verification %s: %s", outcome.verification.value, outcome.detail, extra=context)
         return after

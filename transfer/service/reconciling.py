@@ -114,12 +114,7 @@ class Reconciler:
         if after == replace(run, updated_at=after.updated_at):
             return run
         if after.status.terminal:
-            log.info(
-                "run %s: %s",
-                after.status.value,
-                after.error or after.warning or "",
-                extra={**context, "outcome": after.status.value, "error_cause": after.error_cause},
-            )
+            _log_finished(after, context)
         try:
             return self.context.state.update_run(after)
         except PreconditionFailed:
@@ -137,12 +132,15 @@ class Reconciler:
             return self.context.save(run, missing_since=now)
         if now - run.missing_since < MISSING_GRACE:
             return run
-        return self.context.save(
+        failed = self.context.save(
             run,
             status=RunStatus.FAILED,
             error="ARM has no deployment or pipelineRun for it (read again after the grace period)",
             missing_since=None,
         )
+        if failed.status is RunStatus.FAILED:  # not a racing writer's record
+            _log_finished(failed, context)
+        return failed
 
     def _with_cause(self, run: Run, codes: tuple[str, ...]) -> Run:
         try:
@@ -201,6 +199,8 @@ class Reconciler:
                 continue
             self._known_runs.add(name)
             report.counts["adopted"] += 1
+            if run.status.terminal:  # finished before reconcile first saw it
+                _log_finished(run, {"run_id": run.id, "blob": run.blob, "trigger": run.trigger.value})
 
     def cleanup(self, dry_run: bool = False) -> Report:
         """Delete the pipelineRun and deployment of terminal runs past the retention; only our own. A run
@@ -261,6 +261,23 @@ class Reconciler:
         if run.cleaned_up:
             return run
         return self._delete_resources(run)
+
+
+def _log_finished(run: Run, context: Mapping[str, object]) -> None:
+    """The one record of a run turning terminal: event `run.succeeded`, `run.failed` or `run.canceled`,
+    which the alert on failed runs reads (infra/README.md, docs/operations.md)."""
+    log.log(
+        logging.INFO if run.status is RunStatus.SUCCEEDED else logging.WARNING,
+        "run %s: %s",
+        run.status.value,
+        run.error or run.warning or "",
+        extra={
+            **context,
+            "event": f"run.{run.status.value.lower()}",
+            "outcome": run.status.value,
+            "error_cause": run.error_cause,
+        },
+    )
 
 
 def _delete_if_present(read: Callable[[], object], delete: Callable[[], None]) -> bool:

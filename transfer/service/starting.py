@@ -236,7 +236,8 @@ class Starter:
                 run, warning=f"not deployed yet ({exc.message}); reconcile deploys it on its next pass"
             )
         except TransferError as exc:
-            log.error("deployment rejected: %s", exc.message, extra=context)
+            failed = {"event": "run.failed", "outcome": RunStatus.FAILED.value}  # the failed-runs alert
+            log.error("deployment rejected: %s", exc.message, extra={**context, **failed})
             return self.context.save(run, status=RunStatus.FAILED, error=exc.message)
         log.info("deployment started: %s", run.deployment_name, extra=context)
         return self.context.save(run, status=RunStatus.DEPLOYING)

@@ -89,10 +89,12 @@ class WatchedContainer:
                 return self._resume_import(orphan, trigger, now)
         context = {"blob": name, "trigger": trigger.value, "outcome": decision.outcome.value}
         if decision.outcome is Outcome.WAITING:
+            claims = sorted(import_records(blob, records), key=lambda r: r.decided_at)
+            last_run = claims[-1].run_id if claims else None  # the last manual import that failed
             log.warning(
                 "blob waits for a person: %s",
                 decision.reason,
-                extra={**context, "event": "blob.needs_attention"},
+                extra={**context, "event": "blob.needs_attention", "run_id": last_run},
             )
         else:
             log.info("blob decision: %s (%s)", decision.outcome.value, decision.reason, extra=context)
