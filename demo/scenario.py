@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import azure.functions as func
@@ -21,7 +22,11 @@ from transfer.config import load_settings
 from transfer.runs import Run
 from transfer.service import PipelineSpec, TransferService
 
-SAMPLES = {"samples/hello-world": {"v1": None, "v2": None}, "samples/nginx": {"1.27": None}}
+SAMPLES = {
+    "samples/hello-world": {"v1": None, "v2": None},
+    "samples/nginx": {"1.27": None},
+    "samples/busybox": {"1.36": None},
+}
 TEAM = {"team/api": {"v1.0": None, "v1.1": None, "v2.0": None}, "team/web": {"v1.0": None}}
 BULK = {f"bulk/svc{i:02d}": {"v1": None} for i in range(60)}
 REPOSITORIES = len(SAMPLES) + len(TEAM) + len(BULK)
@@ -132,7 +137,10 @@ def _story(story: Story, stack: Stack) -> None:
     prepare(stack, source, target, story)
     with target.active():
         checks = {c.name: c for c in target.service.health()}
-    story.check(all(c.ok for c in checks.values()), f"target health: {checks['importPipeline'].detail}")
+    failing = [f"{c.name}: {c.detail}" for c in checks.values() if not c.ok]
+    story.check(
+        not failing, f"target health: {checks['importPipeline'].detail}" if not failing else f"{failing}"
+    )
 
     story.step("POST /api/exports on the source side (with an Idempotency-Key), and repeat it")
     body = {"artifacts": ["samples/hello-world:v1", "samples/nginx:1.27"], "targetName": "nightly"}
@@ -208,6 +216,7 @@ def _story(story: Story, stack: Stack) -> None:
     )
 
     _selectors_and_manifests(story, stack, source, target, app)
+    _aged_blob_refreshed(story, stack, source, target, app)
 
     story.step("Move the clock 61 days on; export again: the blob arrives too old for the source trigger")
     stack.advance_clock(days=61)
@@ -228,9 +237,12 @@ def _story(story: Story, stack: Stack) -> None:
     story.step("The blob's event was missed; the sweep timer finds it and starts a manual import run")
     target.timer(app.sweep_stale_blobs)
     swept = [r for r in target.service.list_runs(kind="import") if r.trigger.value == "sweep"]
+    swept_blobs = [r.blob for r in swept]
     story.check(
-        [r.blob for r in swept] == [late_run.blob],
-        "one manual import, for the aged blob; the imported ones left alone",
+        swept_blobs == [late_run.blob],
+        "one manual import, for the aged blob; the imported ones left alone"
+        if swept_blobs == [late_run.blob]
+        else f"manual imports of {swept_blobs}",
     )
     imports = _reconcile_until(story, target, app, None)
     manual = [r for r in imports if r.trigger.value == "sweep"]
@@ -435,6 +447,61 @@ def _deploy_pipeline(
     )
 
 
+def _aged_blob_refreshed(story: Story, stack: Stack, source: Side, target: Side, app: Any) -> None:
+    """The default TRANSFER_STALE_BLOB_ACTION=refresh, end to end. The emulator's source-trigger window is
+    set to seconds (a blob 5 s old is too old for it) and a target instance whose clock runs 61 days ahead
+    sees the same blob as aged: it refreshes the blob's Last-Modified, and the source trigger imports it."""
+    admin = stack.emulator.admin
+    story.step("An aged blob, the default refresh: the source trigger's window shrunk to 4 seconds")
+    admin.configure(source_trigger_window_days=0)  # the source trigger takes nothing while the copy lands
+    status, body = source.http(
+        app.start_export, "POST", "exports", {"artifacts": ["samples/busybox:1.36"], "targetName": "aged"}
+    )
+    story.check(status == 202, "POST /api/exports: 202")
+    [aged] = _reconcile_until(story, source, app, [body["runs"][0]["id"]], copies=True)
+    assert aged.blob is not None
+    time.sleep(5)
+    admin.configure(source_trigger_window_days=4 / 86400)
+    admin.scan_source_trigger()
+    story.check("1.36" not in _tags(admin, "samples/busybox"), "the blob is too old for the source trigger")
+
+    env = {**stack.target_env, "TRANSFER_STALE_BLOB_ACTION": "refresh"}
+    later = demo_stack.DemoClock(stack.clock.offset + timedelta(days=61))
+    refresher = Side("target", bootstrap.build_service(load_settings(env), clock=later))
+    before = _blob_properties(stack, aged.blob)
+    refresher.blob_event(app, stack, aged.blob)
+    after = _blob_properties(stack, aged.blob)
+    story.check(
+        after["last_modified"] > before["last_modified"] and after["md5"] == before["md5"],
+        "the blob trigger refreshed its Last-Modified (a metadata key merged; Content-MD5 and category kept)",
+    )
+    admin.scan_source_trigger()
+    _wait(story, lambda: "1.36" in _tags(admin, "samples/busybox"), "the source trigger to import it")
+    story.check(
+        True, "the import pipeline's source trigger imported the refreshed blob: samples/busybox:1.36"
+    )
+    _wait(
+        story,
+        lambda: any(
+            r.trigger.value == "source" and r.created_at >= after["last_modified"]
+            for r in _reconciled(target, app)
+        ),
+        "reconcile to record the source trigger's run",
+    )
+    story.check(True, "reconcile recorded the source trigger's run: later passes leave the blob alone")
+    target.blob_event(app, stack, aged.blob)  # a repeated event (the refresh itself raises none)
+    story.check(
+        _blob_properties(stack, aged.blob)["last_modified"] == after["last_modified"],
+        "a repeated event, on today's clock, finds it fresh and refreshes nothing more",
+    )
+    admin.configure(source_trigger_window_days=60)
+
+
+def _reconciled(side: Side, app: Any) -> list[Run]:
+    side.timer(app.reconcile)
+    return side.service.list_runs(kind="import", top=1000)
+
+
 def _reconcile_until(
     story: Story, side: Side, app: Any, run_ids: list[str] | None, copies: bool = False, timeout: float = 60
 ) -> list[Run]:
@@ -470,7 +537,11 @@ def _blob_properties(stack: Stack, name: str) -> dict[str, Any]:
     props = BlobClient.from_connection_string(
         stack.connection_string(demo_stack.TARGET_ACCOUNT), demo_stack.TARGET_CONTAINER, name
     ).get_blob_properties()
-    return {"md5": props.content_settings.content_md5, "category": props.metadata.get("category")}
+    return {
+        "md5": props.content_settings.content_md5,
+        "category": props.metadata.get("category"),
+        "last_modified": props.last_modified,
+    }
 
 
 def _tags(admin: Any, repository: str) -> set[str]:

@@ -39,9 +39,16 @@ def required_permissions(kind: str, options: Iterable[str]) -> str:
 
 
 def shortfalls(
-    token: str, *, kind: str, options: Iterable[str], expires_at: datetime | None, now: datetime
+    token: str,
+    *,
+    kind: str,
+    options: Iterable[str],
+    expires_at: datetime | None,
+    now: datetime,
+    https_only: bool = True,
 ) -> list[Shortfall]:
-    """Everything the pipeline's SAS lacks for a run of `kind`; empty when it will do."""
+    """Everything the pipeline's SAS lacks for a run of `kind`; empty when it will do. `https_only` is
+    false only for a local emulator's http:// container, for which no HTTPS-only SAS can work."""
     sas = fields(token)
     found: list[Shortfall] = []
     permissions = sas.get("sp", "")
@@ -56,7 +63,7 @@ def shortfalls(
                 SAS_PERMISSIONS,
             )
         )
-    if sas.get("spr", "").replace(" ", "").lower() != "https":
+    if https_only and sas.get("spr", "").replace(" ", "").lower() != "https":
         found.append(
             Shortfall(
                 f"the SAS is not HTTPS-only (spr={sas.get('spr') or 'unset'}; needs spr=https)", SAS_HTTP

@@ -97,3 +97,9 @@ def test_an_expired_sas_is_a_shortfall() -> None:
         GOOD_EXPORT, kind="export", options=(), expires_at=NOW - timedelta(seconds=1), now=NOW
     )
     assert [s.cause for s in found] == [causes.SAS_EXPIRED]
+
+
+def test_a_local_emulators_http_container_needs_no_https_only_sas() -> None:
+    token = GOOD_EXPORT.replace("&spr=https", "")
+    assert shortfall_causes(token) == [causes.SAS_HTTP]
+    assert sas.shortfalls(token, kind="export", options=(), expires_at=None, now=NOW, https_only=False) == []

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from transfer.arm_views import Pipeline
-from transfer.config import Settings
+from transfer.config import Settings, is_loopback_http
 from transfer.errors import (
     InvalidInput,
     NotConfigured,
@@ -142,7 +142,12 @@ class Context:
             self._sas[pipeline.key_vault_uri] = cached
         secret = cached[1]
         found = shortfalls(
-            secret.token, kind=pipeline.kind, options=pipeline.options, expires_at=secret.expires_at, now=now
+            secret.token,
+            kind=pipeline.kind,
+            options=pipeline.options,
+            expires_at=secret.expires_at,
+            now=now,
+            https_only=not is_loopback_http(pipeline.storage_uri or ""),
         )
         return secret, found
 
