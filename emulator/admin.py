@@ -87,6 +87,12 @@ class AdminClient:
             "POST", f"registries/{quote(registry)}/repositories", {"repositories": repositories}
         )
 
+    def add_image(self, registry: str, repository: str, tag: str, layer_sizes: list[int]) -> dict[str, Any]:
+        """An image whose manifest has layers of these sizes (e.g. one over the 8 GB limit of ACR Transfer);
+        returns {"repository", "tag", "digest", "size"}."""
+        body = {"repository": repository, "tag": tag, "layerSizes": layer_sizes}
+        return self._call("POST", f"registries/{quote(registry)}/images", body)
+
     def registry_content(self, registry: str) -> dict[str, Any]:
         """{repo: {"tags": {tag: digest}, "manifests": [digest, ...]}}."""
         return self._call("GET", f"registries/{quote(registry)}")["content"]

@@ -257,8 +257,8 @@ class Deployments:
     def _enforce_limit(self, subscription_id: str, group: str, name: str, replacing: bool) -> None:
         count = len(self._in_group(subscription_id, group))
         if not replacing and count >= self.config.deployment_limit:
-            raise ApiError(
-                400,
+            raise ApiError(  # 409 as recorded from ARM (a 400 in the emulator before)
+                409,
                 "DeploymentQuotaExceeded",
                 f"Creating the deployment '{name}' would exceed the quota of "
                 f"'{self.config.deployment_limit}'. "

@@ -12,11 +12,11 @@ from emulator.errors import ApiError, bad_request
 from emulator.state import State
 
 _DEFAULTS: dict[int, tuple[str, str]] = {
-    429: (
-        "TooManyRequests",
-        "The request is being throttled as the limit has been reached for operation type - "
-        "Write_ObservationWindow"
-        "_00:05:00. For more information, see - https://aka.ms/srpthrottlinglimits",
+    429: (  # ARM's own throttling (a token bucket per subscription and principal)
+        "SubscriptionRequestsThrottled",
+        "Number of '{kind}' requests for subscription '{subscription}' actor '{actor}' exceeded. Please try "
+        "again after '{after}' seconds after additional tokens are available. Refer to "
+        "https://aka.ms/arm-throttling for additional information.",
     ),
     500: (
         "InternalServerError",
@@ -54,10 +54,21 @@ class FaultRule:
             "message": self.message,
         }
 
-    def error(self) -> ApiError:
+    def error(self, method: str = "GET", path: str = "") -> ApiError:
         assert self.status is not None
         code, message = _DEFAULTS.get(self.status, ("EmulatorFault", "Injected fault."))
-        headers = {"Retry-After": self.retry_after} if self.retry_after is not None else {}
+        retry_after = self.retry_after
+        if self.status == 429 and retry_after is None:
+            retry_after = "1"  # ARM always tells a throttled client when to come back
+        if self.status == 429:
+            segments = path.strip("/").split("/")
+            message = message.format(
+                kind={"GET": "read", "HEAD": "read", "DELETE": "delete"}.get(method.upper(), "write"),
+                subscription=segments[1] if len(segments) > 1 else "",
+                actor="00000000-0000-0000-0000-000000000000",
+                after=retry_after,
+            )
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
         return ApiError(self.status, self.code or code, self.message or message, headers=headers)
 
 

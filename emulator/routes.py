@@ -100,7 +100,7 @@ class ArmRoutes:
             if fault.delay > 0 and self.emulator.stop_event.wait(fault.delay):
                 raise ApiError(503, "ServiceUnavailable", "The emulator is stopping.")
             if fault.status is not None:
-                raise fault.error()
+                raise fault.error(request.method, request.path)
         if "api-version" not in request.query:
             raise bad_request(
                 "The api-version query parameter (?api-version=) is required for all requests.",

@@ -4,6 +4,7 @@ registry. A run takes `config.run_seconds`; its resource moves Running -> Succee
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import threading
 from dataclasses import dataclass, field, replace
@@ -237,6 +238,8 @@ class Runner:
                     document = self.registries.store.document(resolved.digest)  # the blob carries it
                     if document is not None:
                         resolved = replace(resolved, media_type=document.media_type, manifest=document.data)
+                        error = _oversized_layer(artifact, document.data)
+                if resolved and not error:
                     found.append(resolved)
                 else:
                     errors.append(error)
@@ -409,6 +412,25 @@ def _resolve(
             f"'{repository}' of registry '{server}'."
         )
     return transfer_blob.Artifact(artifact, repository, tag, repo.tags[tag]), ""
+
+
+MAX_LAYER_BYTES = 8 * 1024**3  # "ACR Transfer supports artifacts with layer sizes up to 8 GB"
+
+
+def _oversized_layer(artifact: str, manifest: bytes) -> str:
+    """Why an artifact cannot be exported for its layers' size (the official limit), else ""."""
+    try:
+        layers = json.loads(manifest.decode("utf-8")).get("layers") or []
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return ""
+    for layer in layers:
+        size = layer.get("size") if isinstance(layer, dict) else None
+        if isinstance(size, int) and size > MAX_LAYER_BYTES:
+            return (
+                f"Failed to export artifact '{artifact}': its layer '{layer.get('digest')}' is {size} "
+                f"bytes; ACR Transfer supports layers up to 8 GB ({MAX_LAYER_BYTES} bytes)."
+            )
+    return ""
 
 
 def _unknown_repository(artifact: str, repository: str, server: str) -> str:

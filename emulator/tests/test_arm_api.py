@@ -573,7 +573,12 @@ def test_list_paging_and_the_history_limit(emulator_reset: RunningEmulator) -> N
             },
             polling=False,
         )
-    assert caught.value.error.code == "DeploymentQuotaExceeded"
+    assert (caught.value.status_code, caught.value.error.code) == (409, "DeploymentQuotaExceeded")
+    assert caught.value.error.message == (
+        "Creating the deployment 'd8' would exceed the quota of '8'. The current deployment count is '8'. "
+        "Please delete some deployments before creating a new one, or see https://aka.ms/800LimitFix for "
+        "information on managing deployment limits."
+    )
 
     admin.configure(deployment_grooming=True)
     client.deployments.begin_delete(group, "d7", polling=False)
@@ -599,6 +604,27 @@ def test_throttling_429_with_retry_after_is_retried_by_the_sdk(emulator_reset: R
     assert state(client.deployments.get(emulator_reset.resource_group, "throttled")) == "Succeeded"
     assert time.monotonic() - start >= 0.9  # it slept Retry-After
     assert [r["status"] for r in emulator_reset.admin.requests()] == [429, 200]
+
+    emulator_reset.admin.inject_fault(status=429, method="GET", path="/deployments/throttled$")
+    status, headers, error = raw(
+        emulator_reset,
+        "GET",
+        f"/subscriptions/{emulator_reset.subscription_id}/resourcegroups/{emulator_reset.resource_group}"
+        "/providers/Microsoft.Resources/deployments/throttled?api-version=2025-04-01",
+        headers={"Authorization": "Bearer x"},
+    )
+    assert (status, headers["Retry-After"], error["error"]["code"]) == (
+        429,
+        "1",
+        "SubscriptionRequestsThrottled",
+    )
+    assert error["error"]["message"].startswith(
+        f"Number of 'read' requests for subscription '{emulator_reset.subscription_id}' actor '"
+    )
+    assert (
+        "Please try again after '1' seconds after additional tokens are available."
+        in error["error"]["message"]
+    )
 
 
 def test_500_is_retried_and_409_reaches_the_caller(emulator_reset: RunningEmulator) -> None:

@@ -394,3 +394,31 @@ def test_continue_on_errors_keeps_the_message_and_lists_only_what_was_imported(
     assert response["importedArtifacts"] == ["samples/hello:v1"]  # nginx:v2 exists with another digest
     assert "samples/nginx:v2" in response["pipelineRunErrorMessage"]
     assert "OverwriteTags" in response["pipelineRunErrorMessage"]
+
+
+def test_a_layer_over_8_gb_is_not_exported(source: dict[str, Any]) -> None:
+    emulator: RunningEmulator = source["emulator"]
+    big = emulator.admin.add_image("sourceregistry", "samples/big", "v1", [1024, 9_000_000_000])
+    assert big["size"] > 9_000_000_000
+    assert emulator.admin.registry_content("sourceregistry")["samples/big"]["tags"]["v1"] == big["digest"]
+    exported = export_pipeline(emulator, "sourceregistry", source["url"])
+    pipeline = output(exported, "pipelineResourceId")
+    run = export_run(emulator, "sourceregistry", pipeline, ["samples/big:v1", "samples/hello:v1"], "big")
+    message = message_of(emulator, run)
+    assert message.startswith("Failed to export artifact 'samples/big:v1': its layer 'sha256:")
+    assert "is 9000000000 bytes; ACR Transfer supports layers up to 8 GB (8589934592 bytes)." in message
+    tolerant = export_pipeline(emulator, "sourceregistry", source["url"], options=["ContinueOnErrors"])
+    run = export_run(
+        emulator,
+        "sourceregistry",
+        output(tolerant, "pipelineResourceId"),
+        ["samples/big:v1", "samples/hello:v1"],
+        "big",
+    )
+    assert state(run) == "Succeeded"
+    assert "8 GB" in run_response(emulator, run_id(run))["pipelineRunErrorMessage"]
+    small = emulator.admin.add_image("sourceregistry", "samples/big", "v2", [8 * 1024**3])  # the limit itself
+    run = export_run(emulator, "sourceregistry", pipeline, ["samples/big:v2"], "big2")
+    assert state(run) == "Succeeded", small
+    with pytest.raises(AdminError):
+        emulator.admin.add_image("sourceregistry", "samples/big", "v3", [])
