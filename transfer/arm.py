@@ -22,7 +22,7 @@ from transfer.arm_views import DeploymentState, error_message
 from transfer.config import Settings
 from transfer.errors import NotFound, TransferError
 from transfer.retry import capped_retry_policy
-from transfer.sdk_errors import IGNORE, redact, status_of, translated
+from transfer.sdk_errors import IGNORE, redact, redact_json, status_of, translated
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -178,7 +178,7 @@ class ArmResourceManager:
             )
         if call.ignored:
             return None
-        return dict(body) if isinstance(body, Mapping) else None
+        return redact_json(dict(body)) if isinstance(body, Mapping) else None
 
     def delete_resource(self, resource_id: str) -> None:
         _check_id(resource_id)
@@ -189,6 +189,12 @@ class ArmResourceManager:
 
     def list_pipeline_runs(self) -> list[dict[str, Any]]:
         return list(self._pages(f"{self._settings.registry_id}/pipelineRuns", "listing the pipeline runs"))
+
+    def list_pipelines(self, kind: str) -> list[dict[str, Any]]:
+        if kind not in ("export", "import"):
+            raise ValueError(f"not a pipeline kind: {kind!r}")
+        path = f"{self._settings.registry_id}/{kind}Pipelines"
+        return list(self._pages(path, f"listing the {kind} pipelines"))
 
     def role_assignments(self, principal_id: str) -> list[dict[str, Any]]:
         if not _GUID.fullmatch(principal_id):
@@ -227,7 +233,7 @@ class ArmResourceManager:
                     )
                 response.raise_for_status()
                 page = response.json()
-            yield from (item for item in page.get("value") or () if isinstance(item, dict))
+            yield from (redact_json(item) for item in page.get("value") or () if isinstance(item, dict))
             next_link = page.get("nextLink")
             if not next_link:
                 return

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Callable
 from enum import Enum
 from types import TracebackType
@@ -69,6 +70,18 @@ def redact(text: str, limit: int = MAX_MESSAGE) -> str:
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def redact_json(value: Any) -> Any:
+    """A JSON value with every string in it redacted, never shortened: ARM's resource bodies carry the
+    service's own words (a pipelineRun's `pipelineRunErrorMessage`), which may quote a URL with its SAS."""
+    if isinstance(value, str):
+        return redact(value, limit=sys.maxsize)
+    if isinstance(value, list):
+        return [redact_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: redact_json(item) for key, item in value.items()}
+    return value
 
 
 class RedactingFilter(logging.Filter):

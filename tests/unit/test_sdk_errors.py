@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from transfer.errors import AlreadyExists, NotFound, PreconditionFailed, Throttled, TransferError, Unavailable
-from transfer.sdk_errors import IGNORE, redact, status_of, translate, translated
+from transfer.sdk_errors import IGNORE, redact, redact_json, status_of, translate, translated
 
 
 def http_error(status: int, headers: dict[str, str] | None = None, body: str = "") -> Exception:
@@ -194,3 +194,21 @@ def test_detail_is_appended_without_secrets() -> None:
         raise http_error(400)
     assert caught.value.message.startswith("ARM: starting deployment d: failed (400): InvalidTemplate")
     assert "SECRET" not in caught.value.message
+
+
+def test_redact_json_cleans_every_string_of_an_arm_body_and_shortens_none() -> None:
+    message = "could not write https://a.blob.core.windows.net/c/x?sv=1&sig=SECRET: " + "x" * 5000
+    body = {
+        "name": "run1",
+        "properties": {
+            "response": {"pipelineRunErrorMessage": message, "importedArtifacts": ["a:v1"], "n": 3},
+            "request": {"source": {"name": "what?now"}},
+        },
+    }
+    cleaned = redact_json(body)
+    error = cleaned["properties"]["response"]["pipelineRunErrorMessage"]
+    assert "SECRET" not in error
+    assert error.endswith("x" * 5000)  # the service's words are kept whole
+    assert cleaned["properties"]["response"]["importedArtifacts"] == ["a:v1"]
+    assert cleaned["properties"]["request"]["source"]["name"] == "what?now"  # not a URL: unchanged
+    assert cleaned["properties"]["response"]["n"] == 3

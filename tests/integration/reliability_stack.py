@@ -1,0 +1,85 @@
+"""The two-sided stack of demo/stack.py (one Azurite with a source and a target account, the ARM/ACR
+emulator, SasToken pipelines deployed from templates/, the copy step on) for the reliability tests
+(docs/reliability.md), and what they share: app sides with their own settings and clock, waiting for
+runs, and reading the emulator's ARM request log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from demo import scenario
+from demo import stack as demo_stack
+from demo.stack import DemoClock, Stack
+from tests.integration.polling import wait_for
+from transfer import bootstrap
+from transfer.config import load_settings
+from transfer.runs import Run
+
+ARM_WRITES = frozenset({"PUT", "DELETE", "POST", "PATCH"})
+
+
+@contextmanager
+def started_stack(run_seconds: float = 0.2, repositories: dict[str, Any] | None = None) -> Iterator[Stack]:
+    """The stack with both pipelines deployed (SasToken, vault URI through reference()), the source
+    registry seeded (the demo's content and `repositories`), and the app's managed identity."""
+    stack = demo_stack.start(run_seconds=run_seconds)
+    try:
+        with demo_stack.identity(stack):
+            scenario.prepare(stack, side(stack, "source"), side(stack, "target"))
+            if repositories:
+                stack.emulator.admin.add_repositories(demo_stack.SOURCE_REGISTRY, repositories)
+            yield stack
+    finally:
+        stack.stop()
+
+
+def side(stack: Stack, name: str, clock: Callable[[], datetime] | None = None, **env: str) -> scenario.Side:
+    """A fresh app instance of one side (its own service, so its own caches), settings `env` on top."""
+    base = stack.source_env if name == "source" else stack.target_env
+    settings = load_settings({k: v for k, v in {**base, **env}.items() if v})
+    return scenario.Side(name, bootstrap.build_service(settings, clock or DemoClock()))
+
+
+def later(days: float = 0, hours: float = 0) -> DemoClock:
+    return DemoClock(timedelta(days=days, hours=hours))
+
+
+def reconciled(s: scenario.Side, run_ids: list[str], copied: bool = False, timeout: float = 30) -> list[Run]:
+    """Reconcile until every run is terminal (and, with `copied`, its copy settled)."""
+    latest: list[Run] = []
+
+    def done() -> bool:
+        s.service.reconcile()
+        latest[:] = [s.service.get_run(run_id) for run_id in run_ids]
+        return all(
+            run.status.terminal
+            and (not copied or (run.copy_status is not None and run.copy_status.value != "pending"))
+            for run in latest
+        )
+
+    wait_for(done, f"runs {run_ids} to finish", timeout=timeout)
+    return latest
+
+
+def arm_requests(stack: Stack, since: int = 0) -> list[dict[str, Any]]:
+    return stack.emulator.admin.requests(since=since)
+
+
+def next_index(stack: Stack) -> int:
+    """The index the next ARM request will get in the emulator's log."""
+    log = arm_requests(stack)
+    return (log[-1]["index"] + 1) if log else 0
+
+
+def writes(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in requests if r["method"] in ARM_WRITES]
+
+
+def timed(work: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.monotonic()
+    result = work()
+    return time.monotonic() - started, result
