@@ -727,3 +727,15 @@ class FakeResourceManager(_Faults):
                 for key, body in sorted(self.resources.items())
                 if (key.startswith(prefix) if self.registry_id else prefix in key)
             ]
+
+    def list_pipelines(self, kind: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self._enter("list_pipelines", kind)
+            if kind not in ("export", "import"):
+                raise ValueError(f"not a pipeline kind: {kind!r}")
+            if self.registry_id is None:
+                raise ValueError("FakeResourceManager needs registry_id for pipelines")
+            prefix = f"{self.registry_id}/{kind}Pipelines/".lower()
+            return [
+                copy.deepcopy(body) for key, body in sorted(self.resources.items()) if key.startswith(prefix)
+            ]

@@ -175,6 +175,8 @@ class PipelineRun:
     response_source_uri: str | None
     source_trigger_time: datetime | None
     started_by_source_trigger: bool
+    start_time: datetime | None = None  # response.startTime
+    finish_time: datetime | None = None  # response.finishTime
 
     @classmethod
     def from_arm(cls, resource: Mapping[str, Any]) -> PipelineRun:
@@ -197,7 +199,18 @@ class PipelineRun:
             response_source_uri=_text(_dict(response.get("source")).get("uri")),
             source_trigger_time=parse_time(_dict(source_trigger).get("timestamp")),
             started_by_source_trigger=bool(source_trigger),
+            start_time=parse_time(response.get("startTime")),
+            finish_time=parse_time(response.get("finishTime")),
         )
+
+    @property
+    def pipeline_kind(self) -> str | None:
+        """export or import, from the pipeline the run names; None when it names none."""
+        return _pipeline_path(self.pipeline_resource_id)[0]
+
+    @property
+    def pipeline_name(self) -> str | None:
+        return _pipeline_path(self.pipeline_resource_id)[1]
 
     def blob_in(self, container_uri: str | None) -> str | None:
         """The blob this run names: `request.source.name`, else `response.source.uri` where it is the URL
@@ -209,6 +222,16 @@ class PipelineRun:
         if base and uri.lower().startswith(base.lower() + "/"):
             return unquote(uri[len(base) + 1 :]) or None
         return None
+
+
+def _pipeline_path(resource_id: str | None) -> tuple[str | None, str | None]:
+    """(kind, name) of `.../registries/<r>/exportPipelines/<name>` (any casing), or (None, None)."""
+    parts = (resource_id or "").rstrip("/").split("/")
+    if len(parts) >= 2:
+        kind = {"exportpipelines": "export", "importpipelines": "import"}.get(parts[-2].lower())
+        if kind is not None and parts[-1]:
+            return kind, parts[-1]
+    return None, None
 
 
 def _errors(error: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -121,6 +121,10 @@ class ResourceManager(Protocol):
         """Every pipelineRun of the configured registry, as ARM's JSON."""
         ...
 
+    def list_pipelines(self, kind: str) -> list[dict[str, Any]]:
+        """Every export (`kind` "export") or import pipeline of the configured registry, as ARM's JSON."""
+        ...
+
     def role_assignments(self, principal_id: str) -> list[dict[str, Any]]:
         """The role assignments of a principal in the subscription (any scope), as ARM's JSON."""
         ...

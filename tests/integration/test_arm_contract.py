@@ -143,3 +143,18 @@ def test_a_run_deployment_starts_without_waiting_and_is_adopted_while_running(ar
 
     arm.delete_resource(run_resource_id)
     wait_for(lambda: arm.get_resource(run_resource_id) is None, "the run to be deleted")
+
+
+def test_pipelines_are_listed_by_kind_and_deleted_by_id(arm_world: ArmWorld) -> None:
+    arm, settings = arm_world.arm, arm_world.settings
+    assert arm.list_pipelines("export") == []
+    assert arm.list_pipelines("import") == []
+    arm_world.make_pipeline()
+    [listed] = arm.list_pipelines("export")
+    assert listed["name"] == "exportpipeline"
+    assert listed["id"].lower() == settings.pipeline_id("export").lower()
+    assert listed["properties"]["provisioningState"] == "Succeeded"
+    assert arm.list_pipelines("import") == []
+    arm.delete_resource(settings.pipeline_id("export"))
+    wait_for(lambda: arm.get_resource(settings.pipeline_id("export")) is None, "the pipeline to be deleted")
+    assert arm.list_pipelines("export") == []
