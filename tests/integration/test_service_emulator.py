@@ -160,7 +160,9 @@ def test_a_stale_blob_is_refreshed_and_the_source_trigger_then_imports_it(stack:
         ),
         "reconcile (on the real clock) to record the source trigger's run",
     )
-    # once its import is recorded, even a clock 61 days on neither refreshes nor imports it again
+    # once its import is recorded, even a clock 61 days on (a later pass: a worker reads the source-trigger
+    # runs at most once a minute) neither refreshes nor imports it again
+    target = side(stack, "target", days_ahead=61, TRANSFER_STALE_BLOB_ACTION="refresh")
     assert target.service.handle_blob(run.blob).outcome is Outcome.NOTHING
     assert [
         r for r in target.service.list_runs(kind="import", top=1000) if r.blob == run.blob and r.owned
