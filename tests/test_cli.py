@@ -12,6 +12,7 @@ from tests.conftest import World
 from transfer import bootstrap, cli
 from transfer.arm_views import DeploymentState
 from transfer.errors import Unavailable
+from transfer.runs import Trigger
 
 
 class Cli:
@@ -296,6 +297,8 @@ def test_help_explains_every_command_and_the_exit_codes(capsys: pytest.CaptureFi
         "sweep",
         "cleanup",
         "health",
+        "blob",
+        "delete",
         "pipelines",
     ):
         assert command in text
@@ -349,3 +352,257 @@ def test_export_incremental_says_when_nothing_is_new(world: World, run_cli: Cli)
     code, _, err = run_cli("export", "team/*:v9.*")
     assert code == cli.BAD_INPUT
     assert "matches no tag" in err
+
+
+# ---- the registry's resources, whoever made them ------------------------------------------------------
+
+PRINCIPAL = "11111111-2222-3333-4444-555555555555"
+STORAGE_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+
+
+def stranger_pipeline(world: World, kind: str = "export", name: str = "oldexport1") -> dict[str, Any]:
+    """A pipeline someone else deployed: SasToken, a system identity."""
+    return world.arm.put_resource(
+        {
+            "id": f"{world.settings.registry_id}/{kind}Pipelines/{name}",
+            "name": name,
+            "identity": {"type": "systemAssigned", "principalId": PRINCIPAL},
+            "properties": {
+                "provisioningState": "Succeeded",
+                "target" if kind == "export" else "source": {
+                    "type": "AzureStorageBlobContainer",
+                    "uri": "https://oldacct.blob.core.windows.net/exports",
+                    "keyVaultUri": "https://oldvault.vault.azure.net/secrets/oldsas",
+                },
+            },
+        }
+    )
+
+
+def test_pipelines_list_shows_every_pipeline_of_the_registry(world: World, run_cli: Cli) -> None:
+    stranger_pipeline(world)
+    code, out, _ = run_cli("pipelines", "list")
+    assert code == cli.OK
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "KIND", "NAME", "CONFIGURED", "STORAGE", "ACCESS", "STORAGE", "URI", "SOURCE", "TRIGGER", "STATE",
+        "PRINCIPAL", "ID",
+    ]  # fmt: skip
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["export", "exportpipeline"],
+        ["export", "oldexport1"],
+        ["import", "importpipeline"],
+    ]
+    assert "yes" in lines[1]
+    assert "yes" not in lines[2]
+    assert PRINCIPAL in lines[2]
+    code, body = run_cli.json("pipelines", "list")
+    by_name = {p["name"]: p for p in body["pipelines"]}
+    assert by_name["oldexport1"] == {
+        "kind": "export",
+        "name": "oldexport1",
+        "id": f"{world.settings.registry_id}/exportPipelines/oldexport1",
+        "provisioningState": "Succeeded",
+        "storageAccessMode": "SasToken",
+        "storageUri": "https://oldacct.blob.core.windows.net/exports",
+        "keyVaultUri": "https://oldvault.vault.azure.net/secrets/oldsas",
+        "options": [],
+        "sourceTrigger": None,
+        "identityType": "systemAssigned",
+        "principalId": PRINCIPAL,
+        "configured": False,
+    }
+    assert (by_name["importpipeline"]["configured"], by_name["importpipeline"]["sourceTrigger"]) == (
+        True,
+        "Enabled",
+    )
+    assert world.arm_writes() == []
+
+
+def test_pipelines_delete_refuses_the_configured_pipeline_unless_forced(world: World, run_cli: Cli) -> None:
+    stranger = stranger_pipeline(world)
+    code, _, err = run_cli("pipelines", "delete", "export", "exportpipeline")
+    assert code == cli.CONFLICT
+    assert "--force" in err
+    assert "TRANSFER_EXPORT_PIPELINE" in err
+    assert world.arm.deleted_resources == []
+    code, body = run_cli.json("pipelines", "delete", "export", "oldexport1")
+    assert code == cli.OK
+    assert body == {"kind": "export", "name": "oldexport1", "id": stranger["id"], "status": "deleted"}
+    assert world.arm.deleted_resources == [stranger["id"]]
+    assert run_cli("pipelines", "delete", "export", "oldexport1")[0] == cli.NOT_FOUND
+    assert run_cli("pipelines", "delete", "import", "bad-name")[0] == cli.BAD_INPUT
+    code, out, _ = run_cli("pipelines", "delete", "import", "importpipeline", "--force")
+    assert code == cli.OK
+    assert out == "import pipeline importpipeline: deleted\n"
+    code, _, err = run_cli("health")
+    assert code == cli.FAILED  # the configured pipeline is gone, and health says so at once
+
+
+def test_pipelines_delete_that_arm_finishes_later_says_so(
+    world: World, run_cli: Cli, monkeypatch: Any
+) -> None:
+    stranger_pipeline(world)
+    monkeypatch.setattr(world.arm, "delete_resource", lambda resource_id: None)  # accepted, not done yet
+    code, body = run_cli.json("pipelines", "delete", "export", "oldexport1")
+    assert (code, body["status"]) == (cli.OK, "deleting")
+
+
+def test_delete_run_is_the_twin_of_the_http_delete(world: World, run_cli: Cli, monkeypatch: Any) -> None:
+    [run] = world.service.start_export(["a:v1"], Trigger.HTTP).runs
+    code, _, err = run_cli("delete", run.id)
+    assert code == cli.CONFLICT  # still running
+    assert "finished" in err
+    world.finish(run)
+    world.service.reconcile()
+    writes = len(world.arm_writes())
+    code, body = run_cli.json("delete", run.id)
+    assert code == cli.OK
+    assert (body["id"], body["cleanedUp"]) == (run.id, True)  # the fake deletes at once; ARM confirmed it
+    assert "url" not in body
+    assert len(world.arm_writes()) == writes + 2  # the pipelineRun and the deployment
+    code, out, _ = run_cli("delete", run.id)
+    assert (code, out) == (cli.OK, f"run {run.id}: already cleaned up\n")
+    assert run_cli("delete", "20261126120000000e999999")[0] == cli.NOT_FOUND
+    assert run_cli("delete", "not a run!")[0] == cli.BAD_INPUT
+
+
+def test_delete_run_whose_deletes_arm_has_not_finished(world: World, run_cli: Cli, monkeypatch: Any) -> None:
+    [run] = world.service.start_export(["a:v1"], Trigger.HTTP).runs
+    world.finish(run)
+    world.service.reconcile()
+    monkeypatch.setattr(world.arm, "delete_resource", lambda resource_id: None)
+    monkeypatch.setattr(world.arm, "delete_deployment", lambda name: None)
+    code, out, _ = run_cli("delete", run.id)
+    assert code == cli.OK
+    assert "ARM deletes started; the next cleanup confirms them" in out
+    assert not world.stored_run(run.id).cleaned_up
+
+
+def test_runs_all_lists_every_pipeline_run_beside_the_app_record(world: World, run_cli: Cli) -> None:
+    settings = world.settings
+    [ours] = world.service.start_export(["a:v1"], Trigger.HTTP, "nightly").runs
+    world.finish(ours, "Failed", error="BlobAlreadyExists: The specified blob already exists.")
+    world.arm.put_pipeline_run(
+        "sourcetriggered1",
+        status="Succeeded",
+        provisioning_state="Succeeded",
+        request={"pipelineResourceId": settings.pipeline_id("import")},
+        source_trigger=True,
+        source_trigger_at="2026-11-26T11:30:00Z",
+    )
+    world.arm.put_pipeline_run(
+        "byhand1", request={"pipelineResourceId": f"{settings.registry_id}/exportPipelines/oldexport1"}
+    )
+    world.service.reconcile()  # records our failure and adopts the source trigger's run
+    code, body = run_cli.json("runs", "--all")
+    assert code == cli.OK
+    by_name = {r["name"]: r for r in body["pipelineRuns"]}
+    assert set(by_name) == {ours.id, "sourcetriggered1", "byhand1"}
+    assert by_name[ours.id] == {
+        "name": ours.id,
+        "id": world.arm.pipeline_run_id(ours.id),
+        "pipeline": "exportpipeline",
+        "kind": "export",
+        "status": "Failed",
+        "provisioningState": "Failed",
+        "startedAt": by_name[ours.id]["startedAt"],
+        "finishedAt": None,
+        "sourceTrigger": False,
+        "owned": True,
+        "recorded": True,
+        "appStatus": "Failed",
+        "blob": f"nightly-{ours.id}",
+        "errorCause": "BlobExists",
+    }
+    assert by_name[ours.id]["startedAt"] is not None  # the app's record, where ARM names no startTime
+    trigger_run = by_name["sourcetriggered1"]
+    assert [trigger_run[k] for k in ("owned", "recorded", "sourceTrigger")] == [False, True, True]
+    assert trigger_run["pipeline"] == "importpipeline"
+    assert trigger_run["startedAt"] == "2026-11-26T11:30:00.000Z"  # the source trigger's timestamp
+    stranger = by_name["byhand1"]
+    assert (stranger["owned"], stranger["recorded"], stranger["appStatus"]) == (False, False, None)
+    code, out, _ = run_cli("runs", "--all")
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "NAME", "PIPELINE", "STATUS", "STARTED", "OWNED", "APP", "STATUS", "BLOB", "ERROR", "CAUSE",
+    ]  # fmt: skip
+    assert any(line.startswith(ours.id) and "BlobExists" in line for line in lines)
+    assert any(line.startswith("sourcetriggered1") and "source trigger" in line for line in lines)
+    assert any(line.startswith("byhand1") and line.split()[-1] == "-" for line in lines)
+    assert run_cli("runs", "--all", "--kind", "export")[0] == cli.BAD_INPUT
+
+
+def test_runs_all_on_an_empty_registry(world: World, run_cli: Cli) -> None:
+    assert run_cli("runs", "--all") == (cli.OK, "the registry has no pipelineRuns\n", "")
+
+
+def deployed(world: World, monkeypatch: Any, kind: str, **storage: Any) -> None:
+    """The pipeline deployment succeeds and ARM then shows the pipeline with a system identity."""
+    from tests.conftest import pipeline_resource
+
+    def deployment(name: str) -> DeploymentState:
+        resource = pipeline_resource(world.settings, kind, **storage)
+        resource["identity"] = {"type": "systemAssigned", "principalId": PRINCIPAL}
+        world.arm.put_resource(resource)
+        return DeploymentState(name, "Succeeded")
+
+    monkeypatch.setattr(world.arm, "get_deployment", deployment)
+
+
+def test_pipelines_deploy_wait_prints_the_identity_and_the_roles_still_to_grant(
+    world: World, run_cli: Cli, monkeypatch: Any
+) -> None:
+    deployed(world, monkeypatch, "import", uri="https://target.blob.core.windows.net/transfer")
+    argv = (
+        "pipelines", "deploy", "import", "--storage-uri", "https://target.blob.core.windows.net/transfer",
+        "--mode", "ManagedIdentity", "--wait",
+    )  # fmt: skip
+    code, body = run_cli.json(*argv)
+    assert code == cli.OK
+    identity = body["identity"]
+    assert (identity["principalId"], identity["storageAccessMode"]) == (PRINCIPAL, "ManagedIdentity")
+    [grant] = identity["rolesToGrant"]
+    assert (grant["role"], grant["scope"]) == ("Storage Blob Data Contributor", "storage account target")
+    assert f"--assignee-object-id {PRINCIPAL}" in grant["command"]
+    assert "az storage account show -n target" in grant["command"]
+    code, out, _ = run_cli(*argv)
+    assert f"pipeline identity: {PRINCIPAL} (systemAssigned)" in out
+    assert "still to grant:" in out
+    assert "Storage Blob Data Contributor on storage account target:" in out
+
+    account = "/subscriptions/s/resourceGroups/data-rg/providers/Microsoft.Storage/storageAccounts/target"
+    world.arm.assign_role(PRINCIPAL, STORAGE_DATA_CONTRIBUTOR, account)
+    code, body = run_cli.json(*argv)
+    assert body["identity"]["rolesToGrant"] == []
+    [note] = body["identity"]["notes"]
+    assert note == "granted: Storage Blob Data Contributor at the account scope (target)"
+    assert "nothing left to grant" in run_cli(*argv)[1]
+
+
+def test_pipelines_deploy_in_sas_mode_names_the_key_vault_secret_get(
+    world: World, run_cli: Cli, monkeypatch: Any
+) -> None:
+    vault_uri = "https://srcvault.vault.azure.net/secrets/acrexportsas"
+    deployed(world, monkeypatch, "export", storageAccessMode="SasToken", keyVaultUri=vault_uri)
+    code, body = run_cli.json(
+        "pipelines", "deploy", "export", "--storage-uri", "https://src.blob.core.windows.net/transfer",
+        "--key-vault", "srcvault", "--sas-secret", "acrexportsas", "--wait",
+    )  # fmt: skip
+    assert code == cli.OK
+    [grant] = body["identity"]["rolesToGrant"]
+    assert grant["role"] == "Key Vault secret get"
+    assert grant["scope"] == "Key Vault srcvault (secret acrexportsas)"
+    assert grant["command"] == (
+        f"az keyvault set-policy --name srcvault --object-id {PRINCIPAL} --secret-permissions get"
+    )
+    assert "Key Vault Secrets User" in grant["note"]
+
+
+def test_pipelines_deploy_without_wait_says_where_the_identity_is(world: World, run_cli: Cli) -> None:
+    code, out, _ = run_cli(
+        "pipelines", "deploy", "import", "--storage-uri", "https://target.blob.core.windows.net/transfer",
+        "--mode", "ManagedIdentity",
+    )  # fmt: skip
+    assert code == cli.OK
+    assert out.splitlines()[-1].startswith("with --wait: the pipeline identity's principal id")

@@ -29,7 +29,7 @@ from transfer.errors import (
 )
 from transfer.presentation import blob_json, health_json, run_json, timestamp
 from transfer.runs import Run, RunStatus, Trigger
-from transfer.service import PipelineSpec, Report, TransferService
+from transfer.service import ListedRun, PipelineSpec, Report, TransferService
 
 # EXIT_TRANSIENT, not TRANSIENT: the service's TRANSIENT_ERRORS are exception types, this is an exit code.
 OK, FAILED, BAD_INPUT, NOT_FOUND, CONFLICT, EXIT_TRANSIENT = 0, 1, 2, 3, 4, 5
@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--kind", choices=("export", "import"))
     runs.add_argument("--status", choices=[s.value for s in RunStatus])
     runs.add_argument("--top", type=int, default=50, help="at most this many (1-1000, default 50)")
+    runs.add_argument(
+        "--all",
+        action="store_true",
+        help="every pipelineRun of the registry in ARM, whoever started it, beside the app's record of it "
+        "(--kind, --status and --top do not apply)",
+    )
 
     show = command("show", "Show one run.")
     show.add_argument("run_id", metavar="RUN_ID")
@@ -153,13 +159,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     blob.add_argument("name", metavar="NAME")
 
+    delete = command(
+        "delete",
+        "Start deleting a finished run's pipelineRun and deployment (as DELETE /api/runs/{id}); the next "
+        "cleanup confirms the deletes and marks the run cleaned up.",
+    )
+    delete.add_argument("run_id", metavar="RUN")
+
     command("reconcile", "Read the state of every active run from ARM and record it (as the timer does).")
     command("sweep", "Apply the 60-day rule to every blob in the watched container (as the timer does).")
     cleanup = command("cleanup", "Delete the ARM resources of runs finished longer ago than the retention.")
     cleanup.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
     command("health", "Check settings, state tables, ARM, the pipelines and SAS expiry.")
 
-    pipelines = command("pipelines", "Deploy or show the export and import pipelines (templates/).")
+    pipelines = command(
+        "pipelines", "Deploy, show, list or delete the export and import pipelines (templates/)."
+    )
     actions = pipelines.add_subparsers(dest="action", required=True, metavar="ACTION")
     deploy = actions.add_parser(
         "deploy",
@@ -196,6 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
         "show", help="show the pipeline as ARM has it", description="Show the pipeline.", parents=[output]
     )
     show_pipeline.add_argument("kind", choices=("export", "import"))
+    actions.add_parser(
+        "list",
+        help="every export and import pipeline of the registry, configured or not",
+        description="List every export and import pipeline of the registry, whoever deployed it.",
+        parents=[output],
+    )
+    delete_pipeline = actions.add_parser(
+        "delete",
+        help="delete a pipeline (refuses the one this instance is configured with unless --force)",
+        description="Delete an export or import pipeline of the registry through ARM.",
+        parents=[output],
+    )
+    delete_pipeline.add_argument("kind", choices=("export", "import"))
+    delete_pipeline.add_argument("name", metavar="NAME")
+    delete_pipeline.add_argument(
+        "--force", action="store_true", help="delete it even if this instance is configured with it"
+    )
     return parser
 
 
@@ -304,8 +336,78 @@ def cmd_import(context: Context) -> int:
 
 def cmd_runs(context: Context) -> int:
     a = context.args
+    if a.all:
+        if a.kind or a.status:
+            raise InvalidInput(
+                "--all lists every pipelineRun; --kind and --status filter records", target="--all"
+            )
+        return _all_runs(context)
     runs = context.service.list_runs(kind=a.kind, status=a.status, top=a.top)
     context.console.emit({"runs": [run_json(r) for r in runs]}, lambda: _run_table(runs))
+    return OK
+
+
+def _all_runs(context: Context) -> int:
+    listed = context.service.list_pipeline_runs()
+    body = {"pipelineRuns": [_listed_run_json(r) for r in listed]}
+
+    def table() -> list[str]:
+        if not listed:
+            return ["the registry has no pipelineRuns"]
+        rows = [
+            (
+                r.pipeline_run.name,
+                r.pipeline_run.pipeline_name or "",
+                r.pipeline_run.status or r.pipeline_run.provisioning_state or "",
+                timestamp(r.started_at) or "",
+                "yes"
+                if r.owned
+                else ("source trigger" if r.pipeline_run.started_by_source_trigger else "no"),
+                r.record.status.value if r.record else "-",
+                _shorten(r.record.blob if r.record else None, 40),
+                (r.record.error_cause or "") if r.record else "",
+            )
+            for r in listed
+        ]
+        header = ("NAME", "PIPELINE", "STATUS", "STARTED", "OWNED", "APP STATUS", "BLOB", "ERROR CAUSE")
+        return _table(header, rows)
+
+    context.console.emit(body, table)
+    return OK
+
+
+def _listed_run_json(listed: ListedRun) -> dict[str, Any]:
+    seen, record = listed.pipeline_run, listed.record
+    return {
+        "name": seen.name,
+        "id": seen.id,
+        "pipeline": seen.pipeline_name,
+        "kind": seen.pipeline_kind,
+        "status": seen.status,
+        "provisioningState": seen.provisioning_state,
+        "startedAt": timestamp(listed.started_at),
+        "finishedAt": timestamp(seen.finish_time),
+        "sourceTrigger": seen.started_by_source_trigger,
+        "owned": listed.owned,
+        "recorded": record is not None,
+        "appStatus": record.status.value if record else None,
+        "blob": record.blob if record else None,
+        "errorCause": record.error_cause if record else None,
+    }
+
+
+def cmd_delete(context: Context) -> int:
+    """DELETE /api/runs/{id} from the CLI: the same checks (finished, started by the app), the same run."""
+    run_id = context.args.run_id
+    already_clean = context.service.get_run(run_id).cleaned_up
+    run = context.service.delete_run(run_id)
+    if already_clean:
+        line = f"run {run.id}: already cleaned up"
+    elif run.cleaned_up:
+        line = f"run {run.id}: its pipelineRun and deployment are deleted"
+    else:
+        line = f"run {run.id}: ARM deletes started; the next cleanup confirms them and marks it cleaned up"
+    context.console.emit(run_json(run), lambda: [line])
     return OK
 
 
@@ -371,6 +473,10 @@ def cmd_pipelines(context: Context) -> int:
         pipeline = context.service.pipeline(a.kind)
         context.console.emit(dict(pipeline.resource), lambda: _pipeline_lines(pipeline))
         return OK
+    if a.action == "list":
+        return _list_pipelines(context)
+    if a.action == "delete":
+        return _delete_pipeline(context)
     if a.kind == "export" and a.no_source_trigger:
         raise InvalidInput("only an import pipeline has a source trigger", target="--no-source-trigger")
     spec = PipelineSpec(
@@ -387,11 +493,105 @@ def cmd_pipelines(context: Context) -> int:
     state, error = "Accepted", None
     if a.wait:
         state, error = _wait_for_deployment(context, name)
-    body = {"deployment": name, "provisioningState": state, "error": error}
-    context.console.emit(body, lambda: [f"deployment {name}: {state}" + (f": {error}" if error else "")])
+    body: dict[str, Any] = {"deployment": name, "provisioningState": state, "error": error}
+    lines = [f"deployment {name}: {state}" + (f": {error}" if error else "")]
+    if state.lower() == "succeeded":
+        identity, more = _identity(context, a.kind)
+        body["identity"] = identity
+        lines += more
+    elif not a.wait:
+        lines.append("with --wait: the pipeline identity's principal id and the roles it still needs")
+    context.console.emit(body, lambda: lines)
     if state.lower() in ("failed", "canceled"):
         return FAILED
     return EXIT_TRANSIENT if a.wait and state.lower() not in DEPLOYMENT_TERMINAL else OK
+
+
+def _identity(context: Context, kind: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The deployed pipeline's identity and the roles still to grant, as JSON and as lines. A read that
+    fails says so and changes nothing else: the deployment itself succeeded."""
+    try:
+        needs = context.service.pipeline_identity(kind)
+    except TransferError as exc:
+        return None, [f"the pipeline's identity could not be read: {exc.message}"]
+    pipeline = needs.pipeline
+    body = {
+        "type": pipeline.identity_type,
+        "principalId": pipeline.principal_id,
+        "storageAccessMode": pipeline.storage_access_mode,
+        "rolesToGrant": [
+            {"role": g.role, "scope": g.scope, "command": g.command, "note": g.note or None}
+            for g in needs.grants
+        ],
+        "notes": list(needs.notes),
+    }
+    lines = [f"pipeline identity: {pipeline.principal_id or 'unknown'} ({pipeline.identity_type or 'none'})"]
+    if needs.grants:
+        lines.append("still to grant:")
+        for grant in needs.grants:
+            lines.append(f"  {grant.role} on {grant.scope}:")
+            lines.append(f"    {grant.command}")
+            if grant.note:
+                lines.append(f"    ({grant.note})")
+    else:
+        lines.append("nothing left to grant")
+    lines += [f"  {note}" for note in needs.notes]
+    return body, lines
+
+
+def _list_pipelines(context: Context) -> int:
+    listed = context.service.list_pipelines()
+    body = {"pipelines": [{**_pipeline_json(p.pipeline), "configured": p.configured} for p in listed]}
+
+    def table() -> list[str]:
+        if not listed:
+            return ["the registry has no export or import pipelines"]
+        rows = [
+            (
+                p.pipeline.kind,
+                p.pipeline.name,
+                "yes" if p.configured else "",
+                p.pipeline.storage_access_mode,
+                p.pipeline.storage_uri,
+                p.pipeline.source_trigger_status or "",
+                p.pipeline.provisioning_state,
+                p.pipeline.principal_id,
+            )
+            for p in listed
+        ]
+        header = ("KIND", "NAME", "CONFIGURED", "STORAGE ACCESS", "STORAGE URI", "SOURCE TRIGGER", "STATE")
+        return _table((*header, "PRINCIPAL ID"), rows)
+
+    context.console.emit(body, table)
+    return OK
+
+
+def _pipeline_json(pipeline: Pipeline) -> dict[str, Any]:
+    return {
+        "kind": pipeline.kind,
+        "name": pipeline.name,
+        "id": pipeline.id,
+        "provisioningState": pipeline.provisioning_state,
+        "storageAccessMode": pipeline.storage_access_mode,
+        "storageUri": pipeline.storage_uri,
+        "keyVaultUri": pipeline.key_vault_uri,
+        "options": list(pipeline.options),
+        "sourceTrigger": pipeline.source_trigger_status,
+        "identityType": pipeline.identity_type,
+        "principalId": pipeline.principal_id,
+    }
+
+
+def _delete_pipeline(context: Context) -> int:
+    a = context.args
+    deletion = context.service.delete_pipeline(a.kind, a.name, force=a.force)
+    status = "deleted" if deletion.deleted else "deleting"
+    body = {"kind": deletion.kind, "name": deletion.name, "id": deletion.id, "status": status}
+    line = f"{deletion.kind} pipeline {deletion.name}: " + (
+        "deleted" if deletion.deleted else "ARM is deleting it (`pipelines list` shows when it is gone)"
+    )
+    context.console.emit(body, lambda: [line])
+    return OK
 
 
 COMMANDS: dict[str, Callable[[Context], int]] = {
@@ -404,6 +604,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "cleanup": cmd_cleanup,
     "health": cmd_health,
     "blob": cmd_blob,
+    "delete": cmd_delete,
     "pipelines": cmd_pipelines,
 }
 

@@ -7,7 +7,9 @@ over a shared `Context` (the ports, the clock, the settings):
 - watched: the watched container (blob events, refresh, manual import, sweep);
 - reconciling (+ copying, manifests): runs, source-trigger runs, copies, manifests and verification,
   cleanup, delete;
-- operations: reads, health, pipelines.
+- operations: reads, health, pipelines;
+- inventory: every pipeline and pipelineRun of the registry, whoever made it (list, delete), and what a
+  pipeline's identity still needs (for operators).
 
 Every side effect on ARM or Storage happens after the state record that makes it repeatable:
 a retry, a repeated event or a racing worker finds the record and does nothing twice.
@@ -34,12 +36,25 @@ from transfer.ports import (
 from transfer.runs import Run, Trigger
 from transfer.service.context import Context, Report, random_token
 from transfer.service.copying import Copies
+from transfer.service.inventory import IdentityNeeds, Inventory, ListedPipeline, ListedRun, PipelineDeletion
 from transfer.service.operations import Check, Operations, PipelineSpec
 from transfer.service.reconciling import Reconciler
 from transfer.service.starting import Accepted, Starter
 from transfer.service.watched import BlobDiagnosis, BlobResult, WatchedContainer
 
-__all__ = ["Accepted", "BlobDiagnosis", "BlobResult", "Check", "PipelineSpec", "Report", "TransferService"]
+__all__ = [
+    "Accepted",
+    "BlobDiagnosis",
+    "BlobResult",
+    "Check",
+    "IdentityNeeds",
+    "ListedPipeline",
+    "ListedRun",
+    "PipelineDeletion",
+    "PipelineSpec",
+    "Report",
+    "TransferService",
+]
 
 
 class TransferService:
@@ -75,6 +90,7 @@ class TransferService:
         self._watched = WatchedContainer(self.context, self._starter)
         self._reconciler = Reconciler(self.context, self._starter, Copies(self.context))
         self._operations = Operations(self.context)
+        self._inventory = Inventory(self.context)
 
     # ---- starting runs ----
 
@@ -142,3 +158,17 @@ class TransferService:
 
     def pipeline(self, kind: str) -> Pipeline:
         return self._operations.pipeline(kind)
+
+    # ---- the registry's resources, whoever made them (operators) ----
+
+    def list_pipelines(self) -> list[ListedPipeline]:
+        return self._inventory.pipelines()
+
+    def delete_pipeline(self, kind: str, name: str, force: bool = False) -> PipelineDeletion:
+        return self._inventory.delete_pipeline(kind, name, force)
+
+    def pipeline_identity(self, kind: str) -> IdentityNeeds:
+        return self._inventory.identity_needs(kind)
+
+    def list_pipeline_runs(self) -> list[ListedRun]:
+        return self._inventory.pipeline_runs()
