@@ -250,3 +250,32 @@ def test_a_racer_that_loses_the_copy_claim_does_not_copy() -> None:
     world.state.update_run = another_worker_claims_first  # type: ignore[method-assign]
     world.service.reconcile()
     assert ("start_copy", run.blob) not in world.copier.history
+
+
+def test_a_409_on_one_blobs_metadata_write_does_not_stop_the_sweep(world: World) -> None:
+    world.add_blob("aged1", age_days=61)
+    world.add_blob("aged2", age_days=61)
+    world.blobs.fail("merge_metadata", Conflict("blob storage: writing metadata of aged1: failed (409)"))
+    report = world.service.sweep()
+    assert report.counts["errors"] == 1
+    assert report.counts["refresh"] == 1
+    assert any("aged1" in error and "409" in error for error in report.errors)
+
+
+def test_a_sweep_cut_short_starts_after_the_last_blob_it_reached(world: World) -> None:
+    for name in ("a-blob", "b-blob", "c-blob"):
+        world.add_blob(name, age_days=61)
+    merge = world.blobs.merge_metadata
+    seen: list[str] = []
+
+    def slow_merge(name: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append(name)
+        world.clock.advance(seconds=PASS_BUDGET.total_seconds() + 1)
+        return merge(name, *args, **kwargs)
+
+    world.blobs.merge_metadata = slow_merge  # type: ignore[method-assign]
+    first = world.service.sweep()
+    assert first.counts["not-reached"] == 2
+    world.service.sweep()
+    world.service.sweep()
+    assert seen == ["a-blob", "b-blob", "c-blob"]  # no blob starves behind the ones before it

@@ -467,8 +467,8 @@ def test_one_blob_with_an_unusable_name_does_not_stop_the_sweep(world: World) ->
     world.put_blob("ends-with-a-dot.")
     world.put_blob("old", timedelta(days=65))
     report = world.service.sweep()
-    assert report.counts == {"refresh": 1}
-    assert report.errors == ["'ends-with-a-dot.': must not end with '.' or '/'"]
+    assert report.counts == {"refresh": 1, "errors": 1}  # the report counts the items that failed
+    assert report.errors == ["blob 'ends-with-a-dot.': must not end with '.' or '/'"]
 
 
 # ---- imports ------------------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ class Pass:
         if self.stopped is None and now >= self.deadline:
             self.stopped = "the pass's time budget is spent"
         if self.stopped is None and arm and self.context.arm_not_before and now < self.context.arm_not_before:
-            self.stopped = f"ARM throttled this worker until {self.context.arm_not_before:%H:%M:%S}Z"
+            self.stopped = f"throttled: this worker waits until {self.context.arm_not_before:%H:%M:%S}Z"
         return self.stopped is None
 
     def item(self, label: str, work: Callable[[], Any]) -> Any | None:
@@ -226,7 +226,7 @@ class Pass:
         except Throttled as exc:
             pause = timedelta(seconds=exc.retry_after) if exc.retry_after else THROTTLE_PAUSE
             self.context.arm_not_before = self.context.clock() + pause
-            self.stopped = f"ARM throttled the pass (retry after {pause.total_seconds():.0f} s)"
+            self.stopped = f"throttled (retry after {pause.total_seconds():.0f} s)"
             self._defer(label, exc.message)
         except Unavailable as exc:
             self._defer(label, exc.message)

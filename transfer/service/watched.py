@@ -11,13 +11,14 @@ import logging
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from transfer import naming
-from transfer.errors import InvalidInput, NotFound, PreconditionFailed
+from transfer.errors import NotFound, PreconditionFailed
 from transfer.manifests import is_manifest
 from transfer.ports import BlobAction, BlobInfo, BlobRecord, BlobStore
 from transfer.runs import Run, RunKind, RunStatus, Trigger
-from transfer.service.context import TRANSIENT_ERRORS, Context, Report
+from transfer.service.context import Context, Pass, Report
 from transfer.service.starting import Starter
 from transfer.staleness import (
     MANIFEST_REASON,
@@ -70,6 +71,7 @@ class WatchedContainer:
         self.context = context
         self.starter = starter
         self._evidence: tuple[datetime, list[SourceTriggerRun]] | None = None
+        self._sweep_cursor: str | None = None  # the last blob the previous sweep reached
 
     def handle_blob(
         self, name: str, trigger: Trigger = Trigger.BLOB, info: BlobInfo | None = None
@@ -150,7 +152,20 @@ class WatchedContainer:
                 continue  # claimed, never recorded: the orphan path finishes it
             failed = run.status in (RunStatus.FAILED, RunStatus.CANCELED)
             found.append(ImportAttempt(run.attempt, failed, run.finished_at, run.error_cause or run.error))
+        if found and any(attempt.failed for attempt in found):
+            found += self._imports_by_hand(blob)
         return found
+
+    def _imports_by_hand(self, blob: BlobInfo) -> list[ImportAttempt]:
+        """Imports a person started for this blob since its last write (POST /api/imports, the CLI): one
+        running or succeeded ends the retries and the wait, as the app's own would. Counted as the first
+        attempt, so a failed one adds no failure. Read only for a blob whose manual imports failed."""
+        by_hand = (Trigger.HTTP, Trigger.CLI)
+        return [
+            ImportAttempt(1, run.status in (RunStatus.FAILED, RunStatus.CANCELED), run.finished_at, run.error)
+            for run in self.context.state.list_runs(kind=RunKind.IMPORT, top=MAX_EVIDENCE)
+            if run.blob == blob.name and run.trigger in by_hand and run.created_at >= blob.last_modified
+        ]
 
     def diagnose(self, name: str) -> BlobDiagnosis:
         """The 60-day diagnosis of one blob, decided exactly as its next event or sweep would decide."""
@@ -257,23 +272,29 @@ class WatchedContainer:
         return BlobResult(record.name, Outcome.IMPORT, record.reason, self.starter.record_and_deploy(run))
 
     def sweep(self) -> Report:
-        """Apply the 60-day rule to every blob in the watched container (blobs age without events)."""
+        """Apply the 60-day rule to every blob in the watched container (blobs age without events). Each
+        blob on its own: an error is recorded against it and the sweep goes on; a pass cut short by its
+        budget or by throttling starts after the last blob it reached next time."""
         blobs = self.context.require_import()
         report = Report()
-        for blob in blobs.list_blobs():
+        work = Pass(self.context, report)
+        earlier: list[BlobInfo] = []  # up to the last blob the previous sweep reached: looked at last
+        listing = blobs.list_blobs()
+        for blob in [*(b for b in listing if self._after_cursor(b, earlier)), *earlier]:
             if is_manifest(blob.name):
                 report.counts["manifest"] += 1
                 continue
-            try:
-                result = self.handle_blob(blob.name, Trigger.SWEEP, info=blob)
-            except (
-                InvalidInput,
-                *TRANSIENT_ERRORS,
-            ) as exc:  # one odd blob never stops the sweep of the others
-                report.errors.append(f"{blob.name!r}: {exc.message}")
+            if not work.may_continue(arm=False):
+                report.counts["not-reached"] += 1
+                continue
+            result = work.item(
+                f"blob {blob.name!r}", partial(self.handle_blob, blob.name, Trigger.SWEEP, blob)
+            )
+            self._sweep_cursor = blob.name
+            if result is None:
                 continue
             report.counts[result.outcome.value] += 1
-            if result.outcome in (Outcome.REFRESH, Outcome.IMPORT):
+            if result.outcome in (Outcome.REFRESH, Outcome.IMPORT, Outcome.WAITING):
                 report.items.append(
                     {
                         "blob": blob.name,
@@ -281,7 +302,17 @@ class WatchedContainer:
                         "run": result.run.id if result.run else None,
                     }
                 )
+        if report.counts["not-reached"]:
+            report.errors.append(
+                f"{report.counts['not-reached']} blobs left for the next sweep: {work.stopped}"
+            )
         return report
+
+    def _after_cursor(self, blob: BlobInfo, earlier: list[BlobInfo]) -> bool:
+        if self._sweep_cursor is not None and blob.name <= self._sweep_cursor:
+            earlier.append(blob)
+            return False
+        return True
 
 
 def _next_step(decision: Decision, stale_action: str) -> str:
