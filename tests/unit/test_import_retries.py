@@ -83,3 +83,23 @@ def test_a_running_or_succeeded_import_is_never_retried(world: World) -> None:
     world.service.reconcile()
     world.clock.advance(days=1)
     assert world.service.handle_blob("odd").outcome is Outcome.NOTHING
+
+
+def test_an_import_by_hand_ends_the_wait(world: World) -> None:
+    world.add_blob("odd", category=False)
+    for _ in range(3):
+        fail_import(world)
+        world.clock.advance(hours=3)
+    assert world.service.handle_blob("odd").outcome is Outcome.WAITING
+    [by_hand] = world.service.start_import("odd", Trigger.HTTP).runs  # what the reason tells a person
+    world.arm.finish_run(by_hand.id, "Failed", error="BlobNotFound: The specified blob does not exist.")
+    world.service.reconcile()
+    assert world.service.handle_blob("odd").outcome is Outcome.WAITING  # a failed one changes nothing
+    [by_hand] = world.service.start_import("odd", Trigger.CLI).runs
+    running = world.service.handle_blob("odd", Trigger.SWEEP)
+    assert (running.outcome, running.run) == (Outcome.NOTHING, None)
+    world.arm.finish_run(by_hand.id, "Succeeded")
+    world.service.reconcile()
+    assert world.service.handle_blob("odd", Trigger.SWEEP).outcome is Outcome.NOTHING
+    assert world.service.diagnose_blob("odd").decision.outcome is Outcome.NOTHING
+    assert len([r for r in world.stored_runs() if r.blob == "odd"]) == 5  # the app started no other
