@@ -5,14 +5,16 @@ wires the distro's handler to the app's loggers only, and no secret goes along."
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import World, make_world
-from transfer import manifests, telemetry
+from transfer import causes, manifests, telemetry
 from transfer.errors import TransferError
 from transfer.runs import RunStatus, Trigger
 from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE, Outcome
@@ -270,3 +272,24 @@ def test_with_the_opentelemetry_handler_the_dimensions_become_log_attributes(
         "transfer.trigger": "blob",
     }
     assert log_record.body == "blob b1: import"
+
+
+# ---- docs/operations.md ------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def kusto_blocks(text: str) -> list[str]:
+    return [" ".join(block.split()) for block in re.findall(r"```kusto\n(.*?)```", text, re.DOTALL)]
+
+
+def test_the_operations_guide_has_the_alert_queries_and_every_known_cause() -> None:
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    alert_queries = kusto_blocks((ROOT / "infra" / "README.md").read_text(encoding="utf-8"))
+    assert len(alert_queries) == 3
+    assert set(alert_queries) <= set(kusto_blocks(guide))
+    known = {value.code for value in vars(causes).values() if isinstance(value, causes.Cause)}
+    documented = set(re.findall(r"^\| `(\w+)` \|", guide, re.MULTILINE))
+    assert known <= documented, known - documented
+    for name in telemetry.DIMENSIONS.values():
+        assert f"`{name}`" in guide
