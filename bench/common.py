@@ -87,6 +87,7 @@ class Results:
         return ok
 
     def summary(self) -> None:
+        """Print the verdicts; exit status 1 when a budget was missed (make bench goes on: `-` lines)."""
         failed = [what for what, ok in self.verdicts if not ok]
         print(
             f"\n{self.name}: {len(self.verdicts) - len(failed)} of {len(self.verdicts)} budgets met",
@@ -94,6 +95,8 @@ class Results:
         )
         for what in failed:
             print(f"  missed: {what}", flush=True)
+        if failed:
+            raise SystemExit(1)
 
 
 def header(title: str) -> None:
@@ -220,16 +223,21 @@ def _from_emulator() -> bool:
 
 
 class ArmLog:
-    """The emulator's ARM request log (admin API `requests`), read from a mark on."""
+    """The emulator's ARM request log (admin API `requests`), read from a mark on (incrementally: the log
+    of a long benchmark holds thousands of requests)."""
 
     def __init__(self, admin: Any) -> None:
         self.admin = admin
+        self._seen = 0
 
     def mark(self) -> int:
-        return len(self.admin.requests())
+        self._seen += len(self.admin.requests(since=self._seen))
+        return self._seen
 
     def since(self, mark: int) -> list[dict[str, Any]]:
-        return list(self.admin.requests(since=mark))
+        records = list(self.admin.requests(since=mark))
+        self._seen = max(self._seen, mark + len(records))
+        return records
 
     @contextmanager
     def window(self) -> Iterator[list[dict[str, Any]]]:
