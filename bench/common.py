@@ -156,6 +156,9 @@ class Traffic:
     def name_port(self, port: int, service: str) -> None:
         self._services[port] = service
 
+    def ports(self) -> dict[int, str]:
+        return dict(self._services)
+
     def install(self) -> Traffic:
         from azure.core.pipeline.transport import RequestsTransport
 
