@@ -5,6 +5,11 @@ through azure-mgmt-resource 26 (`ResourceManagementClient.resources.get_by_id` /
 with the pipeline API version). Long-running operations are started with `polling=False`: only the
 initial request is sent, no poller thread. Answers are returned as ARM's own JSON (camelCase), not SDK
 models. Both clients use a CappedRetryPolicy. SDKs load lazily, on first use.
+
+Writes (deployment PUTs, deletes) pass a token bucket shared by the process (`WRITE_LIMITER`: 10 per second
+sustained, 10 at once), so a burst of blob events or requests never sends ARM more than that. A group at
+its 800-deployment quota (DeploymentQuotaExceeded) is Unavailable, not a failure: the run waits for
+cleanup to make room.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import copy
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -20,7 +26,7 @@ from urllib.parse import urlsplit
 
 from transfer.arm_views import DeploymentState, error_message
 from transfer.config import Settings
-from transfer.errors import NotFound, TransferError
+from transfer.errors import NotFound, Throttled, TransferError, Unavailable
 from transfer.retry import capped_retry_policy
 from transfer.sdk_errors import IGNORE, redact, redact_json, status_of, translated
 
@@ -36,6 +42,52 @@ MAX_PAGES = 1000
 ROLE_ASSIGNMENTS_API = "2022-04-01"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MAX_ERROR = 8 * 1024
+WRITES_PER_SECOND = 10.0  # ARM writes of one process, sustained (ARM's own budget is per subscription)
+WRITE_BURST = 10  # ... and at once
+MAX_WRITE_WAIT = 10.0  # seconds: a write that would wait longer is not sent (Throttled: the caller defers)
+QUOTA_EXCEEDED = "DeploymentQuotaExceeded"  # the group holds 800 deployments: cleanup makes room
+
+
+class WriteLimiter:
+    """A token bucket for ARM writes (PUT and DELETE), shared by every ArmResourceManager of the process:
+    `burst` at once, then `rate` per second. A write reserves its token and waits for it outside the lock,
+    so writers are served in order; one that would wait more than `max_wait` is refused with Throttled
+    (its Retry-After the wait), which the service treats as ARM's own 429: the run waits for reconcile."""
+
+    def __init__(
+        self,
+        rate: float = WRITES_PER_SECOND,
+        burst: int = WRITE_BURST,
+        max_wait: float = MAX_WRITE_WAIT,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate, self.burst, self.max_wait = rate, float(burst), max_wait
+        self._clock, self._sleep = clock, sleep
+        self._tokens = float(burst)
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self, what: str) -> float:
+        """Wait for a write's turn; the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            wait = max(0.0, (1 - self._tokens) / self.rate)
+            if wait > self.max_wait:
+                raise Throttled(
+                    f"{what}: this worker's ARM writes are limited to {self.rate:g} per second",
+                    retry_after=wait,
+                )
+            self._tokens -= 1
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+WRITE_LIMITER = WriteLimiter()
 
 
 def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
@@ -82,12 +134,14 @@ class ArmResourceManager:
         credential: TokenCredential,
         *,
         retry_policy: RetryPolicy | Callable[[], RetryPolicy] | None = None,
+        write_limiter: WriteLimiter | None = None,
     ) -> None:
         """`retry_policy`: a policy (copied for each of the two clients: a pipeline links its policies) or a
         factory of policies; default `capped_retry_policy()`."""
         self._settings = settings
         self._credential = credential
         self._retry_policy = retry_policy
+        self._writes = write_limiter or WRITE_LIMITER  # one budget for the whole process by default
         self._lock = threading.Lock()
         self._deployments_client: DeploymentsMgmtClient | None = None
         self._resources_client: ResourceManagementClient | None = None
@@ -143,10 +197,21 @@ class ArmResourceManager:
             }
         }
         what = f"ARM: starting deployment {name}"
-        with translated(what, detail=_arm_detail, ignore_if=_deployment_active) as call:
-            self._deployments().deployments.begin_create_or_update(
-                self._settings.resource_group, name, body, polling=False
+        self._writes.acquire(what)
+        try:
+            with translated(what, detail=_arm_detail, ignore_if=_deployment_active) as call:
+                self._deployments().deployments.begin_create_or_update(
+                    self._settings.resource_group, name, body, polling=False
+                )
+        except TransferError as exc:
+            if QUOTA_EXCEEDED not in exc.service_codes:
+                raise
+            full = Unavailable(
+                f"{exc.message}; the resource group's deployment history is full: cleanup of finished runs "
+                "makes room, and the run is deployed then"
             )
+            full.service_codes, full.correlation_id = exc.service_codes, exc.correlation_id
+            raise full from None
         if call.ignored:
             log.info("deployment %s is already running: adopted", name, extra={"deployment": name})
 
@@ -157,6 +222,7 @@ class ArmResourceManager:
         return None if call.ignored else deployment_state(name, body)
 
     def delete_deployment(self, name: str) -> None:
+        self._writes.acquire(f"ARM: deleting deployment {name}")
         with translated(f"ARM: deleting deployment {name}", detail=_arm_detail, absent=IGNORE):
             self._deployments().deployments.begin_delete(self._settings.resource_group, name, polling=False)
 
@@ -182,6 +248,7 @@ class ArmResourceManager:
 
     def delete_resource(self, resource_id: str) -> None:
         _check_id(resource_id)
+        self._writes.acquire(f"ARM: deleting {_short(resource_id)}")
         with translated(f"ARM: deleting {_short(resource_id)}", detail=_arm_detail, absent=IGNORE):
             self._resources().resources.begin_delete_by_id(
                 resource_id, api_version=self._settings.pipeline_api_version, polling=False

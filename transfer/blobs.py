@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from transfer.config import StorageConnection
 from transfer.errors import PreconditionFailed, TransferError
 from transfer.ports import BlobInfo, CopyState
+from transfer.retry import storage_retry_policy
 from transfer.sdk_errors import IGNORE, install_log_redaction, redact, translated
 
 if TYPE_CHECKING:
@@ -84,11 +85,13 @@ class AzureBlobStore:
 
                 if self._connection.connection_string:
                     service = BlobServiceClient.from_connection_string(
-                        self._connection.connection_string, retry_total=3
+                        self._connection.connection_string, retry_policy=storage_retry_policy()
                     )
                 else:
                     service = BlobServiceClient(
-                        self._connection.blob_service_uri or "", credential=self._credential, retry_total=3
+                        self._connection.blob_service_uri or "",
+                        credential=self._credential,
+                        retry_policy=storage_retry_policy(),
                     )
                 self._client = service.get_container_client(self._container_name)
             return self._client
@@ -167,7 +170,7 @@ class AzureBlobWriter:
         where = f"blob storage: writing {name} to {container_url.rstrip('/')}"
         with translated(where):
             container = ContainerClient.from_container_url(
-                container_url.rstrip("/"), credential=auth, retry_total=3
+                container_url.rstrip("/"), credential=auth, retry_policy=storage_retry_policy()
             )
             container.upload_blob(
                 name, data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
@@ -210,7 +213,7 @@ class AzureBlobCopier:
                 from azure.storage.blob import ContainerClient
 
                 self._client = ContainerClient.from_container_url(
-                    self._container_url, credential=self._auth, retry_total=3
+                    self._container_url, credential=self._auth, retry_policy=storage_retry_policy()
                 )
             return self._client
 

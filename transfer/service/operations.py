@@ -27,6 +27,7 @@ log = logging.getLogger("transfer")
 
 SAS_WARNING = timedelta(days=14)
 DEPLOYMENT_WARNING = 700  # above this, ARM starts deleting the group's oldest deployments
+HEALTH_PROBE_BLOB = "acr-transfer-health-probe"  # read by health, never written: absent is fine
 RECENT_IMPORTS = 50  # succeeded imports whose verification health looks at
 
 
@@ -122,6 +123,7 @@ class Operations:
         for kind in roles:
             checks.extend(self._pipeline_checks(kind))
         if settings.import_pipeline:
+            checks.append(self._check("watchedContainer", self._watched_container))
             checks.append(self._check("verification", self._recent_verifications))
             checks.append(self._check("blobsWaiting", self._blobs_waiting))
         checks.append(self._check("deployments", self._deployment_headroom))
@@ -133,6 +135,11 @@ class Operations:
             return Check(name, True, probe())
         except TransferError as exc:
             return Check(name, False, exc.message)
+
+    def _watched_container(self) -> str:
+        """The blob trigger's and the sweep's storage answers: one read of a blob nobody writes."""
+        self.context.require_import().get_properties(HEALTH_PROBE_BLOB)
+        return f"container {self.context.settings.target_container} reachable"
 
     def _blobs_waiting(self) -> str:
         """Blobs whose manual imports failed TRANSFER_IMPORT_MAX_ATTEMPTS times: the app gave up on them."""

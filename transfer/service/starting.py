@@ -11,16 +11,24 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from transfer import artifacts, naming, templates
 from transfer.arm_views import run_parameters
-from transfer.errors import AlreadyExists, Conflict, InvalidInput, NotConfigured, NotFound, TransferError
+from transfer.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    Throttled,
+    TransferError,
+)
 from transfer.manifests import is_manifest
 from transfer.ports import RequestRecord
 from transfer.runs import Run, RunKind, RunStatus, Trigger
-from transfer.service.context import TRANSIENT_ERRORS, Context
+from transfer.service.context import THROTTLE_PAUSE, TRANSIENT_ERRORS, Context
 from transfer.service.selecting import Selecting
 
 log = logging.getLogger("transfer")
@@ -232,6 +240,9 @@ class Starter:
             self.context.arm.begin_deployment(run.deployment_name, template, parameters)
         except TRANSIENT_ERRORS as exc:
             log.warning("deployment deferred to reconcile: %s", exc.message, extra=context)
+            if isinstance(exc, Throttled):  # a pass deploying Accepted runs stops at its next item
+                pause = timedelta(seconds=exc.retry_after) if exc.retry_after else THROTTLE_PAUSE
+                self.context.arm_not_before = self.context.clock() + pause
             return self.context.save(
                 run, warning=f"not deployed yet ({exc.message}); reconcile deploys it on its next pass"
             )
