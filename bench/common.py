@@ -89,6 +89,9 @@ class Results:
     def summary(self) -> None:
         """Print the verdicts; exit status 1 when a budget was missed (make bench goes on: `-` lines)."""
         failed = [what for what, ok in self.verdicts if not ok]
+        if not self.verdicts:
+            print(f"\n{self.name}: figures only (no budget)", flush=True)
+            return
         print(
             f"\n{self.name}: {len(self.verdicts) - len(failed)} of {len(self.verdicts)} budgets met",
             flush=True,
