@@ -34,7 +34,13 @@ SAS_PERMISSIONS = Cause(
 )
 SAS_RESOURCE_TYPES = Cause(
     "StorageSasResourceTypes",
-    "An account SAS must allow service, container and object resource types (srt=sco).",
+    "An account SAS must allow the blob service (ss=b) and service, container and object resource types "
+    "(srt=sco); a service SAS must be for the container (sr=c).",
+)
+KEY_VAULT_SECRET_MISSING = Cause(
+    "KeyVaultSecretMissing",
+    "The pipeline's keyVaultUri names no secret: store the SAS there, or redeploy the pipeline with the "
+    "right secret name.",
 )
 SAS_HTTP = Cause("StorageSasNotHttpsOnly", "Make the SAS HTTPS-only (spr=https).")
 STORAGE_ROLE = Cause(
@@ -83,6 +89,11 @@ _BY_CODE = {
     "toomanyrequests": THROTTLED,
     "throttled": THROTTLED,
     "keyvaultaccessdenied": KEY_VAULT_ACCESS,
+    "forbiddenbyrbac": KEY_VAULT_ACCESS,
+    "secretnotfound": KEY_VAULT_SECRET_MISSING,
+    "authenticationfailed": SAS_EXPIRED,  # Storage's 403 for an expired SAS or rotated account keys
+    "authorizationservicemismatch": SAS_RESOURCE_TYPES,
+    "subscriptionrequeststhrottled": THROTTLED,
     "authorizationpermissionmismatch": SAS_PERMISSIONS,
     "authorizationresourcetypemismatch": SAS_RESOURCE_TYPES,
     "authorizationprotocolmismatch": SAS_HTTP,

@@ -3,12 +3,16 @@ their correlation id, and the API versions the provider advertises."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.integration import test_arm_emulator
 from tests.integration.test_arm_emulator import Arm, run_id
-from transfer import templates
+from transfer import bootstrap, templates
 from transfer.errors import TransferError
+from transfer.runs import Run, RunStatus, Trigger
+from transfer.service import PipelineSpec, TransferService
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
 
@@ -36,3 +40,43 @@ def test_the_provider_advertises_its_api_versions(world: Arm) -> None:
     versions = world.arm.supported_api_versions(world.settings.pipeline_id("export"))
     assert world.settings.pipeline_api_version in versions
     assert "2026-03-01-preview" in versions
+
+
+def _finished(service: TransferService, run_id: str, timeout: float = 30) -> Run:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        service.reconcile()
+        run = service.get_run(run_id)
+        if run.status.terminal:
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+def test_a_managed_identity_pipeline_without_its_storage_role_fails_with_that_cause(world: Arm) -> None:
+    spec = PipelineSpec(storage_uri=world.container_url, storage_access_mode="ManagedIdentity")
+    name = "acrtransfer-export-pipeline-norole"
+    world.arm.begin_deployment(
+        name,
+        templates.load(templates.EXPORT_PIPELINE),
+        spec.parameters("export", world.settings.registry, "exportpipeline"),
+    )
+    assert world.wait(name).provisioning_state == "Succeeded"
+    service = bootstrap.build_service(world.settings)
+    [check] = [c for c in service.health() if c.name == "exportStorageRole"]
+    assert not check.ok
+    assert "lacks Storage Blob Data Contributor on storage account devstoreaccount1" in check.detail
+
+    [run] = service.start_export(["samples/hello:v1"], Trigger.HTTP).runs  # the app does not block this one
+    failed = _finished(service, run.id)
+    assert failed.status is RunStatus.FAILED
+    assert failed.error_cause == "StorageRoleMissing"
+    assert "Storage Blob Data Contributor" in (failed.hint or "")
+    assert "AuthorizationPermissionMismatch" in (failed.error or "")
+
+    pipeline = world.arm.get_resource(world.settings.pipeline_id("export"))
+    assert pipeline is not None
+    world.emulator.admin.assign_role(pipeline["identity"]["principalId"], storage_account="devstoreaccount1")
+    [check] = [c for c in service.health() if c.name == "exportStorageRole"]
+    assert check.ok, check.detail
+    assert "holds Storage Blob Data Contributor" in check.detail

@@ -33,6 +33,30 @@ GOOD_EXPORT = "sv=2024-11-04&sr=c&sp=rwla&spr=https&se=2027-01-01T00:00:00Z&sig=
         ("The blob already exists; set OverwriteBlobs", (), causes.BLOB_EXISTS),
         ("Layer sha256:abc exceeds the maximum layer size of 8 GB", (), causes.LAYER_TOO_LARGE),
         ("429 Too Many Requests", (), causes.THROTTLED),
+        # the emulator's wording, which quotes Storage's and Key Vault's own codes and texts
+        (
+            "Access to container 'transfer' with the SAS token of Key Vault secret 'https://v/s' failed: "
+            "storage account 'a' answered 403 AuthenticationFailed: Signed expiry time must be after now",
+            (),
+            causes.SAS_EXPIRED,
+        ),
+        (
+            "Access to container 't' with the SAS token of Key Vault secret 'x' failed: storage account 'a' "
+            "answered 403 AuthorizationServiceMismatch: This request is not authorized",
+            (),
+            causes.SAS_RESOURCE_TYPES,
+        ),
+        (
+            "403 Forbidden (ForbiddenByRbac): Caller is not authorized to perform action on resource",
+            (),
+            causes.KEY_VAULT_ACCESS,
+        ),
+        (
+            "404 SecretNotFound: A secret with (name/id) transfersas was not found",
+            (),
+            causes.KEY_VAULT_SECRET_MISSING,
+        ),
+        ("SubscriptionRequestsThrottled: Number of requests exceeded the limit", (), causes.THROTTLED),
         ("Something unheard of", (), None),
         (None, (), None),
     ],
