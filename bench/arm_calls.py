@@ -4,10 +4,10 @@ The story of 100 exports, through the app's real functions on both sides (demo/s
 emulator; nothing but 127.0.0.1):
 1. 100 `POST /api/exports` (one artifact each): ARM writes per run started (budget 1, the deployment PUT);
 2. the reconcile timer on the source side until every run finished and its copy settled: ARM reads per
-   active run in each tick (budget 2: the deployment and the pipelineRun; no copy step configured);
-3. each exported blob carried to the watched container (as the copy step does; the benchmark does it
-   itself), and its blob event on the target side (all fresh: left to the source trigger): ARM calls per
-   event (budget 0 on a warm worker);
+   active run in each tick (budget 2: the deployment and the pipelineRun; the export pipeline, which the
+   copy step and the manifest need, is read at most once per tick, cached 5 minutes);
+3. each exported blob copied to the watched container by the app's copy step, and its blob event on the
+   target side (all fresh: left to the source trigger): ARM calls per event (budget 0 on a warm worker);
 4. the emulator's source trigger imports them; the target's reconcile timer records and follows those
    runs; then ticks with no active run: ARM calls per tick (budget: one paged listing of the registry's
    pipelineRuns, nothing per run), at the emulator's page size and again at a page size of 10;
@@ -36,6 +36,7 @@ from bench.common import (
     writes,
 )
 
+PER_RUN = {"GET deployment", "GET pipelineRun"}
 REPOS = [f"bulk/svc{i:02d}:v1" for i in range(60)] + ["samples/hello-world:v1", "samples/nginx:1.27"]
 
 
@@ -58,7 +59,7 @@ def main() -> None:
 
 def story(bench: Bench, results: Results, count: int) -> None:
     app = function_app()
-    source = bench.side("source")  # a fresh worker: nothing cached
+    source = bench.side("source", copy=True)  # a fresh worker: nothing cached; the copy step on
     admin = bench.admin
 
     # 1. starting the runs
@@ -74,7 +75,7 @@ def story(bench: Bench, results: Results, count: int) -> None:
     results.budget("ARM reads while starting a run", reads(started) / len(ids), 0, unit="")
 
     # 2. reconcile ticks on the source side
-    worst, ticks, total_reads, total_active, tick_writes = 0.0, 0, 0, 0, 0
+    worst, ticks, total_reads, total_active, tick_writes, pipeline_reads = 0.0, 0, 0, 0, 0, 0
     deadline = time.monotonic() + 180
     while True:
         active = [r for r in source.service.state.active_runs() if not r.status.terminal]
@@ -82,12 +83,17 @@ def story(bench: Bench, results: Results, count: int) -> None:
         with bench.arm.window() as tick:
             source.timer(app.reconcile)
         ticks += 1
+        per_run = [r for r in tick if r["method"] == "GET" and arm_kinds([r]).keys() & PER_RUN]
+        pipeline_reads = max(pipeline_reads, reads(tick) - len(per_run))
         if active:
-            worst = max(worst, reads(tick) / len(active))
-            total_reads += reads(tick)
+            worst = max(worst, len(per_run) / len(active))
+            total_reads += len(per_run)
             total_active += len(active)
         if ticks <= 3 or not active:
-            results.info(f"source tick {ticks}: {len(active)} runs active; ARM: {kinds_text(tick)}")
+            results.info(
+                f"source tick {ticks}: {len(active)} runs active in ARM, {following} followed (copies too); "
+                f"ARM: {kinds_text(tick)}"
+            )
         tick_writes += writes(tick)
         if following == 0:
             break
@@ -97,15 +103,22 @@ def story(bench: Bench, results: Results, count: int) -> None:
     runs = [source.service.get_run(i) for i in ids]
     succeeded = [r for r in runs if r.status.value == "Succeeded"]
     results.info(
-        f"{ticks} ticks until all {len(runs)} runs finished ({len(succeeded)} succeeded); "
-        f"ARM reads per active run and tick: mean {total_reads / max(total_active, 1):.2f}, worst {worst:.2f}"
+        f"{ticks} ticks until all {len(runs)} runs finished ({len(succeeded)} succeeded) and their copies "
+        f"settled; ARM reads of deployments and pipelineRuns per active run and tick: mean "
+        f"{total_reads / max(total_active, 1):.2f}, worst {worst:.2f}"
     )
     results.budget("ARM reads per active run per reconcile tick (worst tick)", worst, 2, unit="")
+    results.budget(
+        "other ARM reads per tick (the export pipeline, for the copy and manifest; cached 5 minutes)",
+        pipeline_reads,
+        1,
+        unit="",
+    )
     results.budget("ARM writes of those reconcile ticks (nothing to clean up yet)", tick_writes, 0, unit="")
 
     # 3. blob events on the target side: every copied blob is fresh, left to the source trigger
-    copied = [r.blob for r in succeeded if r.blob]
-    bench.carry_to_target(copied)
+    copied = [r.blob for r in succeeded if r.blob and r.copy_status and r.copy_status.value == "success"]
+    results.info(f"{len(copied)} exported blobs copied to the watched container by the app's copy step")
     target = bench.side("target")  # a fresh worker
     with bench.arm.window() as first:
         target.blob_event(app, bench.stack, copied[0])

@@ -301,48 +301,21 @@ class Bench:
     def admin(self) -> Any:
         return self.stack.emulator.admin
 
-    def side(self, name: str, **env: str) -> Any:
-        """A new app instance of one side (a cold worker: empty caches), with settings overridden. No copy
-        step (see carry_to_target)."""
+    def side(self, name: str, *, copy: bool = False, **env: str) -> Any:
+        """A new app instance of one side (a cold worker: empty caches), with settings overridden; the
+        source side copies its exports to the target container only with `copy`."""
         from demo import scenario
         from transfer import bootstrap
         from transfer.config import load_settings
 
         base = self.stack.source_env if name == "source" else self.stack.target_env
-        base = {**base, "TRANSFER_COPY_TARGET_URL": "", "TRANSFER_COPY_TARGET_SAS_SECRET_URI": ""}
+        if not copy:
+            base = {**base, "TRANSFER_COPY_TARGET_URL": "", "TRANSFER_COPY_TARGET_SAS_SECRET_URI": ""}
         settings = load_settings({k: v for k, v in {**base, **env}.items() if v})
         return scenario.Side(name, bootstrap.build_service(settings, clock=self.stack.clock))
 
     def advance_clock(self, **delta: float) -> None:
         self.stack.advance_clock(**delta)
-
-    def carry_to_target(self, names: Sequence[str]) -> None:
-        """Put exported blobs into the watched container as the copy step would (same bytes, Content-MD5
-        and metadata). The benchmark does it itself: the app's copy step is not what is measured, and it
-        reuses the export pipeline's HTTPS-only SAS, which Azurite (plain HTTP) refuses."""
-        from azure.storage.blob import BlobServiceClient, ContentSettings
-
-        from demo import stack as demo_stack
-
-        source = BlobServiceClient.from_connection_string(
-            self.stack.connection_string(demo_stack.SOURCE_ACCOUNT)
-        ).get_container_client(demo_stack.EXPORT_CONTAINER)
-        target = BlobServiceClient.from_connection_string(
-            self.stack.connection_string(demo_stack.TARGET_ACCOUNT)
-        ).get_container_client(demo_stack.TARGET_CONTAINER)
-        for name in names:
-            client = source.get_blob_client(name)
-            props = client.get_blob_properties()
-            target.upload_blob(
-                name,
-                client.download_blob().readall(),
-                metadata=props.metadata,
-                content_settings=ContentSettings(
-                    content_type=props.content_settings.content_type,
-                    content_md5=props.content_settings.content_md5,
-                ),
-                overwrite=True,
-            )
 
     def quiet_source_trigger(self) -> None:
         """The emulator's source trigger stops scanning on its own (an hour between scans): its listing of
@@ -371,7 +344,6 @@ def bench_stack(run_seconds: float = 0.2, *, prepare: bool = True) -> Iterator[B
                 traffic.name_port(port, service)
             for name in (demo_stack.SOURCE_REGISTRY, demo_stack.TARGET_REGISTRY):
                 traffic.name_port(urlsplit(stack.emulator.registry_endpoint(name)).port or 0, "registry")
-            storage_as_the_emulator_wants(stack)
             traffic.install()
             bench = Bench(stack, None, None, traffic, ArmLog(stack.emulator.admin))
             bench.source, bench.target = bench.side("source"), bench.side("target")
@@ -381,38 +353,6 @@ def bench_stack(run_seconds: float = 0.2, *, prepare: bool = True) -> Iterator[B
     finally:
         traffic.uninstall()
         stack.stop()
-
-
-def storage_as_the_emulator_wants(stack: Any) -> None:
-    """The pipelines' SAS secrets as ACR Transfer wants them (spr=https; the emulator checks it), and both
-    storage accounts registered with their keys where the emulator asks for that. The emulator reaches
-    Azurite with the account key, so an HTTPS-only SAS works against plain-HTTP Azurite."""
-    from datetime import UTC, datetime
-
-    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
-
-    from demo import stack as demo_stack
-
-    for vault, account, container, permission in (
-        ("sourcevault", demo_stack.SOURCE_ACCOUNT, demo_stack.EXPORT_CONTAINER, "racwl"),
-        ("targetvault", demo_stack.TARGET_ACCOUNT, demo_stack.TARGET_CONTAINER, "rdl"),
-    ):
-        sas = generate_container_sas(
-            account,
-            container,
-            account_key=stack.keys[account],
-            permission=ContainerSasPermissions.from_string(permission),
-            expiry=datetime.now(UTC) + timedelta(days=365),
-            protocol="https",
-        )
-        stack.emulator.admin.set_secret(vault, "pipelinesas", sas)
-    register = getattr(stack.emulator.admin, "register_storage_account", None)
-    if register is not None:
-        for account, group in (
-            (demo_stack.SOURCE_ACCOUNT, demo_stack.SOURCE_GROUP),
-            (demo_stack.TARGET_ACCOUNT, demo_stack.TARGET_GROUP),
-        ):
-            register(account, key=stack.keys[account], resource_group=group)
 
 
 def function_app() -> Any:

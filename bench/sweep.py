@@ -6,14 +6,14 @@ trigger is told to stop scanning on its own, so its listings do not compete. The
 
     baseline: the watched container listed with metadata (the app's AzureBlobStore.list_blobs, the
               listing the sweep itself starts with), median of a few;
-    sweep:    TransferService.sweep() (the sweep_stale_blobs timer's work) with no blob records yet (the
-              first sweep after the blobs arrived without their events), and with --second once more
-              (every later day: the records of the first kept).
+    sweep:    TransferService.sweep() (the sweep_stale_blobs timer's work), twice: the first after the
+              blobs arrived without their events, then the next day's (whatever the first recorded kept).
 
 Budget: sweep <= 1.3 x baseline, with no request per blob that needs no action. Every request the app
-sends to Azurite (Blob and Table) and to ARM is counted, by service and method.
+sends to Azurite (Blob and Table) and to ARM is counted, by service and method. Last, ACTION blobs that
+need action (no category metadata: a manual import each) are added and swept, to show what those cost.
 
-    .venv/bin/python -m bench.sweep [--blobs 10000] [--second]   # 5 minutes on 2 cores, 8 with --second
+    .venv/bin/python -m bench.sweep [--blobs 10000] [--action 50]   # about 3 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -22,7 +22,19 @@ import argparse
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.common import Bench, Results, bench_stack, by_service, describe, header, median, ms, once, timed
+from bench.common import (
+    Bench,
+    Results,
+    arm_kinds,
+    bench_stack,
+    by_service,
+    describe,
+    header,
+    median,
+    ms,
+    once,
+    timed,
+)
 from demo import stack as demo_stack
 from transfer.blobs import AzureBlobStore
 from transfer.config import StorageConnection
@@ -31,7 +43,7 @@ from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE
 BUDGET = 1.3
 
 
-def upload(bench: Bench, count: int) -> None:
+def upload(bench: Bench, count: int, *, category: bool = True, prefix: str = "sweepbench-") -> None:
     from azure.storage.blob import BlobServiceClient, ContentSettings
 
     container = BlobServiceClient.from_connection_string(
@@ -41,9 +53,9 @@ def upload(bench: Bench, count: int) -> None:
     def put(index: int) -> None:
         data = f"transfer blob {index}".encode()
         container.upload_blob(
-            f"sweepbench-{index:05d}",
+            f"{prefix}{index:05d}",
             data,
-            metadata={CATEGORY_KEY: CATEGORY_VALUE},
+            metadata={CATEGORY_KEY: CATEGORY_VALUE} if category else {"owner": "bench"},
             content_settings=ContentSettings(
                 content_type="application/json", content_md5=hashlib.md5(data, usedforsecurity=False).digest()
             ),
@@ -59,9 +71,7 @@ def main() -> None:
     )
     parser.add_argument("--blobs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3, help="listings timed for the baseline")
-    parser.add_argument(
-        "--second", action="store_true", help="sweep once more, with the records of the first (twice as long)"
-    )
+    parser.add_argument("--action", type=int, default=50, help="blobs needing action, added for a last sweep")
     args = parser.parse_args()
     header(f"sweep of {args.blobs} blobs vs listing them with metadata")
     results = Results("sweep")
@@ -84,10 +94,7 @@ def main() -> None:
 
         target = bench.side("target")
         target.service.pipeline("import")  # a warm worker: the pipeline cached, as after any event
-        labels = ["first sweep (no blob records yet)"] + (
-            ["second sweep (records kept)"] if args.second else []
-        )
-        for label in labels:
+        for label in ("first sweep", "second sweep (the next day's: whatever the first recorded, kept)"):
             with bench.arm.window() as arm, bench.traffic.window() as storage:
                 seconds, report = once(target.service.sweep)
             table, blob = by_service(storage, "table"), by_service(storage, "blob")
@@ -105,6 +112,17 @@ def main() -> None:
                 (table + blob - per_listing + len(arm)) / args.blobs,
                 0,
                 unit="",
+            )
+        if args.action:
+            upload(bench, args.action, category=False, prefix="noaction-")
+            with bench.arm.window() as arm, bench.traffic.window() as storage:
+                seconds, report = once(target.service.sweep)
+            beyond = by_service(storage, "table") + by_service(storage, "blob") - per_listing
+            results.info(
+                f"sweep with {args.action} more blobs lacking the category metadata (a manual import each): "
+                f"{seconds:.2f} s, outcomes {dict(report.counts)}; requests {describe(storage)}; "
+                f"ARM {dict(arm_kinds(arm))}; about {beyond / args.action:.1f} Table and Blob requests and "
+                f"{len(arm) / args.action:g} ARM calls per blob acted on"
             )
     results.summary()
 
