@@ -63,16 +63,29 @@ def story(bench: Bench, results: Results, count: int) -> None:
     admin = bench.admin
 
     # 1. starting the runs
+    def start(i: int) -> list[str]:
+        body = {"artifacts": [REPOS[i % len(REPOS)]], "targetName": "armbench"}
+        status, answer = source.http(app.start_export, "POST", "exports", body)
+        assert status == 202, answer
+        return [r["id"] for r in answer["runs"]]
+
+    with bench.arm.window() as first:
+        ids = start(0)
     with bench.arm.window() as started:
-        ids = []
-        for i in range(count):
-            body = {"artifacts": [REPOS[i % len(REPOS)]], "targetName": "armbench"}
-            status, answer = source.http(app.start_export, "POST", "exports", body)
-            assert status == 202, answer
-            ids.extend(r["id"] for r in answer["runs"])
-    results.info(f"{count} POST /api/exports -> {len(ids)} runs; ARM: {kinds_text(started)}")
-    results.budget("ARM writes per export run started", writes(started) / len(ids), 1, unit="")
-    results.budget("ARM reads while starting a run", reads(started) / len(ids), 0, unit="")
+        for i in range(1, count):
+            ids += start(i)
+    results.info(
+        f"{count} POST /api/exports -> {len(ids)} runs; ARM of the first on a fresh worker: "
+        f"{kinds_text(first)} (the pipeline checked before anything is recorded, cached 5 minutes); "
+        f"of the other {count - 1}: {kinds_text(started)}"
+    )
+    results.budget(
+        "ARM writes per export run started", (writes(first) + writes(started)) / len(ids), 1, unit=""
+    )
+    results.budget(
+        "ARM reads per export run started (warm worker)", reads(started) / (len(ids) - 1), 0, unit=""
+    )
+    results.budget("ARM reads of the first export on a fresh worker", reads(first), 1, unit="")
 
     # 2. reconcile ticks on the source side
     worst, ticks, total_reads, total_active, tick_writes, pipeline_reads = 0.0, 0, 0, 0, 0, 0
@@ -120,17 +133,14 @@ def story(bench: Bench, results: Results, count: int) -> None:
     copied = [r.blob for r in succeeded if r.blob and r.copy_status and r.copy_status.value == "success"]
     results.info(f"{len(copied)} exported blobs copied to the watched container by the app's copy step")
     target = bench.side("target")  # a fresh worker
+    outcomes = bench.outcomes
+    outcomes.clear()
     with bench.arm.window() as first:
         target.blob_event(app, bench.stack, copied[0])
     with bench.arm.window() as warm:
         for name in copied[1:]:
             target.blob_event(app, bench.stack, name)
-    left = sum(
-        1
-        for name in copied
-        for rec in target.service.state.blob_records(name)
-        if rec.action.value == "source-trigger"
-    )
+    left = outcomes.count("leave")
     results.info(
         f"{len(copied)} blob events, {left} left to the source trigger; first event on a fresh worker: "
         f"ARM {kinds_text(first)} (the import pipeline, cached 5 minutes); the other {len(copied) - 1}: "

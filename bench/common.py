@@ -10,6 +10,7 @@ them (demo/stack.py).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import statistics
@@ -287,6 +288,29 @@ def reads(requests: Sequence[dict[str, Any]]) -> int:
 # ---- the local stack ----------------------------------------------------------------------------------
 
 
+class Outcomes(logging.Handler):
+    """The outcome of each blob event, as on_target_blob logs it (`outcome` in the record's extras)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seen: list[str] = []
+        self._lock_seen = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        outcome = getattr(record, "outcome", None)
+        if outcome is not None and record.name == "transfer.functions":
+            with self._lock_seen:
+                self.seen.append(str(outcome))
+
+    def count(self, outcome: str) -> int:
+        with self._lock_seen:
+            return self.seen.count(outcome)
+
+    def clear(self) -> None:
+        with self._lock_seen:
+            self.seen.clear()
+
+
 @dataclass
 class Bench:
     """The demo's stack with both app sides (real adapters, real functions), counting on."""
@@ -296,6 +320,7 @@ class Bench:
     target: Any  # demo.scenario.Side
     traffic: Traffic
     arm: ArmLog
+    outcomes: Outcomes = field(default_factory=Outcomes)
 
     @property
     def admin(self) -> Any:
@@ -346,6 +371,10 @@ def bench_stack(run_seconds: float = 0.2, *, prepare: bool = True) -> Iterator[B
                 traffic.name_port(urlsplit(stack.emulator.registry_endpoint(name)).port or 0, "registry")
             traffic.install()
             bench = Bench(stack, None, None, traffic, ArmLog(stack.emulator.admin))
+            functions_log = logging.getLogger("transfer.functions")
+            functions_log.addHandler(bench.outcomes)
+            if functions_log.getEffectiveLevel() > logging.INFO:
+                functions_log.setLevel(logging.INFO)
             bench.source, bench.target = bench.side("source"), bench.side("target")
             if prepare:
                 scenario.prepare(stack, bench.source, bench.target)
