@@ -86,3 +86,14 @@ clean:
 
 bench: $(STAMPS)/venv $(STAMPS)/npm
 	$(PY) -m bench.active_runs
+	@# each prints its figures as ratios against a baseline of the same run, and exits 1 when a budget is missed:
+	@# the leading - lets the others run all the same (docs/performance.md)
+	-$(PY) -m bench.cold_start
+	-$(PY) -m bench.arm_calls
+	-$(PY) -m bench.sweep
+	-$(PY) -m bench.reconcile_history
+	-$(PY) -m bench.trigger_listing
+	-$(PY) -m bench.memory
+	-$(PY) -m bench.http_export
+	-$(PY) -m bench.throughput
+	-$(PY) -m bench.incremental
