@@ -334,8 +334,21 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_arm_unreachable_is_a_clear_503_and_health_names_it(stack: Stack) -> None:
-    source = side(stack, "source", TRANSFER_ARM_ENDPOINT=f"https://127.0.0.1:{_closed_port()}")
+@pytest.mark.parametrize(
+    ("down", "said"),
+    [("arm", "could not be reached"), ("identity", "could not get a token for the managed identity")],
+    ids=["arm-endpoint", "identity-endpoint"],
+)
+def test_arm_unreachable_is_a_clear_503_and_health_names_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, down: str, said: str
+) -> None:
+    """The emulator serves both ARM and the managed identity's token endpoint: either may be down."""
+    closed = f"https://127.0.0.1:{_closed_port()}"
+    if down == "identity":
+        monkeypatch.setenv("IDENTITY_ENDPOINT", f"{closed}/msi/token")
+        source = side(stack, "source")
+    else:
+        source = side(stack, "source", TRANSFER_ARM_ENDPOINT=closed)
     before = len(source.service.list_runs(top=1000))
     with source.active(), ThreadPoolExecutor(2) as pool:  # each waits out the client's retries (~5 s)
         checked = pool.submit(lambda: call_function(function_app.health, "GET", "health"))
@@ -348,10 +361,10 @@ def test_arm_unreachable_is_a_clear_503_and_health_names_it(stack: Stack) -> Non
     assert status == 503
     failing = {c["name"]: c["detail"] for c in health["checks"] if not c["ok"]}
     assert {"exportPipeline", "deployments"} <= set(failing), failing
-    assert all("ARM" in detail and "could not be reached" in detail for detail in failing.values())
+    assert all(detail.startswith("ARM: ") and said in detail for detail in failing.values()), failing
     assert (export_status, body["error"]["code"]) == (503, "Unavailable")
-    assert "ARM" in body["error"]["message"]
-    assert "could not be reached" in body["error"]["message"]
+    assert body["error"]["message"].startswith("ARM: ")
+    assert said in body["error"]["message"]
     assert len(source.service.list_runs(top=1000)) == before  # nothing recorded that cannot start
 
 
