@@ -196,20 +196,23 @@ def test_cleanup_marks_a_run_cleaned_up_only_when_arm_confirms(world: World) -> 
     assert world.arm.deleted_deployments == [run.deployment_name]  # one delete each, not one per tick
 
 
-def test_a_copy_is_claimed_before_it_starts_so_racing_reconciles_copy_once() -> None:
-    world = make_world(
-        {
-            **ENV,
-            "TRANSFER_COPY_TARGET_URL": "https://target.blob.core.windows.net/transfer",
-        },
+def copying_world() -> World:
+    """Exports through a SasToken pipeline whose secret the copy step reads; copies pend."""
+    vault_secret = "https://v.vault.azure.net/secrets/exportsas"
+    return make_world(
+        {**ENV, "TRANSFER_COPY_TARGET_URL": "https://target.blob.core.windows.net/transfer"},
         export_storage={
             "uri": "https://source.blob.core.windows.net/exports",
             "storageAccessMode": "SasToken",
-            "keyVaultUri": "https://v.vault.azure.net/secrets/exportsas",
+            "keyVaultUri": vault_secret,
         },
-        secrets={"https://v.vault.azure.net/secrets/exportsas": "sv=1&sp=rwla&spr=https&sig=S"},
+        secrets={vault_secret: "sv=1&sp=rwla&spr=https&sig=S"},
         copy_status="pending",
     )
+
+
+def test_a_copy_is_claimed_before_it_starts_so_racing_reconciles_copy_once() -> None:
+    world = copying_world()
     [run] = running(world, 1)
     assert run.blob is not None
     world.source.put(run.blob, content=b"exported")
@@ -222,18 +225,7 @@ def test_a_copy_is_claimed_before_it_starts_so_racing_reconciles_copy_once() -> 
 
 
 def test_a_racer_that_loses_the_copy_claim_does_not_copy() -> None:
-    world = make_world(
-        {
-            **ENV,
-            "TRANSFER_COPY_TARGET_URL": "https://target.blob.core.windows.net/transfer",
-        },
-        export_storage={
-            "uri": "https://source.blob.core.windows.net/exports",
-            "storageAccessMode": "SasToken",
-            "keyVaultUri": "https://v.vault.azure.net/secrets/exportsas",
-        },
-        secrets={"https://v.vault.azure.net/secrets/exportsas": "sv=1&sp=rwla&spr=https&sig=S"},
-    )
+    world = copying_world()
     [run] = running(world, 1)
     assert run.blob is not None
     world.source.put(run.blob, content=b"exported")

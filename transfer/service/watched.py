@@ -113,34 +113,22 @@ class WatchedContainer:
         """The 60-day decision for one blob, reading state only when the blob may need action: a fresh blob
         eligible for the source trigger costs no request at all (most of a sweep)."""
         trigger_enabled = self.context.pipeline("import").source_trigger_enabled
-        policy = self.context.policy
-        quick = decide(blob, trigger_enabled=trigger_enabled, policy=policy, now=now, records=[])
+        rule = partial(decide, blob, trigger_enabled=trigger_enabled, policy=self.context.policy, now=now)
+        quick = rule(records=[])
         if quick.outcome is Outcome.LEAVE or is_manifest(blob.name):
             return quick, [], []
         records = self.context.state.blob_records(blob.name)
         attempts = self._attempts(blob, records)
-        limit = self.context.settings.import_max_attempts
-        decision = decide(
-            blob,
-            trigger_enabled=trigger_enabled,
-            policy=policy,
-            now=now,
+        rule = partial(
+            rule,
             records=records,
             import_attempts=attempts,
-            max_attempts=limit,
+            max_attempts=self.context.settings.import_max_attempts,
         )
+        decision = rule()
         if decision.outcome in (Outcome.REFRESH, Outcome.IMPORT) and trigger_enabled:
             # Only a blob about to be acted on pays for the evidence: what the source trigger started lately.
-            decision = decide(
-                blob,
-                trigger_enabled=trigger_enabled,
-                policy=policy,
-                now=now,
-                records=records,
-                source_trigger_runs=self._source_trigger_runs(now),
-                import_attempts=attempts,
-                max_attempts=limit,
-            )
+            decision = rule(source_trigger_runs=self._source_trigger_runs(now))
         return decision, records, attempts
 
     def _attempts(self, blob: BlobInfo, records: list[BlobRecord]) -> list[ImportAttempt]:
