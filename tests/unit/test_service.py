@@ -80,6 +80,7 @@ def test_the_record_exists_before_the_deployment_and_reconcile_finishes_a_crashe
     world.arm.fail("begin_deployment", Unavailable("ARM is down"))
     [run] = world.service.start_export(["a"], Trigger.HTTP).runs
     assert run.status is RunStatus.ACCEPTED
+    assert "reconcile deploys it" in (run.warning or "")  # the answer says why it waits
     assert world.state.get_run(run.id) is not None
     assert world.arm.deployment_calls == []
 
@@ -88,6 +89,7 @@ def test_the_record_exists_before_the_deployment_and_reconcile_finishes_a_crashe
     world.clock.advance(minutes=1, seconds=1)
     world.service.reconcile()
     assert world.stored_run(run.id).status is RunStatus.DEPLOYING
+    assert world.stored_run(run.id).warning is None  # the deferral note is over
     assert [c.name for c in world.arm.deployment_calls] == [run.deployment_name]
 
 

@@ -251,7 +251,7 @@ class Starter:
             log.error("deployment rejected: %s", exc.message, extra={**context, **failed})
             return self.context.save(run, status=RunStatus.FAILED, error=exc.message)
         log.info("deployment started: %s", run.deployment_name, extra=context)
-        return self.context.save(run, status=RunStatus.DEPLOYING)
+        return self.context.save(run, status=RunStatus.DEPLOYING, warning=None)  # a deferral note is over
 
 
 def _same_request(stored: RequestRecord, request: Mapping[str, Any]) -> None:
