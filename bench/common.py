@@ -369,6 +369,9 @@ def bench_stack(run_seconds: float = 0.2, *, prepare: bool = True) -> Iterator[B
                 traffic.name_port(port, service)
             for name in (demo_stack.SOURCE_REGISTRY, demo_stack.TARGET_REGISTRY):
                 traffic.name_port(urlsplit(stack.emulator.registry_endpoint(name)).port or 0, "registry")
+            secret = stack.source_env.get("TRANSFER_COPY_TARGET_SAS_SECRET_URI")  # the source side's vault
+            if secret:
+                traffic.name_port(urlsplit(secret).port or 0, "keyvault")
             traffic.install()
             bench = Bench(stack, None, None, traffic, ArmLog(stack.emulator.admin))
             functions_log = logging.getLogger("transfer.functions")
