@@ -669,11 +669,12 @@ class FakeResourceManager(_Faults):
             self._enter("get_deployment", name)
             return self.deployments.get(name)
 
-    def delete_deployment(self, name: str) -> None:
+    def delete_deployment(self, name: str) -> bool:
         with self._lock:
             self._enter("delete_deployment", name)
             self.deleted_deployments.append(name)
             self.deployments.pop(name, None)
+            return True  # ARM's 200/204/404: gone now
 
     def count_deployments(self) -> int:
         with self._lock:
@@ -686,11 +687,12 @@ class FakeResourceManager(_Faults):
             body = self.resources.get(resource_id.lower())
             return copy.deepcopy(body) if body is not None else None
 
-    def delete_resource(self, resource_id: str) -> None:
+    def delete_resource(self, resource_id: str) -> bool:
         with self._lock:
             self._enter("delete_resource", resource_id)
             self.deleted_resources.append(resource_id)
             self.resources.pop(resource_id.lower(), None)
+            return True
 
     def assign_role(self, principal_id: str, role_definition_guid: str, scope: str) -> None:
         """Script a role assignment, shaped as ARM lists it."""

@@ -90,6 +90,11 @@ class WriteLimiter:
 WRITE_LIMITER = WriteLimiter()
 
 
+def _status(pipeline_response: Any, _deserialized: Any, _headers: Any) -> int:
+    """`cls=` hook of a long-running operation's initial answer: its status (202: accepted, still going)."""
+    return int(pipeline_response.http_response.status_code)
+
+
 def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
     """`cls=` hook: the response body as ARM sent it, instead of an SDK model."""
     return pipeline_response.http_response.json()
@@ -221,10 +226,15 @@ class ArmResourceManager:
             body = self._deployments().deployments.get(self._settings.resource_group, name, cls=_raw_json)
         return None if call.ignored else deployment_state(name, body)
 
-    def delete_deployment(self, name: str) -> None:
+    def delete_deployment(self, name: str) -> bool:
         self._writes.acquire(f"ARM: deleting deployment {name}")
-        with translated(f"ARM: deleting deployment {name}", detail=_arm_detail, absent=IGNORE):
-            self._deployments().deployments.begin_delete(self._settings.resource_group, name, polling=False)
+        with translated(f"ARM: deleting deployment {name}", detail=_arm_detail, absent=IGNORE) as call:
+            status = (
+                self._deployments()
+                .deployments.begin_delete(self._settings.resource_group, name, polling=False, cls=_status)
+                .result()
+            )
+        return call.ignored or status != 202
 
     def count_deployments(self) -> int:
         what = f"ARM: listing the deployments of {self._settings.resource_group}"
@@ -246,13 +256,18 @@ class ArmResourceManager:
             return None
         return redact_json(dict(body)) if isinstance(body, Mapping) else None
 
-    def delete_resource(self, resource_id: str) -> None:
+    def delete_resource(self, resource_id: str) -> bool:
         _check_id(resource_id)
         self._writes.acquire(f"ARM: deleting {_short(resource_id)}")
-        with translated(f"ARM: deleting {_short(resource_id)}", detail=_arm_detail, absent=IGNORE):
-            self._resources().resources.begin_delete_by_id(
-                resource_id, api_version=self._settings.pipeline_api_version, polling=False
+        with translated(f"ARM: deleting {_short(resource_id)}", detail=_arm_detail, absent=IGNORE) as call:
+            status = (
+                self._resources()
+                .resources.begin_delete_by_id(
+                    resource_id, api_version=self._settings.pipeline_api_version, polling=False, cls=_status
+                )
+                .result()
             )
+        return call.ignored or status != 202
 
     def list_pipeline_runs(self) -> list[dict[str, Any]]:
         return list(self._pages(f"{self._settings.registry_id}/pipelineRuns", "listing the pipeline runs"))

@@ -109,6 +109,7 @@ def stored_run(run: Run) -> Run:
         updated_at=utc(run.updated_at),
         finished_at=utc(run.finished_at) if run.finished_at else None,
         missing_since=utc(run.missing_since) if run.missing_since else None,
+        delete_started=utc(run.delete_started) if run.delete_started else None,
     )
 
 
@@ -163,6 +164,7 @@ def run_entity(run: Run) -> dict[str, Any]:
         "verification": run.verification,
         "verification_detail": run.verification_detail,
         "missing_since": run.missing_since,
+        "delete_started": run.delete_started,
     }
     entity.update({k: v for k, v in optional.items() if v is not None})
     return entity
@@ -215,6 +217,7 @@ def run_from_entity(entity: Mapping[str, Any], etag: str | None) -> Run:
         verification=_opt_str(entity.get("verification")),
         verification_detail=_opt_str(entity.get("verification_detail")),
         missing_since=_opt_dt(entity.get("missing_since")),
+        delete_started=_opt_dt(entity.get("delete_started")),
         etag=etag,
     )
 

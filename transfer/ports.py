@@ -103,8 +103,9 @@ class ResourceManager(Protocol):
 
     def get_deployment(self, name: str) -> DeploymentState | None: ...
 
-    def delete_deployment(self, name: str) -> None:
-        """Start deleting; absent is fine."""
+    def delete_deployment(self, name: str) -> bool:
+        """Delete it; absent is fine. True when it is gone now (done, or absent), False while ARM is still
+        deleting it (202 Accepted)."""
         ...
 
     def count_deployments(self) -> int: ...
@@ -113,8 +114,8 @@ class ResourceManager(Protocol):
         """A pipeline resource (pipeline or run) by id, as ARM's JSON; None when absent."""
         ...
 
-    def delete_resource(self, resource_id: str) -> None:
-        """Start deleting; absent is fine."""
+    def delete_resource(self, resource_id: str) -> bool:
+        """Delete it; absent is fine. True when it is gone now, False while ARM is still deleting it."""
         ...
 
     def list_pipeline_runs(self) -> list[dict[str, Any]]:

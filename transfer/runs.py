@@ -88,6 +88,7 @@ class Run:
     verification: str | None = None  # pending, passed, failed, unavailable
     verification_detail: str | None = None  # what differs, or why it is unavailable
     missing_since: datetime | None = None  # when ARM first showed neither deployment nor pipelineRun
+    delete_started: datetime | None = None  # cleanup: when ARM accepted deletes it had not finished
     etag: str | None = field(default=None, compare=False)
 
 

@@ -101,11 +101,14 @@ def test_export_copy_then_the_source_trigger_imports_and_reconcile_records_it(
     wait_for(lambda: in_target_registry(stack, f"it/fresh-{shape}"), "the source trigger imported it")
     known = {r.id for r in target.service.list_runs(kind="import", top=1000)}
 
-    def adopted() -> list[Run]:
-        return [r for r in _reconciled(target) if r.trigger is Trigger.SOURCE and r.status.terminal]
+    def adopted() -> list[Run]:  # this test's source-trigger run, once reconcile recorded it finished
+        return [
+            r
+            for r in _reconciled(target)
+            if r.trigger is Trigger.SOURCE and r.status.terminal and (r.id not in known or r.blob == run.blob)
+        ]
 
-    wait_for(lambda: adopted(), "the source trigger's run recorded")
-    [recorded] = [r for r in adopted() if r.id not in known or r.blob == run.blob][-1:]
+    [recorded] = wait_for(adopted, "the source trigger's run recorded")[-1:]
     assert (recorded.status, recorded.owned) == (RunStatus.SUCCEEDED, False)
     assert recorded.blob == (None if shape == "spec" else run.blob)  # tied only where ARM names the blob
 

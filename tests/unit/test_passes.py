@@ -183,17 +183,35 @@ def test_cleanup_marks_a_run_cleaned_up_only_when_arm_confirms(world: World) -> 
     body = world.arm.resources[pipeline_run_id.lower()]
     deletes = world.arm.delete_resource
 
-    def asynchronous_delete(resource_id: str) -> None:
+    def accepted_delete(resource_id: str) -> bool:
         deletes(resource_id)
         world.arm.put_resource(body)  # still there, being deleted
+        return False  # ARM's 202 Accepted
 
-    world.arm.delete_resource = asynchronous_delete  # type: ignore[method-assign]
+    world.arm.delete_resource = accepted_delete  # type: ignore[method-assign]
+    writes = len(world.arm_writes())
     assert world.service.cleanup().counts["deleting"] == 1
     assert not world.stored_run(run.id).cleaned_up
+    assert len(world.arm_writes()) == writes + 2  # one DELETE each, nothing read back yet
+    assert world.service.cleanup().counts["deleting"] == 1  # still there: looked at, not deleted again
     world.arm.resources.pop(pipeline_run_id.lower())  # ARM finished deleting it
     assert world.service.cleanup().counts["deleted"] == 1
     assert world.stored_run(run.id).cleaned_up
-    assert world.arm.deleted_deployments == [run.deployment_name]  # one delete each, not one per tick
+    assert len(world.arm_writes()) == writes + 2  # two deletes in all, not two per tick
+
+
+def test_deletes_arm_accepted_but_never_finished_are_sent_again(world: World) -> None:
+    [run] = finished(world, 1)
+    pipeline_run_id = world.arm.pipeline_run_id(run.id)
+    body = world.arm.resources[pipeline_run_id.lower()]
+    world.arm.delete_resource = lambda resource_id: False  # type: ignore[method-assign]  # 202, then nothing
+    world.service.cleanup()
+    world.clock.advance(minutes=31)
+    calls: list[str] = []
+    world.arm.delete_resource = lambda resource_id: calls.append(resource_id) or True  # type: ignore[method-assign]
+    assert world.arm.resources[pipeline_run_id.lower()] == body
+    assert world.service.cleanup().counts["deleted"] == 1
+    assert calls == [pipeline_run_id]
 
 
 def copying_world() -> World:

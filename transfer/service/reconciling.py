@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -34,6 +34,7 @@ log = logging.getLogger("transfer")
 # ARM's reads are eventually consistent: a run it knew and now does not show is read again after this.
 MISSING_GRACE = timedelta(minutes=10)
 REDEPLOY_AFTER = timedelta(minutes=1)  # an Accepted run's own start is given this long before reconcile PUTs
+REDELETE_AFTER = timedelta(minutes=30)  # deletes ARM accepted but did not finish are sent again after this
 
 
 class Reconciler:
@@ -230,26 +231,43 @@ class Reconciler:
         return report
 
     def _delete_resources(self, run: Run) -> Run:
-        """Delete what ARM still shows of the run, then look again: the run is recorded cleaned up only when
-        nothing is left; otherwise (ARM deletes asynchronously, or a delete failed) the next pass looks."""
+        """Delete the run's pipelineRun and deployment (only the app's own). ARM may answer 202 and delete
+        later, or fail later: then the run records when its deletes went out, the next passes look (a read
+        each) until both are gone, and after REDELETE_AFTER they are sent again."""
         arm = self.context.arm
         own_run_id = f"{self.context.settings.registry_id}/pipelineRuns/{run.id}"
-        left = []
-        if run.pipeline_run_id and ids_equal(run.pipeline_run_id, own_run_id):
-            resource_id = run.pipeline_run_id
-            if _delete_if_present(
-                lambda: arm.get_resource(resource_id), lambda: arm.delete_resource(resource_id)
-            ):
-                left.append("pipelineRun")
-        if naming.is_ours(run.deployment_name):
-            name = run.deployment_name
-            if _delete_if_present(lambda: arm.get_deployment(name), lambda: arm.delete_deployment(name)):
-                left.append("deployment")
+        resource_id = (
+            run.pipeline_run_id
+            if run.pipeline_run_id and ids_equal(run.pipeline_run_id, own_run_id)
+            else None
+        )
+        deployment = run.deployment_name if naming.is_ours(run.deployment_name) else None
+        now = self.context.clock()
+        if run.delete_started is not None and now - run.delete_started < REDELETE_AFTER:
+            left = [
+                what
+                for what, present in (
+                    ("pipelineRun", resource_id is not None and arm.get_resource(resource_id) is not None),
+                    ("deployment", deployment is not None and arm.get_deployment(deployment) is not None),
+                )
+                if present
+            ]
+        else:
+            left = [
+                what
+                for what, gone in (
+                    ("pipelineRun", resource_id is None or arm.delete_resource(resource_id)),
+                    ("deployment", deployment is None or arm.delete_deployment(deployment)),
+                )
+                if not gone
+            ]
+            if left:
+                log.info("run resources being deleted: %s", ", ".join(left), extra={"run_id": run.id})
+                return self.context.save(run, delete_started=now)
         if left:
-            log.info("run resources still being deleted: %s", ", ".join(left), extra={"run_id": run.id})
             return run
         log.info("run resources deleted", extra={"run_id": run.id})
-        return self.context.save(run, cleaned_up=True)
+        return self.context.save(run, cleaned_up=True, delete_started=None)
 
     def delete_run(self, run: Run) -> Run:
         if not run.status.terminal:
@@ -278,11 +296,3 @@ def _log_finished(run: Run, context: Mapping[str, object]) -> None:
             "error_cause": run.error_cause,
         },
     )
-
-
-def _delete_if_present(read: Callable[[], object], delete: Callable[[], None]) -> bool:
-    """Delete the resource if ARM shows it; whether it is still there after the delete was sent."""
-    if read() is None:
-        return False
-    delete()
-    return read() is not None
