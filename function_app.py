@@ -3,11 +3,12 @@
 """Azure Functions entry points. Handlers translate requests to service calls; see transfer/ for the logic.
 
 Importing this module does no I/O: the service (and with it the Azure SDK clients) is built on the first
-invocation, by `bootstrap.service_from_environment()`. Only with APPLICATIONINSIGHTS_CONNECTION_STRING set
+invocation, by `_service()`. Only with APPLICATIONINSIGHTS_CONNECTION_STRING set
 does it load the Azure Monitor exporter for the app's logs (transfer/telemetry.py).
 """
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
@@ -15,10 +16,11 @@ import azure.functions as func
 # client for the blob (SupportsDeferredBinding), so the blob's bytes never enter the function.
 import azurefunctions.extensions.bindings.blob as blob
 
-from transfer import bootstrap, http_api, telemetry
+from transfer import telemetry
 from transfer.errors import InvalidInput, NotConfigured
-from transfer.runs import Trigger
-from transfer.service import Report
+
+if TYPE_CHECKING:  # the service, its settings and the HTTP layer load on the first invocation
+    from transfer.service import Report, TransferService
 
 # The app's own logs with their transfer.* custom dimensions (docs/operations.md); a no-op, importing
 # nothing, without APPLICATIONINSIGHTS_CONNECTION_STRING.
@@ -31,12 +33,18 @@ log = logging.getLogger("transfer.functions")
 # ---- timers ---------------------------------------------------------------------------------------
 
 
+def _service() -> "TransferService":
+    from transfer import bootstrap
+
+    return bootstrap.service_from_environment()
+
+
 def _timer_started(name: str, timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("%s is past due: running the missed occurrence now", name, extra={"trigger": "schedule"})
 
 
-def _log_report(name: str, report: Report, trigger: str = "schedule") -> None:
+def _log_report(name: str, report: "Report", trigger: str = "schedule") -> None:
     level = logging.WARNING if report.errors else logging.INFO
     log.log(
         level,
@@ -52,7 +60,7 @@ def _log_report(name: str, report: Report, trigger: str = "schedule") -> None:
 def scheduled_export(timer: func.TimerRequest) -> None:
     _timer_started("scheduled_export", timer)
     try:
-        accepted = bootstrap.service_from_environment().start_scheduled_export(timer.schedule_status)
+        accepted = _service().start_scheduled_export(timer.schedule_status)
     except InvalidInput as exc:  # the settings' selectors (too many matches): retrying cannot help
         log.error("scheduled export refused: %s", exc.message, extra={"trigger": "schedule"})
         return
@@ -90,7 +98,7 @@ def scheduled_export(timer: func.TimerRequest) -> None:
 @app.timer_trigger(arg_name="timer", schedule="%TRANSFER_RECONCILE_SCHEDULE%", use_monitor=True)
 def reconcile(timer: func.TimerRequest) -> None:
     _timer_started("reconcile", timer)
-    service = bootstrap.service_from_environment()
+    service = _service()
     _log_report("reconcile", service.reconcile())
     _log_report("cleanup", service.cleanup())
 
@@ -99,7 +107,7 @@ def reconcile(timer: func.TimerRequest) -> None:
 @app.timer_trigger(arg_name="timer", schedule="%TRANSFER_SWEEP_SCHEDULE%", use_monitor=True)
 def sweep_stale_blobs(timer: func.TimerRequest) -> None:
     _timer_started("sweep_stale_blobs", timer)
-    service = bootstrap.service_from_environment()
+    service = _service()
     if not service.settings.import_pipeline:
         log.info("sweep skipped: this instance does not import", extra={"trigger": "sweep"})
         return
@@ -121,7 +129,9 @@ def on_target_blob(client: blob.BlobClient) -> None:
     # client's URL (which can carry a SAS) is never logged.
     name: str = client.blob_name
     try:
-        result = bootstrap.service_from_environment().handle_blob(name, Trigger.BLOB)
+        from transfer.runs import Trigger
+
+        result = _service().handle_blob(name, Trigger.BLOB)
     except (InvalidInput, NotConfigured) as exc:
         # Retrying cannot help; raising would only send the blob to the poison queue after 5 tries.
         log.error("blob ignored: %s", exc.message, extra={"blob": name, "trigger": "blob"})
@@ -139,7 +149,10 @@ def on_target_blob(client: blob.BlobClient) -> None:
 # ---- HTTP -----------------------------------------------------------------------------------------
 
 
-def _serve(operation: http_api.Operation, req: func.HttpRequest) -> func.HttpResponse:
+def _serve(operation: str, req: func.HttpRequest) -> func.HttpResponse:
+    """Run one operation of transfer/http_api.py (its OPERATIONS, by name) on a request, as plain data."""
+    from transfer import bootstrap, http_api
+
     request = http_api.ApiRequest(
         method=req.method,
         url=req.url,
@@ -148,7 +161,7 @@ def _serve(operation: http_api.Operation, req: func.HttpRequest) -> func.HttpRes
         route_params=dict(req.route_params),
         body=req.get_body() or b"",
     )
-    answer = http_api.handle(operation, request, bootstrap.service_from_environment)
+    answer = http_api.handle(http_api.OPERATIONS[operation], request, bootstrap.service_from_environment)
     return func.HttpResponse(
         answer.encoded(),
         status_code=answer.status,
@@ -161,40 +174,40 @@ def _serve(operation: http_api.Operation, req: func.HttpRequest) -> func.HttpRes
 @app.function_name("start_export")
 @app.route(route="exports", methods=[func.HttpMethod.POST])
 def start_export(req: func.HttpRequest) -> func.HttpResponse:
-    return _serve(http_api.start_export, req)
+    return _serve("start_export", req)
 
 
 @app.function_name("start_import")
 @app.route(route="imports", methods=[func.HttpMethod.POST])
 def start_import(req: func.HttpRequest) -> func.HttpResponse:
-    return _serve(http_api.start_import, req)
+    return _serve("start_import", req)
 
 
 @app.function_name("get_run")
 @app.route(route="runs/{run_id}", methods=[func.HttpMethod.GET])
 def get_run(req: func.HttpRequest) -> func.HttpResponse:
-    return _serve(http_api.get_run, req)
+    return _serve("get_run", req)
 
 
 @app.function_name("list_runs")
 @app.route(route="runs", methods=[func.HttpMethod.GET])
 def list_runs(req: func.HttpRequest) -> func.HttpResponse:
-    return _serve(http_api.list_runs, req)
+    return _serve("list_runs", req)
 
 
 @app.function_name("delete_run")
 @app.route(route="runs/{run_id}", methods=[func.HttpMethod.DELETE])
 def delete_run(req: func.HttpRequest) -> func.HttpResponse:
-    return _serve(http_api.delete_run, req)
+    return _serve("delete_run", req)
 
 
 @app.function_name("health")
 @app.route(route="health", methods=[func.HttpMethod.GET])
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return _serve(http_api.health, req)
+    return _serve("health", req)
 
 
 @app.function_name("get_blob")
 @app.route(route="blobs/{*name}", methods=[func.HttpMethod.GET])
 def get_blob(req: func.HttpRequest) -> func.HttpResponse:
-    return _serve(http_api.get_blob, req)
+    return _serve("get_blob", req)

@@ -7,10 +7,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
 from transfer.config import Settings, load_settings
-from transfer.ports import BlobCopier
-from transfer.service import TransferService
+
+if TYPE_CHECKING:  # the service and its use cases load on the first invocation, not at cold start
+    from transfer.ports import BlobCopier
+    from transfer.service import TransferService
 
 
 def utc_now() -> datetime:
@@ -23,6 +26,7 @@ def build_service(settings: Settings, clock: Callable[[], datetime] = utc_now) -
     from transfer.credentials import make_credential
     from transfer.keyvault import KeyVaultSecretReader
     from transfer.registry import AzureRegistry
+    from transfer.service import TransferService
     from transfer.state import TableStateStore
 
     credential = make_credential(settings)

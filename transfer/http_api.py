@@ -25,7 +25,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from transfer import naming
@@ -41,7 +41,9 @@ from transfer.errors import (
 )
 from transfer.presentation import blob_json, health_json, run_json
 from transfer.runs import Trigger
-from transfer.service import Accepted, Check, TransferService
+
+if TYPE_CHECKING:  # the service loads on the first request, not at cold start
+    from transfer.service import Accepted, Check, TransferService
 
 log = logging.getLogger("transfer.http")
 
@@ -86,8 +88,8 @@ class _Rejected(Exception):
         self.status, self.code, self.message, self.target = status, code, message, target
 
 
-Operation = Callable[[TransferService, ApiRequest], ApiResponse]
-ServiceFactory = Callable[[], TransferService]
+Operation = Callable[["TransferService", "ApiRequest"], "ApiResponse"]
+ServiceFactory = Callable[[], "TransferService"]
 
 
 # ---- the operations -------------------------------------------------------------------------------
@@ -212,6 +214,8 @@ def handle(operation: Operation, request: ApiRequest, service: ServiceFactory) -
         return error_response(exc.status, exc.code, exc.message, exc.target)
     except SettingsError as exc:
         if operation is health:
+            from transfer.service import Check
+
             return health_response([Check("settings", False, problem) for problem in exc.problems])
         log.error("invalid settings: %s", "; ".join(exc.problems))
         response = error_response(500, exc.code, "the app's settings are invalid", None)

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transfer.runs import Run
-from transfer.service import BlobDiagnosis, Check
+
+if TYPE_CHECKING:
+    from transfer.service import BlobDiagnosis, Check
 
 
 def health_json(checks: list[Check]) -> dict[str, Any]:
