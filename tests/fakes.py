@@ -197,6 +197,9 @@ class FakeStateStore(_Faults):
             self._enter("exported", repository)
             return {ref: entry for (repo, ref), entry in self.ledger.items() if repo == repository}
 
+    def exported_many(self, repositories: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
+        return {repository: self.exported(repository) for repository in dict.fromkeys(repositories)}
+
     def record_exports(self, entries: Sequence[LedgerEntry]) -> None:
         """One row per (repository, reference); the lock stands in for the Table adapter's ETag-conditional
         write: a row is replaced only by an entry read at least as late."""

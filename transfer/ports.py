@@ -178,6 +178,10 @@ class StateStore(Protocol):
         """The export ledger of one repository: its entries by `reference` (tag, or `@sha256:...`)."""
         ...
 
+    def exported_many(self, repositories: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
+        """`exported` of several repositories, by repository, in about one round trip's time."""
+        ...
+
     def record_exports(self, entries: Sequence[LedgerEntry]) -> None:
         """Write ledger entries, one row per repository and reference. A row is replaced only by an entry
         read at least as late as the stored one, by an ETag-conditional write: of concurrent runs none

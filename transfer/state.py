@@ -313,6 +313,13 @@ class TableStateStore:
         entries = (ledger_from_entity(row) for row in rows)
         return {entry.reference: entry for entry in entries}
 
+    def exported_many(self, repositories: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
+        unique = list(dict.fromkeys(repositories))
+        if not unique:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(POINT_READ_WORKERS, len(unique))) as pool:
+            return dict(zip(unique, pool.map(self.exported, unique), strict=True))
+
     def record_exports(self, entries: Sequence[LedgerEntry]) -> None:
         if not entries:
             return

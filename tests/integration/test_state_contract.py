@@ -333,6 +333,8 @@ def test_the_ledger_keeps_one_row_per_repository_and_tag(state_store: StateStore
     assert set(state_store.exported("team/web")) == {"v1.0"}
     assert set(state_store.exported("dir/ünï#?/x")) == {"v1"}
     assert state_store.exported("team") == {}
+    many = state_store.exported_many(["team/api", "team/web", "team/api", "team"])
+    assert many == {r: state_store.exported(r) for r in ("team/api", "team/web", "team")}
 
 
 def test_a_ledger_row_moves_only_to_a_later_reading(state_store: StateStore) -> None:

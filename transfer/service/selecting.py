@@ -21,7 +21,6 @@ from typing import Any
 
 from transfer.artifacts import split_reference
 from transfer.errors import InvalidInput, TransferError
-from transfer.ports import LedgerEntry
 from transfer.selectors import Selector, is_selector, matching_repositories, matching_tags
 from transfer.service.context import Context
 
@@ -145,15 +144,12 @@ class Selecting:
                 digests[artifact] = found
 
     def _unchanged(self, chosen: list[str], digests: dict[str, str]) -> list[str]:
-        ledgers: dict[str, dict[str, LedgerEntry]] = {}
+        known = [
+            (artifact, digests[artifact], *ledger_key(artifact)) for artifact in chosen if artifact in digests
+        ]
+        ledgers = self.context.state.exported_many([repository for _, _, repository, _ in known])
         skipped = []
-        for artifact in chosen:
-            digest = digests.get(artifact)
-            if digest is None:
-                continue
-            repository, reference = ledger_key(artifact)
-            if repository not in ledgers:
-                ledgers[repository] = self.context.state.exported(repository)
+        for artifact, digest, repository, reference in known:
             entry = ledgers[repository].get(reference)
             if entry is not None and entry.digest == digest:
                 skipped.append(artifact)
