@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from transfer.artifacts import split_reference
 from transfer.errors import InvalidInput, TransferError
+from transfer.ports import LedgerEntry
 from transfer.selectors import Selector, is_selector, matching_repositories, matching_tags
 from transfer.service.context import Context
 
 log = logging.getLogger("transfer")
+
+LEDGER_READERS = 4
 
 
 def ledger_key(artifact: str) -> tuple[str, str]:
@@ -58,18 +63,21 @@ class Selecting:
         list as given, so that an error names the selector's index in it."""
         if not incremental and not any(is_selector(item) for item in items):
             return Selection(tuple(items))
-        chosen, digests, unmatched = self._expand(items, strict, requested, target)
-        skipped: list[str] = []
-        if incremental:
-            self._read_exact_digests(chosen, digests)
-            skipped = self._unchanged(chosen, digests)
+        # An incremental export reads each repository's ledger while the registry lists its tags.
+        with ThreadPoolExecutor(max_workers=LEDGER_READERS) if incremental else nullcontext() as pool:
+            ledgers = _Ledgers(self.context, pool)
+            chosen, digests, unmatched = self._expand(items, strict, requested, target, ledgers)
+            skipped: list[str] = []
+            if incremental:
+                self._read_exact_digests(chosen, digests)
+                skipped = self._unchanged(chosen, digests, ledgers)
         left_out = set(skipped)
         return Selection(
             tuple(a for a in chosen if a not in left_out), digests, tuple(skipped), tuple(unmatched)
         )
 
     def _expand(
-        self, items: Sequence[str], strict: bool, requested: Sequence[Any], target: str
+        self, items: Sequence[str], strict: bool, requested: Sequence[Any], target: str, ledgers: _Ledgers
     ) -> tuple[list[str], dict[str, str], list[str]]:
         settings = self.context.settings
         cap = settings.export_max_artifacts
@@ -94,6 +102,7 @@ class Selecting:
             matched = 0
             for repository in repositories:
                 if repository not in listed:
+                    ledgers.prefetch(repository)
                     listed[repository] = [(t.name, t.digest) for t in registry.tags(repository)]
                 for match in matching_tags(selector, repository, listed[repository]):
                     matched += 1
@@ -143,14 +152,31 @@ class Selecting:
             if found is not None:
                 digests[artifact] = found
 
-    def _unchanged(self, chosen: list[str], digests: dict[str, str]) -> list[str]:
+    def _unchanged(self, chosen: list[str], digests: dict[str, str], ledgers: _Ledgers) -> list[str]:
         known = [
             (artifact, digests[artifact], *ledger_key(artifact)) for artifact in chosen if artifact in digests
         ]
-        ledgers = self.context.state.exported_many([repository for _, _, repository, _ in known])
         skipped = []
         for artifact, digest, repository, reference in known:
-            entry = ledgers[repository].get(reference)
+            entry = ledgers.of(repository).get(reference)
             if entry is not None and entry.digest == digest:
                 skipped.append(artifact)
         return skipped
+
+
+class _Ledgers:
+    """The export ledgers of the repositories a request touches, each read once, in the background as soon
+    as its repository is known (a pool of LEDGER_READERS; without a pool, when first asked for)."""
+
+    def __init__(self, context: Context, pool: ThreadPoolExecutor | None) -> None:
+        self.context = context
+        self.pool = pool
+        self.reads: dict[str, Future[dict[str, LedgerEntry]]] = {}
+
+    def prefetch(self, repository: str) -> None:
+        if self.pool is not None and repository not in self.reads:
+            self.reads[repository] = self.pool.submit(self.context.state.exported, repository)
+
+    def of(self, repository: str) -> dict[str, LedgerEntry]:
+        read = self.reads.get(repository)
+        return read.result() if read is not None else self.context.state.exported(repository)
