@@ -4,6 +4,7 @@ their correlation id, and the API versions the provider advertises."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -80,3 +81,20 @@ def test_a_managed_identity_pipeline_without_its_storage_role_fails_with_that_ca
     [check] = [c for c in service.health() if c.name == "exportStorageRole"]
     assert check.ok, check.detail
     assert "holds Storage Blob Data Contributor" in check.detail
+
+
+def test_a_run_still_active_past_the_timeout_fails_as_timed_out(world: Arm) -> None:
+    assert world.deploy_export_pipeline().provisioning_state == "Succeeded"
+    world.emulator.admin.configure(run_seconds=120)  # the run stays Running in the emulator
+    service = bootstrap.build_service(world.settings)
+    [run] = service.start_export(["samples/hello:v1"], Trigger.HTTP).runs
+    service.reconcile()
+    assert service.get_run(run.id).status in (RunStatus.DEPLOYING, RunStatus.RUNNING)
+    hours = world.settings.run_timeout_hours
+    later = bootstrap.build_service(
+        world.settings, clock=lambda: run.created_at + timedelta(hours=hours, minutes=1)
+    )
+    later.reconcile()
+    timed_out = later.get_run(run.id)
+    assert (timed_out.status, timed_out.error_cause) == (RunStatus.FAILED, "TimedOut")
+    assert f"after {hours} hours" in (timed_out.error or "")
