@@ -212,8 +212,11 @@ def test_a_full_sas_token_transfer_with_the_copy_step_leaks_no_secret(
     )
     answer("GET /api/blobs/{name}", status, body)
 
-    # cleanup, 73 hours on: deletes the app's pipelineRuns and deployments
-    side(stack, "source", later(hours=73)).timer(function_app.reconcile)
+    # cleanup, 73 hours on: deletes the app's pipelineRuns and deployments (one tick sends the deletes,
+    # ARM answers 202 for a deployment and deletes it later, the next tick sees it gone)
+    cleaner = side(stack, "source", later(hours=73))
+    cleaner.timer(function_app.reconcile)
+    cleaner.timer(function_app.reconcile)
     assert all(r.cleaned_up for r in source.service.list_runs(top=100) if r.status.terminal and r.owned)
 
     assert len(everything.texts) > 200  # DEBUG really was on: SDK requests, urllib3, the app's own
