@@ -20,11 +20,13 @@ def fail_import(world: World, trigger: Trigger = Trigger.SWEEP) -> Run:
     result = world.service.handle_blob("odd", trigger)
     assert result.outcome is Outcome.IMPORT, result.reason
     assert result.run is not None
+    assert result.run.verification == "pending"
     world.service.reconcile()
     world.arm.finish_run(result.run.id, "Failed", error="BlobNotFound: The specified blob does not exist.")
     world.service.reconcile()
     failed = world.stored_run(result.run.id)
     assert failed.status is RunStatus.FAILED
+    assert failed.verification is None  # nothing was imported to verify
     return failed
 
 

@@ -27,7 +27,7 @@ from transfer.runs import (
 from transfer.service.context import Context, Pass, Report
 from transfer.service.copying import Copies
 from transfer.service.manifests import Manifests
-from transfer.service.starting import Starter
+from transfer.service.starting import PENDING, Starter
 
 log = logging.getLogger("transfer")
 
@@ -109,6 +109,8 @@ class Reconciler:
             )
         if after.status is RunStatus.FAILED and after.error_cause is None:
             after = self._with_cause(after, seen.error_codes)
+        if after.status in (RunStatus.FAILED, RunStatus.CANCELED) and after.verification == PENDING:
+            after = replace(after, verification=None)  # nothing was imported to verify
         after = self.manifests.on_success(run, after)  # an export's manifest and ledger, an import's check
         if self.copies.due(after):
             after = replace(after, copy_status=CopyStatus.QUEUED)  # recorded with the success itself
@@ -189,6 +191,7 @@ class Reconciler:
                 blob=blob,
                 pipeline_run_id=seen_run.id,
                 owned=False,
+                verification=PENDING,
             )
             seen = observation(None, seen_run)
             if seen is not None:

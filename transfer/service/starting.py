@@ -33,6 +33,8 @@ from transfer.service.selecting import Selecting
 
 log = logging.getLogger("transfer")
 
+PENDING = "pending"  # an import's verification until it succeeds (then passed, failed or unavailable)
+
 
 @dataclass(frozen=True)
 class Accepted:
@@ -206,6 +208,7 @@ class Starter:
             artifacts=tuple(artifacts),
             blob=blob,
             pipeline_run_id=f"{self.context.settings.registry_id}/pipelineRuns/{run_id}",
+            verification=PENDING if kind is RunKind.IMPORT else None,
         )
 
     def record_and_deploy(self, run: Run) -> Run:
