@@ -8,8 +8,9 @@ share it, so both keep a record exactly alike (texts cut, datetimes in UTC, the 
   owned, not cleaned up), RowKey the run id, `since` when the row was written (`index_partition`);
 - blobs: PartitionKey `table_key(blob name)`, RowKey `table_key(record.key)`;
 - requests: PartitionKey "request", RowKey `request_key(key)` (sha256 of the Idempotency-Key);
-- ledger: PartitionKey `table_key(repository)`, RowKey `table_key(reference)` (a tag, or `@sha256:...`):
-  one row per tag, so concurrent runs exporting different tags never write the same entity.
+- ledger: PartitionKey `table_key(repository)`, RowKey one of LEDGER_BUCKETS buckets (a hash of the tag or
+  `@sha256:...` reference), each bucket one entity holding its entries as JSON (split over properties):
+  a repository's ledger is one query of at most 16 entities, however many tags it has.
 """
 
 from __future__ import annotations
@@ -282,30 +283,50 @@ def request_from_entity(entity: Mapping[str, Any]) -> RequestRecord:
 # ---- the export ledger ----------------------------------------------------------------------------------
 
 
-def ledger_entity(entry: LedgerEntry) -> dict[str, Any]:
+LEDGER_BUCKETS = 16
+LEDGER_PART = 30_000  # characters per property: a Table string holds 64 KiB of UTF-16
+LEDGER_PARTS = 30  # properties per bucket: its entity stays well under the 1 MiB limit
+
+
+def ledger_bucket(reference: str) -> str:
+    """The bucket (RowKey) of a tag or digest reference in its repository's ledger."""
+    number = int(hashlib.sha256(reference.encode("utf-8")).hexdigest()[:8], 16) % LEDGER_BUCKETS
+    return f"{number:02d}"
+
+
+def ledger_entity(repository: str, bucket: str, entries: Mapping[str, LedgerEntry]) -> dict[str, Any]:
+    """One bucket of a repository's ledger as an entity; raises ValueError past LEDGER_PARTS properties."""
+    rows = sorted([e.reference, e.digest, e.run_id, utc(e.read_at).isoformat()] for e in entries.values())
+    text = json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+    parts = [text[i : i + LEDGER_PART] for i in range(0, len(text), LEDGER_PART)] or ["[]"]
+    if len(parts) > LEDGER_PARTS:
+        raise ValueError(f"the export ledger of {repository} holds too many tags for one bucket")
+    entity: dict[str, Any] = {
+        "PartitionKey": table_key(repository),
+        "RowKey": bucket,
+        "repository": repository,
+        "parts": len(parts),
+    }
+    entity.update({f"p{index}": part for index, part in enumerate(parts)})
+    return entity
+
+
+def ledger_from_entity(entity: Mapping[str, Any]) -> dict[str, LedgerEntry]:
+    """A bucket's entries by reference."""
+    text = "".join(str(entity[f"p{index}"]) for index in range(int(entity["parts"])))
+    repository = str(entity["repository"])
     return {
-        "PartitionKey": table_key(entry.repository),
-        "RowKey": table_key(entry.reference),
-        "repository": entry.repository,
-        "reference": entry.reference,
-        "digest": entry.digest,
-        "run_id": entry.run_id,
-        "read_at": utc(entry.read_at),
+        str(reference): LedgerEntry(repository, str(reference), str(digest), str(run_id), _dt(read_at))
+        for reference, digest, run_id, read_at in json.loads(text)
     }
 
 
-def ledger_from_entity(entity: Mapping[str, Any]) -> LedgerEntry:
-    return LedgerEntry(
-        repository=str(entity["repository"]),
-        reference=str(entity["reference"]),
-        digest=str(entity["digest"]),
-        run_id=str(entity["run_id"]),
-        read_at=_dt(entity["read_at"]),
-    )
-
-
 def stored_ledger_entry(entry: LedgerEntry) -> LedgerEntry:
-    return ledger_from_entity(ledger_entity(entry))
+    """The entry as the store keeps it (datetimes in UTC, to the second's fraction ISO keeps)."""
+    bucket = ledger_bucket(entry.reference)
+    return ledger_from_entity(ledger_entity(entry.repository, bucket, {entry.reference: entry}))[
+        entry.reference
+    ]
 
 
 def ledger_supersedes(new: LedgerEntry, stored: LedgerEntry | None) -> bool:

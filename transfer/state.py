@@ -48,6 +48,7 @@ from transfer.entities import (
     blob_from_entity,
     index_partition,
     index_row,
+    ledger_bucket,
     ledger_entity,
     ledger_from_entity,
     ledger_supersedes,
@@ -73,7 +74,7 @@ if TYPE_CHECKING:
 TABLES = ("runs", "index", "blobs", "requests", "ledger")
 POINT_READ_WORKERS = 8
 ORPHAN_GRACE = timedelta(minutes=10)
-LEDGER_TRIES = 5  # conditional writes of one ledger row before giving up
+LEDGER_TRIES = 8  # conditional writes of one ledger bucket before giving up
 
 _PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,40}$")
 
@@ -310,8 +311,10 @@ class TableStateStore:
 
     def exported(self, repository: str) -> dict[str, LedgerEntry]:
         rows = self._query("ledger", "PartitionKey eq @partition", {"partition": table_key(repository)})
-        entries = (ledger_from_entity(row) for row in rows)
-        return {entry.reference: entry for entry in entries}
+        entries: dict[str, LedgerEntry] = {}
+        for row in rows:
+            entries.update(ledger_from_entity(row))
+        return entries
 
     def exported_many(self, repositories: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
         unique = list(dict.fromkeys(repositories))
@@ -321,20 +324,31 @@ class TableStateStore:
             return dict(zip(unique, pool.map(self.exported, unique), strict=True))
 
     def record_exports(self, entries: Sequence[LedgerEntry]) -> None:
-        if not entries:
+        buckets: dict[tuple[str, str], list[LedgerEntry]] = {}
+        for entry in entries:
+            buckets.setdefault((entry.repository, ledger_bucket(entry.reference)), []).append(entry)
+        if not buckets:
             return
-        with ThreadPoolExecutor(max_workers=min(POINT_READ_WORKERS, len(entries))) as pool:
-            list(pool.map(self._record_export, entries))  # re-raises the first failure
+        with ThreadPoolExecutor(max_workers=min(POINT_READ_WORKERS, len(buckets))) as pool:
+            list(pool.map(self._record_bucket, buckets, buckets.values()))  # re-raises the first failure
 
-    def _record_export(self, entry: LedgerEntry) -> None:
+    def _record_bucket(self, key: tuple[str, str], entries: list[LedgerEntry]) -> None:
+        """Merge entries into one bucket entity by an ETag-conditional write: an entry replaces the stored
+        one only when it was read at least as late; a racing writer makes this read and merge again."""
         from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
-        entity = ledger_entity(entry)
+        repository, bucket = key
         for _ in range(LEDGER_TRIES):
-            stored = self._get("ledger", entity["PartitionKey"], entity["RowKey"])
-            if stored is not None and not ledger_supersedes(entry, ledger_from_entity(stored)):
-                return  # a later reading is recorded already
+            stored = self._get("ledger", table_key(repository), bucket)
+            current = ledger_from_entity(stored) if stored is not None else {}
+            newer = {e.reference: e for e in entries if ledger_supersedes(e, current.get(e.reference))}
+            if not newer:
+                return  # later readings are recorded already
+            try:
+                entity = ledger_entity(repository, bucket, {**current, **newer})
+            except ValueError as exc:
+                raise TransferError(f"table storage: {exc}") from None
             with translated(
                 "table storage: recording an export", exists=IGNORE, changed=IGNORE, absent=IGNORE
             ) as call:
@@ -349,8 +363,8 @@ class TableStateStore:
                     )
             if not call.ignored:
                 return
-            # another run wrote the row in between: read it again
-        raise TransferError("table storage: the export ledger row keeps changing; try again")
+            # another run wrote the bucket in between: read it again
+        raise TransferError("table storage: the export ledger keeps changing; try again")
 
     # ---- health ----
 

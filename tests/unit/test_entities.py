@@ -170,3 +170,34 @@ def test_request_records_round_trip_keyed_by_a_hash() -> None:
     assert entity["RowKey"] == entities.request_key(record.key)
     assert "Idempotency" not in entity["RowKey"]
     assert request_from_entity(entity) == record
+
+
+def test_a_ledger_bucket_round_trips_and_splits_over_properties() -> None:
+    from transfer.entities import LEDGER_PART, ledger_bucket, ledger_entity, ledger_from_entity
+    from transfer.ports import LedgerEntry
+
+    read_at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    entries = {
+        f"v{n:05d}": LedgerEntry(
+            "team/api", f"v{n:05d}", "sha256:" + "a" * 64, "20261126120000000e000001", read_at
+        )
+        for n in range(600)
+    }
+    entity = ledger_entity("team/api", "03", entries)
+    assert entity["parts"] > 1  # 600 entries do not fit one property
+    assert all(len(entity[f"p{i}"]) <= LEDGER_PART for i in range(entity["parts"]))
+    assert ledger_from_entity(entity) == entries
+    assert ledger_bucket("v00001") == ledger_bucket("v00001")
+    assert {ledger_bucket(f"v{n}") for n in range(200)} == {f"{b:02d}" for b in range(16)}
+
+
+def test_a_bucket_too_big_for_one_entity_is_refused() -> None:
+    from transfer.entities import ledger_entity
+    from transfer.ports import LedgerEntry
+
+    read_at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    entries = {
+        f"t{n}": LedgerEntry("r", f"t{n}", "sha256:" + "b" * 64, "x" * 24, read_at) for n in range(8000)
+    }
+    with pytest.raises(ValueError, match="too many tags"):
+        ledger_entity("r", "00", entries)
