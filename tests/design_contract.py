@@ -1,5 +1,35 @@
-"""The functions DESIGN.md names, as the host must see them: checked by tests/functions (azure-functions'
-own metadata) and tests/host (the host's Python worker)."""
+"""DESIGN.md's contracts as the tests check them: the app settings (tests/test_infra.py, test_templates.py)
+and the functions as the host must see them (tests/functions: azure-functions' own metadata; tests/host:
+the host's Python worker)."""
+
+# DESIGN.md's app settings table (the contract); connections are checked by their identity settings.
+DESIGN_SETTINGS = {
+    "AZURE_SUBSCRIPTION_ID",
+    "TRANSFER_RESOURCE_GROUP",
+    "TRANSFER_REGISTRY",
+    "TRANSFER_EXPORT_PIPELINE",
+    "TRANSFER_IMPORT_PIPELINE",
+    "TRANSFER_EXPORT_ARTIFACTS",
+    "TRANSFER_EXPORT_INCREMENTAL",
+    "TRANSFER_EXPORT_MAX_ARTIFACTS",
+    "TRANSFER_REGISTRY_ENDPOINT",
+    "TRANSFER_EXPORT_SCHEDULE",
+    "TRANSFER_RECONCILE_SCHEDULE",
+    "TRANSFER_SWEEP_SCHEDULE",
+    "TRANSFER_TARGET_CONTAINER",
+    "TRANSFER_STALE_BLOB_ACTION",
+    "TRANSFER_SOURCE_TRIGGER_WINDOW_DAYS",
+    "TRANSFER_STALE_MARGIN_HOURS",
+    "TRANSFER_RUN_RETENTION_HOURS",
+    "TRANSFER_RUN_TIMEOUT_HOURS",
+    "TRANSFER_IMPORT_MAX_ATTEMPTS",
+    "TRANSFER_COPY_TARGET_URL",
+    "TRANSFER_COPY_TARGET_SAS_SECRET_URI",
+    "TRANSFER_CLOUD",
+    "TRANSFER_ARM_ENDPOINT",
+    "TRANSFER_PIPELINE_API_VERSION",
+    "AZURE_CLIENT_ID",
+}
 
 TIMERS = {
     "scheduled_export": "%TRANSFER_EXPORT_SCHEDULE%",

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from emulator.arm_template import DeploymentContext, PlannedResource, TemplateError, deploy
+from tests.design_contract import DESIGN_SETTINGS
 
 REPO = Path(__file__).resolve().parents[1]
 INFRA = REPO / "infra"
@@ -60,34 +61,6 @@ CUSTOM_ROLE_ACTIONS = [
     "Microsoft.ContainerRegistry/registries/pipelineRuns/*",
 ]
 
-# DESIGN.md's app settings table (the contract); the connections are checked by their identity settings.
-DESIGN_SETTINGS = {
-    "AZURE_SUBSCRIPTION_ID",
-    "TRANSFER_RESOURCE_GROUP",
-    "TRANSFER_REGISTRY",
-    "TRANSFER_EXPORT_PIPELINE",
-    "TRANSFER_IMPORT_PIPELINE",
-    "TRANSFER_EXPORT_ARTIFACTS",
-    "TRANSFER_EXPORT_INCREMENTAL",
-    "TRANSFER_EXPORT_MAX_ARTIFACTS",
-    "TRANSFER_REGISTRY_ENDPOINT",
-    "TRANSFER_EXPORT_SCHEDULE",
-    "TRANSFER_RECONCILE_SCHEDULE",
-    "TRANSFER_SWEEP_SCHEDULE",
-    "TRANSFER_TARGET_CONTAINER",
-    "TRANSFER_STALE_BLOB_ACTION",
-    "TRANSFER_SOURCE_TRIGGER_WINDOW_DAYS",
-    "TRANSFER_STALE_MARGIN_HOURS",
-    "TRANSFER_RUN_RETENTION_HOURS",
-    "TRANSFER_RUN_TIMEOUT_HOURS",
-    "TRANSFER_IMPORT_MAX_ATTEMPTS",
-    "TRANSFER_COPY_TARGET_URL",
-    "TRANSFER_COPY_TARGET_SAS_SECRET_URI",
-    "TRANSFER_CLOUD",
-    "TRANSFER_ARM_ENDPOINT",
-    "TRANSFER_PIPELINE_API_VERSION",
-    "AZURE_CLIENT_ID",
-}
 DESIGN_CONNECTIONS = {
     "TransferStorage": {"TransferStorage__blobServiceUri", "TransferStorage__queueServiceUri"},
     "TransferState": {"TransferState__tableServiceUri"},

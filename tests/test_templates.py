@@ -27,6 +27,7 @@ from emulator.arm_expressions import Call, Literal, parse
 from emulator.arm_template import DeploymentContext, PlannedResource, TemplateError, deploy, validate
 from emulator.errors import ApiError
 from tests import template_schema as ts
+from tests.design_contract import DESIGN_SETTINGS
 
 TEMPLATES = ts.REPO_ROOT / "templates"
 INFRA = ts.REPO_ROOT / "infra"
@@ -679,27 +680,7 @@ def test_force_update_tag_defaults_to_empty_so_a_redeploy_is_idempotent(kind: st
 
 INFRA_TEMPLATE = INFRA / "main.json"
 # Every app setting of DESIGN.md's table that the deployment sets (AZURE_CLIENT_ID only with a user identity).
-DESIGN_SETTINGS = {
-    "AZURE_SUBSCRIPTION_ID",
-    "TRANSFER_RESOURCE_GROUP",
-    "TRANSFER_REGISTRY",
-    "TRANSFER_EXPORT_PIPELINE",
-    "TRANSFER_IMPORT_PIPELINE",
-    "TRANSFER_EXPORT_ARTIFACTS",
-    "TRANSFER_EXPORT_SCHEDULE",
-    "TRANSFER_RECONCILE_SCHEDULE",
-    "TRANSFER_SWEEP_SCHEDULE",
-    "TRANSFER_TARGET_CONTAINER",
-    "TRANSFER_STALE_BLOB_ACTION",
-    "TRANSFER_SOURCE_TRIGGER_WINDOW_DAYS",
-    "TRANSFER_STALE_MARGIN_HOURS",
-    "TRANSFER_RUN_RETENTION_HOURS",
-    "TRANSFER_COPY_TARGET_URL",
-    "TRANSFER_COPY_TARGET_SAS_SECRET_URI",
-    "TRANSFER_CLOUD",
-    "TRANSFER_ARM_ENDPOINT",
-    "TRANSFER_PIPELINE_API_VERSION",
-}
+DEPLOYED_SETTINGS = DESIGN_SETTINGS - {"AZURE_CLIENT_ID"}
 IDENTITY_CONNECTIONS = {
     "AzureWebJobsStorage__blobServiceUri",
     "AzureWebJobsStorage__queueServiceUri",
@@ -787,7 +768,7 @@ def test_infra_flex_consumption_python_app_with_identity_connections() -> None:
     assert account["properties"]["allowSharedKeyAccess"] is False
 
     settings = evaluation.resource("Microsoft.Web/sites/config")["properties"]
-    assert settings.keys() >= DESIGN_SETTINGS | IDENTITY_CONNECTIONS | {
+    assert settings.keys() >= DEPLOYED_SETTINGS | IDENTITY_CONNECTIONS | {
         "APPLICATIONINSIGHTS_CONNECTION_STRING"
     }
     assert not {k for k in settings if k.startswith(("FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION"))}
