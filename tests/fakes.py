@@ -28,14 +28,14 @@ from transfer.entities import (
     MAX_TOP,
     index_partition,
     ledger_supersedes,
-    run_row_key,
+    run_key,
     stored_blob_record,
     stored_ledger_entry,
     stored_run,
     table_key,
     utc,
 )
-from transfer.errors import AlreadyExists, NotFound, PreconditionFailed, TransferError
+from transfer.errors import AccessDenied, AlreadyExists, NotFound, PreconditionFailed, TransferError
 from transfer.keyvault import parse_sas, split_secret_uri
 from transfer.naming import check_run_id
 from transfer.ports import BlobInfo, BlobRecord, CopyState, LedgerEntry, RequestRecord, SasSecret, TagInfo
@@ -437,10 +437,9 @@ class FakeRegistry(_Faults):
     def _check(self, what: str) -> None:
         if self.denied is not None:
             why = "not authenticated" if self.denied == 401 else "not authorized"
-            raise TransferError(
+            raise AccessDenied(
                 f"registry: {what}: {why} ({self.denied}): check the managed identity and its role "
-                "assignments; the app's identity needs AcrPull on the registry",
-                code="AccessDenied",
+                "assignments; the app's identity needs AcrPull on the registry"
             )
 
     def _pages(self, items: list[Any]) -> Iterator[Any]:

@@ -48,6 +48,12 @@ class NotConfigured(TransferError):
     code = "NotConfigured"
 
 
+class AccessDenied(NotConfigured):
+    """A service refused this instance's identity (401 / 403): a role it lacks, which the message names."""
+
+    code = "AccessDenied"
+
+
 class PipelineNotReady(NotConfigured):
     """The pipeline would fail a run as it is set up now (its SAS lacks a permission, say): fix it first."""
 

@@ -8,7 +8,8 @@ Status codes (DESIGN.md lists the set):
   400 InvalidInput and every malformed request          404 NotFound
   409 Conflict, PreconditionFailed, AlreadyExists       413 body over MAX_BODY_BYTES
   415 a body that is not application/json (UTF-8)       422 IdempotencyKeyReused; NotConfigured (this
-  429 Throttled, with Retry-After                           instance lacks the role, e.g. no import pipeline)
+  429 Throttled, with Retry-After                           instance lacks the role, e.g. no import pipeline),
+                                                            AccessDenied (its identity lacks a role)
   500 SettingsError (the problems, which name settings) and anything unexpected (generic message, logged)
   503 Unavailable; GET /health when a check fails
 DELETE answers 202 when it started deleting the run's ARM resources (ARM deletes are started, not awaited)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from transfer.errors import TransferError
+from transfer.errors import AccessDenied, TransferError
 from transfer.ports import TagInfo
 from transfer.sdk_errors import IGNORE, translated
 
@@ -78,7 +78,7 @@ class AzureRegistry:
                 yield call
         except TransferError as exc:
             if exc.code == "AccessDenied":
-                raise TransferError(f"{exc.message}; {ROLE_HINT}", code="AccessDenied") from None
+                raise AccessDenied(f"{exc.message}; {ROLE_HINT}") from None
             raise
 
     def repositories(self) -> Iterator[str]:

@@ -28,7 +28,7 @@ the service gives NotFound, AlreadyExists and PreconditionFailed a meaning of th
 |   an identity endpoint that timed out) | so a run is retried, not failed |
 | 429 | Throttled, with Retry-After |
 | 5xx | Unavailable |
-| 401, 403, any other ClientAuthenticationError | TransferError, code AccessDenied |
+| 401, 403, any other ClientAuthenticationError | AccessDenied (a NotConfigured: HTTP 422) |
 | any other HttpResponseError | TransferError naming the status and error code |
 | anything else | TransferError naming the exception's type |
 
@@ -52,7 +52,7 @@ from enum import Enum
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
-from transfer.errors import Throttled, TransferError, Unavailable
+from transfer.errors import AccessDenied, Throttled, TransferError, Unavailable
 
 # ---- redaction ----------------------------------------------------------------------------------------
 
@@ -202,10 +202,9 @@ def _translate(exc: Exception, what: str, *, detail: str = "") -> TransferError:
         return Unavailable(f"{what}: the service failed ({status}){suffix}{extra}")
     if status in (401, 403) or isinstance(exc, ClientAuthenticationError):
         why = "not authenticated" if status in (None, 401) else "not authorized"
-        return TransferError(
+        return AccessDenied(
             f"{what}: {why} ({status or 'credential'}){suffix}: check the managed identity and its role "
-            f"assignments{extra}",
-            code="AccessDenied",
+            f"assignments{extra}"
         )
     if isinstance(exc, HttpResponseError):
         return TransferError(f"{what}: failed ({status}){suffix}{extra}")

@@ -454,6 +454,7 @@ def test_status_mapping_of_every_error() -> None:
         (errors.AlreadyExists("x"), 409),
         (errors.Conflict("x", code="IdempotencyKeyReused"), 422),
         (NotConfigured("x"), 422),
+        (errors.AccessDenied("x"), 422),
         (Throttled("x"), 429),
         (Unavailable("x"), 503),
         (errors.TransferError("x"), 500),
@@ -541,3 +542,12 @@ def test_an_incremental_export_with_nothing_new_is_200_with_no_runs_and_the_skip
     status, plain, _ = export({"artifacts": ["team/api:v1.*"]})  # not incremental: no "skipped" key
     assert status == 202
     assert "skipped" not in plain
+
+
+@pytest.mark.parametrize("denied", [401, 403])
+def test_a_registry_that_refuses_the_apps_identity_is_422_naming_acrpull(world: World, denied: int) -> None:
+    world.registry.deny(denied)
+    status, body, _ = export({"artifacts": ["team/api:v1.*"]})
+    assert_error(status, body, 422, "AccessDenied", None)
+    assert "AcrPull" in body["error"]["message"]
+    assert_untouched(world)

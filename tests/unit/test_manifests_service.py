@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ENV, World, make_world
 from tests.unit.test_service import SAS, VAULT, sas_copy_world
 from transfer import manifests
-from transfer.errors import InvalidInput, TransferError, Unavailable
+from transfer.errors import AccessDenied, InvalidInput, Unavailable
 from transfer.runs import Run, RunStatus, Trigger
 from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE, Outcome
 
@@ -145,9 +145,7 @@ def test_a_manifest_that_cannot_be_written_is_the_succeeded_runs_warning(
 ) -> None:
     [run] = world.service.start_export(["team/api:v1.*"], Trigger.HTTP).runs
     world.finish(run)
-    world.writer.fail(
-        "write_blob", TransferError("blob storage: writing x: not authorized (403)", code="AccessDenied")
-    )
+    world.writer.fail("write_blob", AccessDenied("blob storage: writing x: not authorized (403)"))
     with caplog.at_level(logging.WARNING):
         world.service.reconcile()
     stored = world.stored_run(run.id)

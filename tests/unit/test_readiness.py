@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ENV, World, make_world
-from transfer.errors import PipelineNotReady
+from transfer.errors import AccessDenied, PipelineNotReady
 from transfer.runs import Trigger
 
 VAULT = "https://vault.vault.azure.net/secrets/transfersas"
@@ -107,10 +107,9 @@ def test_a_role_on_another_account_does_not_count_and_a_group_scope_is_taken_on_
 
 
 def test_role_assignments_the_app_cannot_read_are_said_plainly() -> None:
-    from transfer.errors import TransferError
 
     world = mi_world()
-    world.arm.fail("role_assignments", TransferError("ARM: not authorized (403)", code="AccessDenied"))
+    world.arm.fail("role_assignments", AccessDenied("ARM: not authorized (403)"))
     check = checks(world)["importStorageRole"]
     assert check.ok
     assert "cannot read the role assignments" in check.detail

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from transfer.errors import AlreadyExists, NotFound, PreconditionFailed, Throttled, TransferError, Unavailable
+from transfer.errors import (
+    AccessDenied,
+    AlreadyExists,
+    NotFound,
+    PreconditionFailed,
+    Throttled,
+    TransferError,
+    Unavailable,
+)
 from transfer.sdk_errors import IGNORE, redact, redact_json, status_of, translate, translated
 
 
@@ -51,7 +59,7 @@ def test_translate_unreachable() -> None:
 @pytest.mark.parametrize("status", [401, 403])
 def test_translate_denied(status: int) -> None:
     error = translate(http_error(status), "ARM: reading x")
-    assert type(error) is TransferError
+    assert type(error) is AccessDenied
     assert error.code == "AccessDenied"
     assert "role assignments" in error.message
 
