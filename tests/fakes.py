@@ -143,7 +143,7 @@ class FakeStateStore(_Faults):
             top = min(top, MAX_TOP)
             if top < 1:
                 return []
-            ordered = sorted(self.runs.values(), key=lambda r: run_row_key(r.id))
+            ordered = sorted(self.runs.values(), key=lambda r: run_key(r.id))
             return [
                 r
                 for r in ordered

@@ -2,8 +2,10 @@
 entities and back. Pure: the Table adapter (transfer/state.py) and the in-memory fake (tests/fakes.py)
 share it, so both keep a record exactly alike (texts cut, datetimes in UTC, the same order).
 
-- runs: PartitionKey "run", RowKey `run_row_key(run.id)`: the run id mapped to an order-reversing key, so
-  the table's natural order (ascending RowKey) is newest run first;
+- runs: PartitionKey `run_key(run.id)`, RowKey "run": each run its own partition, keyed by its id mapped to
+  an order-reversing key, so the table's natural order (ascending PartitionKey) is newest run first, and a
+  point read costs the same however many runs the table keeps (one partition of all runs is a scan of that
+  partition in Azurite and one hot partition in Azure: bench/reconcile_history.py);
 - index: PartitionKey "active" (runs not terminal, or a copy still to follow) or "cleanup" (terminal,
   owned, not cleaned up), RowKey the run id, `since` when the row was written (`index_partition`);
 - blobs: PartitionKey `table_key(blob name)`, RowKey `table_key(record.key)`;
@@ -28,7 +30,7 @@ from transfer import naming
 from transfer.ports import BlobAction, BlobRecord, LedgerEntry, RequestRecord
 from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, awaits_copy
 
-RUN_PARTITION = "run"
+RUN_ROW = "run"
 ACTIVE = "active"
 CLEANUP = "cleanup"
 REQUEST_PARTITION = "request"
@@ -43,7 +45,7 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.:=-]{1,512}$")
 # ---- keys ---------------------------------------------------------------------------------------------
 
 
-def run_row_key(run_id: str) -> str:
+def run_key(run_id: str) -> str:
     """An order-reversing map of run ids: a < b exactly when key(a) > key(b), prefixes included.
 
     Each character is mirrored in the alphabet and '~' (above every alphanumeric) ends the key, so a
@@ -131,8 +133,8 @@ def index_row(partition: str, run_id: str, since: datetime) -> dict[str, Any]:
 def run_entity(run: Run) -> dict[str, Any]:
     run = stored_run(run)
     entity: dict[str, Any] = {
-        "PartitionKey": RUN_PARTITION,
-        "RowKey": run_row_key(run.id),
+        "PartitionKey": run_key(run.id),
+        "RowKey": RUN_ROW,
         "id": run.id,
         "kind": run.kind.value,
         "trigger": run.trigger.value,

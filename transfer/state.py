@@ -2,9 +2,9 @@
 
 Tables (created if absent, once per instance), named `{prefix}{name}`; their keys and entities are
 transfer/entities.py's:
-- `runs`: the RowKey reverses the order of run ids, which sort by creation time (see naming.run_id), so
-  `list_runs(top=N)` reads N entities, newest first, plus what its filters skip, never the whole table
-  sorted client-side.
+- `runs`: one partition per run, whose key reverses the order of run ids, which sort by creation time (see
+  naming.run_id), so `list_runs(top=N)` reads N entities, newest first, plus what its filters skip, never
+  the whole table sorted client-side; a point read does not slow as the table grows.
 - `index`: `active_runs` and `runs_to_clean` read one partition ("active", "cleanup") and then the runs
   by point reads: their cost follows the number of active runs, not of all runs kept.
 - `blobs`: creating the entity is the lock for (blob name, record key).
@@ -43,7 +43,7 @@ from transfer.entities import (
     CLEANUP,
     MAX_TOP,
     REQUEST_PARTITION,
-    RUN_PARTITION,
+    RUN_ROW,
     blob_entity,
     blob_from_entity,
     index_partition,
@@ -57,7 +57,7 @@ from transfer.entities import (
     request_key,
     run_entity,
     run_from_entity,
-    run_row_key,
+    run_key,
     stored_run,
     table_key,
     utc,
@@ -187,7 +187,7 @@ class TableStateStore:
         return replace(stored_run(run), etag=metadata.get("etag"))
 
     def get_run(self, run_id: str) -> Run | None:
-        entity = self._get("runs", RUN_PARTITION, run_row_key(run_id))
+        entity = self._get("runs", run_key(run_id), RUN_ROW)
         return None if entity is None else run_from_entity(entity, entity.metadata.get("etag"))
 
     def update_run(self, run: Run) -> Run:
@@ -212,13 +212,13 @@ class TableStateStore:
     def list_runs(
         self, *, kind: RunKind | None = None, status: RunStatus | None = None, top: int = 100
     ) -> list[Run]:
-        """Newest first, by the runs table's own order (see run_row_key): reads `top` entities plus the
-        ones a kind/status filter skips on the way."""
+        """Newest first, by the runs table's own order (see run_key): reads `top` entities plus the ones a
+        kind/status filter skips on the way."""
         top = min(top, MAX_TOP)
         if top < 1:
             return []
-        query = "PartitionKey eq @partition"
-        parameters: dict[str, Any] = {"partition": RUN_PARTITION}
+        query = "RowKey eq @row"
+        parameters: dict[str, Any] = {"row": RUN_ROW}
         if kind is not None:
             query += " and kind eq @kind"
             parameters["kind"] = kind.value
@@ -369,5 +369,5 @@ class TableStateStore:
     # ---- health ----
 
     def ping(self) -> None:
-        for _ in self._query("runs", "PartitionKey eq @partition", {"partition": RUN_PARTITION}, page_size=1):
+        for _ in self._query("runs", "RowKey eq @row", {"row": RUN_ROW}, page_size=1):
             break

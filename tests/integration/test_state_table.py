@@ -12,7 +12,7 @@ from emulator.azurite import Azurite
 from tests.integration.conftest import unique
 from tests.integration.test_state_contract import make_run
 from transfer.config import StorageConnection
-from transfer.entities import run_entity
+from transfer.entities import run_entity, run_key
 from transfer.errors import AlreadyExists, Unavailable
 from transfer.runs import RunStatus
 from transfer.state import ORPHAN_GRACE, TableStateStore
@@ -59,6 +59,20 @@ def test_index_holds_only_active_and_uncleaned_runs(store_and_tables: tuple[Tabl
     assert tables.index_rows("active") == [active.id]
     assert tables.index_rows("cleanup") == []
     assert [r.id for r in store.active_runs()] == [active.id]
+
+
+def test_each_run_is_its_own_partition_in_newest_first_order(
+    store_and_tables: tuple[TableStateStore, Tables],
+) -> None:
+    store, tables = store_and_tables
+    runs = [store.add_run(make_run(n)) for n in range(6)]
+    raw = list(tables.client("runs").list_entities())  # the table's natural order, no filter
+    assert [row["RowKey"] for row in raw] == ["run"] * 6
+    assert [row["PartitionKey"] for row in raw] == [run_key(r.id) for r in reversed(runs)]
+    assert [str(row["id"]) for row in raw] == [r.id for r in reversed(runs)]
+    # something else in the table (say, an entity of an older layout) is neither listed nor read
+    tables.client("runs").upsert_entity({"PartitionKey": "run", "RowKey": run_key(runs[0].id), "id": "x"})
+    assert [r.id for r in store.list_runs()] == [r.id for r in reversed(runs)]
 
 
 def test_a_crash_after_the_run_write_is_healed_by_the_readers(

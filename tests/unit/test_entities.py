@@ -23,7 +23,7 @@ from transfer.entities import (
     request_from_entity,
     run_entity,
     run_from_entity,
-    run_row_key,
+    run_key,
     stored_run,
     table_key,
 )
@@ -62,7 +62,7 @@ def test_a_run_with_every_field_round_trips() -> None:
         copy_error="not yet",
     )
     entity = run_entity(run)
-    assert (entity["PartitionKey"], entity["RowKey"]) == ("run", run_row_key(run.id))
+    assert (entity["PartitionKey"], entity["RowKey"]) == (run_key(run.id), "run")
     back = run_from_entity(entity, "etag-1")
     assert back == run
     assert back.etag == "etag-1"
@@ -92,7 +92,7 @@ def test_stored_runs_have_texts_cut_and_datetimes_in_utc() -> None:
     assert run.updated_at == T0
 
 
-def test_run_row_keys_reverse_the_order_of_run_ids_prefixes_included() -> None:
+def test_run_keys_reverse_the_order_of_run_ids_prefixes_included() -> None:
     ids = [
         "20261126120000000e000001",
         "20261126120000000e00000",
@@ -100,18 +100,18 @@ def test_run_row_keys_reverse_the_order_of_run_ids_prefixes_included() -> None:
         "abcde",
         "ABCDE",
     ]
-    assert sorted(ids, key=run_row_key) == sorted(ids, reverse=True)
+    assert sorted(ids, key=run_key) == sorted(ids, reverse=True)
 
 
 def test_names_the_service_gave_list_after_the_apps_run_ids() -> None:
-    assert run_row_key("run_1") > run_row_key("20261126120000000e000001")
-    assert run_row_key("importpipeline-20261126T120000Z").startswith("~")
+    assert run_key("run_1") > run_key("20261126120000000e000001")
+    assert run_key("importpipeline-20261126T120000Z").startswith("~")
 
 
 @pytest.mark.parametrize("bad", ["", "../x", "a b"])
-def test_run_row_keys_refuse_what_is_no_run_id(bad: str) -> None:
+def test_run_keys_refuse_what_is_no_run_id(bad: str) -> None:
     with pytest.raises(InvalidInput):
-        run_row_key(bad)
+        run_key(bad)
 
 
 def test_table_keys_three_forms_that_cannot_collide() -> None:
