@@ -159,8 +159,8 @@ def measure(bench: Bench, results: Results, repos: int, tags: int, repeat: int) 
     )
     results.info(f"expansion alone: {ms(expansion)}; requests {describe(counts['expand'][0])}")
     results.info(
-        f"the ledger's share of the 2nd run: {ms(incremental - expansion)} for "
-        f"{by_service(storage, 'table')} Table queries (one per repository, one after the other)"
+        f"the ledger's share of the 2nd run: {ms(incremental - expansion)}, "
+        f"{by_service(storage, 'table')} Table request(s) for {repos} repositories, read during the listing"
     )
 
     bench.admin.retag(demo_stack.SOURCE_REGISTRY, "bench/svc07", "v0042")

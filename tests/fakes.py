@@ -197,8 +197,14 @@ class FakeStateStore(_Faults):
             self._enter("exported", repository)
             return {ref: entry for (repo, ref), entry in self.ledger.items() if repo == repository}
 
-    def exported_many(self, repositories: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
-        return {repository: self.exported(repository) for repository in dict.fromkeys(repositories)}
+    def exported_under(self, prefix: str) -> dict[str, dict[str, LedgerEntry]]:
+        with self._lock:
+            self._enter("exported_under", prefix)
+            found: dict[str, dict[str, LedgerEntry]] = {}
+            for (repository, reference), entry in self.ledger.items():
+                if repository.startswith(prefix):
+                    found.setdefault(repository, {})[reference] = entry
+            return found
 
     def record_exports(self, entries: Sequence[LedgerEntry]) -> None:
         """One row per (repository, reference); the lock stands in for the Table adapter's ETag-conditional

@@ -10,9 +10,11 @@ share it, so both keep a record exactly alike (texts cut, datetimes in UTC, the 
   owned, not cleaned up), RowKey the run id, `since` when the row was written (`index_partition`);
 - blobs: PartitionKey `table_key(blob name)`, RowKey `table_key(record.key)`;
 - requests: PartitionKey "request", RowKey `request_key(key)` (sha256 of the Idempotency-Key);
-- ledger: PartitionKey `table_key(repository)`, RowKey one of LEDGER_BUCKETS buckets (a hash of the tag or
-  `@sha256:...` reference), each bucket one entity holding its entries as JSON (split over properties):
-  a repository's ledger is one query of at most 16 entities, however many tags it has.
+- ledger: PartitionKey "ledger", RowKey `ledger_row(repository, bucket)`: the repository in a prefix-keeping
+  encoding, "|", one of LEDGER_BUCKETS buckets (a hash of the tag or `@sha256:...` reference); each bucket
+  one entity holding its entries as JSON (split over properties). A repository's ledger is one range of at
+  most 16 entities, however many tags it has, and the ledgers of every repository under a prefix (what a
+  selector's repository pattern starts with) are one range too: one query, not one per repository.
 """
 
 from __future__ import annotations
@@ -285,9 +287,45 @@ def request_from_entity(entity: Mapping[str, Any]) -> RequestRecord:
 # ---- the export ledger ----------------------------------------------------------------------------------
 
 
+LEDGER_PARTITION = "ledger"
 LEDGER_BUCKETS = 16
 LEDGER_PART = 30_000  # characters per property: a Table string holds 64 KiB of UTF-16
 LEDGER_PARTS = 30  # properties per bucket: its entity stays well under the 1 MiB limit
+
+
+_LEDGER_KEPT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+_LEDGER_SEPARATOR = "|"  # never in an encoded repository, so one repository's rows are a range of their own
+_MAX_LEDGER_KEY = 1000
+
+
+def _ledger_repository_key(repository: str) -> str:
+    """The repository character by character: a registry's own characters kept, '/' as ':', any other as
+    '~' and 6 hex digits. Injective and prefix-keeping: names under a prefix have keys under its key."""
+    key = "".join(c if c in _LEDGER_KEPT else ":" if c == "/" else f"~{ord(c):06x}" for c in repository)
+    if len(key) > _MAX_LEDGER_KEY:
+        raise ValueError(f"the repository name is too long for the export ledger ({len(repository)})")
+    return key
+
+
+def ledger_row(repository: str, bucket: str) -> str:
+    return f"{_ledger_repository_key(repository)}{_LEDGER_SEPARATOR}{bucket}"
+
+
+def ledger_range(repository: str) -> tuple[str, str]:
+    """[low, high) of the RowKeys of one repository's ledger."""
+    key = _ledger_repository_key(repository) + _LEDGER_SEPARATOR
+    return key, _after(key)
+
+
+def ledger_prefix_range(prefix: str) -> tuple[str, str] | None:
+    """[low, high) of the RowKeys of every repository whose name starts with `prefix`; None: all of them."""
+    key = _ledger_repository_key(prefix)
+    return (key, _after(key)) if key else None
+
+
+def _after(key: str) -> str:
+    """The least string above every string that starts with `key` (its last character moved up one)."""
+    return key[:-1] + chr(ord(key[-1]) + 1)
 
 
 def ledger_bucket(reference: str) -> str:
@@ -304,8 +342,8 @@ def ledger_entity(repository: str, bucket: str, entries: Mapping[str, LedgerEntr
     if len(parts) > LEDGER_PARTS:
         raise ValueError(f"the export ledger of {repository} holds too many tags for one bucket")
     entity: dict[str, Any] = {
-        "PartitionKey": table_key(repository),
-        "RowKey": bucket,
+        "PartitionKey": LEDGER_PARTITION,
+        "RowKey": ledger_row(repository, bucket),
         "repository": repository,
         "parts": len(parts),
     }

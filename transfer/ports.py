@@ -178,8 +178,9 @@ class StateStore(Protocol):
         """The export ledger of one repository: its entries by `reference` (tag, or `@sha256:...`)."""
         ...
 
-    def exported_many(self, repositories: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
-        """`exported` of several repositories, by repository, in about one round trip's time."""
+    def exported_under(self, prefix: str) -> dict[str, dict[str, LedgerEntry]]:
+        """The ledgers of every repository whose name starts with `prefix` ("" for all), by repository
+        (those with no entry left out), in one query's time however many repositories they are."""
         ...
 
     def record_exports(self, entries: Sequence[LedgerEntry]) -> None:

@@ -109,6 +109,11 @@ class Selector:
         """The repository when its pattern has no wildcard (`samples/nginx:*`): no catalog listing needed."""
         return None if is_selector(self.repository) else self.repository
 
+    @property
+    def repository_prefix(self) -> str:
+        """What every repository the pattern matches starts with: the pattern up to its first wildcard."""
+        return re.split(r"[*?]", self.repository, maxsplit=1)[0]
+
     def matches_repository(self, name: str) -> bool:
         return self._repository.fullmatch(name) is not None
 

@@ -9,9 +9,11 @@ transfer/entities.py's:
   by point reads: their cost follows the number of active runs, not of all runs kept.
 - `blobs`: creating the entity is the lock for (blob name, record key).
 - `requests`: one per Idempotency-Key (or schedule tick).
-- `ledger`: the export ledger, one row per repository and tag: the digest a succeeded run exported. A row
-  is written by an ETag-conditional replace (or a create), read again and retried when another run wrote
-  it meanwhile, and only by an entry read at least as late as the stored one.
+- `ledger`: the export ledger: per repository and tag, the digest a succeeded run exported, kept in 16
+  bucket entities per repository (transfer/entities.py), so that a repository's ledger, or those of every
+  repository under a prefix, is one range query. A bucket is written by an ETag-conditional replace (or a
+  create), read again and retried when another run wrote it meanwhile, and an entry only by one read at
+  least as late as the stored one.
 
 Index maintenance, and how a crash between two writes heals:
 - add_run writes the index row first, then the run. A crash between leaves an index row without a run:
@@ -34,13 +36,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from transfer import naming
 from transfer.config import StorageConnection
 from transfer.entities import (
     ACTIVE,
     CLEANUP,
+    LEDGER_PARTITION,
     MAX_TOP,
     REQUEST_PARTITION,
     RUN_ROW,
@@ -51,6 +54,9 @@ from transfer.entities import (
     ledger_bucket,
     ledger_entity,
     ledger_from_entity,
+    ledger_prefix_range,
+    ledger_range,
+    ledger_row,
     ledger_supersedes,
     request_entity,
     request_from_entity,
@@ -76,6 +82,7 @@ POINT_READ_WORKERS = 8
 ORPHAN_GRACE = timedelta(minutes=10)
 LEDGER_TRIES = 8  # conditional writes of one ledger bucket before giving up
 
+_T = TypeVar("_T")
 _PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,40}$")
 
 
@@ -310,18 +317,31 @@ class TableStateStore:
     # ---- the export ledger ----
 
     def exported(self, repository: str) -> dict[str, LedgerEntry]:
-        rows = self._query("ledger", "PartitionKey eq @partition", {"partition": table_key(repository)})
-        entries: dict[str, LedgerEntry] = {}
-        for row in rows:
-            entries.update(ledger_from_entity(row))
-        return entries
+        low, high = self._ledger_keys(ledger_range, repository)
+        return self._ledgers(low, high).get(repository, {})
 
-    def exported_many(self, repositories: Sequence[str]) -> dict[str, dict[str, LedgerEntry]]:
-        unique = list(dict.fromkeys(repositories))
-        if not unique:
-            return {}
-        with ThreadPoolExecutor(max_workers=min(POINT_READ_WORKERS, len(unique))) as pool:
-            return dict(zip(unique, pool.map(self.exported, unique), strict=True))
+    def exported_under(self, prefix: str) -> dict[str, dict[str, LedgerEntry]]:
+        keys = self._ledger_keys(ledger_prefix_range, prefix)
+        found = self._ledgers(*keys) if keys is not None else self._ledgers(None, None)
+        return {repository: entries for repository, entries in found.items() if repository.startswith(prefix)}
+
+    @staticmethod
+    def _ledger_keys(keys: Callable[[str], _T], name: str) -> _T:
+        try:
+            return keys(name)
+        except ValueError as exc:
+            raise TransferError(f"table storage: {exc}") from None
+
+    def _ledgers(self, low: str | None, high: str | None) -> dict[str, dict[str, LedgerEntry]]:
+        query = "PartitionKey eq @partition"
+        parameters: dict[str, Any] = {"partition": LEDGER_PARTITION}
+        if low is not None and high is not None:
+            query += " and RowKey ge @low and RowKey lt @high"
+            parameters.update(low=low, high=high)
+        ledgers: dict[str, dict[str, LedgerEntry]] = {}
+        for row in self._query("ledger", query, parameters, page_size=MAX_TOP):
+            ledgers.setdefault(str(row["repository"]), {}).update(ledger_from_entity(row))
+        return ledgers
 
     def record_exports(self, entries: Sequence[LedgerEntry]) -> None:
         buckets: dict[tuple[str, str], list[LedgerEntry]] = {}
@@ -339,8 +359,9 @@ class TableStateStore:
         from azure.data.tables import UpdateMode
 
         repository, bucket = key
+        row = self._ledger_keys(lambda name: ledger_row(name, bucket), repository)
         for _ in range(LEDGER_TRIES):
-            stored = self._get("ledger", table_key(repository), bucket)
+            stored = self._get("ledger", LEDGER_PARTITION, row)
             current = ledger_from_entity(stored) if stored is not None else {}
             newer = {e.reference: e for e in entries if ledger_supersedes(e, current.get(e.reference))}
             if not newer:

@@ -333,8 +333,24 @@ def test_the_ledger_keeps_one_row_per_repository_and_tag(state_store: StateStore
     assert set(state_store.exported("team/web")) == {"v1.0"}
     assert set(state_store.exported("dir/ünï#?/x")) == {"v1"}
     assert state_store.exported("team") == {}
-    many = state_store.exported_many(["team/api", "team/web", "team/api", "team"])
-    assert many == {r: state_store.exported(r) for r in ("team/api", "team/web", "team")}
+
+
+def test_the_ledgers_under_a_prefix_are_read_together(state_store: StateStore) -> None:
+    names = ["team/api", "team/api-v2", "team/web", "team", "teams/x", "tea", "dir/ünï#?/x", "dir/u"]
+    state_store.record_exports([entry(f"v{n}", f"sha256:{n}", repository=r) for n, r in enumerate(names)])
+    every = {r: state_store.exported(r) for r in names}
+    assert all(len(ledger) == 1 for ledger in every.values())
+    for prefix, expected in [
+        ("team/", ["team/api", "team/api-v2", "team/web"]),
+        ("team/api", ["team/api", "team/api-v2"]),
+        ("team", ["team/api", "team/api-v2", "team/web", "team", "teams/x"]),
+        ("tea", ["team/api", "team/api-v2", "team/web", "team", "teams/x", "tea"]),
+        ("dir/ü", ["dir/ünï#?/x"]),
+        ("dir/", ["dir/ünï#?/x", "dir/u"]),
+        ("", names),
+        ("nothing/", []),
+    ]:
+        assert state_store.exported_under(prefix) == {r: every[r] for r in expected}, prefix
 
 
 def test_a_ledger_row_moves_only_to_a_later_reading(state_store: StateStore) -> None:

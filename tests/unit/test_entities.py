@@ -201,3 +201,26 @@ def test_a_bucket_too_big_for_one_entity_is_refused() -> None:
     }
     with pytest.raises(ValueError, match="too many tags"):
         ledger_entity("r", "00", entries)
+
+
+def test_ledger_rows_keep_repository_prefixes_and_never_share_a_range() -> None:
+    from transfer.entities import ledger_prefix_range, ledger_range, ledger_row
+
+    names = ["a", "a/b", "a-b", "ab", "a.b/c", "a_b", "z" * 255, "dir/ünï#?/x", "ü", "A", "a:b", "a|b", "a~b"]
+    rows = {name: [ledger_row(name, f"{b:02d}") for b in range(16)] for name in names}
+    for name in names:
+        low, high = ledger_range(name)
+        for other, keys in rows.items():
+            inside = [low <= key < high for key in keys]
+            assert all(inside) if other == name else not any(inside), (name, other)
+        for cut in range(1, len(name) + 1):
+            prefix = name[:cut]
+            found = ledger_prefix_range(prefix)
+            assert found is not None
+            for other, keys in rows.items():
+                inside = {found[0] <= key < found[1] for key in keys}
+                assert inside == {other.startswith(prefix)}, (prefix, other)
+    assert ledger_prefix_range("") is None
+    assert all(not set(key) & set("/\\#?") and key.isprintable() for keys in rows.values() for key in keys)
+    with pytest.raises(ValueError, match="too long"):
+        ledger_row("ü" * 200, "00")

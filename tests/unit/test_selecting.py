@@ -158,6 +158,17 @@ def test_incremental_leaves_out_what_a_succeeded_run_exported(world: World) -> N
     assert len(world.service.start_export(["team/*:v1.*"], Trigger.HTTP).runs[0].artifacts) == 3
 
 
+def test_the_ledger_is_read_once_per_selector_prefix_and_once_per_other_repository(world: World) -> None:
+    asked = ["team/**:v1.*", "team/*:v1.0", "other/x:v1.0", "team/api:v1.1"]
+    [first] = world.service.start_export(asked, Trigger.HTTP, incremental=True).runs
+    succeed(world, first)
+    world.state.calls.clear()
+    nothing = world.service.start_export(asked, Trigger.HTTP, incremental=True)
+    assert (nothing.runs, nothing.skipped) == ([], first.artifacts)
+    # "team/" covers every team repository (both selectors, and team/api given exactly); other/x alone
+    assert (world.state.calls["exported_under"], world.state.calls["exported"]) == (1, 1)
+
+
 def test_a_failed_run_is_exported_again(world: World) -> None:
     [first] = world.service.start_export(["team/api:*"], Trigger.HTTP, incremental=True).runs
     world.finish(first, "Failed", error="the storage said no")

@@ -63,7 +63,7 @@ class Selecting:
         list as given, so that an error names the selector's index in it."""
         if not incremental and not any(is_selector(item) for item in items):
             return Selection(tuple(items))
-        # An incremental export reads each repository's ledger while the registry lists its tags.
+        # An incremental export reads the ledgers while the registry lists the catalog and the tags.
         with ThreadPoolExecutor(max_workers=LEDGER_READERS) if incremental else nullcontext() as pool:
             ledgers = _Ledgers(self.context, pool)
             chosen, digests, unmatched = self._expand(items, strict, requested, target, ledgers)
@@ -96,6 +96,7 @@ class Selecting:
             if selector.literal_repository is not None:
                 repositories = [selector.literal_repository]
             else:
+                ledgers.cover(selector.repository_prefix)
                 if catalog is None:
                     catalog = list(registry.repositories())
                 repositories = matching_repositories(selector, catalog)
@@ -166,17 +167,29 @@ class Selecting:
 
 class _Ledgers:
     """The export ledgers of the repositories a request touches, each read once, in the background as soon
-    as its repository is known (a pool of LEDGER_READERS; without a pool, when first asked for)."""
+    as it is known: every repository under a selector's prefix in one read (`cover`), any other repository
+    on its own (`prefetch`). Without a pool (not incremental), nothing is read before it is asked for."""
 
     def __init__(self, context: Context, pool: ThreadPoolExecutor | None) -> None:
         self.context = context
         self.pool = pool
+        self.covered: dict[str, Future[dict[str, dict[str, LedgerEntry]]]] = {}
         self.reads: dict[str, Future[dict[str, LedgerEntry]]] = {}
 
+    def cover(self, prefix: str) -> None:
+        if self.pool is not None and self._covering(prefix) is None:
+            self.covered[prefix] = self.pool.submit(self.context.state.exported_under, prefix)
+
     def prefetch(self, repository: str) -> None:
-        if self.pool is not None and repository not in self.reads:
+        if self.pool is not None and repository not in self.reads and self._covering(repository) is None:
             self.reads[repository] = self.pool.submit(self.context.state.exported, repository)
 
     def of(self, repository: str) -> dict[str, LedgerEntry]:
+        covering = self._covering(repository)
+        if covering is not None:
+            return covering.result().get(repository, {})
         read = self.reads.get(repository)
         return read.result() if read is not None else self.context.state.exported(repository)
+
+    def _covering(self, name: str) -> Future[dict[str, dict[str, LedgerEntry]]] | None:
+        return next((read for prefix, read in self.covered.items() if name.startswith(prefix)), None)
