@@ -148,7 +148,7 @@ def python_process(code: str, env: dict[str, str] | None = None, timeout: float 
 
 class Traffic:
     """Counts the HTTP requests the app (and the benchmark) send through azure-core's RequestsTransport,
-    by service: Azurite has no request log. Requests sent by the in-process emulator (its runs and source
+    by service: Azurite has no request log. Requests an in-process emulator sends (its runs and source
     trigger reading Azurite) are told apart by their call stack and not counted."""
 
     def __init__(self) -> None:
@@ -350,13 +350,14 @@ class Bench:
 
 @contextmanager
 def bench_stack(run_seconds: float = 0.2, *, prepare: bool = True) -> Iterator[Bench]:
-    """Azurite (a source and a target account) + the emulator in this process, the pipelines deployed from
+    """Azurite (a source and a target account) + the emulator in a process of its own (as Azure is: in
+    this one it would take the app's interpreter lock to answer the app), the pipelines deployed from
     templates/ through the app (demo.scenario.prepare), the app's managed identity served by the emulator."""
     from demo import scenario
     from demo import stack as demo_stack
 
     print("   starting Azurite and the emulator ...", flush=True)
-    stack = demo_stack.start(run_seconds=run_seconds)
+    stack = demo_stack.start(run_seconds=run_seconds, own_process=True)
     traffic = Traffic()
     try:
         with demo_stack.identity(stack):

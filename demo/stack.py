@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from emulator import azurite
-from emulator.testing import RunningEmulator, start_emulator
+from emulator.testing import EmulatorProcess, RunningEmulator, spawn_emulator, start_emulator
 
 SOURCE_ACCOUNT = "sourceacct"
 TARGET_ACCOUNT = "targetacct"
@@ -42,7 +42,7 @@ class DemoClock:
 @dataclass
 class Stack:
     azurite: azurite.Azurite
-    emulator: RunningEmulator
+    emulator: RunningEmulator | EmulatorProcess
     keys: dict[str, str]
     source_env: dict[str, str]
     target_env: dict[str, str]
@@ -82,8 +82,9 @@ def _container_sas(stack: Stack, account: str, container: str, permission: str) 
     )
 
 
-def start(run_seconds: float = 0.3) -> Stack:
-    """Start Azurite and the emulator, create both sides' storage, registries and the Key Vault."""
+def start(run_seconds: float = 0.3, *, own_process: bool = False) -> Stack:
+    """Start Azurite and the emulator (in this process, or `own_process`), create both sides' storage,
+    registries and the Key Vault."""
     keys = {
         name: base64.b64encode(secrets.token_bytes(32)).decode() for name in (SOURCE_ACCOUNT, TARGET_ACCOUNT)
     }
@@ -92,7 +93,7 @@ def start(run_seconds: float = 0.3) -> Stack:
     try:
         # require_https_sas=False: Azurite speaks HTTP, and the app's copy step reads the export pipeline's
         # SAS and uses it there too; on Azure the pipelines' SAS must be HTTPS only (spr=https).
-        emulator = start_emulator(
+        emulator = (spawn_emulator if own_process else start_emulator)(
             server.connection_string, run_seconds=run_seconds, trigger_interval=0.2, require_https_sas=False
         )
     except BaseException:

@@ -1,8 +1,13 @@
-"""Start the emulator in-process for tests (`start_emulator`) and the objects tests need to talk to it."""
+"""Start the emulator in-process for tests (`start_emulator`) or in a process of its own (`spawn_emulator`,
+for benchmarks: the app then shares neither the interpreter nor its lock with the service it measures),
+and the objects tests need to talk to it."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -120,3 +125,98 @@ def start_emulator(
         identity_header=identity_header,
     ).start()
     return RunningEmulator(emulator, AdminClient(emulator.arm_endpoint, emulator.ca_file))
+
+
+@dataclass
+class EmulatorProcess:
+    """`python -m emulator` in a child process, with RunningEmulator's members: what it printed, and the
+    admin API for everything else."""
+
+    process: subprocess.Popen[str]
+    printed: dict[str, str]
+    admin: AdminClient
+
+    @property
+    def arm_endpoint(self) -> str:
+        return self.printed["EMULATOR_ARM_ENDPOINT"]
+
+    @property
+    def ca_file(self) -> str:
+        return self.printed["EMULATOR_CA_FILE"]
+
+    @property
+    def identity_endpoint(self) -> str:
+        return self.printed["IDENTITY_ENDPOINT"]
+
+    @property
+    def identity_header(self) -> str:
+        return self.printed["IDENTITY_HEADER"]
+
+    @property
+    def subscription_id(self) -> str:
+        return self.printed["AZURE_SUBSCRIPTION_ID"]
+
+    @property
+    def resource_group(self) -> str:
+        return self.printed["TRANSFER_RESOURCE_GROUP"]
+
+    @property
+    def tenant_id(self) -> str:
+        return self.printed["AZURE_TENANT_ID"]
+
+    @property
+    def azurite_connection_string(self) -> str:
+        return self.printed["AZURITE_CONNECTION_STRING"]
+
+    def settings(self) -> dict[str, str]:
+        return dict(self.printed)
+
+    def registry_endpoint(self, name: str) -> str:
+        return self.admin.registry_endpoint(name)
+
+    client_kwargs = RunningEmulator.client_kwargs
+    reset = RunningEmulator.reset
+    managed_identity_env = RunningEmulator.managed_identity_env
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def spawn_emulator(azurite_connection_string: str, **settings: Any) -> EmulatorProcess:
+    """Start `python -m emulator` against a running Azurite; `settings` are Config fields: run_seconds and
+    trigger_interval are passed on its command line, the others set through the admin API once it is up."""
+    command = [sys.executable, "-m", "emulator", "--azurite-connection-string", azurite_connection_string]
+    command.append("--json")
+    for name in ("run_seconds", "trigger_interval"):
+        if name in settings:
+            command += [f"--{name.replace('_', '-')}", str(settings.pop(name))]
+    unknown = [name for name in settings if name not in Config.MUTABLE]
+    if unknown:
+        raise TypeError(f"emulator settings not settable in a child process: {', '.join(unknown)}")
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        while not lines or lines[-1] != "}\n":  # --json prints one object, then serves until terminated
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the emulator exited ({process.wait()}) before printing its settings")
+            lines.append(line)
+        printed = {key: str(value) for key, value in json.loads("".join(lines)).items()}
+        running = EmulatorProcess(
+            process, printed, AdminClient(printed["EMULATOR_ARM_ENDPOINT"], printed["EMULATOR_CA_FILE"])
+        )
+        if settings:
+            running.admin.configure(**settings)
+        return running
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import ssl
 import subprocess
@@ -52,3 +53,22 @@ def test_python_m_emulator_prints_settings_and_serves(azurite: azurite.Azurite, 
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
+
+
+def test_spawn_emulator_runs_it_in_a_process_of_its_own(azurite: azurite.Azurite) -> None:
+    from emulator.testing import spawn_emulator
+
+    running = spawn_emulator(azurite.connection_string, run_seconds=1.5, require_https_sas=False)
+    try:
+        assert running.process.pid != os.getpid()
+        config = running.admin.config()
+        assert (config["run_seconds"], config["require_https_sas"]) == (1.5, False)
+        running.admin.create_registry("spawnedregistry")
+        assert running.registry_endpoint("spawnedregistry").startswith("https://127.0.0.1:")
+        assert running.client_kwargs()["base_url"] == running.arm_endpoint
+        assert running.settings()["IDENTITY_HEADER"] == running.identity_header
+    finally:
+        running.stop()
+    assert running.process.returncode is not None
+    with pytest.raises(TypeError, match="deployment_cleanup"):
+        spawn_emulator(azurite.connection_string, subscription_id="x", deployment_cleanup=1)
