@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -234,12 +235,15 @@ class ArmRoutes:
             )
         raise ApiError(405, "MethodNotAllowed", f"{request.method} on a deployment is not supported.")
 
-    def _page(self, request: Request, items: list[Any]) -> Response:
+    def _page(
+        self, request: Request, items: list[Any], render: Callable[[Any], Any] | None = None
+    ) -> Response:
+        """One page of `items`, each `render`ed (only the page's: a page costs its size, not the list's)."""
         skip = int(request.query.get("$skiptoken") or 0)
         top = request.query.get("$top")
         total = len(items) if top is None else min(len(items), int(top))
         end = min(total, skip + self.config.page_size)
-        page = items[skip:end]
+        page = [render(item) for item in items[skip:end]] if render else items[skip:end]
         body: dict[str, Any] = {"value": page}
         if end < total:
             query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
@@ -345,7 +349,7 @@ class ArmRoutes:
             ]
         if found and found[0].type.lower() == PIPELINE_RUNS.lower():
             found = sorted(found, key=lambda r: r.seq, reverse=True)  # newest first
-        return self._page(request, [self._snapshot(r.body) for r in found])
+        return self._page(request, found, lambda r: self._snapshot(r.body))
 
     def _snapshot(self, body: dict[str, Any]) -> dict[str, Any]:
         with self.state.lock:
