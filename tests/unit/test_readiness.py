@@ -149,3 +149,28 @@ def test_over_http_a_start_the_sas_would_fail_is_a_422_naming_the_missing_part()
     assert "lacks write" in body["error"]["message"]
     assert body["error"]["target"] == "exportPipeline"
     assert world.stored_runs() == []
+
+
+def test_health_runs_its_checks_at_once_so_a_dependency_down_is_waited_out_once() -> None:
+    """Each probe that needs ARM meets the others at a barrier: run one after the other, none would pass
+    it (a slow ARM would cost its retries once per check)."""
+    import threading
+
+    from transfer.errors import Unavailable
+
+    world = make_world()
+    meeting = threading.Barrier(3, timeout=10)  # the two pipeline reads and the deployments count
+
+    def unreachable(*_: Any, **__: Any) -> Any:
+        meeting.wait()
+        raise Unavailable("ARM: the service could not be reached (ServiceRequestError)")
+
+    world.arm.get_resource = unreachable  # type: ignore[method-assign]
+    world.arm.count_deployments = unreachable  # type: ignore[method-assign]
+    found = world.service.health()
+    names = [c.name for c in found]
+    assert names[:2] == ["settings", "state"] and names[-1] == "deployments"
+    assert names.index("exportPipeline") < names.index("importPipeline") < names.index("watchedContainer")
+    failing = {c.name: c.detail for c in found if not c.ok}
+    assert set(failing) == {"exportPipeline", "importPipeline", "deployments"}, failing
+    assert all("could not be reached" in detail for detail in failing.values())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from transfer import naming, templates
@@ -28,6 +30,7 @@ log = logging.getLogger("transfer")
 SAS_WARNING = timedelta(days=14)
 DEPLOYMENT_WARNING = 700  # above this, ARM starts deleting the group's oldest deployments
 HEALTH_PROBE_BLOB = "acr-transfer-health-probe"  # read by health, never written: absent is fine
+HEALTH_PROBES = 8  # at most this many checks at once
 RECENT_IMPORTS = 50  # succeeded imports whose verification health looks at
 
 
@@ -116,18 +119,21 @@ class Operations:
     # ---- health -----------------------------------------------------------------------------------
 
     def health(self) -> list[Check]:
+        """Every check, in this order; the independent ones at once, so a dependency that is down costs
+        its client's retries once (about 5 s), not once per check that needs it."""
         settings = self.context.settings
         roles = [k for k in ("export", "import") if getattr(settings, f"{k}_pipeline")]
-        checks = [Check("settings", True, f"registry {settings.registry}; roles: {', '.join(roles)}")]
-        checks.append(self._check("state", self._ping_state))
-        for kind in roles:
-            checks.extend(self._pipeline_checks(kind))
+        probes: list[Callable[[], list[Check]]] = [lambda: [self._check("state", self._ping_state)]]
+        probes += [partial(self._pipeline_checks, kind) for kind in roles]
         if settings.import_pipeline:
-            checks.append(self._check("watchedContainer", self._watched_container))
-            checks.append(self._check("verification", self._recent_verifications))
-            checks.append(self._check("blobsWaiting", self._blobs_waiting))
-        checks.append(self._check("deployments", self._deployment_headroom))
-        return checks
+            probes.append(lambda: [self._check("watchedContainer", self._watched_container)])
+            probes.append(lambda: [self._check("verification", self._recent_verifications)])
+            probes.append(lambda: [self._check("blobsWaiting", self._blobs_waiting)])
+        probes.append(lambda: [self._check("deployments", self._deployment_headroom)])
+        with ThreadPoolExecutor(max_workers=HEALTH_PROBES) as pool:
+            found = list(pool.map(lambda probe: probe(), probes))
+        summary = Check("settings", True, f"registry {settings.registry}; roles: {', '.join(roles)}")
+        return [summary, *(check for checks in found for check in checks)]
 
     @staticmethod
     def _check(name: str, probe: Callable[[], str]) -> Check:
