@@ -39,7 +39,7 @@ from transfer.errors import AccessDenied, AlreadyExists, NotFound, PreconditionF
 from transfer.keyvault import parse_sas, split_secret_uri
 from transfer.naming import check_run_id
 from transfer.ports import BlobInfo, BlobRecord, CopyState, LedgerEntry, RequestRecord, SasSecret, TagInfo
-from transfer.runs import Run, RunKind, RunStatus
+from transfer.runs import Run, RunKind, RunStatus, Trigger
 
 PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
 # What the live service advertised for pipeline resources (FACTS.md).
@@ -117,6 +117,13 @@ class FakeStateStore(_Faults):
             stored = replace(stored_run(run), etag=self._etag())
             self.runs[run.id] = stored
             return stored
+
+    def source_runs(self, since: datetime) -> set[str]:
+        with self._lock:
+            self._enter("source_runs")
+            return {
+                r.id for r in self.runs.values() if r.trigger is Trigger.SOURCE and r.created_at >= utc(since)
+            }
 
     def get_run(self, run_id: str) -> Run | None:
         with self._lock:

@@ -7,7 +7,8 @@ share it, so both keep a record exactly alike (texts cut, datetimes in UTC, the 
   point read costs the same however many runs the table keeps (one partition of all runs is a scan of that
   partition in Azurite and one hot partition in Azure: bench/reconcile_history.py);
 - index: PartitionKey "active" (runs not terminal, or a copy still to follow) or "cleanup" (terminal,
-  owned, not cleaned up), RowKey the run id, `since` when the row was written (`index_partition`);
+  owned, not cleaned up), RowKey the run id, `since` when the row was written (`index_partition`); and
+  PartitionKey "source": every recorded run the source trigger started, `since` its trigger time;
 - blobs: PartitionKey `table_key(blob name)`, RowKey `table_key(record.key)`;
 - requests: PartitionKey "request", RowKey `request_key(key)` (sha256 of the Idempotency-Key);
 - ledger: PartitionKey "ledger", RowKey `ledger_row(repository, bucket)`: the repository in a prefix-keeping
@@ -35,6 +36,7 @@ from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, awaits_c
 RUN_ROW = "run"
 ACTIVE = "active"
 CLEANUP = "cleanup"
+SOURCE = "source"  # index partition of the runs the import pipeline's source trigger started
 REQUEST_PARTITION = "request"
 MAX_TEXT = 8 * 1024  # error messages and reasons are cut to this many characters
 MAX_TOP = 1000  # most runs one listing returns

@@ -160,6 +160,12 @@ class StateStore(Protocol):
         """Terminal runs whose ARM resources are not yet cleaned up."""
         ...
 
+    def source_runs(self, since: datetime) -> set[str]:
+        """The ids of recorded runs the source trigger started at or after `since`, in one read of an
+        index. It may leave out a run (one recorded before the index, or whose index row was lost), never
+        names one that is not recorded: look up by id what it does not name."""
+        ...
+
     def claim_blob(self, record: BlobRecord) -> bool:
         """Create the record if (name, key) is new; False when another worker or event got there first."""
         ...

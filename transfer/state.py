@@ -6,7 +6,9 @@ transfer/entities.py's:
   naming.run_id), so `list_runs(top=N)` reads N entities, newest first, plus what its filters skip, never
   the whole table sorted client-side; a point read does not slow as the table grows.
 - `index`: `active_runs` and `runs_to_clean` read one partition ("active", "cleanup") and then the runs
-  by point reads: their cost follows the number of active runs, not of all runs kept.
+  by point reads: their cost follows the number of active runs, not of all runs kept. `source_runs` reads
+  the "source" partition alone: the source-trigger runs recorded, which a new worker would otherwise look
+  up one by one; its rows past the window are deleted as it goes.
 - `blobs`: creating the entity is the lock for (blob name, record key).
 - `requests`: one per Idempotency-Key (or schedule tick).
 - `ledger`: the export ledger: per repository and tag, the digest a succeeded run exported, kept in 16
@@ -47,6 +49,7 @@ from transfer.entities import (
     MAX_TOP,
     REQUEST_PARTITION,
     RUN_ROW,
+    SOURCE,
     blob_entity,
     blob_from_entity,
     index_partition,
@@ -70,7 +73,7 @@ from transfer.entities import (
 )
 from transfer.errors import AlreadyExists, PreconditionFailed, TransferError
 from transfer.ports import BlobRecord, LedgerEntry, RequestRecord
-from transfer.runs import Run, RunKind, RunStatus
+from transfer.runs import Run, RunKind, RunStatus, Trigger
 from transfer.sdk_errors import IGNORE, install_log_redaction, translated
 
 if TYPE_CHECKING:
@@ -80,6 +83,7 @@ if TYPE_CHECKING:
 TABLES = ("runs", "index", "blobs", "requests", "ledger")
 POINT_READ_WORKERS = 8
 ORPHAN_GRACE = timedelta(minutes=10)
+SOURCE_PRUNE = 100  # "source" index rows past the window deleted per read
 LEDGER_TRIES = 8  # conditional writes of one ledger bucket before giving up
 
 _T = TypeVar("_T")
@@ -191,6 +195,9 @@ class TableStateStore:
             if existing is not None:
                 self._sync_index(existing)
             raise AlreadyExists(f"run {run.id} already exists", target="run_id")
+        if run.trigger is Trigger.SOURCE:  # after the run: a row never names a run that is not recorded
+            with contextlib.suppress(TransferError):  # best effort: source_runs may omit a run
+                self._upsert("index", index_row(SOURCE, run.id, run.created_at))
         return replace(stored_run(run), etag=metadata.get("etag"))
 
     def get_run(self, run_id: str) -> Run | None:
@@ -266,6 +273,21 @@ class TableStateStore:
                 self._sync_index(run)
             runs.append(run)
         return sorted(runs, key=lambda r: r.id)
+
+    def source_runs(self, since: datetime) -> set[str]:
+        rows = list(
+            self._query("index", "PartitionKey eq @partition", {"partition": SOURCE}, page_size=MAX_TOP)
+        )
+        found, past = set(), []
+        for row in rows:
+            started = row.get("since")
+            if isinstance(started, datetime) and utc(started) < utc(since):
+                past.append(str(row["RowKey"]))
+            else:
+                found.add(str(row["RowKey"]))
+        for run_id in past[:SOURCE_PRUNE]:  # what left the window is never asked for again
+            self._forget_index_row(SOURCE, run_id)
+        return found
 
     def _sync_index(self, run: Run) -> None:
         """Make the index rows of `run` match its state: upsert the right row first, then delete the

@@ -123,6 +123,17 @@ def test_names_the_service_gives_its_source_trigger_runs_are_stored_and_listed(
     assert listed[0] == own.id  # the app's own ids keep their newest-first order, the others list after
 
 
+def test_source_runs_names_the_source_trigger_runs_recorded_since(state_store: StateStore) -> None:
+    base = make_run(1, kind=RunKind.IMPORT, trigger=Trigger.SOURCE, owned=False)
+    state_store.add_run(replace(base, id="b1c2-d3e4-old", created_at=T0 - timedelta(days=61)))
+    state_store.add_run(replace(base, id="b1c2-d3e4-new", created_at=T0 - timedelta(days=1)))
+    state_store.add_run(replace(base, id="b1c2-d3e4-now", created_at=T0))
+    state_store.add_run(make_run(2, kind=RunKind.IMPORT))  # the app's own: never named
+    assert state_store.source_runs(T0 - timedelta(days=60)) == {"b1c2-d3e4-new", "b1c2-d3e4-now"}
+    assert state_store.source_runs(T0) == {"b1c2-d3e4-now"}
+    assert state_store.source_runs(T0 + timedelta(seconds=1)) == set()
+
+
 def test_add_is_create_if_absent(state_store: StateStore) -> None:
     run = state_store.add_run(make_run(4))
     with pytest.raises(AlreadyExists):

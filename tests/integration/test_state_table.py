@@ -14,7 +14,7 @@ from tests.integration.test_state_contract import make_run
 from transfer.config import StorageConnection
 from transfer.entities import run_entity, run_key
 from transfer.errors import AlreadyExists, Unavailable
-from transfer.runs import RunStatus
+from transfer.runs import RunKind, RunStatus, Trigger
 from transfer.state import ORPHAN_GRACE, TableStateStore
 
 pytestmark = pytest.mark.azurite
@@ -96,6 +96,20 @@ def test_a_crash_after_the_run_write_is_healed_by_the_readers(
     tables.client("runs").upsert_entity(run_entity(replace(stored, cleaned_up=True)))
     assert store.runs_to_clean() == []
     assert tables.index_rows("cleanup") == []
+
+
+def test_source_runs_prunes_the_window_it_left_and_may_omit_but_never_invents(
+    store_and_tables: tuple[TableStateStore, Tables], now: list[datetime]
+) -> None:
+    store, tables = store_and_tables
+    base = make_run(1, kind=RunKind.IMPORT, trigger=Trigger.SOURCE, owned=False)
+    for name, age in (("srcold", 61), ("srcnew", 1), ("srclost", 1)):
+        store.add_run(replace(base, id=name, created_at=now[0] - timedelta(days=age)))
+    assert tables.index_rows("source") == ["srclost", "srcnew", "srcold"]
+    tables.client("index").delete_entity("source", "srclost")  # a crash after the run, before its row
+    assert store.source_runs(now[0] - timedelta(days=60)) == {"srcnew"}
+    assert tables.index_rows("source") == ["srcnew"]  # what left the window is gone
+    assert store.get_run("srclost") is not None  # left out, still recorded: the caller reads it by id
 
 
 def test_orphan_index_rows_are_dropped_after_the_grace(

@@ -169,7 +169,8 @@ def test_health_runs_its_checks_at_once_so_a_dependency_down_is_waited_out_once(
     world.arm.count_deployments = unreachable  # type: ignore[method-assign]
     found = world.service.health()
     names = [c.name for c in found]
-    assert names[:2] == ["settings", "state"] and names[-1] == "deployments"
+    assert names[:2] == ["settings", "state"]
+    assert names[-1] == "deployments"
     assert names.index("exportPipeline") < names.index("importPipeline") < names.index("watchedContainer")
     failing = {c.name: c.detail for c in found if not c.ok}
     assert set(failing) == {"exportPipeline", "importPipeline", "deployments"}, failing

@@ -335,6 +335,25 @@ def test_source_trigger_runs_are_read_once_and_only_within_the_window(world: Wor
     assert world.state.calls["get_run"] == reads  # known runs are not looked up again
 
 
+def test_a_new_worker_learns_the_recorded_source_trigger_runs_in_one_read(world: World) -> None:
+    from transfer.service import TransferService
+
+    pipeline = world.service.settings.pipeline_id("import")
+    names = [f"srcrun{n:05d}" for n in range(40)]
+    for name in names:
+        world.arm.put_pipeline_run(name, source_trigger=True, request={"pipelineResourceId": pipeline})
+    assert world.service.reconcile().counts["adopted"] == 40
+    world.arm.put_pipeline_run("srcrunlate1", source_trigger=True, request={"pipelineResourceId": pipeline})
+    worker = TransferService(
+        world.settings, arm=world.arm, state=world.state, blobs=world.blobs, clock=world.clock
+    )
+    world.state.calls.clear()
+    assert worker.reconcile().counts["adopted"] == 1
+    assert world.state.calls["source_runs"] == 1
+    assert world.state.calls["get_run"] == 1  # the new run only, not the 40 it had recorded
+    assert world.state.get_run("srcrunlate1") is not None
+
+
 def test_a_failed_listing_of_source_trigger_runs_spares_the_active_runs(world: World) -> None:
     [run] = world.service.start_export(["a"], Trigger.HTTP).runs
     world.arm.fail("list_pipeline_runs", Throttled("slow down", retry_after=5))

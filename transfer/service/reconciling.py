@@ -44,6 +44,7 @@ class Reconciler:
         self.copies = copies
         self.manifests = Manifests(context)
         self._known_runs: set[str] = set()  # source-trigger runs already recorded (a warm worker keeps it)
+        self._known_loaded = False  # a new worker learns them from the state's index, in one read
         self._cursor: str | None = None  # the last run the previous pass reached
 
     def reconcile(self) -> Report:
@@ -157,7 +158,11 @@ class Reconciler:
         """Record the runs the import pipeline's source trigger started, so their status is visible."""
         pipeline_id = self.context.settings.pipeline_id("import")
         state = self.context.state
-        for resource in self.context.arm.list_pipeline_runs():
+        listed = self.context.arm.list_pipeline_runs()
+        if not self._known_loaded:
+            self._known_runs |= state.source_runs(self.context.clock() - self.context.policy.window)
+            self._known_loaded = True
+        for resource in listed:
             seen_run = PipelineRun.from_arm(resource)
             name = seen_run.name
             if not seen_run.started_by_source_trigger or not ids_equal(
