@@ -132,8 +132,8 @@ def main() -> None:
         pages = math.ceil(args.many / page_size)
         results.info(
             f"per page at {args.many} runs: {ms(many['list'] / pages)} (at {args.few}: "
-            f"{ms(few['list'] / math.ceil(args.few / page_size))}): the emulator re-reads every run for each "
-            "page, so its pages also slow down as runs grow; ARM's cost per page is not known here"
+            f"{ms(few['list'] / math.ceil(args.few / page_size))}): the emulator filters every resource it "
+            "holds for each page, so its pages slow a little as runs grow; ARM's cost per page is unknown"
         )
         results.info(
             f"RATIO bare listing, {args.many} / {args.few} runs: x{many['list'] / few['list']:.2f} "
