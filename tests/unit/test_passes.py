@@ -242,6 +242,20 @@ def test_a_copy_is_claimed_before_it_starts_so_racing_reconciles_copy_once() -> 
     assert world.copier.history.count(("start_copy", run.blob)) == 1
 
 
+def test_the_copies_and_manifests_of_a_tick_share_one_read_of_the_secret() -> None:
+    world = copying_world()
+    runs = running(world, 5)
+    for run in runs:
+        assert run.blob is not None
+        world.source.put(run.blob, content=b"exported")
+        world.arm.finish_run(run.id, "Succeeded")
+    world.secrets.calls.clear()
+    world.service.reconcile()  # 5 manifests written, 5 copies started
+    assert [world.stored_run(r.id).copy_status for r in runs] == [CopyStatus.PENDING] * 5
+    assert world.copier.history.count(("start_copy", runs[0].blob)) == 1
+    assert world.secrets.calls["read_sas"] <= 1  # cached like the pipeline (PIPELINE_CACHE_TTL)
+
+
 def test_a_racer_that_loses_the_copy_claim_does_not_copy() -> None:
     world = copying_world()
     [run] = running(world, 1)

@@ -127,9 +127,9 @@ class Context:
         self._pipelines[kind] = (now, pipeline)
         return pipeline
 
-    def sas_shortfalls(self, pipeline: Pipeline, fresh: bool = False) -> tuple[SasSecret, list[Shortfall]]:
-        """The pipeline's SAS (read from its Key Vault secret, cached like the pipeline) and what it lacks
-        for a run of the pipeline's kind."""
+    def sas(self, pipeline: Pipeline, fresh: bool = False) -> SasSecret:
+        """The pipeline's SAS, read from its Key Vault secret and cached like the pipeline: the start
+        checks, the copy step and the manifests of a reconcile tick share one read."""
         if not pipeline.key_vault_uri or self.secrets is None:
             raise PipelineNotReady(
                 f"the {pipeline.kind} pipeline is in SasToken mode but has no keyVaultUri",
@@ -140,7 +140,12 @@ class Context:
         if cached is None or fresh or now - cached[0] >= PIPELINE_CACHE_TTL:
             cached = (now, self.secrets.read_sas(pipeline.key_vault_uri))
             self._sas[pipeline.key_vault_uri] = cached
-        secret = cached[1]
+        return cached[1]
+
+    def sas_shortfalls(self, pipeline: Pipeline, fresh: bool = False) -> tuple[SasSecret, list[Shortfall]]:
+        """The pipeline's SAS (`sas`) and what it lacks for a run of the pipeline's kind."""
+        secret = self.sas(pipeline, fresh)
+        now = self.clock()
         found = shortfalls(
             secret.token,
             kind=pipeline.kind,

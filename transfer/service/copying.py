@@ -104,5 +104,5 @@ class Copies:
                 "the copy step reads the source SAS from the export pipeline's Key Vault secret; "
                 "a ManagedIdentity export pipeline needs azcopy or a SasToken pipeline for the copy"
             )
-        sas = self.context.secrets.read_sas(pipeline.key_vault_uri)
+        sas = self.context.sas(pipeline)
         return f"{uri}/{blob}?{sas.token.lstrip('?')}"

@@ -129,7 +129,7 @@ class Manifests:
         if pipeline.uses_sas:
             if not pipeline.key_vault_uri or self.context.secrets is None:
                 raise NotConfigured("the export pipeline is in SasToken mode but has no keyVaultUri")
-            sas = self.context.secrets.read_sas(pipeline.key_vault_uri).token
+            sas = self.context.sas(pipeline).token
         data = self.manifest_of(run).encode()
         writer.write_blob(container, name, data, content_type=CONTENT_TYPE, sas_token=sas)
         log.info("manifest written", extra={"run_id": run.id, "blob": name})
