@@ -89,12 +89,14 @@ def story(bench: Bench, results: Results, count: int) -> None:
 
     # 2. reconcile ticks on the source side
     worst, ticks, total_reads, total_active, tick_writes, pipeline_reads = 0.0, 0, 0, 0, 0, 0
+    vault_reads = 0
     deadline = time.monotonic() + 180
     while True:
         active = [r for r in source.service.state.active_runs() if not r.status.terminal]
         following = len(source.service.state.active_runs())
-        with bench.arm.window() as tick:
+        with bench.arm.window() as tick, bench.traffic.window() as tick_traffic:
             source.timer(app.reconcile)
+        vault_reads = max(vault_reads, tick_traffic[("keyvault", "GET")])
         ticks += 1
         per_run = [r for r in tick if r["method"] == "GET" and arm_kinds([r]).keys() & PER_RUN]
         pipeline_reads = max(pipeline_reads, reads(tick) - len(per_run))
@@ -128,6 +130,12 @@ def story(bench: Bench, results: Results, count: int) -> None:
         unit="",
     )
     results.budget("ARM writes of those reconcile ticks (nothing to clean up yet)", tick_writes, 0, unit="")
+    results.budget(
+        f"Key Vault reads of a tick that copies up to {len(ids)} runs and writes their manifests (worst)",
+        vault_reads,
+        1,
+        unit="",
+    )
 
     # 3. blob events on the target side: every copied blob is fresh, left to the source trigger
     copied = [r.blob for r in succeeded if r.blob and r.copy_status and r.copy_status.value == "success"]
