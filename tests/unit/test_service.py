@@ -352,6 +352,11 @@ def test_a_new_worker_learns_the_recorded_source_trigger_runs_in_one_read(world:
     assert world.state.calls["source_runs"] == 1
     assert world.state.calls["get_run"] == 1  # the new run only, not the 40 it had recorded
     assert world.state.get_run("srcrunlate1") is not None
+    worker.reconcile()
+    assert world.state.calls["source_runs"] == 1  # a warm worker keeps what it knows
+    world.clock.advance(hours=6)
+    assert worker.reconcile().counts["adopted"] == 0
+    assert world.state.calls["source_runs"] == 2  # and reads it again every few hours
 
 
 def test_a_failed_listing_of_source_trigger_runs_spares_the_active_runs(world: World) -> None:

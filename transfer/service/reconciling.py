@@ -35,6 +35,7 @@ log = logging.getLogger("transfer")
 MISSING_GRACE = timedelta(minutes=10)
 REDEPLOY_AFTER = timedelta(minutes=1)  # an Accepted run's own start is given this long before reconcile PUTs
 REDELETE_AFTER = timedelta(minutes=30)  # deletes ARM accepted but did not finish are sent again after this
+KNOWN_RUNS_REFRESH = timedelta(hours=6)  # how often a worker reads the recorded source-trigger runs again
 
 
 class Reconciler:
@@ -44,7 +45,7 @@ class Reconciler:
         self.copies = copies
         self.manifests = Manifests(context)
         self._known_runs: set[str] = set()  # source-trigger runs already recorded (a warm worker keeps it)
-        self._known_loaded = False  # a new worker learns them from the state's index, in one read
+        self._known_read_at: datetime | None = None  # when they were last read from the state's index
         self._cursor: str | None = None  # the last run the previous pass reached
 
     def reconcile(self) -> Report:
@@ -159,9 +160,12 @@ class Reconciler:
         pipeline_id = self.context.settings.pipeline_id("import")
         state = self.context.state
         listed = self.context.arm.list_pipeline_runs()
-        if not self._known_loaded:
-            self._known_runs |= state.source_runs(self.context.clock() - self.context.policy.window)
-            self._known_loaded = True
+        now = self.context.clock()
+        if self._known_read_at is None or now - self._known_read_at >= KNOWN_RUNS_REFRESH:
+            # One read of an index, not one per run: a new worker, then every few hours (what left the
+            # window leaves this set, and the index sheds its rows as it is read).
+            self._known_runs = state.source_runs(now - self.context.policy.window)
+            self._known_read_at = now
         for resource in listed:
             seen_run = PipelineRun.from_arm(resource)
             name = seen_run.name
