@@ -127,6 +127,11 @@ def start_emulator(
     return RunningEmulator(emulator, AdminClient(emulator.arm_endpoint, emulator.ca_file))
 
 
+def _printed(key: str) -> Any:
+    """A member of EmulatorProcess: the setting `key` the child process printed."""
+    return property(lambda self: self.printed[key])
+
+
 @dataclass
 class EmulatorProcess:
     """`python -m emulator` in a child process, with RunningEmulator's members: what it printed, and the
@@ -136,37 +141,14 @@ class EmulatorProcess:
     printed: dict[str, str]
     admin: AdminClient
 
-    @property
-    def arm_endpoint(self) -> str:
-        return self.printed["EMULATOR_ARM_ENDPOINT"]
-
-    @property
-    def ca_file(self) -> str:
-        return self.printed["EMULATOR_CA_FILE"]
-
-    @property
-    def identity_endpoint(self) -> str:
-        return self.printed["IDENTITY_ENDPOINT"]
-
-    @property
-    def identity_header(self) -> str:
-        return self.printed["IDENTITY_HEADER"]
-
-    @property
-    def subscription_id(self) -> str:
-        return self.printed["AZURE_SUBSCRIPTION_ID"]
-
-    @property
-    def resource_group(self) -> str:
-        return self.printed["TRANSFER_RESOURCE_GROUP"]
-
-    @property
-    def tenant_id(self) -> str:
-        return self.printed["AZURE_TENANT_ID"]
-
-    @property
-    def azurite_connection_string(self) -> str:
-        return self.printed["AZURITE_CONNECTION_STRING"]
+    arm_endpoint = _printed("EMULATOR_ARM_ENDPOINT")
+    ca_file = _printed("EMULATOR_CA_FILE")
+    identity_endpoint = _printed("IDENTITY_ENDPOINT")
+    identity_header = _printed("IDENTITY_HEADER")
+    subscription_id = _printed("AZURE_SUBSCRIPTION_ID")
+    resource_group = _printed("TRANSFER_RESOURCE_GROUP")
+    tenant_id = _printed("AZURE_TENANT_ID")
+    azurite_connection_string = _printed("AZURITE_CONNECTION_STRING")
 
     def settings(self) -> dict[str, str]:
         return dict(self.printed)
