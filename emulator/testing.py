@@ -19,8 +19,46 @@ from emulator.runtime import Emulator
 from emulator.state import Config
 
 
+class _Client:
+    """What tests do with a running emulator, wherever it runs: its subclasses give `admin`,
+    `arm_endpoint`, `ca_file`, `identity_endpoint` and `identity_header`."""
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """kwargs for DeploymentsMgmtClient / ResourceManagementClient (after credential, subscription_id)."""
+        return {
+            "base_url": self.arm_endpoint,
+            "credential_scopes": [self.arm_endpoint + "/.default"],
+            "connection_verify": self.ca_file,
+        }
+
+    def reset(self) -> None:
+        """Forget all state and restore the default settings of a fresh fixture."""
+        self.admin.reset()
+        defaults = Config()
+        self.admin.configure(**{name: getattr(defaults, name) for name in Config.MUTABLE})
+
+    @contextmanager
+    def managed_identity_env(self) -> Iterator[None]:
+        """IDENTITY_ENDPOINT / IDENTITY_HEADER / REQUESTS_CA_BUNDLE set for the block (App Service MSI)."""
+        values = {
+            "IDENTITY_ENDPOINT": self.identity_endpoint,
+            "IDENTITY_HEADER": self.identity_header,
+            "REQUESTS_CA_BUNDLE": self.ca_file,
+        }
+        saved = {k: os.environ.get(k) for k in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
 @dataclass
-class RunningEmulator:
+class RunningEmulator(_Client):
     emulator: Emulator
     admin: AdminClient
 
@@ -64,39 +102,6 @@ class RunningEmulator:
         with `connection_verify=ca_file`)."""
         return self.emulator.registry_api.endpoint(name)
 
-    def client_kwargs(self) -> dict[str, Any]:
-        """kwargs for DeploymentsMgmtClient / ResourceManagementClient (after credential, subscription_id)."""
-        return {
-            "base_url": self.arm_endpoint,
-            "credential_scopes": [self.arm_endpoint + "/.default"],
-            "connection_verify": self.ca_file,
-        }
-
-    def reset(self) -> None:
-        """Forget all state and restore the default settings of a fresh fixture."""
-        self.admin.reset()
-        defaults = Config()
-        self.admin.configure(**{name: getattr(defaults, name) for name in Config.MUTABLE})
-
-    @contextmanager
-    def managed_identity_env(self) -> Iterator[None]:
-        """IDENTITY_ENDPOINT / IDENTITY_HEADER / REQUESTS_CA_BUNDLE set for the block (App Service MSI)."""
-        values = {
-            "IDENTITY_ENDPOINT": self.identity_endpoint,
-            "IDENTITY_HEADER": self.identity_header,
-            "REQUESTS_CA_BUNDLE": self.ca_file,
-        }
-        saved = {k: os.environ.get(k) for k in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-
     def stop(self) -> None:
         self.emulator.stop()
 
@@ -133,7 +138,7 @@ def _printed(key: str) -> Any:
 
 
 @dataclass
-class EmulatorProcess:
+class EmulatorProcess(_Client):
     """`python -m emulator` in a child process, with RunningEmulator's members: what it printed, and the
     admin API for everything else."""
 
@@ -155,10 +160,6 @@ class EmulatorProcess:
 
     def registry_endpoint(self, name: str) -> str:
         return self.admin.registry_endpoint(name)
-
-    client_kwargs = RunningEmulator.client_kwargs
-    reset = RunningEmulator.reset
-    managed_identity_env = RunningEmulator.managed_identity_env
 
     def stop(self) -> None:
         if self.process.poll() is None:
