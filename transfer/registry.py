@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from transfer.errors import AccessDenied, TransferError
+from transfer.errors import AccessDenied
 from transfer.ports import TagInfo
 from transfer.sdk_errors import IGNORE, translated
 
@@ -76,10 +76,8 @@ class AzureRegistry:
         try:
             with translated(full, absent=IGNORE if absent_is_none else None) as call:
                 yield call
-        except TransferError as exc:
-            if exc.code == "AccessDenied":
-                raise AccessDenied(f"{exc.message}; {ROLE_HINT}") from None
-            raise
+        except AccessDenied as exc:
+            raise AccessDenied(f"{exc.message}; {ROLE_HINT}") from None
 
     def repositories(self) -> Iterator[str]:
         with self._call("listing repositories"):

@@ -19,7 +19,7 @@ from transfer.arm_views import (
 )
 from transfer.config import ACR_NAME
 from transfer.entities import MAX_TOP
-from transfer.errors import Conflict, InvalidInput, NotFound, TransferError
+from transfer.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from transfer.runs import Run
 from transfer.service.context import Context
 
@@ -153,9 +153,7 @@ class Inventory:
             try:
                 found = self.context.arm.role_assignments(principal)
                 assignments = [RoleAssignment.from_arm(a) for a in found]
-            except TransferError as exc:
-                if exc.code != "AccessDenied":
-                    raise
+            except AccessDenied as exc:
                 note = f"could not read its role assignments ({exc.message}): grant it unless it is there"
             else:
                 subscription = self.context.settings.subscription_id

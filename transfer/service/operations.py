@@ -21,7 +21,7 @@ from transfer.arm_views import (
     pipeline_parameters,
     storage_account_of,
 )
-from transfer.errors import InvalidInput, NotFound, TransferError
+from transfer.errors import AccessDenied, InvalidInput, NotFound, TransferError
 from transfer.runs import Run, RunKind, RunStatus
 from transfer.service.context import Context
 
@@ -231,9 +231,7 @@ class Operations:
         settings = self.context.settings
         try:
             assignments = [RoleAssignment.from_arm(a) for a in self.context.arm.role_assignments(principal)]
-        except TransferError as exc:
-            if exc.code != "AccessDenied":
-                raise
+        except AccessDenied as exc:
             return (
                 f"cannot read the role assignments of {principal} ({exc.message}): check by hand that it "
                 f"holds Storage Blob Data Contributor on storage account {account}"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transfer.artifacts import split_reference
-from transfer.errors import InvalidInput, TransferError
+from transfer.errors import AccessDenied, InvalidInput
 from transfer.ports import LedgerEntry
 from transfer.selectors import Selector, is_selector, matching_repositories, matching_tags
 from transfer.service.context import Context
@@ -145,9 +145,7 @@ class Selecting:
                 registry = self.context.require_registry()
             try:
                 found = registry.digest(repository, tag)
-            except TransferError as exc:
-                if exc.code != "AccessDenied":
-                    raise
+            except AccessDenied as exc:
                 log.warning("incremental export: tags are exported without comparing: %s", exc.message)
                 return
             if found is not None:
