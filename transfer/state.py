@@ -339,12 +339,10 @@ class TableStateStore:
     # ---- the export ledger ----
 
     def exported(self, repository: str) -> dict[str, LedgerEntry]:
-        low, high = self._ledger_keys(ledger_range, repository)
-        return self._ledgers(low, high).get(repository, {})
+        return self._ledgers(self._ledger_keys(ledger_range, repository)).get(repository, {})
 
     def exported_under(self, prefix: str) -> dict[str, dict[str, LedgerEntry]]:
-        keys = self._ledger_keys(ledger_prefix_range, prefix)
-        found = self._ledgers(*keys) if keys is not None else self._ledgers(None, None)
+        found = self._ledgers(self._ledger_keys(ledger_prefix_range, prefix))
         return {repository: entries for repository, entries in found.items() if repository.startswith(prefix)}
 
     @staticmethod
@@ -354,12 +352,13 @@ class TableStateStore:
         except ValueError as exc:
             raise TransferError(f"table storage: {exc}") from None
 
-    def _ledgers(self, low: str | None, high: str | None) -> dict[str, dict[str, LedgerEntry]]:
+    def _ledgers(self, rows: tuple[str, str] | None) -> dict[str, dict[str, LedgerEntry]]:
+        """The ledger entities whose RowKeys are in [low, high) (None: all), by repository."""
         query = "PartitionKey eq @partition"
         parameters: dict[str, Any] = {"partition": LEDGER_PARTITION}
-        if low is not None and high is not None:
+        if rows is not None:
             query += " and RowKey ge @low and RowKey lt @high"
-            parameters.update(low=low, high=high)
+            parameters.update(low=rows[0], high=rows[1])
         ledgers: dict[str, dict[str, LedgerEntry]] = {}
         for row in self._query("ledger", query, parameters, page_size=MAX_TOP):
             ledgers.setdefault(str(row["repository"]), {}).update(ledger_from_entity(row))
