@@ -15,7 +15,7 @@ from pathlib import Path
 from emulator import azurite
 from emulator.runtime import Emulator
 from emulator.seed import load_seed
-from emulator.state import Config
+from emulator.store import Config
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator import ids, validation
-from emulator.arm import PutResult, ResourceManager
+from emulator.arm_errors import ApiError, bad_request
 from emulator.clock import Clock, iso
-from emulator.errors import ApiError, bad_request
 from emulator.identities import pipeline_identity
-from emulator.registry import Manifest, RegistryStore, seed_manifest
-from emulator.state import Config, Repository, Resource, State
+from emulator.registry_content import Manifest, RegistryStore, seed_manifest
+from emulator.resources import PutResult, ResourceManager
+from emulator.store import Config, Repository, Resource, State
 
 REGISTRIES = "Microsoft.ContainerRegistry/registries"
 EXPORT_PIPELINES = validation.EXPORT_PIPELINES

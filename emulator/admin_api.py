@@ -12,17 +12,17 @@ from typing import Any, Protocol
 
 from emulator import ids, registry_api
 from emulator.acr import REGISTRIES, Registries, seed_digest
-from emulator.arm import ResourceManager
+from emulator.arm_errors import ApiError, bad_request
 from emulator.authorization import ROLE_ASSIGNMENTS, RoleAssignments, role_id
 from emulator.clock import Clock, iso
-from emulator.errors import ApiError, bad_request
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED
-from emulator.keyvault import VAULTS, KeyVault
-from emulator.registry import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Manifest, digest_of, seed_manifest
+from emulator.registry_content import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Manifest, digest_of, seed_manifest
+from emulator.resources import ResourceManager
 from emulator.server import Request, Response
-from emulator.state import Config, State
 from emulator.storage import StorageAccounts
+from emulator.store import Config, State
+from emulator.vaults import VAULTS, KeyVault
 
 
 def sized_manifest(label: str, layer_sizes: list[int]) -> Manifest:

@@ -11,10 +11,10 @@ import uuid
 from typing import Any
 
 from emulator import ids
-from emulator.arm import PutResult, ResourceManager
+from emulator.arm_errors import ApiError, bad_request
 from emulator.clock import Clock, iso
-from emulator.errors import ApiError, bad_request
-from emulator.state import Resource
+from emulator.resources import PutResult, ResourceManager
+from emulator.store import Resource
 
 ROLE_ASSIGNMENTS = "Microsoft.Authorization/roleAssignments"
 ROLE_DEFINITIONS = "Microsoft.Authorization/roleDefinitions"

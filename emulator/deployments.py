@@ -15,11 +15,11 @@ from typing import Any
 
 from emulator import arm_template, ids
 from emulator.acr import PIPELINE_RUNS, TERMINAL
-from emulator.arm import ResourceManager
+from emulator.arm_errors import ApiError, bad_request
 from emulator.arm_template import TYPE_NAMES, DeploymentContext, PlannedResource, TemplateError
 from emulator.clock import Clock, iso, iso_duration
-from emulator.errors import ApiError, bad_request
-from emulator.state import Config, Deployment, Operation, State
+from emulator.resources import ResourceManager
+from emulator.store import Config, Deployment, Operation, State
 
 log = logging.getLogger("emulator.deployments")
 

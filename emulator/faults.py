@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.errors import ApiError, bad_request
-from emulator.state import State
+from emulator.arm_errors import ApiError, bad_request
+from emulator.store import State
 
 _DEFAULTS: dict[int, tuple[str, str]] = {
     429: (  # ARM's own throttling (a token bucket per subscription and principal)

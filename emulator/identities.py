@@ -9,9 +9,9 @@ import uuid
 from typing import Any
 
 from emulator import ids
-from emulator.arm import PutResult, ResourceManager
-from emulator.errors import ApiError, bad_request
-from emulator.state import Config, Resource
+from emulator.arm_errors import ApiError, bad_request
+from emulator.resources import PutResult, ResourceManager
+from emulator.store import Config, Resource
 
 USER_ASSIGNED = "Microsoft.ManagedIdentity/userAssignedIdentities"
 TOKEN_LIFETIME = 24 * 3600

@@ -31,12 +31,12 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from emulator import ids
 from emulator.acr import REGISTRIES, Registries, login_server
-from emulator.arm import ResourceManager
+from emulator.arm_errors import ApiError, bad_request
 from emulator.clock import Clock, iso
-from emulator.errors import ApiError, bad_request
-from emulator.registry import ACCESS_STATUSES, Manifest, new_manifest
+from emulator.registry_content import ACCESS_STATUSES, Manifest, new_manifest
+from emulator.resources import ResourceManager
 from emulator.server import HttpsServer, Request, Response
-from emulator.state import Config, State
+from emulator.store import Config, State
 from emulator.tls import Certificates
 
 

@@ -17,16 +17,16 @@ from emulator.acr import (
     is_pipeline_type,
     supported_versions_header,
 )
-from emulator.arm import ResourceManager
+from emulator.arm_errors import ApiError, bad_request
 from emulator.authorization import RoleAssignments
 from emulator.clock import Clock, iso
 from emulator.deployments import TYPE as DEPLOYMENTS
 from emulator.deployments import Deployments, parse_filter
-from emulator.errors import ApiError, bad_request
 from emulator.faults import Faults
 from emulator.identities import TokenEndpoint
+from emulator.resources import ResourceManager
 from emulator.server import Request, Response
-from emulator.state import Config, RequestRecord, State
+from emulator.store import Config, RequestRecord, State
 
 ADMIN_PREFIX = "/_emulator"
 CORRELATION = "x-ms-correlation-request-id"  # the server sets it on every request (the client's, else new)

@@ -19,9 +19,9 @@ from emulator.authorization import BLOB_DATA_WRITERS, RoleAssignments
 from emulator.clock import Clock, iso
 from emulator.faults import Faults
 from emulator.identities import principals
-from emulator.keyvault import KeyVault, SecretAccessError
-from emulator.registry import Manifest
-from emulator.state import Config, State
+from emulator.registry_content import Manifest
+from emulator.store import Config, State
+from emulator.vaults import KeyVault, SecretAccessError
 
 log = logging.getLogger("emulator.runs")
 

@@ -19,22 +19,22 @@ from emulator.acr import (
     Registries,
 )
 from emulator.admin_api import AdminRoutes
-from emulator.arm import ResourceManager
+from emulator.arm_errors import ApiError
 from emulator.authorization import ROLE_ASSIGNMENTS, RoleAssignments
 from emulator.clock import Clock
 from emulator.deployments import Deployments
-from emulator.errors import ApiError
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED, TokenEndpoint, UserAssignedIdentities
-from emulator.keyvault import ACCESS_POLICIES, VAULTS, AccessPolicies, KeyVault
 from emulator.registry_api import RegistryDataPlane
+from emulator.resources import ResourceManager
 from emulator.routes import ArmRoutes
 from emulator.runner import Runner
 from emulator.server import HttpsServer, Request, Response
-from emulator.state import Config, State
 from emulator.storage import StorageAccounts
+from emulator.store import Config, State
 from emulator.tls import Certificates, generate
 from emulator.trigger import SourceTrigger
+from emulator.vaults import ACCESS_POLICIES, VAULTS, AccessPolicies, KeyVault
 
 log = logging.getLogger("emulator")
 

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from emulator.errors import ApiError
+from emulator.arm_errors import ApiError
 
 log = logging.getLogger("emulator.http")
 

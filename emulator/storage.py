@@ -25,8 +25,8 @@ from urllib.parse import parse_qs, urlparse
 from azure.storage.blob import ContainerClient
 
 from emulator import ids
-from emulator.arm import ResourceManager
-from emulator.state import Config, State
+from emulator.resources import ResourceManager
+from emulator.store import Config, State
 
 _LOOPBACK = ("127.0.0.1", "localhost")
 STORAGE_ACCOUNTS = "Microsoft.Storage/storageAccounts"

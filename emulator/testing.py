@@ -16,7 +16,7 @@ from typing import Any
 
 from emulator.admin import AdminClient
 from emulator.runtime import Emulator
-from emulator.state import Config
+from emulator.store import Config
 
 
 class _Client:

@@ -14,10 +14,10 @@ from azure.core.exceptions import HttpResponseError
 
 from emulator import ids, transfer_blob
 from emulator.acr import IMPORT_PIPELINES, PipelineRuns
-from emulator.arm import ResourceManager
 from emulator.clock import Clock
+from emulator.resources import ResourceManager
 from emulator.runner import RunFailed, Runner, storage_echo
-from emulator.state import Config, Resource, State
+from emulator.store import Config, Resource, State
 
 log = logging.getLogger("emulator.trigger")
 

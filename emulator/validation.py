@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from emulator import resource_models
-from emulator.errors import ApiError, bad_request
+from emulator.arm_errors import ApiError, bad_request
 from emulator.resource_models import EXPORT_PIPELINES, IMPORT_PIPELINES, PIPELINE_RUNS
 
 EXPORT_OPTIONS = ("OverwriteBlobs", "ContinueOnErrors")

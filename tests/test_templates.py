@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from emulator import resource_models, validation
+from emulator.arm_errors import ApiError
 from emulator.arm_expressions import Call, Literal, parse
 from emulator.arm_template import DeploymentContext, PlannedResource, TemplateError, deploy, validate
-from emulator.errors import ApiError
 from tests import template_schema as ts
 from tests.design_contract import DESIGN_SETTINGS
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from emulator import ids
+from emulator.arm_errors import ApiError, bad_request, not_found
 from emulator.arm_template import TemplateError
-from emulator.errors import ApiError, bad_request, not_found
-from emulator.state import Config, Operation, Resource, State
+from emulator.store import Config, Operation, Resource, State
 
 # Top-level keys of a PUT body that ARM keeps; everything else is ignored as ARM's RPs do.
 _ENVELOPE = ("location", "tags", "sku", "kind", "identity", "zones", "plan", "properties", "extendedLocation")

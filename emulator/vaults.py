@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 from emulator import ids
-from emulator.arm import PutResult, ResourceManager
+from emulator.arm_errors import ApiError, bad_request
 from emulator.clock import Clock
-from emulator.errors import ApiError, bad_request
-from emulator.state import Config, Resource, SecretVersion, State
+from emulator.resources import PutResult, ResourceManager
+from emulator.store import Config, Resource, SecretVersion, State
 
 VAULTS = "Microsoft.KeyVault/vaults"
 ACCESS_POLICIES = "Microsoft.KeyVault/vaults/accessPolicies"

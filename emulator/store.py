@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from emulator import ids
-from emulator.errors import bad_request
+from emulator.arm_errors import bad_request
 
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 DEFAULT_TENANT = "72f988bf-0000-4000-8000-00000000e001"
