@@ -38,8 +38,9 @@ class Config:
     deployment_cleanup_to: int = 600  # ... down to this many
     deployment_grooming: bool = True  # False: no automatic deletion (the limit is then reached)
     source_trigger_window_days: float = 60.0  # fractions let a test age a blob in seconds
-    # What a run the source trigger starts shows (FACTS.md: only response.trigger.sourceTrigger.timestamp
-    # and response.source {type, uri, keyVaultUri, storageAccessMode} are promised):
+    # What a run the source trigger starts shows (the REST spec promises only its
+    # response.trigger.sourceTrigger.timestamp and response.source {type, uri, keyVaultUri,
+    # storageAccessMode}):
     # "spec": the container's uri, the blob named nowhere; "response-uri": response.source.uri is the
     # blob's URL; "request-name": request.source.name is the blob (the emulator's old shape).
     source_trigger_run_shape: str = "spec"

@@ -1,6 +1,7 @@
 """Validation of ACR Transfer request bodies: the shape the official management SDK's models give
-(resource_models), then the service's own rules that no model states (FACTS.md: names, options per kind,
-the artifact grammar, limits, SasToken needs a vault). Pure functions; existence checks live in acr.py."""
+(resource_models), then the service's own rules that no model states (the REST spec and the troubleshooting
+guide: names, options per kind, the artifact grammar, limits, SasToken needs a vault). Pure functions;
+existence checks live in acr.py."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ ARTIFACT = re.compile(
 CATALOG_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
-# The versions the live service answers pipeline requests with (header api-supported-versions, FACTS.md).
+# The versions the live service answers pipeline requests with (header api-supported-versions, April 2026).
 SUPPORTED_API_VERSIONS = (
     "2025-06-01-preview",
     "2025-12-01-preview",
