@@ -12,7 +12,7 @@ from emulator import ids, validation
 from emulator.arm_errors import ApiError, bad_request
 from emulator.clock import Clock, iso
 from emulator.identities import pipeline_identity
-from emulator.registry_content import Manifest, RegistryStore, seed_manifest
+from emulator.registry_content import Change, Manifest, RegistryStore, seed_manifest
 from emulator.resources import PutResult, ResourceManager
 from emulator.store import Config, Repository, Resource, State
 
@@ -59,6 +59,7 @@ class Registries:
         self.resources = resources
         self.store = RegistryStore(state.lock)  # manifest documents, times, data-plane settings
         self.listen: Callable[[str], int] | None = None  # opens the registry's data-plane port (runtime)
+        self.listeners: list[Callable[[Change], None]] = []  # told of every push and delete (events)
 
     def preflight(self, rid: ids.ResourceId, api_version: str, body: dict[str, Any]) -> None:
         validation.check_name("registry", rid.name)
@@ -99,8 +100,14 @@ class Registries:
         tag: str | None,
         digest: str,
         manifest: Manifest | None = None,
+        *,
+        via: str = "admin",
+        user_agent: str = "",
+        actor: str = "",
+        request_id: str = "",
     ) -> None:
-        """Write a manifest (its document when known: its sha256 must be `digest`) and point `tag` at it."""
+        """Write a manifest (its document when known: its sha256 must be `digest`) and point `tag` at it;
+        `via` says who pushed it (the registry's events report each push)."""
         now = self.clock.now()
         with self.state.lock:
             repo = self.content(registry_id).setdefault(repository, Repository())
@@ -109,6 +116,65 @@ class Registries:
             repo.manifests.add(digest)
             if tag:
                 repo.tags[tag] = digest
+            document = manifest or self.store.document(digest)
+            change = Change(
+                "push",
+                registry_id,
+                repository,
+                tag,
+                digest,
+                document.media_type if document else None,
+                len(document.data) if document else 0,
+                via,
+                user_agent,
+                request_id,
+                actor,
+            )
+            for listener in self.listeners:
+                listener(change)
+
+    def delete_manifest(
+        self, registry_id: str, repository: str, digest: str, *, via: str = "admin", **request: str
+    ) -> bool:
+        """Delete a manifest and the tags pointing at it; False when the repository does not have it."""
+        with self.state.lock:
+            content = self.content(registry_id)
+            repo = content.get(repository)
+            if repo is None or digest not in repo.manifests:
+                return False
+            tags = [t for t, d in repo.tags.items() if d == digest]
+            for tag in tags:
+                del repo.tags[tag]
+            repo.manifests.discard(digest)
+            self.store.forget_manifest(ids.key(registry_id), repository, digest, tags)
+            if not repo.manifests:
+                del content[repository]
+            document = self.store.document(digest)
+            change = Change(
+                "delete",
+                registry_id,
+                repository,
+                None,
+                digest,
+                document.media_type if document else None,
+                len(document.data) if document else 0,
+                via,
+                request.get("user_agent", ""),
+                request.get("request_id", ""),
+                request.get("actor", ""),
+            )
+            for listener in self.listeners:
+                listener(change)
+            return True
+
+    def untag(self, registry_id: str, repository: str, tag: str) -> bool:
+        with self.state.lock:
+            repo = self.content(registry_id).get(repository)
+            if repo is None or tag not in repo.tags:
+                return False
+            del repo.tags[tag]
+            self.store.forget_tag(ids.key(registry_id), repository, tag)
+            return True
 
     def describe(self, registry_id: str) -> dict[str, Any]:
         with self.state.lock:

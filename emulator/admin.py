@@ -7,7 +7,7 @@ import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 
@@ -87,11 +87,136 @@ class AdminClient:
             "POST", f"registries/{quote(registry)}/repositories", {"repositories": repositories}
         )
 
-    def add_image(self, registry: str, repository: str, tag: str, layer_sizes: list[int]) -> dict[str, Any]:
-        """An image whose manifest has layers of these sizes (e.g. one over the 8 GB limit of ACR Transfer);
-        returns {"repository", "tag", "digest", "size"}."""
-        body = {"repository": repository, "tag": tag, "layerSizes": layer_sizes}
+    def add_image(
+        self,
+        registry: str,
+        repository: str,
+        tag: str,
+        layer_sizes: list[int] | None = None,
+        *,
+        layers: list[dict[str, Any]] | None = None,
+        media_type: str = "oci",
+        platform: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Push an image whose manifest has layers of these sizes (`layer_sizes`), or these layer specs
+        (`layers=[{"size", "mediaType"?, "urls"?}]`: foreign / non-distributable layers carry urls; a size
+        over 8 GB is declared, no bytes), as an OCI (`media_type="oci"`) or Docker v2 (`"docker"`) manifest.
+        Returns {"repository", "tag", "digest", "mediaType", "size"}."""
+        body: dict[str, Any] = {"repository": repository, "tag": tag, "mediaType": media_type}
+        if layers is not None:
+            body["layers"] = layers
+        else:
+            body["layerSizes"] = layer_sizes
+        if platform:
+            body["platform"] = platform
         return self._call("POST", f"registries/{quote(registry)}/images", body)
+
+    def add_index(
+        self,
+        registry: str,
+        repository: str,
+        tag: str,
+        platforms: list[dict[str, Any]],
+        *,
+        media_type: str = "oci",
+    ) -> dict[str, Any]:
+        """Push a multi-platform index: `platforms=[{"os", "architecture", "layerSizes" | "layers"}]` become
+        untagged image manifests, the index gets the tag. Returns {"digest", "manifests": [{"digest", "os",
+        "architecture", "size"}]}."""
+        body = {"repository": repository, "tag": tag, "platforms": platforms, "mediaType": media_type}
+        return self._call("POST", f"registries/{quote(registry)}/index", body)
+
+    def attach_referrer(
+        self,
+        registry: str,
+        repository: str,
+        subject: str,
+        artifact_type: str,
+        *,
+        annotations: dict[str, str] | None = None,
+        payload: str | None = None,
+        tag: str | None = None,
+    ) -> dict[str, Any]:
+        """Push a referrer of `subject` (a digest or a tag of `repository`): a signature
+        (`application/vnd.cncf.notary.signature`), an SBOM, an attestation, or a referrer of a referrer.
+        When the registry lacks the referrers API the fallback tag `sha256-<hex>` is updated, as a client
+        would. Returns {"digest", "subject", "artifactType", "mediaType", "size"}."""
+        body: dict[str, Any] = {"repository": repository, "subject": subject, "artifactType": artifact_type}
+        if annotations:
+            body["annotations"] = annotations
+        if payload is not None:
+            body["payload"] = payload
+        if tag:
+            body["tag"] = tag
+        return self._call("POST", f"registries/{quote(registry)}/referrers", body)
+
+    def referrers(self, registry: str) -> list[dict[str, Any]]:
+        """Every referrer of the registry: {repository, digest, subject, artifactType, annotations}."""
+        return list(self._call("GET", f"registries/{quote(registry)}/referrers")["referrers"])
+
+    def set_referrers_api(
+        self,
+        registry: str,
+        enabled: bool,
+        *,
+        write_fallback_tags: bool = True,
+        page_size: int | Literal["unchanged"] | None = "unchanged",
+    ) -> dict[str, Any]:
+        """enabled=False: the registry lacks the referrers API (404, clients fall back to `sha256-<hex>` tags,
+        written now for existing referrers unless write_fallback_tags=False). page_size: referrers per page
+        (None: one page)."""
+        body: dict[str, Any] = {"enabled": enabled, "writeFallbackTags": write_fallback_tags}
+        if page_size != "unchanged":
+            body["pageSize"] = page_size
+        return self._call("POST", f"registries/{quote(registry)}/referrers-api", body)
+
+    def throttle_registry(
+        self,
+        registry: str,
+        *,
+        path: str = ".*",
+        method: str = "*",
+        seconds: float = 5,
+        count: int | None = None,
+    ) -> dict[str, Any]:
+        """The registry's data-plane requests matching method + path regex answer 429 TOOMANYREQUESTS for
+        `seconds` from the first one (at most `count` of them), each with Retry-After counting down."""
+        body: dict[str, Any] = {"path": path, "method": method, "seconds": seconds}
+        if count is not None:
+            body["count"] = count
+        return self._call("POST", f"registries/{quote(registry)}/throttle", body)
+
+    def registry_throttles(self, registry: str) -> dict[str, Any]:
+        """{"limits": {...}, "rules": [...], "throttled": number of 429s answered}."""
+        return self._call("GET", f"registries/{quote(registry)}/throttle")
+
+    def clear_registry_throttles(self, registry: str) -> dict[str, Any]:
+        return self._call("DELETE", f"registries/{quote(registry)}/throttle")
+
+    def set_referrer_limits(
+        self,
+        registry: str,
+        *,
+        per_registry: int | Literal["unchanged"] | None = "unchanged",
+        per_identity: int | Literal["unchanged"] | None = "unchanged",
+        window_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """ListReferrers limits (default: ACR's published 2,000 per registry and 1,000 per identity a
+        minute); None turns one off."""
+        body: dict[str, Any] = {}
+        if per_registry != "unchanged":
+            body["listReferrersPerRegistry"] = per_registry
+        if per_identity != "unchanged":
+            body["listReferrersPerIdentity"] = per_identity
+        if window_seconds is not None:
+            body["windowSeconds"] = window_seconds
+        return self._call("POST", f"registries/{quote(registry)}/limits", body)
+
+    def delete_manifest(self, registry: str, repository: str, reference: str) -> dict[str, Any]:
+        """Delete a manifest (by digest or tag) and its tags, as a client's DELETE does (ImageDeleted)."""
+        key = "digest" if reference.startswith("sha256:") else "tag"
+        body = {"repository": repository, key: reference}
+        return self._call("POST", f"registries/{quote(registry)}/delete", body)
 
     def registry_content(self, registry: str) -> dict[str, Any]:
         """{repo: {"tags": {tag: digest}, "manifests": [digest, ...]}}."""

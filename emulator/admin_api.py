@@ -4,45 +4,24 @@ request log, configuration and reset. `emulator/admin.py` is its Python client."
 from __future__ import annotations
 
 import copy
-import json
 import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from emulator import ids, registry_api
+from emulator import ids, registry_admin
 from emulator.acr import REGISTRIES, Registries, seed_digest
 from emulator.arm_errors import ApiError, bad_request
 from emulator.authorization import ROLE_ASSIGNMENTS, RoleAssignments, role_id
 from emulator.clock import Clock, iso
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED
-from emulator.registry_content import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Manifest, digest_of, seed_manifest
+from emulator.registry_content import seed_manifest
 from emulator.resources import ResourceManager
 from emulator.server import Request, Response
 from emulator.storage import StorageAccounts
 from emulator.store import Config, State
 from emulator.vaults import VAULTS, KeyVault
-
-
-def sized_manifest(label: str, layer_sizes: list[int]) -> Manifest:
-    """An OCI image manifest with layer descriptors of the given sizes (the emulator stores no layers)."""
-    config = json.dumps(
-        {"architecture": "amd64", "os": "linux", "config": {"Labels": {"emulator.image": label}}}
-    )
-    data = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config.encode()), "size": len(config)},
-            "layers": [
-                {"mediaType": OCI_LAYER, "digest": digest_of(f"{label}:layer{i}".encode()), "size": size}
-                for i, size in enumerate(layer_sizes)
-            ],
-        },
-        indent=2,
-    ).encode("utf-8")
-    return Manifest.from_bytes(data)
 
 
 class SourceTriggerControl(Protocol):
@@ -167,12 +146,12 @@ class AdminRoutes:
             raise ApiError(405, "MethodNotAllowed", "GET /_emulator/registries/{name} reads one registry.")
         registry_id = self._registry(rest[0])
         if method == "GET" and len(rest) == 1:
-            endpoint = registry_api.endpoint_of(registries, rest[0])
+            endpoint = registry_admin.endpoint_of(registries, rest[0])
             return Response(
                 200, {"id": registry_id, "endpoint": endpoint, "content": registries.describe(registry_id)}
             )
-        if len(rest) == 2 and rest[1] in registry_api.ADMIN_ROUTES:  # retag, manifests, access, ...
-            return registry_api.admin(registries, method, registry_id, rest[1:], body)
+        if len(rest) == 2 and rest[1] in registry_admin.ADMIN_ROUTES:  # retag, manifests, access, ...
+            return registry_admin.admin(registries, method, registry_id, rest[1:], body)
         if method == "POST" and rest[1:] == ["images"]:
             return Response(201, self._image(registry_id, body))
         if method == "POST" and rest[1:] == ["repositories"]:
@@ -199,20 +178,7 @@ class AdminRoutes:
                 )
 
     def _image(self, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """{"repository", "tag", "layerSizes": [bytes, ...]}: an image whose manifest has layers of these
-        sizes (e.g. one over ACR Transfer's 8 GB limit); returns its digest."""
-        repository, tag, sizes = body.get("repository"), body.get("tag"), body.get("layerSizes")
-        if (
-            not isinstance(repository, str)
-            or not isinstance(tag, str)
-            or not isinstance(sizes, list)
-            or not sizes
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)
-        ):
-            raise bad_request('Body: {"repository", "tag", "layerSizes": [positive byte counts]}.')
-        manifest = sized_manifest(f"{repository}:{tag}", sizes)
-        self.emulator.registries.add(registry_id, repository, tag, manifest.digest, manifest)
-        return {"repository": repository, "tag": tag, "digest": manifest.digest, "size": manifest.image_size}
+        return registry_admin.push_image(self.emulator.registries, registry_id, body)
 
     # --- Key Vault and identities
 

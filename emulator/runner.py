@@ -4,7 +4,6 @@ registry. A run takes `config.run_seconds`; its resource moves Running -> Succee
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import threading
 from dataclasses import dataclass, field, replace
@@ -237,8 +236,20 @@ class Runner:
                 if resolved:
                     document = self.registries.store.document(resolved.digest)  # the blob carries it
                     if document is not None:
-                        resolved = replace(resolved, media_type=document.media_type, manifest=document.data)
-                        error = _oversized_layer(artifact, document.data)
+                        children = [
+                            child
+                            for entry in document.children
+                            if (child := self.registries.store.document(str(entry["digest"]))) is not None
+                        ]
+                        resolved = replace(
+                            resolved,
+                            media_type=document.media_type,
+                            manifest=document.data,
+                            children=tuple(
+                                transfer_blob.Child(c.digest, c.media_type, c.data) for c in children
+                            ),
+                        )
+                        error = _oversized_layer(artifact, [document, *children])
                 if resolved and not error:
                     found.append(resolved)
                 else:
@@ -327,10 +338,21 @@ class Runner:
             if errors and "ContinueOnErrors" not in endpoint.options:
                 raise RunFailed(" ".join(errors))
             for artifact in accepted:
+                for child in artifact.children:  # an index's platforms first, untagged
+                    self.registries.add(
+                        registry_id,
+                        artifact.repository,
+                        None,
+                        child.digest,
+                        Manifest.from_bytes(child.manifest, child.media_type),
+                        via="import",
+                    )
                 manifest = (
                     Manifest.from_bytes(artifact.manifest, artifact.media_type) if artifact.manifest else None
                 )
-                self.registries.add(registry_id, artifact.repository, artifact.tag, artifact.digest, manifest)
+                self.registries.add(
+                    registry_id, artifact.repository, artifact.tag, artifact.digest, manifest, via="import"
+                )
                 imported.append(artifact.artifact)
         if delete_after and not errors:
             try:
@@ -347,9 +369,11 @@ class Runner:
     def _import_failure(self, registry_id: str, artifact: transfer_blob.Artifact) -> str | None:
         """Why this import cannot bring the artifact in: its manifest is unusable, or the admin API said so
         (by the name the export was asked for, `repo:tag` or `repo@digest`)."""
-        if artifact.manifest is not None:
+        documents = [(artifact.manifest, artifact.media_type)] if artifact.manifest is not None else []
+        documents += [(child.manifest, child.media_type) for child in artifact.children]
+        for data, media_type in documents:
             try:
-                Manifest.from_bytes(artifact.manifest, artifact.media_type)
+                Manifest.from_bytes(data, media_type)
             except ValueError as exc:
                 return f"MANIFEST_INVALID: {exc}."
         names = [artifact.artifact, f"{artifact.repository}@{artifact.digest}"]
@@ -417,19 +441,19 @@ def _resolve(
 MAX_LAYER_BYTES = 8 * 1024**3  # "ACR Transfer supports artifacts with layer sizes up to 8 GB"
 
 
-def _oversized_layer(artifact: str, manifest: bytes) -> str:
-    """Why an artifact cannot be exported for its layers' size (the official limit), else ""."""
-    try:
-        layers = json.loads(manifest.decode("utf-8")).get("layers") or []
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return ""
-    for layer in layers:
-        size = layer.get("size") if isinstance(layer, dict) else None
-        if isinstance(size, int) and size > MAX_LAYER_BYTES:
-            return (
-                f"Failed to export artifact '{artifact}': its layer '{layer.get('digest')}' is {size} "
-                f"bytes; ACR Transfer supports layers up to 8 GB ({MAX_LAYER_BYTES} bytes)."
-            )
+def _oversized_layer(artifact: str, manifests: list[Manifest]) -> str:
+    """Why an artifact cannot be exported for a layer's size (an index: any platform's), else "". The
+    service's limit is documented ("supports artifacts with layer sizes up to 8 GB due to technical
+    limitations"); the run's message around it is the emulator's."""
+    for manifest in manifests:
+        for layer in manifest.layers:
+            size = layer.get("size") if isinstance(layer, dict) else None
+            if isinstance(size, int) and size > MAX_LAYER_BYTES:
+                return (
+                    f"Failed to export artifact '{artifact}': its layer '{layer.get('digest')}' is {size} "
+                    f"bytes; ACR Transfer supports artifacts with layer sizes up to 8 GB ({MAX_LAYER_BYTES} "
+                    "bytes) due to technical limitations."
+                )
     return ""
 
 
