@@ -323,6 +323,19 @@ class AdminClient:
             body["storageAccount"] = storage_account
         return self._call("POST", "role-assignments", body)
 
+    def restrict_arm_access(self, principal: str | None = None, *, restricted: bool = True) -> dict[str, Any]:
+        """principal (default: the app's identity, `EMULATOR_APP_PRINCIPAL_ID`; "*": every caller) holds only
+        its role assignments: ARM answers what they do not allow with 403 AuthorizationFailed, a deployment
+        writing such a resource fails pre-flight, and the permissions API lists just those roles."""
+        body: dict[str, Any] = {"restricted": restricted}
+        if principal:
+            body["principal"] = principal
+        return self._call("POST", "arm-access", body)
+
+    def arm_access(self) -> dict[str, Any]:
+        """{"restricted": [principals], "appPrincipalId"}."""
+        return self._call("GET", "arm-access")
+
     # --- clock
 
     def clock(self) -> dict[str, Any]:

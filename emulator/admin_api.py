@@ -16,6 +16,7 @@ from emulator.authorization import ROLE_ASSIGNMENTS, RoleAssignments, role_id
 from emulator.clock import Clock, iso
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED
+from emulator.permissions import ArmAccess
 from emulator.registry_content import seed_manifest
 from emulator.resources import ResourceManager
 from emulator.server import Request, Response
@@ -43,6 +44,7 @@ class AdminHost(Protocol):
     trigger: SourceTriggerControl
     storage_accounts: StorageAccounts
     authorization: RoleAssignments
+    access: ArmAccess
 
     def settings(self) -> dict[str, Any]: ...
 
@@ -94,6 +96,8 @@ class AdminRoutes:
             return Response(201, self._storage_account(body))
         if route == ("POST", "role-assignments"):
             return Response(201, self._role_assignment(body))
+        if parts[:1] == ["arm-access"]:
+            return self._arm_access(method, body)
         if parts[:1] == ["clock"]:
             return self._clock(method, body)
         if parts[:1] == ["faults"]:
@@ -257,6 +261,22 @@ class AdminRoutes:
             with self.state.lock:
                 return copy.deepcopy(existing.body)
         return self._put(resource_id, ROLE_ASSIGNMENT_API, {"properties": properties})
+
+    def _arm_access(self, method: str, body: dict[str, Any]) -> Response:
+        """{"principal"?: object id or "*" (default: the app's), "restricted": bool}: a restricted principal
+        holds only its role assignments (ARM refuses the rest: 403 AuthorizationFailed)."""
+        access = self.emulator.access
+        if method == "POST":
+            principal = body.get("principal") or self.config.app_principal_id
+            restricted = body.get("restricted", True)
+            if not isinstance(principal, str) or not isinstance(restricted, bool):
+                raise bad_request('Body: {"principal"?: "<object id>" or "*", "restricted": true|false}.')
+            access.restrict(principal, restricted)
+        elif method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "GET or POST /_emulator/arm-access.")
+        with self.state.lock:
+            restricted_now = sorted(access.restricted)
+        return Response(200, {"restricted": restricted_now, "appPrincipalId": self.config.app_principal_id})
 
     # --- clock, faults, request log
 

@@ -25,6 +25,7 @@ from emulator.clock import Clock
 from emulator.deployments import Deployments
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED, TokenEndpoint, UserAssignedIdentities
+from emulator.permissions import ArmAccess
 from emulator.registry_api import RegistryDataPlane
 from emulator.resources import ResourceManager
 from emulator.routes import ArmRoutes
@@ -76,6 +77,7 @@ class Emulator:
         self.registry_api = RegistryDataPlane(self)  # the data plane: one HTTPS port per registry
         self.registries.listen = self.registry_api.listen
         self.authorization = RoleAssignments(self.resources, self.clock)
+        self.access = ArmAccess(self.state.lock, self.config, self.authorization)
         self.storage_accounts = StorageAccounts(
             self.state,
             self.config,
@@ -105,6 +107,8 @@ class Emulator:
         self.resources.register(USER_ASSIGNED, UserAssignedIdentities(self.resources, self.config))
         self.resources.register(ROLE_ASSIGNMENTS, self.authorization)
         self.deployments = Deployments(self.state, self.config, self.clock, self.resources, self.stop_event)
+        self.deployments.refuse_resource = self.access.template_resource
+        self.deployments.refuse_write = self.access.resource_write
         self.trigger = SourceTrigger(
             self.state, self.config, self.clock, self.resources, self.runs, self.runner, self.stop_event
         )
@@ -146,6 +150,7 @@ class Emulator:
             "AZURE_SUBSCRIPTION_ID": self.config.subscription_id,
             "AZURE_TENANT_ID": self.config.tenant_id,
             "TRANSFER_RESOURCE_GROUP": self.config.resource_group,
+            "EMULATOR_APP_PRINCIPAL_ID": self.config.app_principal_id,
             "AZURITE_CONNECTION_STRING": self.azurite_connection_string,
             "EMULATOR_STATE_DIR": str(self.state_dir),
             **{
@@ -185,6 +190,7 @@ class Emulator:
         self.faults.clear()
         self.state.clear()
         self.registries.store.clear()
+        self.access.clear()
         self.clock.reset()
 
     # --- Key Vault data plane: one HTTPS port per vault

@@ -29,6 +29,9 @@ class Config:
     resource_group: str = "transfer-rg"
     tenant_id: str = DEFAULT_TENANT
     location: str = "eastus"
+    # The principal an opaque bearer token stands for: the app's managed identity (the emulator's /msi/token
+    # hands out opaque tokens; a JWT names its own principal).
+    app_principal_id: str = "9a7e1d00-4a2b-4c3d-8e5f-0a1b2c3d4e5f"
     run_seconds: float = 0.2  # how long a pipeline run takes
     trigger_interval: float = 0.2  # how often the source trigger lists its containers
     retry_after: int = 1  # Retry-After of long-running operations, seconds
