@@ -283,6 +283,24 @@ class AdminClient:
             body["expires"] = expires
         return self._call("PUT", f"vaults/{quote(vault)}/secrets/{quote(name)}", body)
 
+    def add_access_policy(
+        self,
+        vault: str,
+        object_id: str,
+        *,
+        secrets: list[str] | None = None,
+        keys: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """An access policy for `object_id` (through `accessPolicies/add`, as the templates add one):
+        secrets permissions (get, list, set, delete) and keys permissions (get, list, create, sign, verify,
+        delete). Returns the vault's resource body."""
+        permissions = {"secrets": secrets or [], "keys": keys or []}
+        return self._call(
+            "POST",
+            f"vaults/{quote(vault)}/access-policies",
+            {"objectId": object_id, "permissions": permissions},
+        )
+
     def create_identity(
         self, name: str, *, resource_group: str | None = None, subscription_id: str | None = None
     ) -> dict[str, Any]:

@@ -86,7 +86,9 @@ class AdminRoutes:
             return Response(200, {"status": "reset"})
         if parts[:1] == ["registries"]:
             return self._registries(method, parts[1:], body)
-        if route == ("POST", "vaults"):
+        if method == "POST" and len(parts) == 3 and parts[0] == "vaults" and parts[2] == "access-policies":
+            return Response(200, self._access_policy(parts[1], body))
+        if route == ("POST", "vaults") and len(parts) == 1:
             return Response(201, self._vault(body))
         if method == "PUT" and len(parts) == 4 and parts[0] == "vaults" and parts[2] == "secrets":
             return Response(200, self._secret(parts[1], parts[3], body))
@@ -216,6 +218,26 @@ class AdminRoutes:
         assert vault_resource is not None
         uri = vault_resource.body["properties"]["vaultUri"]
         return {"id": f"{uri}secrets/{name}/{version.version}", "secretUri": f"{uri}secrets/{name}"}
+
+    def _access_policy(self, vault: str, body: dict[str, Any]) -> dict[str, Any]:
+        """{"objectId", "permissions": {"secrets": [...], "keys": [...]}}: an access policy added through the
+        vault's `accessPolicies/add` resource, as the official templates add one."""
+        object_id, permissions = body.get("objectId"), body.get("permissions")
+        if not isinstance(object_id, str) or not isinstance(permissions, dict):
+            raise bad_request(
+                'Body: {"objectId", "permissions": {"secrets": ["get"], "keys": ["get", "sign"]}}.'
+            )
+        resource = self.emulator.keyvault.vault(vault)
+        if resource is None:
+            raise ApiError(404, "VaultNotFound", f"No vault named '{vault}' exists in the emulator.")
+        policy = {"tenantId": self.config.tenant_id, "objectId": object_id, "permissions": permissions}
+        self._put(
+            f"{resource.id}/accessPolicies/add", VAULT_API, {"properties": {"accessPolicies": [policy]}}
+        )
+        with self.state.lock:
+            return copy.deepcopy(
+                resource.body if (found := self.emulator.keyvault.vault(vault)) is None else found.body
+            )
 
     def _identity(self, body: dict[str, Any]) -> dict[str, Any]:
         name = body.get("name")

@@ -25,7 +25,7 @@ from emulator.clock import Clock
 from emulator.deployments import Deployments
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED, TokenEndpoint, UserAssignedIdentities
-from emulator.permissions import ArmAccess
+from emulator.permissions import ArmAccess, principal_of
 from emulator.registry_api import RegistryDataPlane
 from emulator.resources import ResourceManager
 from emulator.routes import ArmRoutes
@@ -191,6 +191,7 @@ class Emulator:
         self.state.clear()
         self.registries.store.clear()
         self.access.clear()
+        self.keyvault.keys.clear()
         self.clock.reset()
 
     # --- Key Vault data plane: one HTTPS port per vault
@@ -209,5 +210,8 @@ class Emulator:
         if not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
             error = ApiError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
             return Response(401, error.body(), self.keyvault.challenge(request.port))
-        status, body = self.keyvault.handle(request.port, request.method, request.path, request.json())
+        principal = principal_of(authorization, self.config.app_principal_id)
+        status, body = self.keyvault.handle(
+            request.port, request.method, request.path, request.json(), principal
+        )
         return Response(status, body)

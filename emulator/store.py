@@ -56,6 +56,10 @@ class Config:
     # SasToken mode: the SAS must be HTTPS only (spr=https), as the service requires. False: also a SAS that
     # allows HTTP (for a stack whose other clients use the same SAS against Azurite's HTTP).
     require_https_sas: bool = True
+    # An access-policy vault's data plane asks its policies of every caller (True), or only of the
+    # pipelines (False: the app and tests read secrets and use keys without a policy of their own). An RBAC
+    # vault always asks for a role.
+    enforce_vault_access_policies: bool = False
     # API versions the pipeline resources accept (and list in api-supported-versions); others are 400.
     pipeline_api_versions: list[str] = field(
         default_factory=lambda: [
@@ -85,6 +89,7 @@ class Config:
         "pipeline_api_versions",
         "enforce_storage_roles",
         "require_https_sas",
+        "enforce_vault_access_policies",
     )
 
     def as_dict(self) -> dict[str, Any]:
