@@ -8,10 +8,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from emulator import ids, validation
+from emulator import export_policy, ids, validation
 from emulator.arm_errors import ApiError, bad_request
 from emulator.clock import Clock, iso
 from emulator.identities import pipeline_identity
+from emulator.pipeline_shapes import shape_pipeline
 from emulator.registry_content import Change, Manifest, RegistryStore, seed_manifest
 from emulator.resources import PutResult, ResourceManager
 from emulator.store import Config, Repository, Resource, State
@@ -72,6 +73,14 @@ class Registries:
         properties["loginServer"] = login_server(rid.name)
         properties.setdefault("adminUserEnabled", False)
         properties.setdefault("creationDate", iso(self.clock.now()))
+        existing = self.resources.find(resource_id)
+        pipelines = [p.body["name"] for p in self.resources.children(resource_id, EXPORT_PIPELINES)]
+        export_policy.check_registry_update(
+            rid.name,
+            existing.body.get("properties") if existing else None,
+            export_policy.with_defaults(properties),
+            pipelines,
+        )
         body = {
             **body,
             "location": body.get("location") or self.config.location,
@@ -203,6 +212,9 @@ class Pipelines:
 
     def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
         properties = self._check(rid, api_version, body)
+        registry = self.resources.find(rid.parent.id) if rid.parent else None
+        if rid.is_type(EXPORT_PIPELINES) and registry is not None:
+            export_policy.check_export_pipeline(registry.body["name"], registry.body.get("properties") or {})
         with self.state.lock:
             existing = self.resources.find(resource_id)
             identity = pipeline_identity(
@@ -220,6 +232,7 @@ class Pipelines:
                 "identity": identity,
                 "properties": properties,
             }
+            shape_pipeline(stored, self.config.managed_identity_answer_shape)
             resource = self.resources.save(resource_id, rid.type, api_version, stored, existing)
             return PutResult(200, resource)  # the real service answers a pipeline PUT with 200 at once
 

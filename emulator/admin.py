@@ -72,13 +72,33 @@ class AdminClient:
         resource_group: str | None = None,
         subscription_id: str | None = None,
         location: str | None = None,
+        export_policy: str | None = None,
+        public_network_access: str | None = None,
     ) -> dict[str, Any]:
-        """Create a registry with content {repo: {tag: digest or None}} (None derives a digest)."""
+        """Create a registry with content {repo: {tag: digest or None}} (None derives a digest);
+        export_policy "disabled" needs public_network_access "Disabled"."""
         body: dict[str, Any] = {"name": name, "repositories": repositories or {}}
         body.update(_scope(resource_group, subscription_id))
         if location:
             body["location"] = location
+        if export_policy:
+            body["exportPolicy"] = export_policy
+        if public_network_access:
+            body["publicNetworkAccess"] = public_network_access
         return self._call("POST", "registries", body)
+
+    def set_registry_policies(
+        self, registry: str, *, export_policy: str | None = None, public_network_access: str | None = None
+    ) -> dict[str, Any]:
+        """Update the registry's exportPolicy ("enabled" / "disabled") and publicNetworkAccess as a PUT
+        through ARM would (refused while export pipelines exist, or disabling exports with public access
+        on: AdminError 400 with the ARM error). Returns the registry's resource body."""
+        body: dict[str, Any] = {}
+        if export_policy:
+            body["exportPolicy"] = export_policy
+        if public_network_access:
+            body["publicNetworkAccess"] = public_network_access
+        return self._call("POST", f"registries/{quote(registry)}/policies", body)
 
     def add_repositories(
         self, registry: str, repositories: dict[str, dict[str, str | None] | list[str]]
@@ -316,12 +336,27 @@ class AdminClient:
         key: str | None = None,
         resource_group: str | None = None,
         subscription_id: str | None = None,
+        public_network_access: str | None = None,
+        default_action: str = "Allow",
+        bypass: str = "AzureServices",
+        private_endpoints: list[str] | None = None,
     ) -> dict[str, Any]:
-        """The account's ARM resource (the scope of role assignments on it); `key`: its Azurite account key,
-        which the emulator needs to reach an account other than the connection string's."""
-        body: dict[str, Any] = {"name": name, **_scope(resource_group, subscription_id)}
+        """The account's ARM resource (the scope of role assignments on it, its network rules); `key`: its
+        Azurite account key, which the emulator needs to reach an account other than the connection
+        string's. A network-restricted account (default_action="Deny", public_network_access="Disabled",
+        private endpoints only) answers a pipeline 403 AuthorizationFailure: ACR is not a trusted service."""
+        body: dict[str, Any] = {
+            "name": name,
+            **_scope(resource_group, subscription_id),
+            "networkDefaultAction": default_action,
+            "bypass": bypass,
+        }
         if key:
             body["key"] = key
+        if public_network_access:
+            body["publicNetworkAccess"] = public_network_access
+        if private_endpoints:
+            body["privateEndpoints"] = private_endpoints
         return self._call("POST", "storage-accounts", body)
 
     def assign_role(

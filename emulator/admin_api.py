@@ -144,7 +144,9 @@ class AdminRoutes:
             subscription, group = self._scope(body)
             registry_id = f"{ids.group_id(subscription, group)}/providers/{REGISTRIES}/{name}"
             resource = self._put(
-                registry_id, REGISTRY_API, {"location": body.get("location") or self.config.location}
+                registry_id,
+                REGISTRY_API,
+                {"location": body.get("location") or self.config.location, "properties": _policies(body)},
             )
             self._add_repositories(resource["id"], body.get("repositories") or {})
             return Response(201, {"resource": resource, "content": registries.describe(resource["id"])})
@@ -158,12 +160,29 @@ class AdminRoutes:
             )
         if len(rest) == 2 and rest[1] in registry_admin.ADMIN_ROUTES:  # retag, manifests, access, ...
             return registry_admin.admin(registries, method, registry_id, rest[1:], body)
+        if method == "POST" and rest[1:] == ["policies"]:
+            return Response(200, self._registry_policies(registry_id, body))
         if method == "POST" and rest[1:] == ["images"]:
             return Response(201, self._image(registry_id, body))
         if method == "POST" and rest[1:] == ["repositories"]:
             self._add_repositories(registry_id, body.get("repositories") or {})
             return Response(200, {"id": registry_id, "content": registries.describe(registry_id)})
         raise ApiError(404, "NotFound", "Unknown registry admin route.")
+
+    def _registry_policies(self, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """{"exportPolicy"?: "enabled" | "disabled", "publicNetworkAccess"?: "Enabled" | "Disabled"}: a PUT of
+        the registry with them (the rules apply: no change of the export policy while export pipelines
+        exist, disabled only without public network access)."""
+        resource = self.emulator.resources.get(registry_id)
+        with self.state.lock:
+            current = copy.deepcopy(resource.body)
+        properties = {k: v for k, v in current.get("properties", {}).items() if k != "provisioningState"}
+        requested = _policies(body)
+        if "policies" in requested:
+            properties.setdefault("policies", {}).update(requested.pop("policies"))
+        properties.update(requested)
+        envelope = {k: current[k] for k in ("location", "sku", "tags") if k in current}
+        return self._put(registry_id, REGISTRY_API, {**envelope, "properties": properties})
 
     def _add_repositories(self, registry_id: str, repositories: dict[str, Any]) -> None:
         """{"repo": {"tag": "sha256:..." | null}} or {"repo": ["tag", ...]}; a null digest gets a manifest
@@ -261,8 +280,22 @@ class AdminRoutes:
         if key is not None and not isinstance(key, str):
             raise bad_request("'key' must be the account key (base64).")
         subscription, group = self._scope(body)
+        network = {
+            "public_network_access": body.get("publicNetworkAccess"),
+            "default_action": str(body.get("networkDefaultAction") or "Allow"),
+            "bypass": str(body.get("bypass") or "AzureServices"),
+            "private_endpoints": list(body.get("privateEndpoints") or []),
+        }
+        if network["default_action"] not in ("Allow", "Deny") or network["public_network_access"] not in (
+            None,
+            "Enabled",
+            "Disabled",
+        ):
+            raise bad_request(
+                "'networkDefaultAction' is Allow or Deny; 'publicNetworkAccess' Enabled or Disabled."
+            )
         return self.emulator.storage_accounts.register(
-            name, key=key, resource_group=group, subscription_id=subscription
+            name, key=key, resource_group=group, subscription_id=subscription, network=network
         )
 
     def _role_assignment(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -347,3 +380,19 @@ class AdminRoutes:
                 if i >= start
             ]
         return Response(200, {"requests": records, "count": len(records)})
+
+
+def _policies(body: dict[str, Any]) -> dict[str, Any]:
+    """A registry's exportPolicy / publicNetworkAccess from an admin body, as ARM properties."""
+    properties: dict[str, Any] = {}
+    export = body.get("exportPolicy")
+    if export is not None:
+        if export not in ("enabled", "disabled"):
+            raise bad_request("'exportPolicy' is enabled or disabled.")
+        properties["policies"] = {"exportPolicy": {"status": export}}
+    public = body.get("publicNetworkAccess")
+    if public is not None:
+        if public not in ("Enabled", "Disabled"):
+            raise bad_request("'publicNetworkAccess' is Enabled or Disabled.")
+        properties["publicNetworkAccess"] = public
+    return properties

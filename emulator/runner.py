@@ -12,7 +12,7 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from emulator import ids, storage, transfer_blob
+from emulator import ids, network_rules, storage, transfer_blob
 from emulator.acr import EXPORT_PIPELINES, Registries, login_server
 from emulator.authorization import BLOB_DATA_WRITERS, RoleAssignments
 from emulator.clock import Clock, iso
@@ -44,6 +44,7 @@ class Endpoint:
     principals: list[str]
     options: list[str]
     kind: str  # "export" or "import"
+    key_vault_uri_shown: bool = False  # ManagedIdentity mode answered with keyVaultUri null or ""
 
 
 class Runner:
@@ -160,6 +161,7 @@ class Runner:
             principals=principals(pipeline_body),
             options=list(properties.get("options") or []),
             kind="export" if "target" in properties else "import",
+            key_vault_uri_shown="keyVaultUri" in where,
         )
 
     def container(self, endpoint: Endpoint) -> tuple[ContainerClient, storage.ContainerAddress]:
@@ -170,10 +172,12 @@ class Runner:
             where = self.storage_accounts.address(endpoint.uri)
             sas = None
             if endpoint.mode == "ManagedIdentity":
+                self._check_network(endpoint, where)
                 self._check_role(endpoint, where)
             else:
                 assert endpoint.key_vault_uri is not None
                 secret = self.keyvault.read_for(endpoint.key_vault_uri, endpoint.principals)
+                self._check_network(endpoint, where)  # Key Vault trusts ACR; storage does not
                 sas = storage.check_sas(
                     secret,
                     needed=storage.needed_permissions(endpoint.kind, endpoint.options),
@@ -187,6 +191,25 @@ class Runner:
             return self.storage_accounts.client(where, sas), where
         except (SecretAccessError, storage.StorageAccessError) as exc:
             raise RunFailed(str(exc)) from None
+
+    def _check_network(self, endpoint: Endpoint, where: storage.ContainerAddress) -> None:
+        restricted = network_rules.restriction(self.storage_accounts.properties(where.account))
+        if restricted is None:
+            return
+        how = (
+            "with the pipeline's managed identity"
+            if endpoint.mode == "ManagedIdentity"
+            else f"with the SAS token of Key Vault secret '{endpoint.key_vault_uri}'"
+        )
+        raise storage.StorageAccessError(
+            storage.storage_error(
+                f"Access to container '{where.container}' {how}",
+                where.account,
+                "AuthorizationFailure",
+                restricted,
+            ),
+            "AuthorizationFailure",
+        )
 
     def _check_role(self, endpoint: Endpoint, where: storage.ContainerAddress) -> None:
         if not self.config.enforce_storage_roles:
@@ -398,6 +421,8 @@ def storage_echo(endpoint: Endpoint) -> dict[str, Any]:
     echo: dict[str, Any] = {"type": "AzureStorageBlobContainer", "uri": endpoint.uri}
     if endpoint.mode == "SasToken" and endpoint.key_vault_uri:
         echo["keyVaultUri"] = endpoint.key_vault_uri
+    elif endpoint.mode == "ManagedIdentity" and endpoint.key_vault_uri_shown:
+        echo["keyVaultUri"] = endpoint.key_vault_uri  # null or "", as the pipeline answers
     echo["storageAccessMode"] = endpoint.mode
     return echo
 

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlparse
 
 from azure.storage.blob import ContainerClient
 
-from emulator import ids
+from emulator import ids, network_rules
 from emulator.resources import ResourceManager
 from emulator.store import Config, State
 
@@ -38,6 +38,7 @@ STORAGE_MESSAGES = {
     "header is formed correctly including the signature.",
     "AuthorizationPermissionMismatch": "This request is not authorized to perform this operation using this "
     "permission.",
+    "AuthorizationFailure": "This request is not authorized to perform this operation.",
     "AuthorizationResourceTypeMismatch": "This request is not authorized to perform this operation using "
     "this resource type.",
     "AuthorizationProtocolMismatch": "This request is not authorized to perform this operation using this "
@@ -284,8 +285,10 @@ class StorageAccounts:
         key: str | None = None,
         resource_group: str | None = None,
         subscription_id: str | None = None,
+        network: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Create (or update) the account's ARM resource; remember its key for the data plane."""
+        """Create (or update) the account's ARM resource (with its network rules: `network` is
+        network_rules.network_properties' keywords); remember its key for the data plane."""
         group = ids.group_id(
             subscription_id or self.config.subscription_id, resource_group or self.config.resource_group
         )
@@ -297,7 +300,10 @@ class StorageAccounts:
             "location": self.config.location,
             "kind": "StorageV2",
             "sku": {"name": "Standard_LRS", "tier": "Standard"},
-            "properties": {"primaryEndpoints": {"blob": f"{self.blob_endpoint.rsplit('/', 1)[0]}/{name}/"}},
+            "properties": {
+                "primaryEndpoints": {"blob": f"{self.blob_endpoint.rsplit('/', 1)[0]}/{name}/"},
+                **network_rules.network_properties(**(network or {}), account_id=resource_id),
+            },
         }
         result = self.resources.put(resource_id, STORAGE_API, body)
         if key:
@@ -305,6 +311,15 @@ class StorageAccounts:
                 self.state.storage_keys[name.lower()] = key
         with self.state.lock:
             return dict(result.resource.body)
+
+    def properties(self, name: str) -> dict[str, Any] | None:
+        """The account's ARM properties (network rules among them), when it has a resource."""
+        found = self.find(name)
+        resource = self.resources.find(found) if found else None
+        if resource is None:
+            return None
+        with self.state.lock:
+            return dict(resource.body.get("properties") or {})
 
     def find(self, name: str) -> str | None:
         """The id of the account's ARM resource, registered or deployed (names are global)."""

@@ -50,6 +50,9 @@ class Config:
     # How the source trigger names its runs: "guid" (8-4-4-4-12 hex, hyphens), "pipeline-timestamp"
     # ("<pipeline>-<UTC yyyymmddThhmmssZ>-<4 hex>") or "alphanumeric" ("sourcetrigger<hex>", no hyphen).
     source_trigger_run_names: str = "guid"
+    # How a ManagedIdentity pipeline comes back (pipeline_shapes.py): "omitted" (user-assigned identity: no
+    # top-level principalId / tenantId; no keyVaultUri), "null" (those null) or "empty" (keyVaultUri "").
+    managed_identity_answer_shape: str = "omitted"
     # ManagedIdentity mode: a pipeline's identity needs a blob data role on the storage account, as on
     # Azure. False: the old leniency (any identity reaches the container).
     enforce_storage_roles: bool = True
@@ -73,6 +76,7 @@ class Config:
     CHOICES = {
         "source_trigger_run_shape": ("spec", "response-uri", "request-name"),
         "source_trigger_run_names": ("guid", "pipeline-timestamp", "alphanumeric"),
+        "managed_identity_answer_shape": ("omitted", "null", "empty"),
     }
     MUTABLE = (
         "run_seconds",
@@ -86,6 +90,7 @@ class Config:
         "source_trigger_window_days",
         "source_trigger_run_shape",
         "source_trigger_run_names",
+        "managed_identity_answer_shape",
         "pipeline_api_versions",
         "enforce_storage_roles",
         "require_https_sas",
