@@ -389,6 +389,61 @@ class AdminClient:
         """{"restricted": [principals], "appPrincipalId"}."""
         return self._call("GET", "arm-access")
 
+    # --- Event Grid events of the registries
+
+    def subscribe_events(
+        self,
+        registry: str,
+        endpoint: str,
+        *,
+        name: str | None = None,
+        event_types: list[str] | None = None,
+        max_events_per_batch: int = 1,
+        schema: str = "EventGridSchema",
+        subject_begins_with: str | None = None,
+        subject_ends_with: str | None = None,
+        max_delivery_attempts: int = 30,
+        validate: bool = False,
+    ) -> dict[str, Any]:
+        """A WebHook subscription to the registry's events (ImagePushed, ImageDeleted), as an Event Grid
+        system topic subscription delivers them: batches of up to max_events_per_batch, POSTed as a JSON array
+        (EventGridSchema, or CloudEventSchemaV1_0). validate=True runs Event Grid's handshake first."""
+        body: dict[str, Any] = {
+            "registry": registry,
+            "endpoint": endpoint,
+            "maxEventsPerBatch": max_events_per_batch,
+            "schema": schema,
+            "maxDeliveryAttempts": max_delivery_attempts,
+            "validate": validate,
+        }
+        if name:
+            body["name"] = name
+        if event_types is not None:
+            body["includedEventTypes"] = event_types
+        if subject_begins_with:
+            body["subjectBeginsWith"] = subject_begins_with
+        if subject_ends_with:
+            body["subjectEndsWith"] = subject_ends_with
+        return self._call("POST", "events/subscriptions", body)
+
+    def unsubscribe_events(self, name: str) -> dict[str, Any]:
+        return self._call("DELETE", f"events/subscriptions/{quote(name)}")
+
+    def event_delivery(self, **knobs: Any) -> dict[str, Any]:
+        """How delivery misbehaves: duplicates=1 (each batch twice), reorder="reverse" | "shuffle" | "none",
+        delaySeconds=2.0, hold=True (until flush_events), batchSize=10 (overrides maxEventsPerBatch),
+        retryDelays=[0.1, 0.5] (after a failed POST)."""
+        return self._call("POST", "events/delivery", knobs)
+
+    def flush_events(self) -> int:
+        """Deliver what is held or delayed now; returns how many events were waiting."""
+        return int(self._call("POST", "events/flush", {})["released"])
+
+    def events(self) -> dict[str, Any]:
+        """{"subscriptions", "knobs", "published": [events], "deliveries": [{subscription, eventIds,
+        subjects, attempt, status, error, time}], "deadLetters": [{subscription, event, reason}]}."""
+        return self._call("GET", "events")
+
     # --- clock
 
     def clock(self) -> dict[str, Any]:

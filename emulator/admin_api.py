@@ -14,6 +14,7 @@ from emulator.acr import REGISTRIES, Registries, seed_digest
 from emulator.arm_errors import ApiError, bad_request
 from emulator.authorization import ROLE_ASSIGNMENTS, RoleAssignments, role_id
 from emulator.clock import Clock, iso
+from emulator.events import Events, subscription_from
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED
 from emulator.permissions import ArmAccess
@@ -45,6 +46,7 @@ class AdminHost(Protocol):
     storage_accounts: StorageAccounts
     authorization: RoleAssignments
     access: ArmAccess
+    events: Events
 
     def settings(self) -> dict[str, Any]: ...
 
@@ -100,6 +102,8 @@ class AdminRoutes:
             return Response(201, self._role_assignment(body))
         if parts[:1] == ["arm-access"]:
             return self._arm_access(method, body)
+        if parts[:1] == ["events"]:
+            return self._events(method, parts[1:], body)
         if parts[:1] == ["clock"]:
             return self._clock(method, body)
         if parts[:1] == ["faults"]:
@@ -332,6 +336,62 @@ class AdminRoutes:
         with self.state.lock:
             restricted_now = sorted(access.restricted)
         return Response(200, {"restricted": restricted_now, "appPrincipalId": self.config.app_principal_id})
+
+    # --- Event Grid events of the registries
+
+    def _events(self, method: str, rest: list[str], body: dict[str, Any]) -> Response:
+        events = self.emulator.events
+        route = (method, *rest[:1])
+        if route == ("GET",):
+            return Response(200, {**events.describe(), **events.log()})
+        if route == ("POST", "subscriptions") and len(rest) == 1:
+            return Response(201, self._subscribe(body))
+        if route == ("DELETE", "subscriptions") and len(rest) == 2:
+            found = [s for s in events.describe()["subscriptions"] if s["name"] == rest[1]]
+            for subscription in found:
+                events.unsubscribe(subscription["id"])
+            return Response(200 if found else 404, {"deleted": [s["id"] for s in found]})
+        if route == ("POST", "delivery"):
+            return Response(200, events.set_knobs(body).as_dict())
+        if route == ("POST", "flush"):
+            return Response(200, {"released": events.flush()})
+        raise ApiError(404, "NotFound", f"No events admin route {method} {'/'.join(rest)}.")
+
+    def _subscribe(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{"registry", "endpoint", "name"?, "includedEventTypes"?, "maxEventsPerBatch"?, "schema"?,
+        "subjectBeginsWith"?, "subjectEndsWith"?, "maxDeliveryAttempts"?, "validate"?: false}: a WebHook
+        subscription to the registry's events (not an ARM resource; no handshake unless "validate")."""
+        registry, endpoint = body.get("registry"), body.get("endpoint")
+        if not isinstance(registry, str) or not isinstance(endpoint, str):
+            raise bad_request("'registry' (a registry's name) and 'endpoint' (the webhook URL) are required.")
+        registry_id = self._registry(registry)
+        name = str(body.get("name") or f"sub{uuid.uuid4().hex[:12]}")
+        properties = {
+            "destination": {
+                "endpointType": "WebHook",
+                "properties": {
+                    "endpointUrl": endpoint,
+                    "maxEventsPerBatch": body.get("maxEventsPerBatch", 1),
+                },
+            },
+            "filter": {
+                k: body[k]
+                for k in (
+                    "includedEventTypes",
+                    "subjectBeginsWith",
+                    "subjectEndsWith",
+                    "isSubjectCaseSensitive",
+                )
+                if k in body
+            },
+            "eventDeliverySchema": body.get("schema") or "EventGridSchema",
+            "retryPolicy": {"maxDeliveryAttempts": body.get("maxDeliveryAttempts") or 30},
+        }
+        subscription_id = f"{registry_id}/providers/Microsoft.EventGrid/eventSubscriptions/{name}"
+        subscription = subscription_from(subscription_id, name, registry_id, properties)
+        if body.get("validate"):
+            self.emulator.events.validate(subscription)
+        return self.emulator.events.subscribe(subscription).describe()
 
     # --- clock, faults, request log
 

@@ -23,6 +23,14 @@ from emulator.arm_errors import ApiError
 from emulator.authorization import ROLE_ASSIGNMENTS, RoleAssignments
 from emulator.clock import Clock
 from emulator.deployments import Deployments
+from emulator.events import (
+    SUBSCRIPTIONS,
+    SYSTEM_TOPICS,
+    TOPIC_SUBSCRIPTIONS,
+    Events,
+    EventSubscriptions,
+    SystemTopics,
+)
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED, TokenEndpoint, UserAssignedIdentities
 from emulator.permissions import ArmAccess, principal_of
@@ -76,6 +84,8 @@ class Emulator:
         self.registries = Registries(self.state, self.config, self.clock, self.resources)
         self.registry_api = RegistryDataPlane(self)  # the data plane: one HTTPS port per registry
         self.registries.listen = self.registry_api.listen
+        self.events = Events(self.config, self.clock, self.stop_event)  # the registries' Event Grid events
+        self.registries.listeners.append(self.events.publish)
         self.authorization = RoleAssignments(self.resources, self.clock)
         self.access = ArmAccess(self.state.lock, self.config, self.authorization)
         self.storage_accounts = StorageAccounts(
@@ -106,6 +116,10 @@ class Emulator:
         self.resources.register(ACCESS_POLICIES, AccessPolicies(self.resources), parent=VAULTS)
         self.resources.register(USER_ASSIGNED, UserAssignedIdentities(self.resources, self.config))
         self.resources.register(ROLE_ASSIGNMENTS, self.authorization)
+        self.resources.register(SYSTEM_TOPICS, SystemTopics(self.resources, self.config))
+        subscriptions = EventSubscriptions(self.resources, self.events)
+        self.resources.register(TOPIC_SUBSCRIPTIONS, subscriptions, parent=SYSTEM_TOPICS)
+        self.resources.register(SUBSCRIPTIONS, subscriptions)
         self.deployments = Deployments(self.state, self.config, self.clock, self.resources, self.stop_event)
         self.deployments.refuse_resource = self.access.template_resource
         self.deployments.refuse_write = self.access.resource_write
@@ -167,12 +181,14 @@ class Emulator:
         self._started = True
         self._server.start()
         self.trigger.start()
+        self.events.start()
         log.info("ACR Transfer emulator listening on %s", self.arm_endpoint)
         return self
 
     def stop(self) -> None:
         self.stop_event.set()
         self.trigger.poke()
+        self.events.poke()
         with self.state.lock:
             self.state.changed.notify_all()
         self._server.stop()
@@ -184,6 +200,8 @@ class Emulator:
         self.registry_api.stop()
         if self.trigger.thread.is_alive():
             self.trigger.thread.join(timeout=5)
+        if self.events.thread.is_alive():
+            self.events.thread.join(timeout=5)
 
     def reset(self) -> None:
         """Forget every resource, deployment, secret, fault and log entry; the clock goes back to now."""
@@ -192,6 +210,7 @@ class Emulator:
         self.registries.store.clear()
         self.access.clear()
         self.keyvault.keys.clear()
+        self.events.clear()
         self.clock.reset()
 
     # --- Key Vault data plane: one HTTPS port per vault

@@ -63,6 +63,8 @@ class Config:
     # pipelines (False: the app and tests read secrets and use keys without a policy of their own). An RBAC
     # vault always asks for a role.
     enforce_vault_access_policies: bool = False
+    # A WebHook event subscription made through ARM passes Event Grid's validation handshake first.
+    event_subscription_validation: bool = True
     # API versions the pipeline resources accept (and list in api-supported-versions); others are 400.
     pipeline_api_versions: list[str] = field(
         default_factory=lambda: [
@@ -95,6 +97,7 @@ class Config:
         "enforce_storage_roles",
         "require_https_sas",
         "enforce_vault_access_policies",
+        "event_subscription_validation",
     )
 
     def as_dict(self) -> dict[str, Any]:
