@@ -40,6 +40,7 @@ from emulator.routes import ArmRoutes
 from emulator.runner import Runner
 from emulator.server import HttpsServer, Request, Response
 from emulator.storage import StorageAccounts
+from emulator.storage_front import StorageFront
 from emulator.store import Config, State
 from emulator.tls import Certificates, generate
 from emulator.trigger import SourceTrigger
@@ -129,6 +130,9 @@ class Emulator:
         self.admin_routes = AdminRoutes(self)
         self.arm_routes = ArmRoutes(self)
         self._server = HttpsServer(self._context, self.arm_routes.dispatch, port)
+        self.storage_front = StorageFront(self)  # Azurite's Blob service with Entra ID, over HTTPS
+        self._front_server = HttpsServer(self._context, self.storage_front.dispatch, 0)
+        self.storage_accounts.front = f"127.0.0.1:{self._front_server.port}"
         self._started = False
 
     # --- what clients need
@@ -144,6 +148,11 @@ class Emulator:
     @property
     def ca_file(self) -> Path:
         return self.certificates.ca_file
+
+    @property
+    def storage_front_endpoint(self) -> str:
+        """`https://127.0.0.1:{port}`: an account's blob endpoint with Entra ID is `{this}/{account}`."""
+        return f"https://127.0.0.1:{self._front_server.port}"
 
     @property
     def identity_endpoint(self) -> str:
@@ -165,6 +174,7 @@ class Emulator:
             "AZURE_TENANT_ID": self.config.tenant_id,
             "TRANSFER_RESOURCE_GROUP": self.config.resource_group,
             "EMULATOR_APP_PRINCIPAL_ID": self.config.app_principal_id,
+            "EMULATOR_STORAGE_FRONT": self.storage_front_endpoint,
             "AZURITE_CONNECTION_STRING": self.azurite_connection_string,
             "EMULATOR_STATE_DIR": str(self.state_dir),
             **{
@@ -180,6 +190,7 @@ class Emulator:
             return self
         self._started = True
         self._server.start()
+        self._front_server.start()
         self.trigger.start()
         self.events.start()
         log.info("ACR Transfer emulator listening on %s", self.arm_endpoint)
@@ -192,6 +203,7 @@ class Emulator:
         with self.state.lock:
             self.state.changed.notify_all()
         self._server.stop()
+        self._front_server.stop()
         with self._vault_lock:
             servers = list(self._vault_servers.values())
             self._vault_servers.clear()

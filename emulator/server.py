@@ -29,6 +29,7 @@ class Request:
     headers: dict[str, str]  # keys lower-cased
     body: bytes
     port: int  # the local port the request came in on
+    raw_target: str = ""  # the request line's path and query, as sent (for what is proxied on)
 
     def json(self) -> Any:
         if not self.body:
@@ -82,6 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             port=self.server.server_address[1],
+            raw_target=self.path,
         )
         # ARM's correlation id: the client's if it sent one, else a new one; the response echoes it and a
         # deployment PUT keeps it as properties.correlationId.

@@ -90,16 +90,21 @@ def connection_parts(connection_string: str) -> dict[str, str]:
 
 
 def address(
-    uri: str, azurite_blob_endpoint: str, azurite_account: str = "devstoreaccount1"
+    uri: str, azurite_blob_endpoint: str, azurite_account: str = "devstoreaccount1", front: str | None = None
 ) -> ContainerAddress:
-    """Loopback URIs are used as they are (`http://127.0.0.1:port/<account>/<container>`); any other host
-    (e.g. `https://<account>.blob.core.windows.net/<container>` from an example parameter file) maps onto the
+    """Loopback URIs are used as they are (`http://127.0.0.1:port/<account>/<container>`), the storage
+    front's (`front`, `127.0.0.1:port`) lead to Azurite itself; any other host (e.g.
+    `https://<account>.blob.core.windows.net/<container>` from an example parameter file) maps onto the
     Azurite account, keeping the container name (the last path segment) and the account's name for ARM."""
     parsed = urlparse(uri)
     segments = [s for s in parsed.path.split("/") if s]
     if not segments:
         raise StorageAccessError(f"The storage URI '{uri}' names no container.", "InvalidUri", 400)
     container = segments[-1]
+    if front is not None and parsed.netloc == front and len(segments) >= 2:
+        origin = azurite_blob_endpoint.rstrip("/").rsplit("/", 1)[0]
+        base = f"{origin}/" + "/".join(segments[:-1])
+        return ContainerAddress(uri, base, container, segments[0], segments[0])
     if parsed.hostname in _LOOPBACK and len(segments) >= 2:
         base = f"{parsed.scheme}://{parsed.netloc}/" + "/".join(segments[:-1])
         return ContainerAddress(uri, base, container, segments[0], segments[0])
@@ -274,9 +279,10 @@ class StorageAccounts:
         self.default_account = parts.get("AccountName", "devstoreaccount1")
         self._default_key = parts.get("AccountKey")
         self.blob_endpoint = blob_endpoint
+        self.front: str | None = None  # "127.0.0.1:{port}" of the storage front (storage_front.py)
 
     def address(self, uri: str) -> ContainerAddress:
-        return address(uri, self.blob_endpoint, self.default_account)
+        return address(uri, self.blob_endpoint, self.default_account, self.front)
 
     def register(
         self,
