@@ -156,3 +156,20 @@ def test_deployments_need_their_own_permission_and_each_resource_s(
         client, emulator.resource_group, unique("allowed-"), template("export-pipeline"), arguments
     )
     assert state(deployment) == "Succeeded", deployment.properties.error
+
+
+def test_a_seed_restricts_the_app_and_gives_it_roles(emulator_reset: RunningEmulator, registry: str) -> None:
+    from emulator.seed import load_seed
+
+    app = emulator_reset.admin.arm_access()["appPrincipalId"]
+    load_seed(
+        emulator_reset.emulator.admin_routes.dispatch,
+        {
+            "armAccess": [{"restricted": True}],
+            "roleAssignments": [{"principalId": app, "role": TRANSFER_CONTRIBUTOR, "scope": registry}],
+            "storageAccounts": [{"name": "lockedstore", "networkDefaultAction": "Deny"}],
+        },
+    )
+    assert emulator_reset.admin.arm_access()["restricted"] == [app]
+    (granted,) = permissions(emulator_reset, registry)
+    assert "Microsoft.ContainerRegistry/registries/pipelineRuns/write" in granted["actions"]
