@@ -72,7 +72,8 @@ format: $(STAMPS)/venv
 typecheck: $(STAMPS)/venv
 	$(PY) -m mypy
 
-pytest: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/npm
+# tests/test_infra.py scans each hosting plan's evaluated resources with checkov too.
+pytest: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/venv-checkov $(STAMPS)/npm
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMPS)/venv $(STAMPS)/npm

@@ -205,3 +205,22 @@ def test_make_package_runs_the_script() -> None:
         check=True,
     )
     assert "infra/package.py" in done.stdout
+
+
+def test_with_dependencies_the_package_carries_wheels_for_the_deployed_python_on_linux(
+    tree: Path, tmp_path: Path
+) -> None:
+    """Elastic Premium and Dedicated run the zip as it is: its dependencies go into .python_packages, built
+    for Linux x86_64 and the Python version infra/main.json deploys (one small requirement with a compiled
+    part stands in for requirements.txt, to keep the download small)."""
+    (tree / "requirements.txt").write_text("markupsafe==3.0.2\n")
+    version = package.deployed_python_version(tree)
+    names = package.build(tree, tmp_path / "app.zip", with_dependencies=True)
+    vendored = [n for n in names if n.startswith(".python_packages/lib/site-packages/")]
+    tag = f"cpython-{version.replace('.', '')}-x86_64-linux-gnu"
+    assert any(
+        n.startswith(".python_packages/lib/site-packages/markupsafe/_speedups.") and tag in n
+        for n in vendored
+    )
+    assert not [n for n in vendored if "__pycache__" in n]
+    assert set(names) - set(vendored) == set(package.build(tree, tmp_path / "plain.zip"))
