@@ -80,7 +80,7 @@ demo: $(STAMPS)/venv $(STAMPS)/npm
 	$(PY) -m demo
 
 serve: $(STAMPS)/venv $(STAMPS)/npm
-	$(PY) -m demo serve
+	$(PY) -m demo serve $(SERVE_ARGS)
 
 # The function app's deployment package, dist/functionapp.zip (.funcignore applies; docs/deploy.md). Standard
 # library only, so it needs no venv. PACKAGE_ARGS=--with-dependencies for Elastic Premium and Dedicated plans.
