@@ -165,8 +165,10 @@ def serve(source_port: int = 7071, target_port: int = 7072, settings_dir: Path =
                     "target": cli_settings(stack, stack.target_env),
                 },
             )
-            print(_USAGE.format(source=source_port, target=target_port, files=_shown(written)), flush=True)
-            try:
+            try:  # the usage, last, says it is serving: a signal from then on ends here
+                print(
+                    _USAGE.format(source=source_port, target=target_port, files=_shown(written)), flush=True
+                )
                 while True:
                     time.sleep(3600)
             except KeyboardInterrupt:

@@ -235,7 +235,8 @@ def test_serve_stops_the_stack_and_removes_its_settings_files(
     started.read_until(SERVING)
     assert sorted(p.name for p in settings.iterdir()) == ["source.settings.json", "target.settings.json"]
     code = stop_and_check(started, how, tmp)
-    assert code == 0 if not make else code in (0, 2, -signal.SIGTERM, -signal.SIGINT)
+    # make reports its child's signal as its own exit; the server itself exits 0 after a clean stop
+    assert code in ((0, 2, -signal.SIGTERM, -signal.SIGINT) if make else (0,)), started.rest()
     assert not settings.exists()
     assert "\nstopping\n" in started.rest()
 
