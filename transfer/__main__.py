@@ -1,7 +1,8 @@
-"""`python -m transfer`: see transfer/cli.py."""
+"""`python -m transfer` and the `transfer` command (pyproject.toml): see transfer/cli.py."""
 
 import sys
 
 from transfer.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# Installed as a package, the templates travel inside it (pyproject.toml); in the repository and the Functions
+# deployment package they are the top-level templates/ folder.
+_PACKAGED = Path(__file__).resolve().parent / "arm_templates"
+TEMPLATES = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "templates"
 
 EXPORT_PIPELINE = "export-pipeline"
 IMPORT_PIPELINE = "import-pipeline"
