@@ -331,7 +331,7 @@ class Bench:
         source side copies its exports to the target container only with `copy`."""
         from demo import scenario
         from transfer import bootstrap
-        from transfer.config import load_settings
+        from transfer.domain.settings import load_settings
 
         base = self.stack.source_env if name == "source" else self.stack.target_env
         if not copy:

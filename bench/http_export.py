@@ -17,9 +17,10 @@ import argparse
 import uuid
 
 from bench.common import Bench, Results, bench_stack, describe, function_app, header, median, ms, timed
-from transfer import naming, templates
-from transfer.arm_views import run_parameters
-from transfer.runs import RunKind
+from transfer.adapters import templates
+from transfer.domain import naming
+from transfer.domain.arm_views import run_parameters
+from transfer.domain.runs import RunKind
 
 BUDGET = 2.0
 ARTIFACT = "samples/hello-world:v1"

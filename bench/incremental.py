@@ -75,8 +75,8 @@ def main() -> None:
 
 
 def measure(bench: Bench, results: Results, repos: int, tags: int, repeat: int) -> None:
-    from transfer.artifacts import parse_artifacts
-    from transfer.registry import PAGE_SIZE
+    from transfer.adapters.registry import PAGE_SIZE
+    from transfer.domain.artifacts import parse_artifacts
 
     app = function_app()
     total = repos * tags

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.common import Bench, Results, bench_stack, header, median, once, python_process
 from demo import stack as demo_stack
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE
 
 BUDGET_MIB = 5.0
 CHUNK = 4 * 1024 * 1024

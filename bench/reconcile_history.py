@@ -12,8 +12,8 @@ Azurite's own cost of a point read as its table grows (Azure Table Storage reads
 a table as an in-memory collection), which the app cannot help.
 
 The finished runs are written straight into the runs tables, 4 at a time, as
-transfer.entities.run_entity shapes them (the store's own entity): writing 20,000 through the app, four
-requests each, would take longer than a benchmark may.
+transfer.adapters.entities.run_entity shapes them (the store's own entity): writing 20,000 through the
+app, four requests each, would take longer than a benchmark may.
 
     .venv/bin/python -m bench.reconcile_history [--few 100] [--many 20000] [--repeat 10]   # 3-4 minutes
 """
@@ -39,9 +39,9 @@ from bench.common import (
     ms,
 )
 from demo import stack as demo_stack
-from transfer import naming
-from transfer.entities import RUN_ROW, run_entity, run_key
-from transfer.runs import Run, RunKind, RunStatus, Trigger
+from transfer.adapters.entities import RUN_ROW, run_entity, run_key
+from transfer.domain import naming
+from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
 
 BUDGET = 1.2
 ACTIVE = 20

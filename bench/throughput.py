@@ -27,10 +27,12 @@ from typing import Any
 
 from bench.common import Bench, Results, bench_stack, by_service, describe, function_app, header, ms, writes
 from demo import stack as demo_stack
-from transfer import bootstrap, naming, templates
-from transfer.arm_views import run_parameters
-from transfer.runs import RunKind
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE
+from transfer import bootstrap
+from transfer.adapters import templates
+from transfer.domain import naming
+from transfer.domain.arm_views import run_parameters
+from transfer.domain.runs import RunKind
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE
 
 
 def upload(bench: Bench, names: list[str], category: bool) -> None:

@@ -19,8 +19,9 @@ import azure.functions as func
 
 from demo import scenario
 from demo import stack as demo_stack
-from transfer import bootstrap, http_api
-from transfer.config import load_settings
+from transfer import bootstrap
+from transfer.domain.settings import load_settings
+from transfer.entrypoints import http_api
 
 _invocation = threading.Lock()
 

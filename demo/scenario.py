@@ -18,8 +18,8 @@ import azure.functions as func
 from demo import stack as demo_stack
 from demo.stack import Stack
 from transfer import bootstrap
-from transfer.config import load_settings
-from transfer.runs import Run
+from transfer.domain.runs import Run
+from transfer.domain.settings import load_settings
 from transfer.service import PipelineSpec, TransferService
 
 SAMPLES = {

@@ -23,11 +23,12 @@ from tests.fakes import (
     FakeStateStore,
 )
 from transfer import bootstrap
-from transfer.config import Settings, load_settings
-from transfer.ports import BlobInfo
-from transfer.runs import Run
+from transfer.adapters.templates import FileTemplates
+from transfer.domain.ports import BlobInfo
+from transfer.domain.runs import Run
+from transfer.domain.settings import Settings, load_settings
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE
 from transfer.service import TransferService
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 ENV = {
@@ -158,6 +159,7 @@ def make_world(
         token=lambda: f"{next(tokens):06x}",
         registry=registry,
         blob_writer=writer,
+        templates=FileTemplates(),
     )
     return World(service, arm, state, blobs, reader, copier, source, clock, settings, registry, writer)
 

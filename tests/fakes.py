@@ -1,9 +1,9 @@
-"""Hand-written in-memory fakes of every port (transfer/ports.py), for service unit tests.
+"""Hand-written in-memory fakes of every port (transfer/domain/ports.py), for service unit tests.
 
 They behave like the real adapters, and the contract tests in tests/integration run the same tests
 against both: ETags change on every write, conditional writes fail with PreconditionFailed, creating a
 record that exists fails (AlreadyExists / False), keys and texts are normalised as the Table adapter
-stores them (the same transfer/entities.py), and listings come in the adapters' order.
+stores them (the same transfer/adapters/entities.py), and listings come in the adapters' order.
 
 Every fake counts its calls (`fake.calls["get_resource"]`) and can be told to fail:
 `fake.fail("get_deployment", Throttled("slow down", retry_after=5), times=2)` raises that error on the
@@ -21,11 +21,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from transfer.arm_views import DeploymentState
-from transfer.entities import (
+from transfer.adapters.entities import (
     ACTIVE,
     CLEANUP,
-    MAX_TOP,
     index_partition,
     ledger_supersedes,
     run_key,
@@ -35,11 +33,21 @@ from transfer.entities import (
     table_key,
     utc,
 )
-from transfer.errors import AccessDenied, AlreadyExists, NotFound, PreconditionFailed, TransferError
-from transfer.keyvault import parse_sas, split_secret_uri
-from transfer.naming import check_run_id
-from transfer.ports import BlobInfo, BlobRecord, CopyState, LedgerEntry, RequestRecord, SasSecret, TagInfo
-from transfer.runs import Run, RunKind, RunStatus, Trigger
+from transfer.adapters.keyvault import parse_sas, split_secret_uri
+from transfer.domain.arm_views import DeploymentState
+from transfer.domain.errors import AccessDenied, AlreadyExists, NotFound, PreconditionFailed, TransferError
+from transfer.domain.naming import check_run_id
+from transfer.domain.ports import (
+    MAX_TOP,
+    BlobInfo,
+    BlobRecord,
+    CopyState,
+    LedgerEntry,
+    RequestRecord,
+    SasSecret,
+    TagInfo,
+)
+from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
 
 PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
 # What the live service advertised for pipeline resources (FACTS.md).

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import World
-from transfer import bootstrap, cli
-from transfer.arm_views import DeploymentState
-from transfer.errors import Unavailable
-from transfer.runs import Trigger
+from transfer import bootstrap
+from transfer.domain.arm_views import DeploymentState
+from transfer.domain.errors import Unavailable
+from transfer.domain.runs import Trigger
+from transfer.entrypoints import cli
 
 
 class Cli:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING
 
-from transfer.config import Settings, load_settings
+from transfer.domain.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # the service and its use cases load on the first invocation, not at cold start
-    from transfer.ports import BlobCopier
+    from transfer.domain.ports import BlobCopier
     from transfer.service import TransferService
 
 
@@ -21,13 +21,14 @@ def utc_now() -> datetime:
 
 
 def build_service(settings: Settings, clock: Callable[[], datetime] = utc_now) -> TransferService:
-    from transfer.arm import ArmResourceManager
-    from transfer.blobs import AzureBlobCopier, AzureBlobStore, AzureBlobWriter
-    from transfer.credentials import make_credential
-    from transfer.keyvault import KeyVaultSecretReader
-    from transfer.registry import AzureRegistry
+    from transfer.adapters.arm import ArmResourceManager
+    from transfer.adapters.blobs import AzureBlobCopier, AzureBlobStore, AzureBlobWriter
+    from transfer.adapters.credentials import make_credential
+    from transfer.adapters.keyvault import KeyVaultSecretReader
+    from transfer.adapters.registry import AzureRegistry
+    from transfer.adapters.state import TableStateStore
+    from transfer.adapters.templates import FileTemplates
     from transfer.service import TransferService
-    from transfer.state import TableStateStore
 
     credential = make_credential(settings)
     secrets_reader = KeyVaultSecretReader(credential)
@@ -56,6 +57,7 @@ def build_service(settings: Settings, clock: Callable[[], datetime] = utc_now) -
             settings.registry_endpoint, credential, audience=settings.cloud.registry_audience
         ),
         blob_writer=AzureBlobWriter(credential) if settings.export_pipeline else None,
+        templates=FileTemplates(),
     )
 
 

@@ -11,9 +11,10 @@ import pytest
 
 import function_app
 from tests.conftest import ENV, World, make_world
-from transfer import bootstrap, http_api
-from transfer.errors import NotConfigured, Throttled, Unavailable
-from transfer.runs import RunStatus
+from transfer import bootstrap
+from transfer.domain.errors import NotConfigured, Throttled, Unavailable
+from transfer.domain.runs import RunStatus
+from transfer.entrypoints import http_api
 
 HOST = "https://transfer-app.azurewebsites.net"
 KEY = "fUnCtIoNkEy123=="
@@ -444,7 +445,7 @@ def test_health_reports_invalid_settings_as_unhealthy(monkeypatch: Any) -> None:
 
 
 def test_status_mapping_of_every_error() -> None:
-    from transfer import errors
+    from transfer.domain import errors
 
     cases = [
         (errors.InvalidInput("x"), 400),

@@ -16,7 +16,7 @@ import pytest
 import function_app
 from tests.conftest import ENV, World, make_world
 from transfer import bootstrap
-from transfer.runs import RunStatus
+from transfer.domain.runs import RunStatus
 
 SECRETS = ("sig=", "AccountKey=", "Bearer ", "fUnCtIoNkEy")
 

@@ -16,8 +16,8 @@ from demo import stack as demo_stack
 from demo.stack import DemoClock, Stack
 from tests.integration.polling import wait_for
 from transfer import bootstrap
-from transfer.config import load_settings
-from transfer.runs import Run
+from transfer.domain.runs import Run
+from transfer.domain.settings import load_settings
 
 ARM_WRITES = frozenset({"PUT", "DELETE", "POST", "PATCH"})
 

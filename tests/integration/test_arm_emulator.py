@@ -17,14 +17,15 @@ import pytest
 from emulator.azurite import Azurite
 from emulator.testing import RunningEmulator
 from tests.integration.polling import wait_for
-from transfer import naming, templates
-from transfer.arm import ArmResourceManager
-from transfer.arm_views import DeploymentState
-from transfer.config import Settings, load_settings
-from transfer.credentials import make_credential
-from transfer.errors import NotFound, Throttled, TransferError, Unavailable
-from transfer.retry import capped_retry_policy
-from transfer.runs import RunKind
+from transfer.adapters import templates
+from transfer.adapters.arm import ArmResourceManager
+from transfer.adapters.credentials import make_credential
+from transfer.adapters.retry import capped_retry_policy
+from transfer.domain import naming
+from transfer.domain.arm_views import DeploymentState
+from transfer.domain.errors import NotFound, Throttled, TransferError, Unavailable
+from transfer.domain.runs import RunKind
+from transfer.domain.settings import Settings, load_settings
 from transfer.service import PipelineSpec
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]

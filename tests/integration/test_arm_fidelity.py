@@ -10,9 +10,10 @@ import pytest
 
 from tests.integration import test_arm_emulator
 from tests.integration.test_arm_emulator import Arm, run_id
-from transfer import bootstrap, templates
-from transfer.errors import TransferError
-from transfer.runs import Run, RunStatus, Trigger
+from transfer import bootstrap
+from transfer.adapters import templates
+from transfer.domain.errors import TransferError
+from transfer.domain.runs import Run, RunStatus, Trigger
 from transfer.service import PipelineSpec, TransferService
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]

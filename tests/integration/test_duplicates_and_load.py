@@ -1,7 +1,7 @@
 """Duplicates and load against Azurite and the emulator: triggers are at-least-once and workers race, so
 every action must happen exactly once, and a burst must not send ARM more than the app's own write limit
-(transfer/arm.py: 10 writes per second per process, sustained, 10 at once), measured from the emulator's
-ARM request log.
+(transfer/adapters/arm.py: 10 writes per second per process, sustained, 10 at once), measured from the
+emulator's ARM request log.
 
 - two reconciles racing on the same finished exports with the copy step on: one copy of each blob (and of
   its manifest), one import of it (the source trigger's);
@@ -42,12 +42,12 @@ from tests.integration.reliability_stack import (
     writes,
 )
 from transfer import bootstrap
-from transfer.runs import Run, RunStatus, Trigger
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE, REFRESH_KEY, Outcome
+from transfer.domain.runs import Run, RunStatus, Trigger
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE, REFRESH_KEY, Outcome
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 
-RATE, BURST = 10, 10  # transfer/arm.py's WRITE_LIMITER
+RATE, BURST = 10, 10  # transfer/adapters/arm.py's WRITE_LIMITER
 REPOSITORIES = {f"load/app{i:02d}": {"v1": None} for i in range(60)}
 AGED = later(days=61)  # the app's clock: every blob in the container looks 61 days old
 
@@ -133,7 +133,7 @@ def racing(*work: Callable[[], Any]) -> list[Any]:
 def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from transfer.blobs import AzureBlobCopier
+    from transfer.adapters.blobs import AzureBlobCopier
 
     copies: Counter[str] = Counter()
     start_copy = AzureBlobCopier.start_copy

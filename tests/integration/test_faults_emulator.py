@@ -36,11 +36,11 @@ from tests.integration.reliability_stack import (
     started_stack,
     timed,
 )
-from transfer import cli
-from transfer.entities import MAX_TEXT
-from transfer.errors import PreconditionFailed, Unavailable
-from transfer.runs import Run, RunStatus
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE, Outcome
+from transfer.adapters.entities import MAX_TEXT
+from transfer.domain.errors import PreconditionFailed, Unavailable
+from transfer.domain.runs import Run, RunStatus
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE, Outcome
+from transfer.entrypoints import cli
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 

@@ -21,9 +21,9 @@ from demo import stack as demo_stack
 from demo.stack import DemoClock, Stack
 from tests.integration.polling import wait_for
 from transfer import bootstrap
-from transfer.config import load_settings
-from transfer.runs import Run, RunStatus, Trigger
-from transfer.staleness import CATEGORY_KEY, REFRESH_KEY, Outcome
+from transfer.domain.runs import Run, RunStatus, Trigger
+from transfer.domain.settings import load_settings
+from transfer.domain.staleness import CATEGORY_KEY, REFRESH_KEY, Outcome
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 

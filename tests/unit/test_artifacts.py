@@ -1,7 +1,7 @@
 import pytest
 
-from transfer.artifacts import MAX_PER_RUN, describe, normalise, parse_artifacts, split
-from transfer.errors import InvalidInput
+from transfer.domain.artifacts import MAX_PER_RUN, describe, normalise, parse_artifacts, split
+from transfer.domain.errors import InvalidInput
 
 DIGEST = "sha256:" + "a" * 64
 

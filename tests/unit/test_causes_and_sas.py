@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from transfer import causes, sas
+from transfer.domain import causes, sas
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 GOOD_EXPORT = "sv=2024-11-04&sr=c&sp=rwla&spr=https&se=2027-01-01T00:00:00Z&sig=SECRET"

@@ -1,7 +1,7 @@
 import pytest
 
-from transfer.config import CLOUDS, StaleAction, load_settings
-from transfer.errors import SettingsError
+from transfer.domain.errors import SettingsError
+from transfer.domain.settings import CLOUDS, StaleAction, load_settings
 
 SUB = "00000000-0000-0000-0000-000000000001"
 BASE = {

@@ -1,4 +1,4 @@
-"""The state store's Table entities (transfer/entities.py): keys, and records as entities and back.
+"""The state store's Table entities (transfer/adapters/entities.py): keys, and records as entities and back.
 
 Pure: the contract tests (tests/integration/test_state_contract.py) check the same shapes through the Table
 adapter and the fake; these check the mapping itself."""
@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from transfer import entities
-from transfer.entities import (
+from transfer.adapters import entities
+from transfer.adapters.entities import (
     ACTIVE,
     CLEANUP,
     MAX_TEXT,
@@ -27,9 +27,9 @@ from transfer.entities import (
     stored_run,
     table_key,
 )
-from transfer.errors import InvalidInput
-from transfer.ports import BlobAction, BlobRecord, RequestRecord
-from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
+from transfer.domain.errors import InvalidInput
+from transfer.domain.ports import BlobAction, BlobRecord, RequestRecord
+from transfer.domain.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -173,8 +173,8 @@ def test_request_records_round_trip_keyed_by_a_hash() -> None:
 
 
 def test_a_ledger_bucket_round_trips_and_splits_over_properties() -> None:
-    from transfer.entities import LEDGER_PART, ledger_bucket, ledger_entity, ledger_from_entity
-    from transfer.ports import LedgerEntry
+    from transfer.adapters.entities import LEDGER_PART, ledger_bucket, ledger_entity, ledger_from_entity
+    from transfer.domain.ports import LedgerEntry
 
     read_at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     entries = {
@@ -192,8 +192,8 @@ def test_a_ledger_bucket_round_trips_and_splits_over_properties() -> None:
 
 
 def test_a_bucket_too_big_for_one_entity_is_refused() -> None:
-    from transfer.entities import ledger_entity
-    from transfer.ports import LedgerEntry
+    from transfer.adapters.entities import ledger_entity
+    from transfer.domain.ports import LedgerEntry
 
     read_at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     entries = {
@@ -204,7 +204,7 @@ def test_a_bucket_too_big_for_one_entity_is_refused() -> None:
 
 
 def test_ledger_rows_keep_repository_prefixes_and_never_share_a_range() -> None:
-    from transfer.entities import ledger_prefix_range, ledger_range, ledger_row
+    from transfer.adapters.entities import ledger_prefix_range, ledger_range, ledger_row
 
     names = ["a", "a/b", "a-b", "ab", "a.b/c", "a_b", "z" * 255, "dir/ünï#?/x", "ü", "A", "a:b", "a|b", "a~b"]
     rows = {name: [ledger_row(name, f"{b:02d}") for b in range(16)] for name in names}

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import World, make_world
-from transfer.runs import Run, RunStatus, Trigger
-from transfer.staleness import Outcome
+from transfer.domain.runs import Run, RunStatus, Trigger
+from transfer.domain.staleness import Outcome
 
 
 @pytest.fixture

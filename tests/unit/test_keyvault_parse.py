@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from transfer.errors import InvalidInput
-from transfer.keyvault import parse_sas, parse_sas_time, split_secret_uri
+from transfer.adapters.keyvault import parse_sas, parse_sas_time, split_secret_uri
+from transfer.domain.errors import InvalidInput
 
 SIG = "sig=AbCdEf0123456789%2B%2F%3D"
 

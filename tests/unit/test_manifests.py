@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from transfer import manifests
-from transfer.manifests import Verification, build, is_manifest, manifest_name, parse, verify
+from transfer.domain import manifests
+from transfer.domain.manifests import Verification, build, is_manifest, manifest_name, parse, verify
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 AT = datetime(2026, 11, 26, 12, 0, 5, 123000, tzinfo=UTC)

@@ -11,10 +11,10 @@ import pytest
 
 from tests.conftest import ENV, World, make_world
 from tests.unit.test_service import SAS, VAULT, sas_copy_world
-from transfer import manifests
-from transfer.errors import AccessDenied, InvalidInput, Unavailable
-from transfer.runs import Run, RunStatus, Trigger
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE, Outcome
+from transfer.domain import manifests
+from transfer.domain.errors import AccessDenied, InvalidInput, Unavailable
+from transfer.domain.runs import Run, RunStatus, Trigger
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE, Outcome
 
 CATEGORY = {CATEGORY_KEY: CATEGORY_VALUE}
 SOURCE_URI = "https://exportacct.blob.core.windows.net/transfer"

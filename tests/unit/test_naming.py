@@ -2,9 +2,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from transfer import naming
-from transfer.errors import InvalidInput
-from transfer.runs import RunKind
+from transfer.domain import naming
+from transfer.domain.errors import InvalidInput
+from transfer.domain.runs import RunKind
 
 NOW = datetime(2026, 11, 26, 23, 30, 0, 123456, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ENV, World, make_world
-from transfer.errors import Conflict, PreconditionFailed, Throttled, TransferError
-from transfer.runs import CopyStatus, Run, RunStatus, Trigger
+from transfer.domain.errors import Conflict, PreconditionFailed, Throttled, TransferError
+from transfer.domain.runs import CopyStatus, Run, RunStatus, Trigger
 from transfer.service.context import PASS_BUDGET
 
 

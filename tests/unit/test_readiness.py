@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ENV, World, make_world
-from transfer.errors import AccessDenied, PipelineNotReady
-from transfer.runs import Trigger
+from transfer.domain.errors import AccessDenied, PipelineNotReady
+from transfer.domain.runs import Trigger
 
 VAULT = "https://vault.vault.azure.net/secrets/transfersas"
 GOOD_EXPORT_SAS = "sv=2024-11-04&sr=c&sp=rwla&spr=https&se=2027-01-01T00:00:00Z&sig=SECRET"
@@ -156,7 +156,7 @@ def test_health_runs_its_checks_at_once_so_a_dependency_down_is_waited_out_once(
     it (a slow ARM would cost its retries once per check)."""
     import threading
 
-    from transfer.errors import Unavailable
+    from transfer.domain.errors import Unavailable
 
     world = make_world()
     meeting = threading.Barrier(3, timeout=10)  # the two pipeline reads and the deployments count

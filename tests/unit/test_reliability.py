@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import World, make_world
-from transfer.arm import WRITE_LIMITER, WriteLimiter
-from transfer.errors import Throttled, Unavailable
-from transfer.retry import storage_retry_policy
-from transfer.runs import RunStatus, Trigger
+from transfer.adapters.arm import WRITE_LIMITER, WriteLimiter
+from transfer.adapters.retry import storage_retry_policy
+from transfer.domain.errors import Throttled, Unavailable
+from transfer.domain.runs import RunStatus, Trigger
 
 
 class FakeTime:
@@ -81,8 +81,8 @@ def test_a_write_that_would_wait_past_its_limit_is_throttled_not_slept() -> None
 
 def test_every_arm_adapter_of_the_process_shares_one_limiter() -> None:
     from tests.conftest import ENV
-    from transfer.arm import ArmResourceManager
-    from transfer.config import load_settings
+    from transfer.adapters.arm import ArmResourceManager
+    from transfer.domain.settings import load_settings
 
     settings = load_settings(ENV)
     first, second = (

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from transfer.retry import capped_retry_policy, fits_budget, retry_delay
+from transfer.adapters.retry import capped_retry_policy, fits_budget, retry_delay
 
 
 def test_retry_after_is_capped() -> None:

@@ -3,8 +3,8 @@ from typing import Any
 
 import pytest
 
-from transfer.arm_views import DeploymentState, PipelineRun
-from transfer.runs import (
+from transfer.domain.arm_views import DeploymentState, PipelineRun
+from transfer.domain.runs import (
     Run,
     RunKind,
     RunStatus,

@@ -1,5 +1,5 @@
-"""The one table of Azure SDK errors (transfer/sdk_errors.py): what each SDK exception becomes, what a
-caller declares about one call, and that no secret survives in a message."""
+"""The one table of Azure SDK errors (transfer/adapters/sdk_errors.py): what each SDK exception becomes,
+what a caller declares about one call, and that no secret survives in a message."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from transfer.errors import (
+from transfer.adapters.sdk_errors import IGNORE, redact, redact_json, status_of, translate, translated
+from transfer.domain.errors import (
     AccessDenied,
     AlreadyExists,
     NotFound,
@@ -16,7 +17,6 @@ from transfer.errors import (
     TransferError,
     Unavailable,
 )
-from transfer.sdk_errors import IGNORE, redact, redact_json, status_of, translate, translated
 
 
 def http_error(status: int, headers: dict[str, str] | None = None, body: str = "") -> Exception:

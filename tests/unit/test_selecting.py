@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ENV, World, make_world
-from transfer.errors import InvalidInput, TransferError
-from transfer.runs import Run, RunStatus, Trigger
+from transfer.domain.errors import InvalidInput, TransferError
+from transfer.domain.runs import Run, RunStatus, Trigger
 
 TEAM = {
     "team/api": ["v1.0", "v1.1", "v2.0"],

@@ -1,13 +1,13 @@
-"""The selector grammar (transfer/selectors.py) and where parse_artifacts accepts it."""
+"""The selector grammar (transfer/domain/selectors.py) and where parse_artifacts accepts it."""
 
 from __future__ import annotations
 
 import pytest
 
-from transfer.artifacts import parse_artifacts
-from transfer.config import load_settings
-from transfer.errors import InvalidInput, SettingsError
-from transfer.selectors import Selector, is_selector, matching_repositories, matching_tags, reason
+from transfer.domain.artifacts import parse_artifacts
+from transfer.domain.errors import InvalidInput, SettingsError
+from transfer.domain.selectors import Selector, is_selector, matching_repositories, matching_tags, reason
+from transfer.domain.settings import load_settings
 
 BASE = {
     "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",

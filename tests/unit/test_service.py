@@ -10,10 +10,19 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import World, make_world
-from transfer.errors import Conflict, InvalidInput, NotConfigured, NotFound, Throttled, Unavailable
-from transfer.runs import CopyStatus, RunStatus, Trigger
+from transfer.adapters.templates import FileTemplates
+from transfer.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    PreconditionFailed,
+    Throttled,
+    Unavailable,
+)
+from transfer.domain.runs import CopyStatus, RunStatus, Trigger
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE, REFRESH_KEY, Outcome
 from transfer.service import PipelineSpec
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE, REFRESH_KEY, Outcome
 
 SUB = "00000000-0000-0000-0000-000000000001"
 ENV = {
@@ -163,7 +172,7 @@ def test_scheduled_export_is_once_per_tick(world: World) -> None:
 
 
 def test_a_rejected_deployment_fails_the_run_with_the_reason(world: World) -> None:
-    from transfer.errors import TransferError
+    from transfer.domain.errors import TransferError
 
     world.arm.fail("begin_deployment", TransferError("InvalidTemplate: bad parameter"))
     [run] = world.service.start_export(["a"], Trigger.HTTP).runs
@@ -345,7 +354,12 @@ def test_a_new_worker_learns_the_recorded_source_trigger_runs_in_one_read(world:
     assert world.service.reconcile().counts["adopted"] == 40
     world.arm.put_pipeline_run("srcrunlate1", source_trigger=True, request={"pipelineResourceId": pipeline})
     worker = TransferService(
-        world.settings, arm=world.arm, state=world.state, blobs=world.blobs, clock=world.clock
+        world.settings,
+        arm=world.arm,
+        state=world.state,
+        blobs=world.blobs,
+        clock=world.clock,
+        templates=FileTemplates(),
     )
     world.state.calls.clear()
     assert worker.reconcile().counts["adopted"] == 1
@@ -471,7 +485,7 @@ def test_a_crash_between_claim_and_run_record_is_finished_by_the_next_event() ->
 
 def test_a_blob_that_changed_during_refresh_is_left_for_its_next_event(world: World) -> None:
     world.put_blob("old", timedelta(days=61))
-    world.blobs.fail("merge_metadata", __import__("transfer.errors").errors.PreconditionFailed("changed"))
+    world.blobs.fail("merge_metadata", PreconditionFailed("changed"))
     assert world.service.handle_blob("old").outcome is Outcome.NOTHING
 
 

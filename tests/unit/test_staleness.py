@@ -2,9 +2,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from transfer.config import StaleAction
-from transfer.ports import BlobAction, BlobInfo, BlobRecord
-from transfer.staleness import (
+from transfer.domain.ports import BlobAction, BlobInfo, BlobRecord
+from transfer.domain.settings import StaleAction
+from transfer.domain.staleness import (
     REFRESH_KEY,
     Outcome,
     Policy,

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import World, make_world
-from transfer import causes, manifests, telemetry
-from transfer.errors import TransferError
-from transfer.runs import RunStatus, Trigger
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE, Outcome
+from transfer.adapters import telemetry
+from transfer.domain import causes, manifests
+from transfer.domain.errors import TransferError
+from transfer.domain.runs import RunStatus, Trigger
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE, Outcome
 
 SECRET = "SUPERSECRETSIGNATURE"
 SAS_URL = f"https://acct.blob.core.windows.net/transfer/b?sv=2024-01-01&sp=rl&sig={SECRET}"

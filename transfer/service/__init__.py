@@ -21,9 +21,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from transfer.arm_views import DeploymentState, Pipeline
-from transfer.config import Settings
-from transfer.ports import (
+from transfer.domain.arm_views import DeploymentState, Pipeline
+from transfer.domain.ports import (
     BlobCopier,
     BlobInfo,
     BlobStore,
@@ -32,8 +31,10 @@ from transfer.ports import (
     ResourceManager,
     SecretReader,
     StateStore,
+    TemplateSource,
 )
-from transfer.runs import Run, Trigger
+from transfer.domain.runs import Run, Trigger
+from transfer.domain.settings import Settings
 from transfer.service.context import Context, Report, random_token
 from transfer.service.copying import Copies
 from transfer.service.inventory import IdentityNeeds, Inventory, ListedPipeline, ListedRun, PipelineDeletion
@@ -71,6 +72,7 @@ class TransferService:
         token: Callable[[], str] = random_token,
         registry: Registry | None = None,
         blob_writer: BlobWriter | None = None,
+        templates: TemplateSource,
     ) -> None:
         self.settings = settings
         self.arm, self.state, self.blobs = arm, state, blobs
@@ -85,6 +87,7 @@ class TransferService:
             token=token,
             registry=registry,
             blob_writer=blob_writer,
+            templates=templates,
         )
         self._starter = Starter(self.context)
         self._watched = WatchedContainer(self.context, self._starter)

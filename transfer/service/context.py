@@ -11,9 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from transfer.arm_views import Pipeline
-from transfer.config import Settings, is_loopback_http
-from transfer.errors import (
+from transfer.domain.arm_views import Pipeline
+from transfer.domain.errors import (
     InvalidInput,
     NotConfigured,
     NotFound,
@@ -23,7 +22,7 @@ from transfer.errors import (
     TransferError,
     Unavailable,
 )
-from transfer.ports import (
+from transfer.domain.ports import (
     BlobCopier,
     BlobStore,
     BlobWriter,
@@ -32,10 +31,12 @@ from transfer.ports import (
     SasSecret,
     SecretReader,
     StateStore,
+    TemplateSource,
 )
-from transfer.runs import Run
-from transfer.sas import Shortfall, shortfalls
-from transfer.staleness import Policy
+from transfer.domain.runs import Run
+from transfer.domain.sas import Shortfall, shortfalls
+from transfer.domain.settings import Settings, is_loopback_http
+from transfer.domain.staleness import Policy
 
 TRANSIENT_ERRORS = (Throttled, Unavailable)
 PIPELINE_CACHE_TTL = timedelta(minutes=5)
@@ -76,8 +77,10 @@ class Context:
         token: Callable[[], str],
         registry: Registry | None = None,
         blob_writer: BlobWriter | None = None,
+        templates: TemplateSource,
     ) -> None:
         self.settings = settings
+        self.templates = templates  # the ARM templates the app deploys
         self.registry = registry  # the registry's data plane: selectors, incremental exports, verification
         self.blob_writer = blob_writer  # manifests beside exported blobs
         self.arm = arm

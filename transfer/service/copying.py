@@ -12,8 +12,8 @@ from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 
-from transfer.errors import NotConfigured, PreconditionFailed, TransferError
-from transfer.runs import CopyStatus, Run, RunKind, RunStatus
+from transfer.domain.errors import NotConfigured, PreconditionFailed, TransferError
+from transfer.domain.runs import CopyStatus, Run, RunKind, RunStatus
 from transfer.service.context import TRANSIENT_ERRORS, Context, Pass
 
 log = logging.getLogger("transfer")

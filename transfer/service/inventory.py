@@ -9,18 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from transfer import naming
-from transfer.arm_views import (
+from transfer.domain import naming
+from transfer.domain.arm_views import (
     MANAGED_IDENTITY,
     Pipeline,
     PipelineRun,
     RoleAssignment,
     storage_account_of,
 )
-from transfer.config import ACR_NAME
-from transfer.entities import MAX_TOP
-from transfer.errors import AccessDenied, Conflict, InvalidInput, NotFound
-from transfer.runs import Run
+from transfer.domain.errors import AccessDenied, Conflict, InvalidInput, NotFound
+from transfer.domain.ports import MAX_TOP
+from transfer.domain.runs import Run
+from transfer.domain.settings import ACR_NAME
 from transfer.service.context import Context
 
 log = logging.getLogger("transfer")

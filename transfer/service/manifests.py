@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from transfer.artifacts import split_reference
-from transfer.errors import NotConfigured, TransferError
-from transfer.manifests import (
+from transfer.domain.artifacts import split_reference
+from transfer.domain.errors import NotConfigured, TransferError
+from transfer.domain.manifests import (
     CONTENT_TYPE,
     MAX_BYTES,
     Manifest,
@@ -31,8 +31,8 @@ from transfer.manifests import (
     tags_to_check,
     verify,
 )
-from transfer.ports import LedgerEntry
-from transfer.runs import Run, RunKind, RunStatus
+from transfer.domain.ports import LedgerEntry
+from transfer.domain.runs import Run, RunKind, RunStatus
 from transfer.service.context import TRANSIENT_ERRORS, Context
 from transfer.service.selecting import ledger_key
 

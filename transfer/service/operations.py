@@ -10,10 +10,12 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from transfer import naming, templates
-from transfer.arm_views import (
+from transfer.domain import naming
+from transfer.domain.arm_views import (
     EXPORT_OPTIONS,
+    EXPORT_PIPELINE,
     IMPORT_OPTIONS,
+    IMPORT_PIPELINE,
     STORAGE_ACCESS_MODES,
     DeploymentState,
     Pipeline,
@@ -21,8 +23,8 @@ from transfer.arm_views import (
     pipeline_parameters,
     storage_account_of,
 )
-from transfer.errors import AccessDenied, InvalidInput, NotFound, TransferError
-from transfer.runs import Run, RunKind, RunStatus
+from transfer.domain.errors import AccessDenied, InvalidInput, NotFound, TransferError
+from transfer.domain.runs import Run, RunKind, RunStatus
 from transfer.service.context import Context
 
 log = logging.getLogger("transfer")
@@ -269,9 +271,7 @@ class Operations:
         name = self.context.pipeline_name(kind)
         parameters = spec.parameters(kind, self.context.settings.registry, name)
         deployment = f"{naming.DEPLOYMENT_PREFIX}{kind}-pipeline-{name}"
-        template = templates.load(
-            templates.EXPORT_PIPELINE if kind == "export" else templates.IMPORT_PIPELINE
-        )
+        template = self.context.templates.load(EXPORT_PIPELINE if kind == "export" else IMPORT_PIPELINE)
         self.context.arm.begin_deployment(deployment, template, parameters)
         self.context.forget_pipeline(kind)
         log.info("pipeline deployment started: %s", deployment, extra={"pipeline": name})

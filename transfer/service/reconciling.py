@@ -10,11 +10,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 
-from transfer import naming
-from transfer.arm_views import MANAGED_IDENTITY, PipelineRun, ids_equal
-from transfer.causes import TIMED_OUT, classify
-from transfer.errors import AlreadyExists, Conflict, PreconditionFailed, TransferError
-from transfer.runs import (
+from transfer.domain import naming
+from transfer.domain.arm_views import MANAGED_IDENTITY, PipelineRun, ids_equal
+from transfer.domain.causes import TIMED_OUT, classify
+from transfer.domain.errors import AlreadyExists, Conflict, PreconditionFailed, TransferError
+from transfer.domain.runs import (
     CopyStatus,
     Run,
     RunKind,

@@ -21,10 +21,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from transfer.artifacts import split_reference
-from transfer.errors import AccessDenied, InvalidInput
-from transfer.ports import LedgerEntry
-from transfer.selectors import Selector, is_selector, matching_repositories, matching_tags
+from transfer.domain.artifacts import split_reference
+from transfer.domain.errors import AccessDenied, InvalidInput
+from transfer.domain.ports import LedgerEntry
+from transfer.domain.selectors import Selector, is_selector, matching_repositories, matching_tags
 from transfer.service.context import Context
 
 log = logging.getLogger("transfer")

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from transfer import artifacts, naming, templates
-from transfer.arm_views import run_parameters
-from transfer.errors import (
+from transfer.domain import artifacts, naming
+from transfer.domain.arm_views import EXPORT_RUN, IMPORT_RUN, run_parameters
+from transfer.domain.errors import (
     AlreadyExists,
     Conflict,
     InvalidInput,
@@ -25,9 +25,9 @@ from transfer.errors import (
     Throttled,
     TransferError,
 )
-from transfer.manifests import is_manifest
-from transfer.ports import RequestRecord
-from transfer.runs import Run, RunKind, RunStatus, Trigger
+from transfer.domain.manifests import is_manifest
+from transfer.domain.ports import RequestRecord
+from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
 from transfer.service.context import THROTTLE_PAUSE, TRANSIENT_ERRORS, Context
 from transfer.service.selecting import Selecting
 
@@ -235,9 +235,7 @@ class Starter:
             artifacts=run.artifacts,
             blob=run.blob,
         )
-        template = templates.load(
-            templates.EXPORT_RUN if run.kind is RunKind.EXPORT else templates.IMPORT_RUN
-        )
+        template = self.context.templates.load(EXPORT_RUN if run.kind is RunKind.EXPORT else IMPORT_RUN)
         context = {"run_id": run.id, "blob": run.blob, "trigger": run.trigger.value}
         try:
             self.context.arm.begin_deployment(run.deployment_name, template, parameters)

@@ -13,14 +13,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
-from transfer import naming
-from transfer.errors import NotFound, PreconditionFailed
-from transfer.manifests import is_manifest
-from transfer.ports import BlobAction, BlobInfo, BlobRecord, BlobStore
-from transfer.runs import Run, RunKind, RunStatus, Trigger
-from transfer.service.context import Context, Pass, Report
-from transfer.service.starting import Starter
-from transfer.staleness import (
+from transfer.domain import naming
+from transfer.domain.errors import NotFound, PreconditionFailed
+from transfer.domain.manifests import is_manifest
+from transfer.domain.ports import BlobAction, BlobInfo, BlobRecord, BlobStore
+from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
+from transfer.domain.staleness import (
     MANIFEST_REASON,
     Decision,
     ImportAttempt,
@@ -32,6 +30,8 @@ from transfer.staleness import (
     import_records,
     refresh_metadata,
 )
+from transfer.service.context import Context, Pass, Report
+from transfer.service.starting import Starter
 
 log = logging.getLogger("transfer")
 

@@ -8,8 +8,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from transfer.errors import InvalidInput
-from transfer.runs import RunKind
+from transfer.domain.errors import InvalidInput
+from transfer.domain.runs import RunKind
 
 RUN_ID = re.compile(r"^[a-zA-Z0-9]{5,50}$")  # what the app names its runs (the service's rule for a PUT)
 # What a run may be named by the service itself: the source trigger's runs may hold hyphens (FACTS.md), and

@@ -1,7 +1,7 @@
 """Artifact references for pipeline runs: parse, validate, normalise, de-duplicate, split. Pure.
 
 Where the caller allows them (`parse_artifacts(..., selectors=True)`), a list may also hold selectors
-(`team/*:v1.*`, grammar in transfer/selectors.py), which the service expands through the registry."""
+(`team/*:v1.*`, grammar in transfer/domain/selectors.py), which the service expands through the registry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from transfer.errors import InvalidInput
+from transfer.domain.errors import InvalidInput
 
 MAX_PER_RUN = 50  # service limit per pipelineRun
 MAX_PER_REQUEST = 1000
@@ -66,7 +66,7 @@ def normalise(reference: str) -> str:
 def parse_artifacts(items: Any, *, target: str = "artifacts", selectors: bool = False) -> list[str]:
     """Validate and normalise a list of references, de-duplicated in order; errors name the index.
 
-    With `selectors`, an item holding a wildcard is a selector (transfer/selectors.py), kept as given;
+    With `selectors`, an item holding a wildcard is a selector (transfer/domain/selectors.py), kept as given;
     without, it is refused as a reference is."""
     if not isinstance(items, list):
         raise InvalidInput("must be a list of artifact references", target=target)
@@ -96,13 +96,13 @@ def parse_artifacts(items: Any, *, target: str = "artifacts", selectors: bool = 
 
 
 def _is_selector(item: str) -> bool:
-    from transfer.selectors import is_selector  # selectors builds on this module's grammar
+    from transfer.domain.selectors import is_selector  # selectors builds on this module's grammar
 
     return is_selector(item)
 
 
 def _selector_reason(item: str) -> str | None:
-    from transfer.selectors import reason
+    from transfer.domain.selectors import reason
 
     return reason(item)
 

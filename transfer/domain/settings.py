@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from transfer.artifacts import parse_artifacts
-from transfer.errors import InvalidInput, SettingsError
+from transfer.domain.artifacts import parse_artifacts
+from transfer.domain.errors import InvalidInput, SettingsError
 
 
 @dataclass(frozen=True)

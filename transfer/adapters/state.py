@@ -1,7 +1,7 @@
 """The StateStore on Azure Table Storage: run, blob and request records.
 
 Tables (created if absent, once per instance), named `{prefix}{name}`; their keys and entities are
-transfer/entities.py's:
+transfer/adapters/entities.py's:
 - `runs`: one partition per run, whose key reverses the order of run ids, which sort by creation time (see
   naming.run_id), so `list_runs(top=N)` reads N entities, newest first, plus what its filters skip, never
   the whole table sorted client-side; a point read does not slow as the table grows.
@@ -12,9 +12,9 @@ transfer/entities.py's:
 - `blobs`: creating the entity is the lock for (blob name, record key).
 - `requests`: one per Idempotency-Key (or schedule tick).
 - `ledger`: the export ledger: per repository and tag, the digest a succeeded run exported, kept in 16
-  bucket entities per repository (transfer/entities.py), so that a repository's ledger, or those of every
-  repository under a prefix, is one range query. A bucket is written by an ETag-conditional replace (or a
-  create), read again and retried when another run wrote it meanwhile, and an entry only by one read at
+  bucket entities per repository (transfer/adapters/entities.py), so that a repository's ledger, or those of
+  every repository under a prefix, is one range query. A bucket is written by an ETag-conditional replace
+  (or a create), read again and retried when another run wrote it meanwhile, and an entry only by one read at
   least as late as the stored one.
 
 Index maintenance, and how a crash between two writes heals:
@@ -40,13 +40,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from transfer import naming
-from transfer.config import StorageConnection
-from transfer.entities import (
+from transfer.adapters.entities import (
     ACTIVE,
     CLEANUP,
     LEDGER_PARTITION,
-    MAX_TOP,
     REQUEST_PARTITION,
     RUN_ROW,
     SOURCE,
@@ -71,10 +68,12 @@ from transfer.entities import (
     table_key,
     utc,
 )
-from transfer.errors import AlreadyExists, PreconditionFailed, TransferError
-from transfer.ports import BlobRecord, LedgerEntry, RequestRecord
-from transfer.runs import Run, RunKind, RunStatus, Trigger
-from transfer.sdk_errors import IGNORE, install_log_redaction, translated
+from transfer.adapters.sdk_errors import IGNORE, install_log_redaction, translated
+from transfer.domain import naming
+from transfer.domain.errors import AlreadyExists, PreconditionFailed, TransferError
+from transfer.domain.ports import MAX_TOP, BlobRecord, LedgerEntry, RequestRecord
+from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
+from transfer.domain.settings import StorageConnection
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from transfer.config import Settings
+from transfer.domain.settings import Settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from transfer import bootstrap
-from transfer.arm_views import EXPORT_OPTIONS, IMPORT_OPTIONS, STORAGE_ACCESS_MODES, Pipeline
-from transfer.errors import (
+from transfer.domain.arm_views import EXPORT_OPTIONS, IMPORT_OPTIONS, STORAGE_ACCESS_MODES, Pipeline
+from transfer.domain.errors import (
     Conflict,
     InvalidInput,
     NotConfigured,
@@ -27,8 +27,8 @@ from transfer.errors import (
     TransferError,
     Unavailable,
 )
-from transfer.presentation import blob_json, health_json, run_json, timestamp
-from transfer.runs import Run, RunStatus, Trigger
+from transfer.domain.runs import Run, RunStatus, Trigger
+from transfer.entrypoints.presentation import blob_json, health_json, run_json, timestamp
 from transfer.service import ListedRun, PipelineSpec, Report, TransferService
 
 # EXIT_TRANSIENT, not TRANSIENT: the service's TRANSIENT_ERRORS are exception types, this is an exit code.

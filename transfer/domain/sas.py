@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl
 
-from transfer.causes import SAS_EXPIRED, SAS_HTTP, SAS_PERMISSIONS, SAS_RESOURCE_TYPES, Cause
+from transfer.domain.causes import SAS_EXPIRED, SAS_HTTP, SAS_PERMISSIONS, SAS_RESOURCE_TYPES, Cause
 
 
 @dataclass(frozen=True)

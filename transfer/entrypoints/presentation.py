@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from transfer.runs import Run
+from transfer.domain.runs import Run
 
 if TYPE_CHECKING:
     from transfer.service import BlobDiagnosis, Check

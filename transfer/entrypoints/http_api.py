@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from transfer import naming
-from transfer.errors import (
+from transfer.domain import naming
+from transfer.domain.errors import (
     Conflict,
     InvalidInput,
     NotConfigured,
@@ -40,8 +40,8 @@ from transfer.errors import (
     TransferError,
     Unavailable,
 )
-from transfer.presentation import blob_json, health_json, run_json
-from transfer.runs import Trigger
+from transfer.domain.runs import Trigger
+from transfer.entrypoints.presentation import blob_json, health_json, run_json
 
 if TYPE_CHECKING:  # the service loads on the first request, not at cold start
     from transfer.service import Accepted, Check, TransferService

@@ -1,6 +1,6 @@
 """The state store's Table entities: keys, and runs, blob records, request records and index rows as
-entities and back. Pure: the Table adapter (transfer/state.py) and the in-memory fake (tests/fakes.py)
-share it, so both keep a record exactly alike (texts cut, datetimes in UTC, the same order).
+entities and back. Pure: the Table adapter (transfer/adapters/state.py) and the in-memory fake
+(tests/fakes.py) share it, so both keep a record exactly alike (texts cut, datetimes in UTC, the same order).
 
 - runs: PartitionKey `run_key(run.id)`, RowKey "run": each run its own partition, keyed by its id mapped to
   an order-reversing key, so the table's natural order (ascending PartitionKey) is newest run first, and a
@@ -29,9 +29,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from transfer import naming
-from transfer.ports import BlobAction, BlobRecord, LedgerEntry, RequestRecord
-from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, awaits_copy
+from transfer.domain import naming
+from transfer.domain.ports import BlobAction, BlobRecord, LedgerEntry, RequestRecord
+from transfer.domain.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, awaits_copy
 
 RUN_ROW = "run"
 ACTIVE = "active"
@@ -39,7 +39,6 @@ CLEANUP = "cleanup"
 SOURCE = "source"  # index partition of the runs the import pipeline's source trigger started
 REQUEST_PARTITION = "request"
 MAX_TEXT = 8 * 1024  # error messages and reasons are cut to this many characters
-MAX_TOP = 1000  # most runs one listing returns
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ascending, as ASCII
 _INVERT = str.maketrans(_ALPHABET, _ALPHABET[::-1])

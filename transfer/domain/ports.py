@@ -8,8 +8,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from transfer.arm_views import DeploymentState
-from transfer.runs import Run, RunKind, RunStatus
+from transfer.domain.arm_views import DeploymentState
+from transfer.domain.runs import Run, RunKind, RunStatus
+
+MAX_TOP = 1000  # most runs one listing returns
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,12 @@ class BlobCopier(Protocol):
         ...
 
     def copy_state(self, name: str) -> CopyState | None: ...
+
+
+class TemplateSource(Protocol):
+    """The ARM templates the app deploys, by name (arm_views names them)."""
+
+    def load(self, name: str) -> dict[str, Any]: ...
 
 
 class SecretReader(Protocol):

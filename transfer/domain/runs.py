@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from transfer.arm_views import DeploymentState, PipelineRun
+from transfer.domain.arm_views import DeploymentState, PipelineRun
 
 
 class RunKind(StrEnum):
@@ -77,7 +77,7 @@ class Run:
     owned: bool = True  # False for runs the source trigger started: cleanup never deletes them
     copy_status: CopyStatus | None = None
     copy_error: str | None = None
-    error_cause: str | None = None  # a known failure cause (transfer.causes), beside the raw error
+    error_cause: str | None = None  # a known failure cause (transfer.domain.causes), beside the raw error
     hint: str | None = None  # what to do about it
     correlation_id: str | None = None  # ARM's x-ms-correlation-request-id of the failing call
     warning: str | None = None  # a succeeded run's message (ContinueOnErrors skipped something)

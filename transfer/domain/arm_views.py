@@ -21,6 +21,11 @@ MANAGED_IDENTITY = "ManagedIdentity"
 STORAGE_ACCESS_MODES = (SAS_TOKEN, MANAGED_IDENTITY)
 EXPORT_OPTIONS = ("OverwriteBlobs", "ContinueOnErrors")
 IMPORT_OPTIONS = ("OverwriteTags", "DeleteSourceBlobOnSuccess", "ContinueOnErrors")
+# The templates the app deploys (templates/<name>/azuredeploy.json); their parameters are built below.
+EXPORT_PIPELINE = "export-pipeline"
+IMPORT_PIPELINE = "import-pipeline"
+EXPORT_RUN = "pipelinerun-export"
+IMPORT_RUN = "pipelinerun-import"
 
 
 def _dict(value: Any) -> Mapping[str, Any]:

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from transfer.config import StorageConnection
-from transfer.errors import PreconditionFailed, TransferError
-from transfer.ports import BlobInfo, CopyState
-from transfer.retry import storage_retry_policy
-from transfer.sdk_errors import IGNORE, install_log_redaction, redact, translated
+from transfer.adapters.retry import storage_retry_policy
+from transfer.adapters.sdk_errors import IGNORE, install_log_redaction, redact, translated
+from transfer.domain.errors import PreconditionFailed, TransferError
+from transfer.domain.ports import BlobInfo, CopyState
+from transfer.domain.settings import StorageConnection
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

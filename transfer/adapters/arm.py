@@ -24,11 +24,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from transfer.arm_views import DeploymentState, error_message
-from transfer.config import Settings
-from transfer.errors import NotFound, Throttled, TransferError, Unavailable
-from transfer.retry import capped_retry_policy
-from transfer.sdk_errors import IGNORE, redact, redact_json, status_of, translated
+from transfer.adapters.retry import capped_retry_policy
+from transfer.adapters.sdk_errors import IGNORE, redact, redact_json, status_of, translated
+from transfer.domain.arm_views import DeploymentState, error_message
+from transfer.domain.errors import NotFound, Throttled, TransferError, Unavailable
+from transfer.domain.settings import Settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

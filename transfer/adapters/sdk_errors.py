@@ -1,4 +1,4 @@
-"""Azure SDK exceptions as the project's errors (transfer/errors.py): one table, and one way to use it.
+"""Azure SDK exceptions as the project's errors (transfer/domain/errors.py): one table, and one way to use it.
 
 Every adapter call into an Azure SDK runs inside `translated`, which raises what the table says:
 
@@ -52,7 +52,7 @@ from enum import Enum
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
-from transfer.errors import AccessDenied, Throttled, TransferError, Unavailable
+from transfer.domain.errors import AccessDenied, Throttled, TransferError, Unavailable
 
 # ---- redaction ----------------------------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from transfer.config import StaleAction
-from transfer.manifests import is_manifest
-from transfer.ports import BlobAction, BlobInfo, BlobRecord
+from transfer.domain.manifests import is_manifest
+from transfer.domain.ports import BlobAction, BlobInfo, BlobRecord
+from transfer.domain.settings import StaleAction
 
 CATEGORY_KEY = "category"
 CATEGORY_VALUE = "acr-transfer-blob"

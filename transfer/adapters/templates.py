@@ -7,12 +7,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+from transfer.domain.arm_views import EXPORT_PIPELINE, EXPORT_RUN, IMPORT_PIPELINE, IMPORT_RUN
 
-EXPORT_PIPELINE = "export-pipeline"
-IMPORT_PIPELINE = "import-pipeline"
-EXPORT_RUN = "pipelinerun-export"
-IMPORT_RUN = "pipelinerun-import"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+__all__ = ["EXPORT_PIPELINE", "EXPORT_RUN", "IMPORT_PIPELINE", "IMPORT_RUN", "FileTemplates", "load"]
 
 
 @cache
@@ -20,3 +19,10 @@ def load(name: str) -> dict[str, Any]:
     with (TEMPLATES / name / "azuredeploy.json").open(encoding="utf-8") as handle:
         template: dict[str, Any] = json.load(handle)
     return template
+
+
+class FileTemplates:
+    """TemplateSource over templates/ beside the app."""
+
+    def load(self, name: str) -> dict[str, Any]:
+        return load(name)

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from transfer.errors import AccessDenied
-from transfer.ports import TagInfo
-from transfer.sdk_errors import IGNORE, translated
+from transfer.adapters.sdk_errors import IGNORE, translated
+from transfer.domain.errors import AccessDenied
+from transfer.domain.ports import TagInfo
 
 if TYPE_CHECKING:
     from azure.containerregistry import ContainerRegistryClient

@@ -22,10 +22,10 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from transfer.sdk_errors import redact
+from transfer.adapters.sdk_errors import redact
 
 CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
-LOGGER = "transfer"  # the app's loggers: transfer, transfer.arm, transfer.functions, ...
+LOGGER = "transfer"  # the app's loggers: transfer, transfer.adapters.arm, transfer.functions, ...
 # The `extra=` keys the app logs, and the custom dimensions the alert queries read (infra/README.md).
 DIMENSIONS: Mapping[str, str] = {
     "event": "transfer.event",

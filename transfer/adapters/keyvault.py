@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from transfer.errors import InvalidInput, NotFound, TransferError
-from transfer.ports import SasSecret
-from transfer.sdk_errors import translated
+from transfer.adapters.sdk_errors import translated
+from transfer.domain.errors import InvalidInput, NotFound, TransferError
+from transfer.domain.ports import SasSecret
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
