@@ -607,3 +607,23 @@ def test_pipelines_deploy_without_wait_says_where_the_identity_is(world: World, 
     )  # fmt: skip
     assert code == cli.OK
     assert out.splitlines()[-1].startswith("with --wait: the pipeline identity's principal id")
+
+
+def test_every_error_carries_its_exit_code() -> None:
+    from transfer.domain import errors
+
+    cases = [
+        (errors.InvalidInput("x"), cli.BAD_INPUT),
+        (errors.SettingsError(["x"]), cli.BAD_INPUT),
+        (errors.NotConfigured("x"), cli.BAD_INPUT),
+        (errors.AccessDenied("x"), cli.BAD_INPUT),
+        (errors.PipelineNotReady("x"), cli.BAD_INPUT),
+        (errors.NotFound("x"), cli.NOT_FOUND),
+        (errors.Conflict("x"), cli.CONFLICT),
+        (errors.PreconditionFailed("x"), cli.CONFLICT),
+        (errors.IdempotencyKeyReused("x"), cli.CONFLICT),
+        (errors.Throttled("x"), cli.EXIT_TRANSIENT),
+        (errors.Unavailable("x"), cli.EXIT_TRANSIENT),
+        (errors.TransferError("x"), cli.FAILED),
+    ]
+    assert [exc.exit_code for exc, _ in cases] == [code for _, code in cases]

@@ -453,14 +453,16 @@ def test_status_mapping_of_every_error() -> None:
         (errors.Conflict("x"), 409),
         (errors.PreconditionFailed("x"), 409),
         (errors.AlreadyExists("x"), 409),
-        (errors.Conflict("x", code="IdempotencyKeyReused"), 422),
+        (errors.IdempotencyKeyReused("x"), 422),
+        (errors.PayloadTooLarge("x"), 413),
+        (errors.UnsupportedMediaType("x"), 415),
         (NotConfigured("x"), 422),
         (errors.AccessDenied("x"), 422),
         (Throttled("x"), 429),
         (Unavailable("x"), 503),
         (errors.TransferError("x"), 500),
     ]
-    assert [http_api.status_for(exc) for exc, _ in cases] == [status for _, status in cases]
+    assert [exc.http_status for exc, _ in cases] == [status for _, status in cases]
 
 
 def test_routes_match_the_functions() -> None:

@@ -18,22 +18,25 @@ from typing import Any, TextIO
 from transfer import bootstrap
 from transfer.domain.arm_views import EXPORT_OPTIONS, IMPORT_OPTIONS, STORAGE_ACCESS_MODES, Pipeline
 from transfer.domain.errors import (
-    Conflict,
+    TRANSIENT_ERRORS,
+    ExitCode,
     InvalidInput,
-    NotConfigured,
     NotFound,
     SettingsError,
-    Throttled,
     TransferError,
-    Unavailable,
 )
 from transfer.domain.runs import Run, RunStatus, Trigger
 from transfer.entrypoints.presentation import blob_json, health_json, run_json, timestamp
 from transfer.service import ListedRun, PipelineSpec, Report, TransferService
 
-# EXIT_TRANSIENT, not TRANSIENT: the service's TRANSIENT_ERRORS are exception types, this is an exit code.
-OK, FAILED, BAD_INPUT, NOT_FOUND, CONFLICT, EXIT_TRANSIENT = 0, 1, 2, 3, 4, 5
-INTERNAL = 70
+# The exit codes the errors carry (transfer/domain/errors.py), under the names the commands use.
+OK, FAILED, BAD_INPUT = ExitCode.OK, ExitCode.FAILED, ExitCode.BAD_INPUT
+NOT_FOUND, CONFLICT, EXIT_TRANSIENT, INTERNAL = (
+    ExitCode.NOT_FOUND,
+    ExitCode.CONFLICT,
+    ExitCode.TRANSIENT,
+    ExitCode.INTERNAL,
+)
 
 EPILOG = """\
 exit codes:
@@ -249,29 +252,15 @@ def main(
         context = Context(args, console, service, sleep, monotonic)
         return COMMANDS[args.command](context)
     except SettingsError as exc:
-        return _fail(console, BAD_INPUT, exc, details=exc.problems)
+        return _fail(console, exc.exit_code, exc, details=exc.problems)
     except TransferError as exc:
-        return _fail(console, exit_code(exc), exc)
+        return _fail(console, exc.exit_code, exc)
     except KeyboardInterrupt:
         console.progress("interrupted: runs already started go on; follow them with `runs` or `show`")
         return 130
     except Exception:
         traceback.print_exc(file=console.err)
         return INTERNAL
-
-
-def exit_code(exc: TransferError) -> int:
-    for kind, code in (
-        (InvalidInput, BAD_INPUT),
-        (NotConfigured, BAD_INPUT),
-        (NotFound, NOT_FOUND),
-        (Conflict, CONFLICT),
-        (Throttled, EXIT_TRANSIENT),
-        (Unavailable, EXIT_TRANSIENT),
-    ):
-        if isinstance(exc, kind):
-            return code
-    return FAILED
 
 
 def _fail(console: Console, code: int, exc: TransferError, details: list[str] | None = None) -> int:
@@ -648,7 +637,7 @@ def _reconciled(context: Context, run: Run) -> Run:
     """The run moved forward from ARM now (only this run, not every active one)."""
     try:
         return context.service.reconcile_run(run.id)
-    except (Throttled, Unavailable) as exc:
+    except TRANSIENT_ERRORS as exc:
         context.console.progress(f"reconcile deferred: {exc.message}")
         return run
 

@@ -4,14 +4,11 @@ No Azure imports: function_app.py adapts `azure.functions` requests to `ApiReque
 server can do the same with `route()`. Every check of the request happens before the service is called, so
 a rejected request writes nothing and calls nothing.
 
-Status codes (DESIGN.md lists the set):
-  400 InvalidInput and every malformed request          404 NotFound
-  409 Conflict, PreconditionFailed, AlreadyExists       413 body over MAX_BODY_BYTES
-  415 a body that is not application/json (UTF-8)       422 IdempotencyKeyReused; NotConfigured (this
-  429 Throttled, with Retry-After                           instance lacks the role, e.g. no import pipeline),
-                                                            AccessDenied (its identity lacks a role)
-  500 SettingsError (the problems, which name settings) and anything unexpected (generic message, logged)
-  503 Unavailable; GET /health when a check fails
+Status codes are the errors' own (`http_status` in transfer/domain/errors.py): 400 bad input, 404, 409,
+413 body over MAX_BODY_BYTES, 415 not application/json (UTF-8), 422 IdempotencyKeyReused or a role this
+instance lacks (NotConfigured, AccessDenied, PipelineNotReady), 429 with Retry-After, 503 Unavailable and
+GET /health when a check fails; 500 SettingsError (the problems, which name settings) and anything
+unexpected (a generic message, logged).
 DELETE answers 202 when it started deleting the run's ARM resources (ARM deletes are started, not awaited)
 and 200 when they were already cleaned up. POST /exports with `"incremental": true` answers 200 with no
 runs when every tag is unchanged since its last successful export (`skipped` names them).
@@ -31,14 +28,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from transfer.domain import naming
 from transfer.domain.errors import (
-    Conflict,
     InvalidInput,
-    NotConfigured,
-    NotFound,
+    PayloadTooLarge,
     SettingsError,
     Throttled,
     TransferError,
-    Unavailable,
+    UnsupportedMediaType,
 )
 from transfer.domain.runs import Trigger
 from transfer.entrypoints.presentation import blob_json, health_json, run_json
@@ -79,14 +74,6 @@ class ApiResponse:
 
     def encoded(self) -> bytes:
         return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-class _Rejected(Exception):
-    """A request refused before the service sees it, with its own status code."""
-
-    def __init__(self, status: int, code: str, message: str, target: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.target = status, code, message, target
 
 
 Operation = Callable[["TransferService", "ApiRequest"], "ApiResponse"]
@@ -210,9 +197,6 @@ def handle(operation: Operation, request: ApiRequest, service: ServiceFactory) -
     """Run one operation and turn every outcome into a response; nothing raises out of here."""
     try:
         return operation(service(), request)
-    except _Rejected as exc:
-        log.info("request rejected: %s %s", exc.status, exc.code, extra={"target": exc.target})
-        return error_response(exc.status, exc.code, exc.message, exc.target)
     except SettingsError as exc:
         if operation is health:
             from transfer.service import Check
@@ -226,7 +210,7 @@ def handle(operation: Operation, request: ApiRequest, service: ServiceFactory) -
         ]
         return response
     except TransferError as exc:
-        status = status_for(exc)
+        status = exc.http_status
         level = logging.WARNING if status >= 500 or status == 429 else logging.INFO
         log.log(
             level, "request failed: %s %s: %s", status, exc.code, exc.message, extra={"target": exc.target}
@@ -241,22 +225,6 @@ def handle(operation: Operation, request: ApiRequest, service: ServiceFactory) -
         return error_response(
             500, "InternalError", f"an unexpected error occurred; the logs have incident {incident}", None
         )
-
-
-def status_for(exc: TransferError) -> int:
-    if exc.code == "IdempotencyKeyReused":
-        return 422
-    for kind, status in (
-        (InvalidInput, 400),
-        (NotFound, 404),
-        (Conflict, 409),  # PreconditionFailed and AlreadyExists are Conflicts
-        (NotConfigured, 422),
-        (Throttled, 429),
-        (Unavailable, 503),
-    ):
-        if isinstance(exc, kind):
-            return status
-    return 500
 
 
 def error_response(
@@ -284,13 +252,13 @@ def _json_body(request: ApiRequest, allowed: frozenset[str], required: tuple[str
     if len(request.body) > MAX_BODY_BYTES or (
         declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES
     ):
-        raise _Rejected(413, "PayloadTooLarge", f"the body is limited to {MAX_BODY_BYTES // 1024} KiB")
+        raise PayloadTooLarge(f"the body is limited to {MAX_BODY_BYTES // 1024} KiB")
     media_type, _, parameters = (request.header("Content-Type") or "").partition(";")
     charset = re.search(r"charset\s*=\s*\"?([^\";\s]+)", parameters, re.IGNORECASE)
     if media_type.strip().lower() != "application/json" or (
         charset and charset.group(1).lower() not in ("utf-8", "utf8")
     ):
-        raise _Rejected(415, "UnsupportedMediaType", "send Content-Type: application/json (UTF-8)")
+        raise UnsupportedMediaType("send Content-Type: application/json (UTF-8)")
     try:
         text = request.body.decode("utf-8")
     except UnicodeDecodeError:

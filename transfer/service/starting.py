@@ -18,7 +18,7 @@ from transfer.domain import artifacts, naming
 from transfer.domain.arm_views import EXPORT_RUN, IMPORT_RUN, run_parameters
 from transfer.domain.errors import (
     AlreadyExists,
-    Conflict,
+    IdempotencyKeyReused,
     InvalidInput,
     NotConfigured,
     NotFound,
@@ -257,8 +257,6 @@ class Starter:
 
 def _same_request(stored: RequestRecord, request: Mapping[str, Any]) -> None:
     if stored.fingerprint != naming.fingerprint(request):
-        raise Conflict(
-            "this Idempotency-Key was already used for a different request",
-            target="Idempotency-Key",
-            code="IdempotencyKeyReused",
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used for a different request", target="Idempotency-Key"
         )
