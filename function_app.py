@@ -149,8 +149,8 @@ def on_target_blob(client: blob.BlobClient) -> None:
 # ---- HTTP -----------------------------------------------------------------------------------------
 
 
-def _serve(operation: str, req: func.HttpRequest) -> func.HttpResponse:
-    """Run one operation of transfer/entrypoints/http_api.py (by name) on a request, as plain data."""
+def _serve(function: str, req: func.HttpRequest) -> func.HttpResponse:
+    """Answer a request with the operation of its function in http_api.ROUTES, as plain data."""
     from transfer import bootstrap
     from transfer.entrypoints import http_api
 
@@ -162,12 +162,12 @@ def _serve(operation: str, req: func.HttpRequest) -> func.HttpResponse:
         route_params=dict(req.route_params),
         body=req.get_body() or b"",
     )
-    answer = http_api.handle(http_api.OPERATIONS[operation], request, bootstrap.service_from_environment)
+    answer = http_api.serve(function, request, bootstrap.service_from_environment)
     return func.HttpResponse(
         answer.encoded(),
         status_code=answer.status,
         headers=dict(answer.headers),
-        mimetype="application/json",
+        mimetype=answer.media_type,
         charset="utf-8",
     )
 

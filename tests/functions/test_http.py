@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -14,7 +16,8 @@ from tests.conftest import ENV, World, make_world
 from transfer import bootstrap
 from transfer.domain.errors import NotConfigured, Throttled, Unavailable
 from transfer.domain.runs import RunStatus
-from transfer.entrypoints import http_api
+from transfer.entrypoints import http_api, routes
+from transfer.entrypoints.http_api import ApiResponse
 
 HOST = "https://transfer-app.azurewebsites.net"
 KEY = "fUnCtIoNkEy123=="
@@ -463,6 +466,23 @@ def test_status_mapping_of_every_error() -> None:
         (errors.TransferError("x"), 500),
     ]
     assert [exc.http_status for exc, _ in cases] == [status for _, status in cases]
+
+
+def test_the_route_table_is_the_readmes_http_api() -> None:
+    """Each row of http_api.ROUTES is a line of the README's HTTP API table, and each line a row."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    documented = {
+        (method, re.sub(r"\{[^}]*\}", "{}", path))
+        for method, path in re.findall(r"^\| `(GET|POST|DELETE|PUT) /([^` ?]+)", readme, re.MULTILINE)
+    }
+    table = {(r.method, re.sub(r"\{[^}]*\}", "{}", r.template)) for r in http_api.ROUTES}
+    assert table == documented
+
+
+def test_a_page_is_a_route_like_any_other() -> None:
+    page = ApiResponse(200, "<!doctype html><title>t</title>", media_type=routes.HTML)
+    assert page.encoded() == b"<!doctype html><title>t</title>"
+    assert ApiResponse(200, {"a": 1}).media_type == routes.JSON
 
 
 def test_routes_match_the_functions() -> None:

@@ -37,6 +37,7 @@ from transfer.domain.errors import (
 )
 from transfer.domain.runs import Trigger
 from transfer.entrypoints.presentation import blob_json, health_json, run_json
+from transfer.entrypoints.routes import JSON, ROUTE_PREFIX, Route, find
 
 if TYPE_CHECKING:  # the service loads on the first request, not at cold start
     from transfer.service import Accepted, Check, TransferService
@@ -44,7 +45,6 @@ if TYPE_CHECKING:  # the service loads on the first request, not at cold start
 log = logging.getLogger("transfer.http")
 
 MAX_BODY_BYTES = 256 * 1024
-ROUTE_PREFIX = "/api/"
 EXPORT_FIELDS = frozenset({"artifacts", "targetName", "incremental"})
 IMPORT_FIELDS = frozenset({"blob"})
 LIST_PARAMS = frozenset({"kind", "status", "top"})
@@ -69,10 +69,13 @@ class ApiRequest:
 @dataclass(frozen=True)
 class ApiResponse:
     status: int
-    body: Any
+    body: Any  # JSON's data, or the text of a page
     headers: Mapping[str, str] = field(default_factory=dict)
+    media_type: str = JSON
 
     def encoded(self) -> bytes:
+        if isinstance(self.body, str):
+            return self.body.encode()
         return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -157,37 +160,28 @@ def health_response(checks: list[Check]) -> ApiResponse:
     return ApiResponse(200 if body["status"] == "healthy" else 503, body)
 
 
-OPERATIONS: dict[str, Operation] = {
-    "start_export": start_export,
-    "start_import": start_import,
-    "get_run": get_run,
-    "list_runs": list_runs,
-    "delete_run": delete_run,
-    "health": health,
-    "get_blob": get_blob,
-}
-
-ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("POST", re.compile(r"^exports$"), "start_export"),
-    ("POST", re.compile(r"^imports$"), "start_import"),
-    ("GET", re.compile(r"^runs$"), "list_runs"),
-    ("GET", re.compile(r"^runs/(?P<run_id>[^/]+)$"), "get_run"),
-    ("DELETE", re.compile(r"^runs/(?P<run_id>[^/]+)$"), "delete_run"),
-    ("GET", re.compile(r"^health$"), "health"),
-    ("GET", re.compile(r"^blobs/(?P<name>.+)$"), "get_blob"),
+# The HTTP API, one row per function: function_app.py declares the same (tests check it).
+ROUTES: tuple[Route, ...] = (
+    Route("start_export", "POST", "exports", start_export),
+    Route("start_import", "POST", "imports", start_import),
+    Route("list_runs", "GET", "runs", list_runs),
+    Route("get_run", "GET", "runs/{run_id}", get_run),
+    Route("delete_run", "DELETE", "runs/{run_id}", delete_run),
+    Route("health", "GET", "health", health),
+    Route("get_blob", "GET", "blobs/{*name}", get_blob),
 )
+BY_FUNCTION = {route.function: route for route in ROUTES}
 
 
 def route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
     """The function name and route parameters for `path` under /api/, as the host routes them."""
-    if not path.startswith(ROUTE_PREFIX):
-        return None
-    rest = path[len(ROUTE_PREFIX) :].rstrip("/")
-    for verb, pattern, name in ROUTES:
-        match = pattern.match(rest)
-        if match and verb == method.upper():
-            return name, match.groupdict()
-    return None
+    found = find(ROUTES, method, path)
+    return (found[0].function, found[1]) if found else None
+
+
+def serve(function: str, request: ApiRequest, service: ServiceFactory) -> ApiResponse:
+    """The answer of the function named `function` (a row of ROUTES) to `request`."""
+    return handle(BY_FUNCTION[function].operation, request, service)
 
 
 # ---- the one entry point ------------------------------------------------------------------------
