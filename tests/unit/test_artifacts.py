@@ -1,7 +1,8 @@
 import pytest
 
-from transfer.domain.artifacts import MAX_PER_RUN, describe, normalise, parse_artifacts, split
+from transfer.domain.artifacts import MAX_PER_RUN, describe, parse_artifacts, split
 from transfer.domain.errors import InvalidInput
+from transfer.domain.references import normalise
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from transfer.domain.artifacts import split_reference
+from transfer.domain.references import split_reference
 
 FORMAT = "acr-transfer-manifest/v1"
 SUFFIX = ".manifest.json"

@@ -1,7 +1,7 @@
 """Selectors: a repository pattern and a tag pattern that the app expands through the source registry's
 data plane into `repo:tag` references (`team/*:v1.*`, `samples/nginx:*`, `app:*`). Pure.
 
-The grammar, beside the exact references of transfer/domain/artifacts.py (which never hold `*` or `?`, so the
+The grammar, beside the exact references of transfer/domain/references.py (which never hold `*` or `?`, so the
 two cannot be confused):
 
     selector    = repository-pattern ":" tag-pattern      (at least one wildcard in either)
@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from transfer.domain.artifacts import REPOSITORY, TAG, host_reason
+from transfer.domain.references import REPOSITORY, TAG, host_reason
 
 WILDCARDS = ("*", "?")
 

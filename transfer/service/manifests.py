@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from transfer.domain.artifacts import split_reference
 from transfer.domain.errors import NotConfigured, TransferError
 from transfer.domain.manifests import (
     CONTENT_TYPE,
@@ -32,6 +31,7 @@ from transfer.domain.manifests import (
     verify,
 )
 from transfer.domain.ports import LedgerEntry
+from transfer.domain.references import split_reference
 from transfer.domain.runs import Run, RunKind, RunStatus
 from transfer.service.context import TRANSIENT_ERRORS, Context
 from transfer.service.selecting import ledger_key

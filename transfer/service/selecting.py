@@ -21,9 +21,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from transfer.domain.artifacts import split_reference
 from transfer.domain.errors import AccessDenied, InvalidInput
 from transfer.domain.ports import LedgerEntry
+from transfer.domain.references import split_reference
 from transfer.domain.selectors import Selector, is_selector, matching_repositories, matching_tags
 from transfer.service.context import Context
 
