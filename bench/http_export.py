@@ -54,7 +54,7 @@ def measure(bench: Bench, results: Results, repeat: int) -> None:
         assert status == 202, answer
 
     def bare_put() -> None:
-        run_id = naming.run_id(RunKind.EXPORT, source.service.context.clock(), f"b{next(tokens):05x}")
+        run_id = naming.run_id(RunKind.EXPORT, source.clock(), f"b{next(tokens):05x}")
         parameters = run_parameters(
             "export",
             registry=settings.registry,
@@ -64,7 +64,7 @@ def measure(bench: Bench, results: Results, repeat: int) -> None:
             artifacts=(ARTIFACT,),
             blob=naming.export_blob_name("httpbench", run_id),
         )
-        source.service.arm.begin_deployment(naming.deployment_name(run_id), template, parameters)
+        source.ports.arm.begin_deployment(naming.deployment_name(run_id), template, parameters)
 
     def keyed() -> None:
         handler(f"bench-{uuid.uuid4().hex}")

@@ -122,7 +122,7 @@ def run(bench: Bench, results: Results, events: int, threads: int) -> None:
     tokens = iter(range(1, 10_000_000))
 
     def bare_put(name: str) -> None:
-        run_id = naming.run_id(RunKind.IMPORT, target.service.context.clock(), f"p{next(tokens):05x}")
+        run_id = naming.run_id(RunKind.IMPORT, target.clock(), f"p{next(tokens):05x}")
         parameters = run_parameters(
             "import",
             registry=settings.registry,
@@ -131,7 +131,7 @@ def run(bench: Bench, results: Results, events: int, threads: int) -> None:
             force_update_tag=naming.force_update_tag(run_id),
             blob=name,
         )
-        target.service.arm.begin_deployment(naming.deployment_name(run_id), template, parameters)
+        target.ports.arm.begin_deployment(naming.deployment_name(run_id), template, parameters)
 
     with bootstrap.use_service(target.service):
         base_seconds, _ = pooled(threads, fresh, properties)

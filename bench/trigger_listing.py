@@ -110,7 +110,7 @@ def main() -> None:
         bench.quiet_source_trigger()
         bench.admin.configure(run_seconds=0)
         target = bench.side("target")
-        listing = bench.side("target").service.arm.list_pipeline_runs  # another worker's adapter
+        listing = bench.side("target").ports.arm.list_pipeline_runs  # another worker's adapter
 
         page_size = int(bench.admin.config()["page_size"])
         put_pipeline_runs(bench, args.few, 0)

@@ -19,7 +19,6 @@ import azure.functions as func
 
 from demo import scenario
 from demo import stack as demo_stack
-from transfer import bootstrap
 from transfer.domain.settings import load_settings
 from transfer.entrypoints import http_api
 
@@ -97,12 +96,8 @@ def serve(source_port: int = 7071, target_port: int = 7072) -> None:
     stack = demo_stack.start()
     try:
         with demo_stack.identity(stack):
-            source = scenario.Side(
-                "source", bootstrap.build_service(load_settings(stack.source_env), stack.clock)
-            )
-            target = scenario.Side(
-                "target", bootstrap.build_service(load_settings(stack.target_env), stack.clock)
-            )
+            source = scenario.Side("source", load_settings(stack.source_env), stack.clock)
+            target = scenario.Side("target", load_settings(stack.target_env), stack.clock)
             scenario.prepare(stack, source, target)
             servers = [
                 ThreadingHTTPServer(("127.0.0.1", port), _handler(side, function_app))

@@ -24,7 +24,8 @@ from tests.fakes import (
 )
 from transfer import bootstrap
 from transfer.adapters.templates import FileTemplates
-from transfer.domain.ports import BlobInfo
+from transfer.bootstrap import Ports, assemble
+from transfer.domain.records import BlobInfo
 from transfer.domain.runs import Run
 from transfer.domain.settings import Settings, load_settings
 from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE
@@ -59,6 +60,11 @@ class World:
     settings: Settings
     registry: FakeRegistry  # the registry's data plane (this side's registry), empty to begin with
     writer: FakeBlobWriter  # writes manifests into `source`
+    ports: Ports  # the fakes as the service was wired with them
+
+    def new_worker(self) -> TransferService:
+        """Another worker over the same fakes: its own memory (caches, cursors, pauses), nothing else."""
+        return assemble(self.settings, self.ports, self.clock)
 
     def arm_writes(self) -> list[tuple[str, Any]]:
         """The ARM writes in call order, as (method, name or resource id)."""
@@ -148,20 +154,18 @@ def make_world(
     registry = FakeRegistry()
     export_uri = storage["export"].get("uri", "https://exportacct.blob.core.windows.net/transfer")
     writer = FakeBlobWriter({export_uri: source})
-    service = TransferService(
-        settings,
+    ports = Ports(
         arm=arm,
         state=state,
+        templates=FileTemplates(),
         blobs=blobs if settings.import_pipeline else None,
-        copier=(lambda: copier) if settings.copy_target_url else None,
-        secrets_reader=reader,
-        clock=clock,
-        token=lambda: f"{next(tokens):06x}",
+        copier=copier if settings.copy_target_url else None,
+        secrets=reader,
         registry=registry,
         blob_writer=writer,
-        templates=FileTemplates(),
     )
-    return World(service, arm, state, blobs, reader, copier, source, clock, settings, registry, writer)
+    service = assemble(settings, ports, clock, token=lambda: f"{next(tokens):06x}")
+    return World(service, arm, state, blobs, reader, copier, source, clock, settings, registry, writer, ports)
 
 
 @pytest.fixture

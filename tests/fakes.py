@@ -5,9 +5,10 @@ against both: ETags change on every write, conditional writes fail with Precondi
 record that exists fails (AlreadyExists / False), keys and texts are normalised as the Table adapter
 stores them (the same transfer/adapters/entities.py), and listings come in the adapters' order.
 
-Every fake counts its calls (`fake.calls["get_resource"]`) and can be told to fail:
+Every fake counts its calls (`fake.calls["get_resource"]`) and has the fault hooks of tests/faults.py:
 `fake.fail("get_deployment", Throttled("slow down", retry_after=5), times=2)` raises that error on the
-next two calls of that method (before it does anything).
+next two calls of that method (before it does anything), and `fake.around("get_deployment", hook)` sends
+every call through `hook(call, *args)` (a slow read, a racing writer, an answer ARM may give).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.faults import Hooks
 from transfer.adapters.entities import (
     ACTIVE,
     CLEANUP,
@@ -37,8 +39,8 @@ from transfer.adapters.keyvault import parse_sas, split_secret_uri
 from transfer.domain.arm_views import DeploymentState
 from transfer.domain.errors import AccessDenied, AlreadyExists, NotFound, PreconditionFailed, TransferError
 from transfer.domain.naming import check_run_id
-from transfer.domain.ports import (
-    MAX_TOP,
+from transfer.domain.ports import MAX_TOP
+from transfer.domain.records import (
     BlobInfo,
     BlobRecord,
     CopyState,
@@ -76,8 +78,8 @@ class Clock:
         return self.now
 
 
-class _Faults:
-    """Call counting and scripted failures shared by the fakes."""
+class _Faults(Hooks):
+    """Call counting, scripted failures and hooks, shared by the fakes."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()

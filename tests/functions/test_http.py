@@ -13,6 +13,7 @@ import pytest
 
 import function_app
 from tests.conftest import ENV, World, make_world
+from tests.faults import instead
 from transfer import bootstrap
 from transfer.domain.errors import NotConfigured, Throttled, Unavailable
 from transfer.domain.runs import RunStatus
@@ -200,7 +201,7 @@ def test_throttling_is_429_with_retry_after(world: World, monkeypatch: Any) -> N
     def throttled(record: Any) -> Any:
         raise Throttled("too many requests to Table Storage", retry_after=7.2)
 
-    monkeypatch.setattr(world.state, "claim_request", throttled)
+    world.state.around("claim_request", instead(throttled))
     status, body, response = export({"artifacts": ["ok:v1"]}, headers={"Idempotency-Key": "k"})
     assert_error(status, body, 429, "Throttled", None)
     assert response.headers["Retry-After"] == "8"
@@ -211,7 +212,7 @@ def test_a_dependency_down_is_503(world: World, monkeypatch: Any) -> None:
     def down(run: Any) -> Any:
         raise Unavailable("Table Storage did not answer")
 
-    monkeypatch.setattr(world.state, "add_run", down)
+    world.state.around("add_run", instead(down))
     status, body, _ = export({"artifacts": ["ok:v1"]})
     assert_error(status, body, 503, "Unavailable", None)
     assert world.arm_writes() == []
@@ -223,7 +224,7 @@ def test_an_unexpected_error_is_500_without_details_and_is_logged(
     def broken(run: Any) -> Any:
         raise RuntimeError("internal detail that stays in the logs")
 
-    monkeypatch.setattr(world.state, "add_run", broken)
+    world.state.around("add_run", instead(broken))
     with caplog.at_level(logging.INFO):
         status, body, response = export({"artifacts": ["ok:v1"]})
     assert_error(status, body, 500, "InternalError", None)
@@ -424,7 +425,7 @@ def test_health_is_503_when_a_check_fails(world: World, monkeypatch: Any) -> Non
     def down() -> None:
         raise Unavailable("Table Storage did not answer")
 
-    monkeypatch.setattr(world.state, "ping", down)
+    world.state.around("ping", instead(down))
     status, body, _ = health()
     assert status == 503
     assert body["status"] == "unhealthy"

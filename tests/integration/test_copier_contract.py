@@ -18,7 +18,8 @@ from tests.fakes import Clock, FakeBlobCopier, FakeBlobStore
 from tests.integration.conftest import unique
 from tests.integration.polling import wait_for
 from transfer.domain.errors import Throttled, TransferError, Unavailable
-from transfer.domain.ports import BlobCopier, BlobInfo, BlobStore
+from transfer.domain.ports import BlobCopier, BlobStore
+from transfer.domain.records import BlobInfo
 from transfer.domain.settings import StorageConnection
 
 CATEGORY = {"category": "acr-transfer-blob"}

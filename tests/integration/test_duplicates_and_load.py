@@ -130,19 +130,13 @@ def racing(*work: Callable[[], Any]) -> list[Any]:
 # ---- racing reconciles with the copy step --------------------------------------------------------------
 
 
-def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from transfer.adapters.blobs import AzureBlobCopier
-
+def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(stack: Stack) -> None:
     copies: Counter[str] = Counter()
-    start_copy = AzureBlobCopier.start_copy
 
-    def counted(self: AzureBlobCopier, source_url: str, name: str) -> Any:
+    def counted(start_copy: Any, source_url: str, name: str) -> Any:
         copies[name] += 1
-        return start_copy(self, source_url, name)
+        return start_copy(source_url, name)
 
-    monkeypatch.setattr(AzureBlobCopier, "start_copy", counted)
     stack.emulator.admin.configure(source_trigger_run_shape="request-name")  # its runs name their blob
     try:
         source = side(stack, "source")
@@ -155,7 +149,9 @@ def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(
                 lambda r=run: source.service.deployment(r.deployment_name).provisioning_state == "Succeeded",  # type: ignore[misc]
                 f"run {run.id} to finish in ARM",
             )
-        first, second = side(stack, "source"), side(stack, "source")  # two workers, one table
+        first, second = side(stack, "source", faults=True), side(stack, "source", faults=True)  # one table
+        for worker in (first, second):
+            worker.ports.copier.around("start_copy", counted)
 
         def settled() -> bool:
             racing(first.service.reconcile, second.service.reconcile)
@@ -186,7 +182,7 @@ def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(
 
         def source_trigger_runs() -> Counter[str]:
             named = Counter()
-            for body in target.service.arm.list_pipeline_runs():
+            for body in target.ports.arm.list_pipeline_runs():
                 source_name = (body.get("properties", {}).get("request", {}).get("source") or {}).get("name")
                 if source_name in blobs:
                     named[source_name] += 1
@@ -286,7 +282,7 @@ def test_200_blob_events_half_duplicates_one_action_per_blob_and_arm_writes_with
     puts = deployment_puts(requests, demo_stack.TARGET_GROUP)
     assert puts == Counter({found[0].deployment_name: 1 for found in runs.values()})
     assert all(
-        record.run_id for name in imports for record in target.service.state.blob_records(name)
+        record.run_id for name in imports for record in target.ports.state.blob_records(name)
     )  # no claim left without its run
     count, sustained, peak = write_rate(requests)
     assert count == 50

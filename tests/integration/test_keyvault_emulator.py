@@ -12,7 +12,7 @@ from emulator.testing import RunningEmulator
 from transfer.adapters.credentials import make_credential
 from transfer.adapters.keyvault import KeyVaultSecretReader
 from transfer.domain.errors import NotFound
-from transfer.domain.ports import SasSecret
+from transfer.domain.records import SasSecret
 from transfer.domain.settings import load_settings
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]

@@ -11,7 +11,8 @@ import pytest
 
 from transfer.domain import naming
 from transfer.domain.errors import AlreadyExists, InvalidInput, PreconditionFailed
-from transfer.domain.ports import BlobAction, BlobRecord, LedgerEntry, RequestRecord, StateStore
+from transfer.domain.ports import StateStore
+from transfer.domain.records import BlobAction, BlobRecord, LedgerEntry, RequestRecord
 from transfer.domain.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)

@@ -28,7 +28,7 @@ from transfer.adapters.entities import (
     table_key,
 )
 from transfer.domain.errors import InvalidInput
-from transfer.domain.ports import BlobAction, BlobRecord, RequestRecord
+from transfer.domain.records import BlobAction, BlobRecord, RequestRecord
 from transfer.domain.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
@@ -174,7 +174,7 @@ def test_request_records_round_trip_keyed_by_a_hash() -> None:
 
 def test_a_ledger_bucket_round_trips_and_splits_over_properties() -> None:
     from transfer.adapters.entities import LEDGER_PART, ledger_bucket, ledger_entity, ledger_from_entity
-    from transfer.domain.ports import LedgerEntry
+    from transfer.domain.records import LedgerEntry
 
     read_at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     entries = {
@@ -193,7 +193,7 @@ def test_a_ledger_bucket_round_trips_and_splits_over_properties() -> None:
 
 def test_a_bucket_too_big_for_one_entity_is_refused() -> None:
     from transfer.adapters.entities import ledger_entity
-    from transfer.domain.ports import LedgerEntry
+    from transfer.domain.records import LedgerEntry
 
     read_at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     entries = {

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import ENV, World, make_world
+from tests.faults import instead
 from transfer.domain.errors import Conflict, PreconditionFailed, Throttled, TransferError
 from transfer.domain.runs import CopyStatus, Run, RunStatus, Trigger
-from transfer.service.context import PASS_BUDGET
+from transfer.service.passes import PASS_BUDGET
 
 
 @pytest.fixture
@@ -67,15 +68,14 @@ def test_a_429_ends_the_passes_arm_work_and_is_waited_out_across_ticks(world: Wo
 
 def test_the_time_budget_ends_a_pass_and_the_next_starts_where_it_stopped(world: World) -> None:
     runs = running(world, 3)
-    read = world.arm.get_deployment
     reached: list[str] = []
 
-    def slow_read(name: str) -> Any:
+    def slow_read(read: Any, name: str) -> Any:
         reached.append(name.removeprefix("acrtransfer-"))
         world.clock.advance(seconds=PASS_BUDGET.total_seconds() + 1)
         return read(name)
 
-    world.arm.get_deployment = slow_read  # type: ignore[method-assign]
+    world.arm.around("get_deployment", slow_read)
     assert world.service.reconcile().counts["not-reached"] == 2
     world.service.reconcile()
     world.service.reconcile()
@@ -181,14 +181,13 @@ def test_cleanup_marks_a_run_cleaned_up_only_when_arm_confirms(world: World) -> 
     [run] = finished(world, 1)
     pipeline_run_id = world.arm.pipeline_run_id(run.id)
     body = world.arm.resources[pipeline_run_id.lower()]
-    deletes = world.arm.delete_resource
 
-    def accepted_delete(resource_id: str) -> bool:
-        deletes(resource_id)
+    def accepted_delete(delete: Any, resource_id: str) -> bool:
+        delete(resource_id)
         world.arm.put_resource(body)  # still there, being deleted
         return False  # ARM's 202 Accepted
 
-    world.arm.delete_resource = accepted_delete  # type: ignore[method-assign]
+    world.arm.around("delete_resource", accepted_delete)
     writes = len(world.arm_writes())
     assert world.service.cleanup().counts["deleting"] == 1
     assert not world.stored_run(run.id).cleaned_up
@@ -204,11 +203,11 @@ def test_deletes_arm_accepted_but_never_finished_are_sent_again(world: World) ->
     [run] = finished(world, 1)
     pipeline_run_id = world.arm.pipeline_run_id(run.id)
     body = world.arm.resources[pipeline_run_id.lower()]
-    world.arm.delete_resource = lambda resource_id: False  # type: ignore[method-assign]  # 202, then nothing
+    world.arm.around("delete_resource", instead(lambda resource_id: False))  # 202, then nothing
     world.service.cleanup()
     world.clock.advance(minutes=31)
     calls: list[str] = []
-    world.arm.delete_resource = lambda resource_id: calls.append(resource_id) or True  # type: ignore[method-assign]
+    world.arm.around("delete_resource", instead(lambda resource_id: calls.append(resource_id) or True))
     assert world.arm.resources[pipeline_run_id.lower()] == body
     assert world.service.cleanup().counts["deleted"] == 1
     assert calls == [pipeline_run_id]
@@ -262,16 +261,15 @@ def test_a_racer_that_loses_the_copy_claim_does_not_copy() -> None:
     assert run.blob is not None
     world.source.put(run.blob, content=b"exported")
     world.arm.finish_run(run.id, "Succeeded")
-    updates = world.state.update_run
     calls = {"n": 0}
 
-    def another_worker_claims_first(changed: Run) -> Run:
+    def another_worker_claims_first(update: Any, changed: Run) -> Run:
         calls["n"] += 1
         if changed.copy_status is CopyStatus.STARTING:
             raise PreconditionFailed("another worker changed the run first")
-        return updates(changed)
+        return update(changed)
 
-    world.state.update_run = another_worker_claims_first  # type: ignore[method-assign]
+    world.state.around("update_run", another_worker_claims_first)
     world.service.reconcile()
     assert ("start_copy", run.blob) not in world.copier.history
 
@@ -289,15 +287,14 @@ def test_a_409_on_one_blobs_metadata_write_does_not_stop_the_sweep(world: World)
 def test_a_sweep_cut_short_starts_after_the_last_blob_it_reached(world: World) -> None:
     for name in ("a-blob", "b-blob", "c-blob"):
         world.add_blob(name, age_days=61)
-    merge = world.blobs.merge_metadata
     seen: list[str] = []
 
-    def slow_merge(name: str, *args: Any, **kwargs: Any) -> Any:
+    def slow_merge(merge: Any, name: str, *args: Any, **kwargs: Any) -> Any:
         seen.append(name)
         world.clock.advance(seconds=PASS_BUDGET.total_seconds() + 1)
         return merge(name, *args, **kwargs)
 
-    world.blobs.merge_metadata = slow_merge  # type: ignore[method-assign]
+    world.blobs.around("merge_metadata", slow_merge)
     first = world.service.sweep()
     assert first.counts["not-reached"] == 2
     world.service.sweep()

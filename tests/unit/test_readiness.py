@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ENV, World, make_world
+from tests.faults import instead
 from transfer.domain.errors import AccessDenied, PipelineNotReady
 from transfer.domain.runs import Trigger
 
@@ -165,8 +166,8 @@ def test_health_runs_its_checks_at_once_so_a_dependency_down_is_waited_out_once(
         meeting.wait()
         raise Unavailable("ARM: the service could not be reached (ServiceRequestError)")
 
-    world.arm.get_resource = unreachable  # type: ignore[method-assign]
-    world.arm.count_deployments = unreachable  # type: ignore[method-assign]
+    world.arm.around("get_resource", instead(unreachable))
+    world.arm.around("count_deployments", instead(unreachable))
     found = world.service.health()
     names = [c.name for c in found]
     assert names[:2] == ["settings", "state"]

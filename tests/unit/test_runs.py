@@ -4,15 +4,8 @@ from typing import Any
 import pytest
 
 from transfer.domain.arm_views import DeploymentState, PipelineRun
-from transfer.domain.runs import (
-    Run,
-    RunKind,
-    RunStatus,
-    Trigger,
-    advance,
-    observation,
-    with_observation,
-)
+from transfer.domain.observation import observation
+from transfer.domain.runs import Run, RunKind, RunStatus, Trigger, advance
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 A, D, R, S, F, C = (
@@ -110,7 +103,7 @@ def test_apply_moves_forward_and_stamps_finish() -> None:
     later = NOW + timedelta(minutes=3)
     seen = observation(None, pipeline_run("Succeeded", progress={"percentage": "100"}))
     assert seen is not None
-    after = with_observation(make_run(R), seen, later)
+    after = make_run(R).observed(seen, later)
     assert (after.status, after.progress, after.finished_at, after.updated_at) == (S, "100", later, later)
 
 
@@ -118,7 +111,7 @@ def test_apply_leaves_terminal_runs_untouched() -> None:
     seen = observation(None, pipeline_run("Running"))
     assert seen is not None
     done = make_run(F)
-    assert with_observation(done, seen, NOW + timedelta(hours=1)) is done
+    assert done.observed(seen, NOW + timedelta(hours=1)) is done
 
 
 def test_terminal_statuses() -> None:

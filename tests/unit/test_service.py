@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import World, make_world
-from transfer.adapters.templates import FileTemplates
 from transfer.domain.errors import (
     Conflict,
     InvalidInput,
@@ -345,22 +344,13 @@ def test_source_trigger_runs_are_read_once_and_only_within_the_window(world: Wor
 
 
 def test_a_new_worker_learns_the_recorded_source_trigger_runs_in_one_read(world: World) -> None:
-    from transfer.service import TransferService
-
     pipeline = world.service.settings.pipeline_id("import")
     names = [f"srcrun{n:05d}" for n in range(40)]
     for name in names:
         world.arm.put_pipeline_run(name, source_trigger=True, request={"pipelineResourceId": pipeline})
     assert world.service.reconcile().counts["adopted"] == 40
     world.arm.put_pipeline_run("srcrunlate1", source_trigger=True, request={"pipelineResourceId": pipeline})
-    worker = TransferService(
-        world.settings,
-        arm=world.arm,
-        state=world.state,
-        blobs=world.blobs,
-        clock=world.clock,
-        templates=FileTemplates(),
-    )
+    worker = world.new_worker()
     world.state.calls.clear()
     assert worker.reconcile().counts["adopted"] == 1
     assert world.state.calls["source_runs"] == 1

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from transfer.domain.ports import BlobAction, BlobInfo, BlobRecord
+from transfer.domain.records import BlobAction, BlobInfo, BlobRecord
 from transfer.domain.settings import StaleAction
 from transfer.domain.staleness import (
     REFRESH_KEY,

@@ -10,7 +10,7 @@ azure-storage-blob loads lazily.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 from transfer.adapters.retry import storage_retry_policy
 from transfer.adapters.sdk_errors import IGNORE, install_log_redaction, redact, translated
 from transfer.domain.errors import PreconditionFailed, TransferError
-from transfer.domain.ports import BlobInfo, CopyState
+from transfer.domain.ports import BlobCopier
+from transfer.domain.records import BlobInfo, CopyState
 from transfer.domain.settings import StorageConnection
 
 if TYPE_CHECKING:
@@ -181,6 +182,28 @@ def _copy_state(status: Any, description: Any) -> CopyState:
     text = str(status.value if hasattr(status, "value") else status or "pending")
     error = redact(str(description), 500) if description and text != "success" else None
     return CopyState(text, error)
+
+
+class DeferredCopier:
+    """A BlobCopier built on first use, once: building it may read the target's SAS from Key Vault, which
+    belongs to the first copy, not to a worker's start."""
+
+    def __init__(self, build: Callable[[], BlobCopier]) -> None:
+        self._build = build
+        self._copier: BlobCopier | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> BlobCopier:
+        with self._lock:
+            if self._copier is None:
+                self._copier = self._build()
+            return self._copier
+
+    def start_copy(self, source_url: str, name: str) -> CopyState:
+        return self._get().start_copy(source_url, name)
+
+    def copy_state(self, name: str) -> CopyState | None:
+        return self._get().copy_state(name)
 
 
 class AzureBlobCopier:

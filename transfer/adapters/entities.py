@@ -30,8 +30,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from transfer.domain import naming
-from transfer.domain.ports import BlobAction, BlobRecord, LedgerEntry, RequestRecord
-from transfer.domain.runs import CopyStatus, Run, RunKind, RunStatus, Trigger, awaits_copy
+from transfer.domain.manifests import Verification
+from transfer.domain.records import BlobAction, BlobRecord, LedgerEntry, RequestRecord
+from transfer.domain.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
 
 RUN_ROW = "run"
 ACTIVE = "active"
@@ -121,7 +122,7 @@ def stored_run(run: Run) -> Run:
 
 def index_partition(run: Run) -> str | None:
     """Which index partition the run belongs in: "active", "cleanup", or none."""
-    if not run.status.terminal or awaits_copy(run):
+    if not run.status.terminal or run.awaits_copy:
         return ACTIVE
     if run.owned and not run.cleaned_up:
         return CLEANUP
@@ -167,7 +168,7 @@ def run_entity(run: Run) -> dict[str, Any]:
         "skipped_artifacts": json.dumps(list(run.skipped_artifacts)) if run.skipped_artifacts else None,
         "digests": json.dumps([list(pair) for pair in run.digests]) if run.digests else None,
         "manifest": run.manifest,
-        "verification": run.verification,
+        "verification": run.verification.value if run.verification else None,
         "verification_detail": run.verification_detail,
         "missing_since": run.missing_since,
         "delete_started": run.delete_started,
@@ -220,7 +221,7 @@ def run_from_entity(entity: Mapping[str, Any], etag: str | None) -> Run:
         skipped_artifacts=tuple(json.loads(entity.get("skipped_artifacts") or "[]")),
         digests=tuple((str(a), str(d)) for a, d in json.loads(entity.get("digests") or "[]")),
         manifest=_opt_str(entity.get("manifest")),
-        verification=_opt_str(entity.get("verification")),
+        verification=_verification(entity.get("verification")),
         verification_detail=_opt_str(entity.get("verification_detail")),
         missing_since=_opt_dt(entity.get("missing_since")),
         delete_started=_opt_dt(entity.get("delete_started")),
@@ -373,3 +374,7 @@ def stored_ledger_entry(entry: LedgerEntry) -> LedgerEntry:
 def ledger_supersedes(new: LedgerEntry, stored: LedgerEntry | None) -> bool:
     """Whether `new` may replace the stored row: it was read at least as late (ties: the newer write)."""
     return stored is None or utc(new.read_at) >= utc(stored.read_at)
+
+
+def _verification(value: Any) -> Verification | None:
+    return Verification(value) if value in Verification.__members__.values() else None

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from transfer.adapters.sdk_errors import translated
 from transfer.domain.errors import InvalidInput, NotFound, TransferError
-from transfer.domain.ports import SasSecret
+from transfer.domain.records import SasSecret
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from transfer.adapters.sdk_errors import IGNORE, translated
 from transfer.domain.errors import AccessDenied
-from transfer.domain.ports import TagInfo
+from transfer.domain.records import TagInfo
 
 if TYPE_CHECKING:
     from azure.containerregistry import ContainerRegistryClient

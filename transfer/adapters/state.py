@@ -71,7 +71,8 @@ from transfer.adapters.entities import (
 from transfer.adapters.sdk_errors import IGNORE, install_log_redaction, translated
 from transfer.domain import naming
 from transfer.domain.errors import AlreadyExists, PreconditionFailed, TransferError
-from transfer.domain.ports import MAX_TOP, BlobRecord, LedgerEntry, RequestRecord
+from transfer.domain.ports import MAX_TOP
+from transfer.domain.records import BlobRecord, LedgerEntry, RequestRecord
 from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
 from transfer.domain.settings import StorageConnection
 

@@ -1,102 +1,32 @@
-"""The service's view of the outside world. Adapters implement these; tests use hand-written fakes."""
+"""The service's view of the outside world, by role: each use case names the ports it touches. The
+adapters implement them (one Table adapter implements every state role, one ARM adapter every ARM role)
+and so do the hand-written fakes of tests/fakes.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol
 
 from transfer.domain.arm_views import DeploymentState
+from transfer.domain.records import (
+    BlobInfo,
+    BlobRecord,
+    CopyState,
+    LedgerEntry,
+    RequestRecord,
+    SasSecret,
+    TagInfo,
+)
 from transfer.domain.runs import Run, RunKind, RunStatus
 
 MAX_TOP = 1000  # most runs one listing returns
 
-
-@dataclass(frozen=True)
-class BlobInfo:
-    name: str
-    etag: str
-    last_modified: datetime
-    content_md5: bytes | None
-    metadata: Mapping[str, str]
-    size: int = 0
+# ---- ARM ------------------------------------------------------------------------------------------------
 
 
-class BlobAction(StrEnum):
-    SOURCE_TRIGGER = "source-trigger"
-    REFRESH = "refresh"
-    IMPORT = "import"
-
-
-@dataclass(frozen=True)
-class BlobRecord:
-    """What the app decided for one version of a blob. (name, key) is unique: creating it is the lock."""
-
-    name: str
-    key: str
-    action: BlobAction
-    decided_at: datetime
-    last_modified: datetime
-    run_id: str | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """An Idempotency-Key (or schedule tick) and the runs it produced."""
-
-    key: str
-    request_id: str
-    fingerprint: str
-    run_ids: tuple[str, ...]
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class SasSecret:
-    token: str = field(repr=False)
-    expires_at: datetime | None
-    permissions: str
-
-
-@dataclass(frozen=True)
-class TagInfo:
-    """One tag of a repository as the registry's data plane lists it."""
-
-    name: str
-    digest: str
-    last_updated: datetime | None = None
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """The export ledger: the digest a tag had when a run that succeeded exported it.
-
-    `reference` is the tag (or `@sha256:...` for a digest reference) within `repository`; `read_at` is
-    when the digest was read (the run's start), so of two runs the later reading wins."""
-
-    repository: str
-    reference: str
-    digest: str
-    run_id: str
-    read_at: datetime
-
-    @property
-    def artifact(self) -> str:
-        joiner = "" if self.reference.startswith("@") else ":"
-        return f"{self.repository}{joiner}{self.reference}"
-
-
-@dataclass(frozen=True)
-class CopyState:
-    status: str  # pending / success / failed / aborted, as Storage reports it
-    error: str | None = None
-
-
-class ResourceManager(Protocol):
-    """ARM in one resource group: deployments and pipeline resources."""
+class Deployments(Protocol):
+    """ARM template deployments in the registry's resource group."""
 
     def begin_deployment(self, name: str, template: Mapping[str, Any], parameters: Mapping[str, Any]) -> None:
         """Send the deployment's initial PUT and return without waiting. A deployment of that name that is
@@ -111,6 +41,10 @@ class ResourceManager(Protocol):
         ...
 
     def count_deployments(self) -> int: ...
+
+
+class PipelineResources(Protocol):
+    """The registry's ACR Transfer resources: pipelines and pipelineRuns, as ARM's JSON."""
 
     def get_resource(self, resource_id: str) -> dict[str, Any] | None:
         """A pipeline resource (pipeline or run) by id, as ARM's JSON; None when absent."""
@@ -128,16 +62,27 @@ class ResourceManager(Protocol):
         """Every export (`kind` "export") or import pipeline of the configured registry, as ARM's JSON."""
         ...
 
-    def role_assignments(self, principal_id: str) -> list[dict[str, Any]]:
-        """The role assignments of a principal in the subscription (any scope), as ARM's JSON."""
-        ...
-
     def supported_api_versions(self, resource_id: str) -> tuple[str, ...]:
         """The API versions the resource's provider advertises (`api-supported-versions`) for it."""
         ...
 
 
-class StateStore(Protocol):
+class RoleAssignments(Protocol):
+    def role_assignments(self, principal_id: str) -> list[dict[str, Any]]:
+        """The role assignments of a principal in the subscription (any scope), as ARM's JSON."""
+        ...
+
+
+class ResourceManager(Deployments, PipelineResources, RoleAssignments, Protocol):
+    """ARM in one resource group: every ARM role at once (what the ARM adapter implements)."""
+
+
+# ---- state ----------------------------------------------------------------------------------------------
+
+
+class RunStore(Protocol):
+    """Run records: each written ETag-conditionally, so of two writers one wins and the other finds out."""
+
     def add_run(self, run: Run) -> Run:
         """Create the record; raises AlreadyExists when the id is taken. Returns it with its etag."""
         ...
@@ -154,8 +99,12 @@ class StateStore(Protocol):
         """Newest first."""
         ...
 
+
+class RunIndex(Protocol):
+    """The runs a timer pass works on, read from an index: their cost follows those runs, not all runs."""
+
     def active_runs(self) -> list[Run]:
-        """Runs not yet terminal; the cost follows the number of active runs, not of all runs kept."""
+        """Runs not yet terminal (or with a copy to follow)."""
         ...
 
     def runs_to_clean(self) -> list[Run]:
@@ -168,6 +117,10 @@ class StateStore(Protocol):
         names one that is not recorded: look up by id what it does not name."""
         ...
 
+
+class BlobRecords(Protocol):
+    """What the app decided for each version of a watched blob; creating a record is the lock."""
+
     def claim_blob(self, record: BlobRecord) -> bool:
         """Create the record if (name, key) is new; False when another worker or event got there first."""
         ...
@@ -176,11 +129,19 @@ class StateStore(Protocol):
 
     def update_blob_record(self, record: BlobRecord) -> None: ...
 
+
+class RequestRecords(Protocol):
+    """Idempotency-Keys (and schedule ticks) and the run ids their first use claimed."""
+
     def claim_request(self, record: RequestRecord) -> RequestRecord:
         """Create the record if its key is new and return it; otherwise return the one stored first."""
         ...
 
     def get_request(self, key: str) -> RequestRecord | None: ...
+
+
+class ExportLedger(Protocol):
+    """Per repository and tag, the digest a run that succeeded exported."""
 
     def exported(self, repository: str) -> dict[str, LedgerEntry]:
         """The export ledger of one repository: its entries by `reference` (tag, or `@sha256:...`)."""
@@ -197,11 +158,18 @@ class StateStore(Protocol):
         loses its update, and a slow older run never writes its older digest over a newer one."""
         ...
 
+
+class StateProbe(Protocol):
     def ping(self) -> None:
         """Raise when the tables cannot be reached."""
         ...
 
 
+class StateStore(RunStore, RunIndex, BlobRecords, RequestRecords, ExportLedger, StateProbe, Protocol):
+    """Every state role at once (what the Table adapter and its fake implement)."""
+
+
+# ---- Storage, the registry, Key Vault, templates ---------------------------------------------------------
 class BlobStore(Protocol):
     """The watched container on the target side."""
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from transfer.domain.manifests import is_manifest
-from transfer.domain.ports import BlobAction, BlobInfo, BlobRecord
+from transfer.domain.records import BlobAction, BlobInfo, BlobRecord
 from transfer.domain.settings import StaleAction
 
 CATEGORY_KEY = "category"
