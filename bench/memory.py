@@ -67,7 +67,7 @@ with traffic.window() as seen:
     function_app.on_target_blob(client)
 after = rss_kib("VmRSS")
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-records = bootstrap.service_from_environment().state.blob_records(name)
+records = bootstrap.real_ports(bootstrap.settings_from_environment()).state.blob_records(name)
 print(json.dumps({{
     "before_kib": before,
     "peak_kib": peak,

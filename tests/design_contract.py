@@ -1,4 +1,4 @@
-"""DESIGN.md's contracts as the tests check them: the app settings (tests/test_infra.py, test_templates.py)
+"""The contracts as the tests check them: the app settings (tests/test_infra.py, test_templates.py)
 and the functions as the host must see them (tests/functions: azure-functions' own metadata; tests/host:
 the host's Python worker)."""
 

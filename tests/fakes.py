@@ -52,7 +52,7 @@ from transfer.domain.records import (
 from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
 
 PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
-# What the live service advertised for pipeline resources (FACTS.md).
+# What the live service advertised for pipeline resources (docs/service-facts.md).
 PIPELINE_API_VERSIONS = (
     "2025-06-01-preview",
     "2025-12-01-preview",

@@ -2,7 +2,7 @@
 
 Every infra template is deployed for each example parameter file, nested inner-scope deployments included
 (each in its own resource group); the role assignments are checked against the built-in role table below;
-the app settings against what transfer/domain/settings.py reads and DESIGN's table; and no output, app
+the app settings against what transfer/domain/settings.py reads and the settings table (docs/settings.md); and no output, app
 setting or resource other than the Event Grid webhook ever holds a key.
 """
 

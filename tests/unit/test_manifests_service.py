@@ -293,7 +293,7 @@ def test_a_running_source_trigger_run_is_verified_when_it_succeeds(world: World)
         request={"pipelineResourceId": pipeline, "source": {"type": "AzureStorageBlob", "name": "landed"}},
     )
     world.service.reconcile()
-    assert world.stored_run("srcrun00003").verification == "pending"  # DESIGN's value until it succeeds
+    assert world.stored_run("srcrun00003").verification == "pending"  # the contract's value until it succeeds
     world.arm.finish_run("srcrun00003", "Succeeded", imported_artifacts=("team/api:v1.0",))
     world.service.reconcile()
     assert world.stored_run("srcrun00003").verification == "passed"

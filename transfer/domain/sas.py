@@ -1,5 +1,5 @@
 """What ACR Transfer requires of the SAS a SasToken pipeline reads from Key Vault (the troubleshooting
-guide, FACTS.md), checked before a run is deployed rather than learnt from a failed run. Pure.
+guide, docs/service-facts.md), checked before a run is deployed rather than learnt from a failed run. Pure.
 
 Export: read, write, list, add. Import: read, list, and delete with DeleteSourceBlobOnSuccess. HTTPS only
 (`spr=https`). Not expired. An account SAS (`ss=`/`srt=`) must cover the blob service and the service,

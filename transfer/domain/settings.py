@@ -20,7 +20,7 @@ class Cloud:
     authority_host: str
     storage_suffix: str
     registry_suffix: str  # login servers are <registry>.<suffix>
-    registry_audience: str  # the token audience the registry data plane accepts (FACTS.md)
+    registry_audience: str  # the token audience the registry data plane accepts (docs/service-facts.md)
 
 
 CLOUDS = {

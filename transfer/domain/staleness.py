@@ -67,7 +67,7 @@ class Decision:
 @dataclass(frozen=True)
 class SourceTriggerRun:
     """A run the import pipeline's source trigger started: when, and its blob where ARM names one (the
-    spec promises only the time, FACTS.md)."""
+    spec promises only the time, docs/service-facts.md)."""
 
     started_at: datetime
     blob: str | None

@@ -1,5 +1,5 @@
 """How a run and the health checks look to users: one rendering for the HTTP API and the CLI
-(DESIGN.md's run JSON)."""
+(the run JSON of README.md's HTTP API)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def timestamp(value: datetime | None) -> str | None:
 
 
 def run_json(run: Run, base: str | None = None) -> dict[str, Any]:
-    """The run as DESIGN.md names its fields; `url` only when answering an HTTP request."""
+    """The run with the fields README.md's HTTP API names; `url` only when answering an HTTP request."""
     body: dict[str, Any] = {
         "id": run.id,
         "kind": run.kind.value,
