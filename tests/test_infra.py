@@ -2,8 +2,8 @@
 
 Every infra template is deployed for each example parameter file, nested inner-scope deployments included
 (each in its own resource group); the role assignments are checked against the built-in role table below;
-the app settings against what transfer/domain/settings.py reads and the settings table (docs/settings.md); and no output, app
-setting or resource other than the Event Grid webhook ever holds a key.
+the app settings against the settings table (transfer/domain/settings_table.py, docs/settings.md); and no
+output, app setting or resource other than the Event Grid webhook ever holds a key.
 """
 
 from __future__ import annotations
@@ -412,11 +412,14 @@ def test_every_role_definition_id_in_the_templates_is_known() -> None:
 
 
 def config_settings() -> set[str]:
-    """The setting names transfer/domain/settings.py reads: literal names and the connections' prefixes."""
-    source = (REPO / "transfer" / "domain" / "settings.py").read_text(encoding="utf-8")
-    names = set(re.findall(r'"((?:TRANSFER|AZURE)_[A-Z0-9_]+)"', source))
-    connections = set(re.findall(r'read\.storage\("([A-Za-z]+)"\)', source))
-    return names | {f"{c}__" for c in connections}
+    """The setting names the app reads: the settings table's rows, and the connections' prefixes (a
+    connection's identity form is `NAME__blobServiceUri` and its siblings; AzureWebJobsStorage is the state
+    tables' fallback)."""
+    from transfer.domain.settings_table import SETTINGS
+
+    names = {setting.name for setting in SETTINGS if not setting.name[0].islower()}
+    connections = {"TransferStorage", "TransferState", "AzureWebJobsStorage"}
+    return {n for n in names if n.startswith(("TRANSFER_", "AZURE_"))} | {f"{c}__" for c in connections}
 
 
 def is_known(setting: str, known: set[str]) -> bool:

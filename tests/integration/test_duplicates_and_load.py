@@ -229,9 +229,9 @@ def test_the_apps_own_refresh_firing_the_trigger_again_does_nothing_more(
     assert target.service.handle_blob("dup/refreshed.blob").outcome is Outcome.REFRESH
     refreshed = client.get_blob_properties()
     assert REFRESH_KEY in refreshed.metadata
-    # The metadata write raises no BlobCreated (docs/service-facts.md); one delivered anyway, to any worker, finds the
-    # blob just written, fresh: left to the source trigger, not refreshed again. (Not to `target`: its
-    # clock runs 61 days ahead, so every Last-Modified looks aged to it.)
+    # The metadata write raises no BlobCreated (docs/service-facts.md); one delivered anyway, to any worker,
+    # finds the blob just written, fresh: left to the source trigger, not refreshed again. (Not to `target`:
+    # its clock runs 61 days ahead, so every Last-Modified looks aged to it.)
     for worker in (
         side(stack, "target", TRANSFER_STALE_BLOB_ACTION="refresh"),
         side(stack, "target", TRANSFER_STALE_BLOB_ACTION="refresh"),

@@ -262,3 +262,25 @@ def test_each_missing_or_malformed_setting_is_one_problem_naming_it(
     assert len(found) == 1, found
     assert setting in found[0]
     assert "c2VjcmV0" not in found[0]  # a SAS in a setting is refused without being repeated
+
+
+def test_the_docs_table_is_the_settings_table() -> None:
+    """docs/settings.md shows every row of the settings table, each with its meaning and default."""
+    from pathlib import Path
+
+    from transfer.domain.settings_table import SETTINGS, markdown_table
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text(encoding="utf-8")
+    assert markdown_table() in docs
+    assert len({setting.name for setting in SETTINGS}) == len(SETTINGS)
+
+
+def test_every_default_is_the_tables() -> None:
+    from transfer.domain.settings_table import SETTINGS
+
+    settings = load_settings(BASE)
+    for setting in SETTINGS:
+        if setting.default is not None:
+            value = getattr(settings, setting.field)
+            shown = (value.name if hasattr(value, "arm_endpoint") else str(value)).lower()
+            assert shown == setting.default.lower(), setting.name

@@ -264,7 +264,8 @@ def test_reconcile_records_runs_the_source_trigger_started_with_the_blob_they_na
 
 
 SOURCE_TRIGGER_SHAPES = {
-    # What a run the source trigger started may say about its blob (docs/service-facts.md): the spec promises nothing.
+    # What a run the source trigger started may say about its blob (docs/service-facts.md): the spec
+    # promises nothing.
     # Named, the run is tied to the blob; unnamed, its time after the blob's last write is the evidence.
     "spec": ({}, "named no blob: it may have imported it"),
     "response-uri": ({"response_source": True}, "named it: it may have imported it"),

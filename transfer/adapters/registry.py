@@ -1,9 +1,9 @@
 """The registry's data plane: repositories, tags and digests, read through azure-containerregistry.
 
 `ContainerRegistryClient` is created on first use with the settings' endpoint (`TRANSFER_REGISTRY_ENDPOINT`,
-by default the registry's login server) and the cloud's token audience (docs/service-facts.md: the SDK's default for
-the public cloud, the cloud's ARM audience for the sovereign ones). It authenticates by the registry's own
-challenge (an Entra token exchanged for an ACR token), page by page where it lists.
+by default the registry's login server) and the cloud's token audience (docs/service-facts.md: the
+SDK's default for the public cloud, the cloud's ARM audience for the sovereign ones). It authenticates by
+the registry's own challenge (an Entra token exchanged for an ACR token), page by page where it lists.
 
 Every SDK call runs inside sdk_errors' `translated`; a 401 or 403 says which role the app's identity lacks:
 `AcrPull` on the registry (or Container Registry Repository Reader on registries with ABAC repository

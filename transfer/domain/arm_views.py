@@ -2,10 +2,10 @@
 field names, nesting and defaults. Pure: the adapters hand over JSON (or SDK objects reduced to plain
 values), everything else reads these views.
 
-The REST spec and the live service disagree with intuition in places (docs/service-facts.md): `storageAccessMode` is
-absent before 2025-06-01-preview and means SasToken then; `keyVaultUri` may be null or empty in
-ManagedIdentity mode; `response.status` is a free string; `progress.percentage` is a string; identity types
-come back as `systemAssigned`. Each such rule is written once, here.
+The REST spec and the live service disagree with intuition in places (docs/service-facts.md):
+`storageAccessMode` is absent before 2025-06-01-preview and means SasToken then; `keyVaultUri` may be null
+or empty in ManagedIdentity mode; `response.status` is a free string; `progress.percentage` is a string;
+identity types come back as `systemAssigned`. Each such rule is written once, here.
 """
 
 from __future__ import annotations
@@ -252,8 +252,8 @@ def error_message(error: Mapping[str, Any] | None) -> str | None:
     """ARM's nested error as one line of its innermost errors (the leaves), each "code: message".
 
     A preflight rejection says "see inner errors" at the top and carries the provider's reason one or
-    two levels down (docs/service-facts.md): the leaves are what a person needs. An error without details is its own
-    leaf."""
+    two levels down (docs/service-facts.md): the leaves are what a person needs. An error without details
+    is its own leaf."""
     if not error:
         return None
     parts: list[str] = []

@@ -1,8 +1,9 @@
 """Known failure causes of ACR Transfer runs: a stable code (`errorCause`) and what to do (`hint`).
 
-The official troubleshooting guide lists the causes (docs/service-facts.md) but not the service's exact wording, so a
-cause is matched by the error codes ARM and the service send first and by their wording second; the raw
-message is always kept beside it. Pure: the run's error text and codes in, a Cause or None out.
+The official troubleshooting guide lists the causes (docs/service-facts.md) but not the service's exact
+wording, so a cause is matched by the error codes ARM and the service send first and by their wording
+second; the raw message is always kept beside it. Pure: the run's error text and codes in, a Cause or
+None out.
 """
 
 from __future__ import annotations

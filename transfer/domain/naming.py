@@ -12,8 +12,9 @@ from transfer.domain.errors import InvalidInput
 from transfer.domain.runs import RunKind
 
 RUN_ID = re.compile(r"^[a-zA-Z0-9]{5,50}$")  # what the app names its runs (the service's rule for a PUT)
-# What a run may be named by the service itself: the source trigger's runs may hold hyphens (docs/service-facts.md), and
-# nothing public fixes their format. Safe in a URL path and a Table key; the app never generates these.
+# What a run may be named by the service itself: the source trigger's runs may hold hyphens
+# (docs/service-facts.md), and nothing public fixes their format. Safe in a URL path and a Table key; the
+# app never generates these.
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEPLOYMENT_PREFIX = "acrtransfer-"
 _DEPLOYMENT = re.compile(r"^[A-Za-z0-9_.()-]{1,64}$")
