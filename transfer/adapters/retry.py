@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -68,77 +67,16 @@ def capped_retry_policy(
     """A fresh CappedRetryPolicy (a pipeline links its policies: never share one between two clients).
 
     `sleep` replaces the transport's sleep (tests); `clock` measures the budget."""
-    policy: RetryPolicy = _policy_class()(
-        max_sleep=max_sleep, budget=budget, attempts=attempts, backoff=backoff, sleep=sleep, clock=clock
+    from transfer.adapters.capped_retry import CappedRetryPolicy, Rules  # azure-core loads here, on first use
+
+    rules = Rules(RETRY_STATUSES, retry_delay, fits_budget)
+    policy: RetryPolicy = CappedRetryPolicy(
+        max_sleep=max_sleep,
+        budget=budget,
+        attempts=attempts,
+        backoff=backoff,
+        sleep=sleep,
+        clock=clock,
+        rules=rules,
     )
     return policy
-
-
-@cache
-def _policy_class() -> type[RetryPolicy]:
-    from azure.core.pipeline import PipelineResponse
-    from azure.core.pipeline.policies import RetryPolicy
-
-    class CappedRetryPolicy(RetryPolicy):  # type: ignore[misc]
-        """Retries 429/500/502/503/504 and connection errors; each sleep <= max_sleep; all <= budget."""
-
-        def __init__(
-            self,
-            *,
-            max_sleep: float,
-            budget: float,
-            attempts: int,
-            backoff: float,
-            sleep: Callable[[float], None] | None,
-            clock: Callable[[], float],
-        ) -> None:
-            super().__init__(
-                retry_total=attempts,
-                retry_connect=attempts,
-                retry_read=attempts,
-                retry_status=attempts,
-                retry_backoff_factor=backoff,
-                retry_backoff_max=max_sleep,
-                timeout=int(budget) + 1,
-            )
-            self.max_sleep = max_sleep
-            self.budget = budget
-            self._sleep = sleep
-            self._clock = clock
-
-        def configure_retries(self, options: dict[str, Any]) -> dict[str, Any]:
-            settings: dict[str, Any] = super().configure_retries(options)
-            settings["capped_started"] = self._clock()
-            return settings
-
-        def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
-            if response.http_response.status_code not in RETRY_STATUSES:
-                return False
-            return bool(super().is_retry(settings, response))
-
-        def next_delay(self, settings: dict[str, Any], response: Any = None) -> float:
-            retry_after = None
-            if isinstance(response, PipelineResponse):
-                retry_after = self.get_retry_after(response)
-            return retry_delay(retry_after, self.get_backoff_time(settings), max_sleep=self.max_sleep)
-
-        def increment(self, settings: dict[str, Any], response: Any = None, error: Any = None) -> bool:
-            if isinstance(response, PipelineResponse):
-                asked = self.get_retry_after(response)
-                if asked is not None and asked > self.max_sleep:
-                    return False  # the server wants minutes: the caller defers instead of sleeping
-            if not super().increment(settings, response=response, error=error):
-                return False
-            elapsed = self._clock() - settings["capped_started"]
-            return fits_budget(elapsed, self.next_delay(settings, response), self.budget)
-
-        def sleep(self, settings: dict[str, Any], transport: Any, response: Any = None) -> None:
-            delay = self.next_delay(settings, response)
-            if delay <= 0:
-                return
-            if self._sleep is not None:
-                self._sleep(delay)
-            else:
-                transport.sleep(delay)
-
-    return CappedRetryPolicy

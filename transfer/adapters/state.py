@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from transfer.adapters.entities import (
     ACTIVE,
     CLEANUP,
-    LEDGER_PARTITION,
     REQUEST_PARTITION,
     RUN_ROW,
     SOURCE,
@@ -51,13 +50,6 @@ from transfer.adapters.entities import (
     blob_from_entity,
     index_partition,
     index_row,
-    ledger_bucket,
-    ledger_entity,
-    ledger_from_entity,
-    ledger_prefix_range,
-    ledger_range,
-    ledger_row,
-    ledger_supersedes,
     request_entity,
     request_from_entity,
     request_key,
@@ -68,6 +60,7 @@ from transfer.adapters.entities import (
     table_key,
     utc,
 )
+from transfer.adapters.ledger_table import TableLedger
 from transfer.adapters.sdk_errors import IGNORE, install_log_redaction, translated
 from transfer.domain import naming
 from transfer.domain.errors import AlreadyExists, PreconditionFailed, TransferError
@@ -118,6 +111,7 @@ class TableStateStore:
         self._lock = threading.Lock()
         self._service: TableServiceClient | None = None
         self._tables: dict[str, TableClient] = {}
+        self._ledger = TableLedger(self._get, self._query, lambda: self._table("ledger"))
 
     def __repr__(self) -> str:
         return f"TableStateStore({self._connection.setting!r}, prefix={self._prefix!r})"
@@ -336,77 +330,16 @@ class TableStateStore:
         stored = self._get("requests", REQUEST_PARTITION, request_key(key))
         return None if stored is None else request_from_entity(stored)
 
-    # ---- the export ledger ----
+    # ---- the export ledger (ledger_table.py) ----
 
     def exported(self, repository: str) -> dict[str, LedgerEntry]:
-        return self._ledgers(self._ledger_keys(ledger_range, repository)).get(repository, {})
+        return self._ledger.exported(repository)
 
     def exported_under(self, prefix: str) -> dict[str, dict[str, LedgerEntry]]:
-        found = self._ledgers(self._ledger_keys(ledger_prefix_range, prefix))
-        return {repository: entries for repository, entries in found.items() if repository.startswith(prefix)}
-
-    @staticmethod
-    def _ledger_keys(keys: Callable[[str], _T], name: str) -> _T:
-        try:
-            return keys(name)
-        except ValueError as exc:
-            raise TransferError(f"table storage: {exc}") from None
-
-    def _ledgers(self, rows: tuple[str, str] | None) -> dict[str, dict[str, LedgerEntry]]:
-        """The ledger entities whose RowKeys are in [low, high) (None: all), by repository."""
-        query = "PartitionKey eq @partition"
-        parameters: dict[str, Any] = {"partition": LEDGER_PARTITION}
-        if rows is not None:
-            query += " and RowKey ge @low and RowKey lt @high"
-            parameters.update(low=rows[0], high=rows[1])
-        ledgers: dict[str, dict[str, LedgerEntry]] = {}
-        for row in self._query("ledger", query, parameters, page_size=MAX_TOP):
-            ledgers.setdefault(str(row["repository"]), {}).update(ledger_from_entity(row))
-        return ledgers
+        return self._ledger.exported_under(prefix)
 
     def record_exports(self, entries: Sequence[LedgerEntry]) -> None:
-        buckets: dict[tuple[str, str], list[LedgerEntry]] = {}
-        for entry in entries:
-            buckets.setdefault((entry.repository, ledger_bucket(entry.reference)), []).append(entry)
-        if not buckets:
-            return
-        with ThreadPoolExecutor(max_workers=min(POINT_READ_WORKERS, len(buckets))) as pool:
-            list(pool.map(self._record_bucket, buckets, buckets.values()))  # re-raises the first failure
-
-    def _record_bucket(self, key: tuple[str, str], entries: list[LedgerEntry]) -> None:
-        """Merge entries into one bucket entity by an ETag-conditional write: an entry replaces the stored
-        one only when it was read at least as late; a racing writer makes this read and merge again."""
-        from azure.core import MatchConditions
-        from azure.data.tables import UpdateMode
-
-        repository, bucket = key
-        row = self._ledger_keys(lambda name: ledger_row(name, bucket), repository)
-        for _ in range(LEDGER_TRIES):
-            stored = self._get("ledger", LEDGER_PARTITION, row)
-            current = ledger_from_entity(stored) if stored is not None else {}
-            newer = {e.reference: e for e in entries if ledger_supersedes(e, current.get(e.reference))}
-            if not newer:
-                return  # later readings are recorded already
-            try:
-                entity = ledger_entity(repository, bucket, {**current, **newer})
-            except ValueError as exc:
-                raise TransferError(f"table storage: {exc}") from None
-            with translated(
-                "table storage: recording an export", exists=IGNORE, changed=IGNORE, absent=IGNORE
-            ) as call:
-                if stored is None:
-                    self._table("ledger").create_entity(entity)
-                else:
-                    self._table("ledger").update_entity(
-                        entity,
-                        mode=UpdateMode.REPLACE,
-                        etag=stored.metadata.get("etag"),
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            if not call.ignored:
-                return
-            # another run wrote the bucket in between: read it again
-        raise TransferError("table storage: the export ledger keeps changing; try again")
+        self._ledger.record_exports(entries)
 
     # ---- health ----
 

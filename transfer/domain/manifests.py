@@ -117,6 +117,26 @@ def _text(body: Mapping[str, Any], key: str, *, optional: bool = False) -> str |
 
 def parse(data: bytes) -> Manifest:
     """A manifest from its bytes; ValueError says what is wrong (never echoes the content)."""
+    body = _body(data)
+    exported = _text(body, "exportedAt") or ""
+    try:
+        exported_at = datetime.fromisoformat(exported.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("exportedAt is not an ISO 8601 time") from None
+    items = body.get("artifacts")
+    if not isinstance(items, list):
+        raise ValueError("artifacts must be a list")
+    return Manifest(
+        run_id=_text(body, "runId") or "",
+        source_registry=_text(body, "sourceRegistry") or "",
+        exported_at=exported_at if exported_at.tzinfo else exported_at.replace(tzinfo=UTC),
+        blob=_text(body, "blob") or "",
+        artifacts=tuple(_artifact(index, item) for index, item in enumerate(items)),
+        pipeline_run_id=_text(body, "pipelineRunId", optional=True),
+    )
+
+
+def _body(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_BYTES:
         raise ValueError(f"larger than {MAX_BYTES // (1024 * 1024)} MiB")
     try:
@@ -127,36 +147,22 @@ def parse(data: bytes) -> Manifest:
         raise ValueError("not a JSON object")
     if body.get("format") != FORMAT:
         raise ValueError(f"format is not {FORMAT}")
-    exported = _text(body, "exportedAt") or ""
+    return body
+
+
+def _artifact(index: int, item: Any) -> ManifestArtifact:
+    if not isinstance(item, dict):
+        raise ValueError(f"artifacts[{index}] must be an object")
     try:
-        exported_at = datetime.fromisoformat(exported.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("exportedAt is not an ISO 8601 time") from None
-    items = body.get("artifacts")
-    if not isinstance(items, list):
-        raise ValueError("artifacts must be a list")
-    artifacts = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ValueError(f"artifacts[{index}] must be an object")
-        try:
-            artifact = _text(item, "artifact") or ""
-            repository = _text(item, "repository") or ""
-            tag = _text(item, "tag", optional=True)
-            digest = _text(item, "digest", optional=True)
-        except ValueError as exc:
-            raise ValueError(f"artifacts[{index}]: {exc}") from None
-        if digest is not None and not _DIGEST.fullmatch(digest):
-            raise ValueError(f"artifacts[{index}]: digest is not sha256:<64 hex>")
-        artifacts.append(ManifestArtifact(artifact, repository, tag, digest))
-    return Manifest(
-        run_id=_text(body, "runId") or "",
-        source_registry=_text(body, "sourceRegistry") or "",
-        exported_at=exported_at if exported_at.tzinfo else exported_at.replace(tzinfo=UTC),
-        blob=_text(body, "blob") or "",
-        artifacts=tuple(artifacts),
-        pipeline_run_id=_text(body, "pipelineRunId", optional=True),
-    )
+        artifact = _text(item, "artifact") or ""
+        repository = _text(item, "repository") or ""
+        tag = _text(item, "tag", optional=True)
+        digest = _text(item, "digest", optional=True)
+    except ValueError as exc:
+        raise ValueError(f"artifacts[{index}]: {exc}") from None
+    if digest is not None and not _DIGEST.fullmatch(digest):
+        raise ValueError(f"artifacts[{index}]: digest is not sha256:<64 hex>")
+    return ManifestArtifact(artifact, repository, tag, digest)
 
 
 @dataclass(frozen=True)

@@ -50,19 +50,7 @@ def shortfalls(
     """Everything the pipeline's SAS lacks for a run of `kind`; empty when it will do. `https_only` is
     false only for a local emulator's http:// container, for which no HTTPS-only SAS can work."""
     sas = fields(token)
-    found: list[Shortfall] = []
-    permissions = sas.get("sp", "")
-    missing = [p for p in required_permissions(kind, options) if p not in permissions]
-    if missing:
-        names = {"r": "read", "w": "write", "l": "list", "a": "add", "d": "delete"}
-        lacks = ", ".join(names[p] for p in missing)
-        found.append(
-            Shortfall(
-                f"the SAS lacks {lacks} (sp={permissions or 'none'}; "
-                f"an {kind} needs sp={required_permissions(kind, options)})",
-                SAS_PERMISSIONS,
-            )
-        )
+    found = _permissions(sas, kind, options)
     if https_only and sas.get("spr", "").replace(" ", "").lower() != "https":
         found.append(
             Shortfall(
@@ -72,19 +60,37 @@ def shortfalls(
     if expires_at is not None and expires_at <= now:
         found.append(Shortfall(f"the SAS expired at {expires_at:%Y-%m-%d %H:%M}Z", SAS_EXPIRED))
     if "srt" in sas or "ss" in sas:  # an account SAS
-        lacking = [t for t in "sco" if t not in sas.get("srt", "")]
-        if lacking:
-            found.append(
-                Shortfall(
-                    f"the account SAS lacks resource types {''.join(lacking)} "
-                    f"(srt={sas.get('srt') or 'unset'}; needs srt=sco)",
-                    SAS_RESOURCE_TYPES,
-                )
+        found += _account_sas(sas)
+    return found
+
+
+def _permissions(sas: dict[str, str], kind: str, options: Iterable[str]) -> list[Shortfall]:
+    permissions = sas.get("sp", "")
+    needed = required_permissions(kind, options)
+    missing = [p for p in needed if p not in permissions]
+    if not missing:
+        return []
+    names = {"r": "read", "w": "write", "l": "list", "a": "add", "d": "delete"}
+    lacks = ", ".join(names[p] for p in missing)
+    message = f"the SAS lacks {lacks} (sp={permissions or 'none'}; an {kind} needs sp={needed})"
+    return [Shortfall(message, SAS_PERMISSIONS)]
+
+
+def _account_sas(sas: dict[str, str]) -> list[Shortfall]:
+    found = []
+    lacking = [t for t in "sco" if t not in sas.get("srt", "")]
+    if lacking:
+        found.append(
+            Shortfall(
+                f"the account SAS lacks resource types {''.join(lacking)} "
+                f"(srt={sas.get('srt') or 'unset'}; needs srt=sco)",
+                SAS_RESOURCE_TYPES,
             )
-        if "b" not in sas.get("ss", "b"):
-            found.append(
-                Shortfall(
-                    f"the account SAS does not cover the blob service (ss={sas.get('ss')})", SAS_PERMISSIONS
-                )
+        )
+    if "b" not in sas.get("ss", "b"):
+        found.append(
+            Shortfall(
+                f"the account SAS does not cover the blob service (ss={sas.get('ss')})", SAS_PERMISSIONS
             )
+        )
     return found

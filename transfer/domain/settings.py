@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from transfer.domain.errors import SettingsError
-from transfer.domain.settings_table import DEFAULTS, RULES, SETTINGS, Reader
+from transfer.domain.settings_reader import Reader
+from transfer.domain.settings_table import DEFAULTS, RULES, SETTINGS
 from transfer.domain.settings_values import (
     ACR_NAME,
     CLOUDS,

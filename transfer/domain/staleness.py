@@ -187,7 +187,15 @@ def decide(
         records = [r for r in records if r.action is not BlobAction.IMPORT]
     if _import_recorded(version, records):
         return Decision(Outcome.NOTHING, "an import of this blob version is already recorded", "")
-    missing = [
+    missing = _unreachable(blob, trigger_enabled)
+    if missing:
+        return Decision(Outcome.IMPORT, "; ".join(missing), f"import-{version}")
+    return _by_age(blob, version, policy, now, source_trigger_runs)
+
+
+def _unreachable(blob: BlobInfo, trigger_enabled: bool) -> list[str]:
+    """Why the source trigger cannot import the blob whatever its age (a refresh cannot help)."""
+    return [
         why
         for why, ok in (
             ("the import pipeline's source trigger is disabled", trigger_enabled),
@@ -196,8 +204,16 @@ def decide(
         )
         if not ok
     ]
-    if missing:
-        return Decision(Outcome.IMPORT, "; ".join(missing), f"import-{version}")
+
+
+def _by_age(
+    blob: BlobInfo,
+    version: str,
+    policy: Policy,
+    now: datetime,
+    source_trigger_runs: Sequence[SourceTriggerRun],
+) -> Decision:
+    """The decision for a blob the source trigger could import: by its age, and what it may have taken."""
     age = now - blob.last_modified
     if age < policy.window - policy.margin:
         remaining = policy.window - age

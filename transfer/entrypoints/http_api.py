@@ -242,6 +242,18 @@ def _setting_named(problem: str) -> str | None:
 
 
 def _json_body(request: ApiRequest, allowed: frozenset[str], required: tuple[str, ...]) -> dict[str, Any]:
+    _check_size_and_type(request)
+    body = _parsed(request.body)
+    for name in body:
+        if name not in allowed:
+            raise InvalidInput(f"unknown field; allowed: {', '.join(sorted(allowed))}", target=name)
+    for name in required:
+        if name not in body:
+            raise InvalidInput("is required", target=name)
+    return body
+
+
+def _check_size_and_type(request: ApiRequest) -> None:
     declared = request.header("Content-Length")
     if len(request.body) > MAX_BODY_BYTES or (
         declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES
@@ -253,8 +265,11 @@ def _json_body(request: ApiRequest, allowed: frozenset[str], required: tuple[str
         charset and charset.group(1).lower() not in ("utf-8", "utf8")
     ):
         raise UnsupportedMediaType("send Content-Type: application/json (UTF-8)")
+
+
+def _parsed(raw: bytes) -> dict[str, Any]:
     try:
-        text = request.body.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput("the body is not valid UTF-8", target="body") from None
     try:
@@ -266,12 +281,6 @@ def _json_body(request: ApiRequest, allowed: frozenset[str], required: tuple[str
         raise InvalidInput("the body is nested too deeply", target="body") from None
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", target="body")
-    for name in body:
-        if name not in allowed:
-            raise InvalidInput(f"unknown field; allowed: {', '.join(sorted(allowed))}", target=name)
-    for name in required:
-        if name not in body:
-            raise InvalidInput("is required", target=name)
     return body
 
 
