@@ -5,7 +5,7 @@ bootstrap.use_service() so function_app and the CLI find it as they would the re
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -168,8 +168,51 @@ def make_world(
     return World(service, arm, state, blobs, reader, copier, source, clock, settings, registry, writer, ports)
 
 
+# ---- a world for both roles, exports through a SasToken pipeline whose secret the copy step reads ----
+
+SUB = "00000000-0000-0000-0000-000000000001"
+COPY_ENV = {
+    "AZURE_SUBSCRIPTION_ID": SUB,
+    "TRANSFER_RESOURCE_GROUP": "transfer-rg",
+    "TRANSFER_REGISTRY": "myregistry",
+    "TRANSFER_EXPORT_PIPELINE": "exportpipe",
+    "TRANSFER_IMPORT_PIPELINE": "importpipe",
+    "TransferStorage": "UseDevelopmentStorage=true",
+    "TransferState": "UseDevelopmentStorage=true",
+    "TRANSFER_COPY_TARGET_URL": "https://target.blob.core.windows.net/transfer",
+}
+COPY_VAULT = "https://sourcevault.vault.azure.net"
+COPY_SAS = "sv=2024-11-04&se=2027-06-01T00%3A00%3A00Z&sp=rwla&spr=https&sig=SUPERSECRETSIGNATURE"
+CATEGORY = {CATEGORY_KEY: CATEGORY_VALUE}
+
+
+def sas_copy_world(stale_action: str = "refresh", trigger: str = "Enabled", **env: str) -> World:
+    """The one world builder, set for both roles: exports through a SasToken pipeline whose secret the copy
+    step reads; copies pend."""
+    return make_world(
+        {**COPY_ENV, "TRANSFER_STALE_BLOB_ACTION": stale_action, **env},
+        export_storage={
+            "uri": "https://source.blob.core.windows.net/exports",
+            "storageAccessMode": "SasToken",
+            "keyVaultUri": f"{COPY_VAULT}/secrets/exportsas",
+        },
+        import_storage={"uri": "https://target.blob.core.windows.net/transfer"},
+        trigger=trigger,
+        secrets={f"{COPY_VAULT}/secrets/exportsas": COPY_SAS},
+        copy_status="pending",
+    )
+
+
 @pytest.fixture
-def world() -> Iterator[World]:
-    built = make_world()
+def world_setup() -> Callable[[], World]:
+    """How the tests of a module build their world: a module that needs another overrides this fixture
+    (`return sas_copy_world`, or a function of its own over make_world)."""
+    return make_world
+
+
+@pytest.fixture
+def world(world_setup: Callable[[], World]) -> Iterator[World]:
+    """The one world fixture: the service over the fakes, also what function_app and the CLI find."""
+    built = world_setup()
     with bootstrap.use_service(built.service):
         yield built

@@ -13,7 +13,7 @@ import pytest
 
 import function_app
 from tests.functions.test_http import call, export, health
-from tests.unit.test_config import BOTH_SIDES, SETTING_CASES, changed
+from tests.unit.domain.test_settings import BOTH_SIDES, SETTING_CASES, changed
 from transfer import bootstrap
 from transfer.domain.errors import SettingsError
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import World, make_world
+from tests.conftest import World
 from transfer.adapters import telemetry
 from transfer.domain import causes, manifests
 from transfer.domain.errors import TransferError
@@ -22,11 +22,6 @@ from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE, Outcome
 
 SECRET = "SUPERSECRETSIGNATURE"
 SAS_URL = f"https://acct.blob.core.windows.net/transfer/b?sv=2024-01-01&sp=rl&sig={SECRET}"
-
-
-@pytest.fixture
-def world() -> World:
-    return make_world()
 
 
 @pytest.fixture
@@ -277,7 +272,7 @@ def test_with_the_opentelemetry_handler_the_dimensions_become_log_attributes(
 
 # ---- docs/operations.md ------------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def kusto_blocks(text: str) -> list[str]:

@@ -4,16 +4,9 @@ the blob starts over."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.conftest import World, make_world
+from tests.conftest import World
 from transfer.domain.runs import Run, RunStatus, Trigger
 from transfer.domain.staleness import Outcome
-
-
-@pytest.fixture
-def world() -> World:
-    return make_world()
 
 
 def fail_import(world: World, trigger: Trigger = Trigger.SWEEP) -> Run:

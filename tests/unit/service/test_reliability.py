@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import World, make_world
+from tests.conftest import World
 from transfer.adapters.arm import WRITE_LIMITER, WriteLimiter
 from transfer.adapters.retry import storage_retry_policy
 from transfer.domain.errors import Throttled, Unavailable
@@ -102,11 +102,6 @@ def test_storage_retries_fit_an_invocation() -> None:
 
 
 # ---- the service ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def world() -> World:
-    return make_world()
 
 
 def test_a_full_deployment_history_defers_the_run_instead_of_failing_it(world: World) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import ENV, World, make_world
-from tests.unit.test_service import SAS, VAULT, sas_copy_world
+from tests.conftest import COPY_SAS as SAS
+from tests.conftest import COPY_VAULT as VAULT
+from tests.conftest import ENV, World, make_world, sas_copy_world
 from transfer.domain import manifests
 from transfer.domain.errors import AccessDenied, InvalidInput, Unavailable
 from transfer.domain.runs import Run, RunStatus, Trigger
@@ -28,8 +30,8 @@ def seeded(world: World) -> World:
 
 
 @pytest.fixture
-def world() -> World:
-    return seeded(make_world())
+def world_setup() -> Callable[[], World]:
+    return lambda: seeded(make_world())
 
 
 def export_and_succeed(world: World, artifacts: list[str]) -> Run:

@@ -4,6 +4,8 @@ the ledger written only after success, and concurrent runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.conftest import ENV, World, make_world
@@ -28,8 +30,8 @@ def seeded(page_size: int = 100, **env: str) -> World:
 
 
 @pytest.fixture
-def world() -> World:
-    return seeded()
+def world_setup() -> Callable[[], World]:
+    return seeded
 
 
 def digest_of(world: World, artifact: str) -> str:

@@ -14,11 +14,6 @@ from transfer.domain.runs import CopyStatus, Run, RunStatus, Trigger
 from transfer.service.passes import PASS_BUDGET
 
 
-@pytest.fixture
-def world() -> World:
-    return make_world()
-
-
 def running(world: World, count: int) -> list[Run]:
     runs = [world.service.start_export([f"repo{n}:v1"], Trigger.HTTP).runs[0] for n in range(count)]
     world.service.reconcile()
