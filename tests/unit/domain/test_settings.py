@@ -271,7 +271,7 @@ def test_the_docs_table_is_the_settings_table() -> None:
     from transfer.domain.settings_table import SETTINGS, markdown_table
 
     docs = (Path(__file__).resolve().parents[3] / "docs" / "settings.md").read_text(encoding="utf-8")
-    assert markdown_table() in docs
+    assert markdown_table() in docs, "docs/settings.md's table must be:\n" + markdown_table()
     assert len({setting.name for setting in SETTINGS}) == len(SETTINGS)
 
 
