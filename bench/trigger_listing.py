@@ -1,7 +1,7 @@
 """Does the source-trigger listing cost more as the registry's pipelineRuns pile up?
 
 Each reconcile tick on an import instance lists the registry's pipelineRuns through ARM to record the runs
-the import pipeline's source trigger started (reconciling._adopt_source_trigger_runs). ARM's list of
+the import pipeline's source trigger started (service/source_runs.py). ARM's list of
 pipelineRuns takes no `$filter` and no `$top` and promises no order (REST: PipelineRuns_List has only
 api-version; azure-mgmt-containerregistry's `pipeline_runs.list(resource_group, registry)` alike), so a
 client can only read every page, every time.

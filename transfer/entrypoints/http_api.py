@@ -88,15 +88,12 @@ ServiceFactory = Callable[[], "TransferService"]
 
 def start_export(service: TransferService, request: ApiRequest) -> ApiResponse:
     body = _json_body(request, EXPORT_FIELDS, required=("artifacts",))
-    incremental = body.get("incremental", False)
-    if not isinstance(incremental, bool):
-        raise InvalidInput("must be true or false", target="incremental")
     accepted = service.start_export(
         body["artifacts"],
         Trigger.HTTP,
         target_name=body.get("targetName"),
         idempotency_key=_idempotency_key(request),
-        incremental=incremental,
+        incremental=body.get("incremental", False),  # the service validates it
     )
     return _accepted(request, accepted)
 

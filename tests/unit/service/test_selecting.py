@@ -1,4 +1,4 @@
-"""Exports by selector and incremental exports (service/selecting.py, starting.py, the ledger written by
+"""Exports by selector and incremental exports (service/selecting.py, exports.py, the ledger written by
 reconcile), on the fakes: expansion through the registry, paging, the cap, selectors matching nothing,
 the ledger written only after success, and concurrent runs."""
 
