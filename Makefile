@@ -60,10 +60,14 @@ checkov: $(STAMPS)/venv-checkov
 
 deps: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/npm
 
+# Beside ruff and the layering: the code's shape (module and function sizes, radon's cyclomatic
+# complexity: tools/code_shape.py), and no use case reaching through a shared context.
 lint: $(STAMPS)/venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(PY) tools/code_shape.py
+	@! grep -rn "self\.context" transfer/service || { echo "error: a use case reaches through self.context" >&2; exit 1; }
 
 format: $(STAMPS)/venv
 	$(PY) -m ruff format .

@@ -21,8 +21,8 @@ import azure.functions as func
 
 from demo import scenario
 from demo import stack as demo_stack
-from transfer import bootstrap, http_api
-from transfer.config import load_settings
+from transfer.domain.settings import load_settings
+from transfer.entrypoints import http_api
 
 _invocation = threading.Lock()
 
@@ -141,12 +141,8 @@ def serve(source_port: int = 7071, target_port: int = 7072, settings_dir: Path =
     written: list[Path] = []
     try:
         with demo_stack.identity(stack):
-            source = scenario.Side(
-                "source", bootstrap.build_service(load_settings(stack.source_env), stack.clock)
-            )
-            target = scenario.Side(
-                "target", bootstrap.build_service(load_settings(stack.target_env), stack.clock)
-            )
+            source = scenario.Side("source", load_settings(stack.source_env), stack.clock)
+            target = scenario.Side("target", load_settings(stack.target_env), stack.clock)
             scenario.prepare(stack, source, target)
             servers = [
                 ThreadingHTTPServer(("127.0.0.1", port), _handler(side, function_app))

@@ -31,7 +31,13 @@ def load_script() -> ModuleType:
 
 package = load_script()
 
-MUST = {"function_app.py", "host.json", "requirements.txt", "transfer/__init__.py", "transfer/cli.py"}
+MUST = {
+    "function_app.py",
+    "host.json",
+    "requirements.txt",
+    "transfer/__init__.py",
+    "transfer/entrypoints/cli/__init__.py",
+}
 # What a careless zip of the working tree would carry: a developer's settings, venvs, what `make serve`
 # writes, caches, key material, an old package, and everything that is not the app.
 HOSTILE = [

@@ -2,8 +2,8 @@
 
 Every infra template is deployed for each example parameter file, nested inner-scope deployments included
 (each in its own resource group); the role assignments are checked against the built-in role table below;
-the app settings against what transfer/config.py reads and DESIGN's table; and no output, app setting or
-resource other than the Event Grid webhook ever holds a key.
+the app settings against the settings table (transfer/domain/settings_table.py, docs/settings.md); and no
+output, app setting or resource other than the Event Grid webhook ever holds a key.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ DESIGN_CONNECTIONS = {
     "TransferStorage": {"TransferStorage__blobServiceUri", "TransferStorage__queueServiceUri"},
     "TransferState": {"TransferState__tableServiceUri"},
 }
-# Settings that belong to the Functions host or the platform, not to transfer/config.py.
+# Settings that belong to the Functions host or the platform, not to transfer/domain/settings.py.
 HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     # Elastic Premium and Dedicated: the runtime, and the package the app runs from (Flex sets neither)
@@ -604,11 +604,14 @@ def test_every_role_definition_id_in_the_templates_is_known() -> None:
 
 
 def config_settings() -> set[str]:
-    """The setting names transfer/config.py reads: literal names and the connections' prefixes."""
-    source = (REPO / "transfer" / "config.py").read_text(encoding="utf-8")
-    names = set(re.findall(r'"((?:TRANSFER|AZURE)_[A-Z0-9_]+)"', source))
-    connections = set(re.findall(r'read\.storage\("([A-Za-z]+)"\)', source))
-    return names | {f"{c}__" for c in connections}
+    """The setting names the app reads: the settings table's rows, and the connections' prefixes (a
+    connection's identity form is `NAME__blobServiceUri` and its siblings; AzureWebJobsStorage is the state
+    tables' fallback)."""
+    from transfer.domain.settings_table import SETTINGS
+
+    names = {setting.name for setting in SETTINGS if not setting.name[0].islower()}
+    connections = {"TransferStorage", "TransferState", "AzureWebJobsStorage"}
+    return {n for n in names if n.startswith(("TRANSFER_", "AZURE_"))} | {f"{c}__" for c in connections}
 
 
 def is_known(setting: str, known: set[str]) -> bool:
@@ -621,7 +624,7 @@ def test_every_setting_the_template_sets_is_read_by_the_app(path: Path) -> None:
     for overrides in ({}, {"userAssignedIdentity": UAI}):
         settings = deploy_main(path, **overrides).settings
         unknown = sorted(s for s in settings if not is_known(s, known))
-        assert not unknown, f"set by infra/main.json but read by nothing in transfer/config.py: {unknown}"
+        assert not unknown, f"set by infra/main.json but read by nothing in transfer/domain: {unknown}"
         assert all(isinstance(value, str) for value in settings.values())
 
 

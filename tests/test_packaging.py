@@ -132,10 +132,11 @@ def test_pip_install_gives_a_transfer_command_that_works_from_any_folder(
     # the dependencies it declares are satisfied, and the templates are read from inside the installed package
     run(installed / "python", "-m", "pip", "check", "--disable-pip-version-check", cwd=elsewhere)
     probe = (
-        "import json; from transfer import templates; "
+        "import json; from transfer.adapters import templates; "
         "print(json.dumps([str(templates.TEMPLATES), templates.load(templates.EXPORT_PIPELINE)]))"
     )
     where, template = json.loads(run(installed / "python", "-c", probe, cwd=elsewhere).stdout)
+    assert Path(where).parent.name == "transfer", where
     assert Path(where).parent.parent.name == "site-packages", where
     export = ROOT / "templates" / "export-pipeline" / "azuredeploy.json"
     assert template == json.loads(export.read_text(encoding="utf-8"))

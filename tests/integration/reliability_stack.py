@@ -8,16 +8,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from demo import scenario
 from demo import stack as demo_stack
 from demo.stack import DemoClock, Stack
+from tests.faults import Faulty
 from tests.integration.polling import wait_for
 from transfer import bootstrap
-from transfer.config import load_settings
-from transfer.runs import Run
+from transfer.domain.runs import Run
+from transfer.domain.settings import load_settings
 
 ARM_WRITES = frozenset({"PUT", "DELETE", "POST", "PATCH"})
 
@@ -37,11 +39,23 @@ def started_stack(run_seconds: float = 0.2, repositories: dict[str, Any] | None 
         stack.stop()
 
 
-def side(stack: Stack, name: str, clock: Callable[[], datetime] | None = None, **env: str) -> scenario.Side:
-    """A fresh app instance of one side (its own service, so its own caches), settings `env` on top."""
+def side(
+    stack: Stack, name: str, clock: Callable[[], datetime] | None = None, *, faults: bool = False, **env: str
+) -> scenario.Side:
+    """A fresh app instance of one side (its own service, so its own caches), settings `env` on top; with
+    `faults`, its adapters have the fault hooks of tests/faults.py (`side.ports.state.around(...)`)."""
     base = stack.source_env if name == "source" else stack.target_env
     settings = load_settings({k: v for k, v in {**base, **env}.items() if v})
-    return scenario.Side(name, bootstrap.build_service(settings, clock or DemoClock()))
+    ports = bootstrap.real_ports(settings)
+    if faults:
+        ports = replace(
+            ports,
+            arm=Faulty(ports.arm),
+            state=Faulty(ports.state),
+            blobs=Faulty(ports.blobs) if ports.blobs else None,
+            copier=Faulty(ports.copier) if ports.copier else None,
+        )
+    return scenario.Side(name, settings, clock or DemoClock(), ports)
 
 
 def later(days: float = 0, hours: float = 0) -> DemoClock:

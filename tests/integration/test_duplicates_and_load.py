@@ -1,7 +1,7 @@
 """Duplicates and load against Azurite and the emulator: triggers are at-least-once and workers race, so
 every action must happen exactly once, and a burst must not send ARM more than the app's own write limit
-(transfer/arm.py: 10 writes per second per process, sustained, 10 at once), measured from the emulator's
-ARM request log.
+(transfer/adapters/arm.py: 10 writes per second per process, sustained, 10 at once), measured from the
+emulator's ARM request log.
 
 - two reconciles racing on the same finished exports with the copy step on: one copy of each blob (and of
   its manifest), one import of it (the source trigger's);
@@ -42,12 +42,12 @@ from tests.integration.reliability_stack import (
     writes,
 )
 from transfer import bootstrap
-from transfer.runs import Run, RunStatus, Trigger
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE, REFRESH_KEY, Outcome
+from transfer.domain.runs import Run, RunStatus, Trigger
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE, REFRESH_KEY, Outcome
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 
-RATE, BURST = 10, 10  # transfer/arm.py's WRITE_LIMITER
+RATE, BURST = 10, 10  # transfer/adapters/arm.py's WRITE_LIMITER
 REPOSITORIES = {f"load/app{i:02d}": {"v1": None} for i in range(60)}
 AGED = later(days=61)  # the app's clock: every blob in the container looks 61 days old
 
@@ -130,19 +130,13 @@ def racing(*work: Callable[[], Any]) -> list[Any]:
 # ---- racing reconciles with the copy step --------------------------------------------------------------
 
 
-def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from transfer.blobs import AzureBlobCopier
-
+def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(stack: Stack) -> None:
     copies: Counter[str] = Counter()
-    start_copy = AzureBlobCopier.start_copy
 
-    def counted(self: AzureBlobCopier, source_url: str, name: str) -> Any:
+    def counted(start_copy: Any, source_url: str, name: str) -> Any:
         copies[name] += 1
-        return start_copy(self, source_url, name)
+        return start_copy(source_url, name)
 
-    monkeypatch.setattr(AzureBlobCopier, "start_copy", counted)
     stack.emulator.admin.configure(source_trigger_run_shape="request-name")  # its runs name their blob
     try:
         source = side(stack, "source")
@@ -155,7 +149,9 @@ def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(
                 lambda r=run: source.service.deployment(r.deployment_name).provisioning_state == "Succeeded",  # type: ignore[misc]
                 f"run {run.id} to finish in ARM",
             )
-        first, second = side(stack, "source"), side(stack, "source")  # two workers, one table
+        first, second = side(stack, "source", faults=True), side(stack, "source", faults=True)  # one table
+        for worker in (first, second):
+            worker.ports.copier.around("start_copy", counted)
 
         def settled() -> bool:
             racing(first.service.reconcile, second.service.reconcile)
@@ -186,7 +182,7 @@ def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(
 
         def source_trigger_runs() -> Counter[str]:
             named = Counter()
-            for body in target.service.arm.list_pipeline_runs():
+            for body in target.ports.arm.list_pipeline_runs():
                 source_name = (body.get("properties", {}).get("request", {}).get("source") or {}).get("name")
                 if source_name in blobs:
                     named[source_name] += 1
@@ -233,9 +229,9 @@ def test_the_apps_own_refresh_firing_the_trigger_again_does_nothing_more(
     assert target.service.handle_blob("dup/refreshed.blob").outcome is Outcome.REFRESH
     refreshed = client.get_blob_properties()
     assert REFRESH_KEY in refreshed.metadata
-    # The metadata write raises no BlobCreated (FACTS.md); one delivered anyway, to any worker, finds the
-    # blob just written, fresh: left to the source trigger, not refreshed again. (Not to `target`: its
-    # clock runs 61 days ahead, so every Last-Modified looks aged to it.)
+    # The metadata write raises no BlobCreated (docs/service-facts.md); one delivered anyway, to any worker,
+    # finds the blob just written, fresh: left to the source trigger, not refreshed again. (Not to `target`:
+    # its clock runs 61 days ahead, so every Last-Modified looks aged to it.)
     for worker in (
         side(stack, "target", TRANSFER_STALE_BLOB_ACTION="refresh"),
         side(stack, "target", TRANSFER_STALE_BLOB_ACTION="refresh"),
@@ -286,7 +282,7 @@ def test_200_blob_events_half_duplicates_one_action_per_blob_and_arm_writes_with
     puts = deployment_puts(requests, demo_stack.TARGET_GROUP)
     assert puts == Counter({found[0].deployment_name: 1 for found in runs.values()})
     assert all(
-        record.run_id for name in imports for record in target.service.state.blob_records(name)
+        record.run_id for name in imports for record in target.ports.state.blob_records(name)
     )  # no claim left without its run
     count, sustained, peak = write_rate(requests)
     assert count == 50
