@@ -40,7 +40,7 @@ REQUIRED = ("function_app.py", "host.json", "requirements.txt", "transfer/__init
 NEVER = re.compile(
     r"""(^|/)local\.settings\.json$            # the app's local settings (connection strings)
       | (^|/)\.venv[^/]*/                       # virtual environments
-      | ^(tests|docs|emulator|bench|demo|\.serve|\.git)/   # tests, docs, dev tools, served settings
+      | ^(tests|docs|emulator|bench|demo|tools|\.serve|\.git)/   # tests, docs, dev tools, served settings
       | (^|/)conftest\.py$
       | \.(pem|key|pfx|p12)$ | (^|/)\.env(\.[^/]*)?$      # key material
     """,

@@ -123,7 +123,7 @@ def test_the_package_holds_the_app_and_nothing_a_deployment_must_not_carry(
 def test_the_same_tree_gives_the_same_bytes(tree: Path, tmp_path: Path) -> None:
     first, second = tmp_path / "one.zip", tmp_path / "two.zip"
     package.build(tree, first)
-    (tree / "transfer" / "cli.py").touch()  # a new mtime changes nothing
+    (tree / "transfer" / "__main__.py").touch()  # a new mtime changes nothing
     package.build(tree, second)
     assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
 
