@@ -15,7 +15,7 @@ find_python313 = $(shell for p in python3.13 "$$(pyenv root 2>/dev/null || echo 
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 PYTHON313 ?= $(eval PYTHON313 := $(find_python313))$(PYTHON313)
 
-.PHONY: test lint typecheck pytest checkov demo serve bench deps clean format require-python313
+.PHONY: test lint typecheck pytest checkov demo serve bench deps clean format require-python313 package
 
 # Python 3.13 is checked first, so a machine without it stops here with how to get it, not midway.
 test: require-python313 lint typecheck pytest checkov
@@ -60,10 +60,14 @@ checkov: $(STAMPS)/venv-checkov
 
 deps: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/npm
 
+# Beside ruff and the layering: the code's shape (module and function sizes, radon's cyclomatic
+# complexity: tools/code_shape.py), and no use case reaching through a shared context.
 lint: $(STAMPS)/venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(PY) tools/code_shape.py
+	@! grep -rn "self\.context" transfer/service || { echo "error: a use case reaches through self.context" >&2; exit 1; }
 
 format: $(STAMPS)/venv
 	$(PY) -m ruff format .
@@ -72,17 +76,24 @@ format: $(STAMPS)/venv
 typecheck: $(STAMPS)/venv
 	$(PY) -m mypy
 
-pytest: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/npm
+# tests/test_infra.py scans each hosting plan's evaluated resources with checkov too.
+pytest: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/venv-checkov $(STAMPS)/npm
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMPS)/venv $(STAMPS)/npm
 	$(PY) -m demo
 
 serve: $(STAMPS)/venv $(STAMPS)/npm
-	$(PY) -m demo serve
+	$(PY) -m demo serve $(SERVE_ARGS)
+
+# The function app's deployment package, dist/functionapp.zip (.funcignore applies; docs/deploy.md). Standard
+# library only, so it needs no venv. PACKAGE_ARGS=--with-dependencies for Elastic Premium and Dedicated plans.
+package:
+	$(PYTHON) infra/package.py $(PACKAGE_ARGS)
 
 clean:
-	rm -rf $(VENV) $(HOST_VENV) $(CHECKOV_VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(HOST_VENV) $(CHECKOV_VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache \
+		.import_linter_cache dist .serve
 
 bench: $(STAMPS)/venv $(STAMPS)/npm
 	$(PY) -m bench.active_runs

@@ -4,7 +4,7 @@
 
 Importing this module does no I/O: the service (and with it the Azure SDK clients) is built on the first
 invocation, by `_service()`. Only with APPLICATIONINSIGHTS_CONNECTION_STRING set
-does it load the Azure Monitor exporter for the app's logs (transfer/telemetry.py).
+does it load the Azure Monitor exporter for the app's logs (transfer/adapters/telemetry.py).
 """
 
 import logging
@@ -16,8 +16,8 @@ import azure.functions as func
 # client for the blob (SupportsDeferredBinding), so the blob's bytes never enter the function.
 import azurefunctions.extensions.bindings.blob as blob
 
-from transfer import telemetry
-from transfer.errors import InvalidInput, NotConfigured
+from transfer.adapters import telemetry
+from transfer.domain.errors import InvalidInput, NotConfigured
 
 if TYPE_CHECKING:  # the service, its settings and the HTTP layer load on the first invocation
     from transfer.service import Report, TransferService
@@ -129,7 +129,7 @@ def on_target_blob(client: blob.BlobClient) -> None:
     # client's URL (which can carry a SAS) is never logged.
     name: str = client.blob_name
     try:
-        from transfer.runs import Trigger
+        from transfer.domain.runs import Trigger
 
         result = _service().handle_blob(name, Trigger.BLOB)
     except (InvalidInput, NotConfigured) as exc:
@@ -149,9 +149,10 @@ def on_target_blob(client: blob.BlobClient) -> None:
 # ---- HTTP -----------------------------------------------------------------------------------------
 
 
-def _serve(operation: str, req: func.HttpRequest) -> func.HttpResponse:
-    """Run one operation of transfer/http_api.py (its OPERATIONS, by name) on a request, as plain data."""
-    from transfer import bootstrap, http_api
+def _serve(function: str, req: func.HttpRequest) -> func.HttpResponse:
+    """Answer a request with the operation of its function in http_api.ROUTES, as plain data."""
+    from transfer import bootstrap
+    from transfer.entrypoints import http_api
 
     request = http_api.ApiRequest(
         method=req.method,
@@ -161,12 +162,12 @@ def _serve(operation: str, req: func.HttpRequest) -> func.HttpResponse:
         route_params=dict(req.route_params),
         body=req.get_body() or b"",
     )
-    answer = http_api.handle(http_api.OPERATIONS[operation], request, bootstrap.service_from_environment)
+    answer = http_api.serve(function, request, bootstrap.service_from_environment)
     return func.HttpResponse(
         answer.encoded(),
         status_code=answer.status,
         headers=dict(answer.headers),
-        mimetype="application/json",
+        mimetype=answer.media_type,
         charset="utf-8",
     )
 

@@ -17,9 +17,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from emulator import azurite
-from transfer.config import StorageConnection
-from transfer.runs import Run, RunKind, RunStatus, Trigger
-from transfer.state import TableStateStore
+from transfer.adapters.state import TableStateStore
+from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
+from transfer.domain.settings import StorageConnection
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -92,8 +92,8 @@ def story(bench: Bench, results: Results, count: int) -> None:
     vault_reads = 0
     deadline = time.monotonic() + 180
     while True:
-        active = [r for r in source.service.state.active_runs() if not r.status.terminal]
-        following = len(source.service.state.active_runs())
+        active = [r for r in source.ports.state.active_runs() if not r.status.terminal]
+        following = len(source.ports.state.active_runs())
         with bench.arm.window() as tick, bench.traffic.window() as tick_traffic:
             source.timer(app.reconcile)
         vault_reads = max(vault_reads, tick_traffic[("keyvault", "GET")])

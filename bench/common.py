@@ -330,14 +330,13 @@ class Bench:
         """A new app instance of one side (a cold worker: empty caches), with settings overridden; the
         source side copies its exports to the target container only with `copy`."""
         from demo import scenario
-        from transfer import bootstrap
-        from transfer.config import load_settings
+        from transfer.domain.settings import load_settings
 
         base = self.stack.source_env if name == "source" else self.stack.target_env
         if not copy:
             base = {**base, "TRANSFER_COPY_TARGET_URL": "", "TRANSFER_COPY_TARGET_SAS_SECRET_URI": ""}
         settings = load_settings({k: v for k, v in {**base, **env}.items() if v})
-        return scenario.Side(name, bootstrap.build_service(settings, clock=self.stack.clock))
+        return scenario.Side(name, settings, self.stack.clock)
 
     def advance_clock(self, **delta: float) -> None:
         self.stack.advance_clock(**delta)

@@ -17,9 +17,10 @@ import argparse
 import uuid
 
 from bench.common import Bench, Results, bench_stack, describe, function_app, header, median, ms, timed
-from transfer import naming, templates
-from transfer.arm_views import run_parameters
-from transfer.runs import RunKind
+from transfer.adapters import templates
+from transfer.domain import naming
+from transfer.domain.arm_views import run_parameters
+from transfer.domain.runs import RunKind
 
 BUDGET = 2.0
 ARTIFACT = "samples/hello-world:v1"
@@ -53,7 +54,7 @@ def measure(bench: Bench, results: Results, repeat: int) -> None:
         assert status == 202, answer
 
     def bare_put() -> None:
-        run_id = naming.run_id(RunKind.EXPORT, source.service.context.clock(), f"b{next(tokens):05x}")
+        run_id = naming.run_id(RunKind.EXPORT, source.clock(), f"b{next(tokens):05x}")
         parameters = run_parameters(
             "export",
             registry=settings.registry,
@@ -63,7 +64,7 @@ def measure(bench: Bench, results: Results, repeat: int) -> None:
             artifacts=(ARTIFACT,),
             blob=naming.export_blob_name("httpbench", run_id),
         )
-        source.service.arm.begin_deployment(naming.deployment_name(run_id), template, parameters)
+        source.ports.arm.begin_deployment(naming.deployment_name(run_id), template, parameters)
 
     def keyed() -> None:
         handler(f"bench-{uuid.uuid4().hex}")

@@ -75,18 +75,16 @@ def main() -> None:
 
 
 def measure(bench: Bench, results: Results, repos: int, tags: int, repeat: int) -> None:
-    from transfer.artifacts import parse_artifacts
-    from transfer.registry import PAGE_SIZE
+    from transfer.adapters.registry import PAGE_SIZE
+    from transfer.domain.artifacts import parse_artifacts
+    from transfer.service.selecting import Selecting
 
     app = function_app()
     total = repos * tags
     content = {f"bench/svc{r:02d}": {f"v{t:04d}": None for t in range(tags)} for r in range(repos)}
     bench.admin.add_repositories(demo_stack.SOURCE_REGISTRY, content)
     source = bench.side("source", TRANSFER_EXPORT_MAX_ARTIFACTS=str(max(total, 500)))
-    if (
-        not hasattr(source.service, "start_export")
-        or getattr(source.service.context, "registry", None) is None
-    ):
+    if not hasattr(source.service, "start_export") or source.ports.registry is None:
         results.info("the app side is missing: no registry adapter in the service (issue 12)")
     client = registry_client(bench)
 
@@ -129,7 +127,8 @@ def measure(bench: Bench, results: Results, repos: int, tags: int, repeat: int) 
         status, answer = export()
         second.append((status, answer))
 
-    selecting = source.service._starter.selecting  # the expansion alone (no public entry point does it)
+    # the expansion alone (no public entry point does it), over the side's own adapters
+    selecting = Selecting(source.settings, source.ports.registry, source.ports.state)
     items = parse_artifacts([SELECTOR], selectors=True)
 
     def expand() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.common import Bench, Results, bench_stack, header, median, once, python_process
 from demo import stack as demo_stack
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE
 
 BUDGET_MIB = 5.0
 CHUNK = 4 * 1024 * 1024
@@ -67,7 +67,7 @@ with traffic.window() as seen:
     function_app.on_target_blob(client)
 after = rss_kib("VmRSS")
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-records = bootstrap.service_from_environment().state.blob_records(name)
+records = bootstrap.real_ports(bootstrap.settings_from_environment()).state.blob_records(name)
 print(json.dumps({{
     "before_kib": before,
     "peak_kib": peak,

@@ -12,8 +12,8 @@ Azurite's own cost of a point read as its table grows (Azure Table Storage reads
 a table as an in-memory collection), which the app cannot help.
 
 The finished runs are written straight into the runs tables, 4 at a time, as
-transfer.entities.run_entity shapes them (the store's own entity): writing 20,000 through the app, four
-requests each, would take longer than a benchmark may.
+transfer.adapters.entities.run_entity shapes them (the store's own entity): writing 20,000 through the
+app, four requests each, would take longer than a benchmark may.
 
     .venv/bin/python -m bench.reconcile_history [--few 100] [--many 20000] [--repeat 10]   # 3-4 minutes
 """
@@ -39,9 +39,9 @@ from bench.common import (
     ms,
 )
 from demo import stack as demo_stack
-from transfer import naming
-from transfer.entities import RUN_ROW, run_entity, run_key
-from transfer.runs import Run, RunKind, RunStatus, Trigger
+from transfer.adapters.entities import RUN_ROW, run_entity, run_key
+from transfer.domain import naming
+from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
 
 BUDGET = 1.2
 ACTIVE = 20
@@ -122,17 +122,17 @@ def measure(bench: Bench, results: Results, few: int, many: int, repeat: int) ->
         body = {"artifacts": [f"bulk/svc{i:02d}:v1"], "targetName": "history"}
         status, answer = small.http(app.start_export, "POST", "exports", body)
         assert status == 202, answer
-    active = small.service.state.active_runs()
+    active = small.ports.state.active_runs()
     for run in active:  # the same 20 runs, followed by the second instance too
-        large.service.state.add_run(run)
+        large.ports.state.add_run(run)
     small_table = runs_table(bench.stack.connection_string(demo_stack.SOURCE_ACCOUNT))
     large_table = runs_table(bench.stack.azurite.connection_string)
     began = time.perf_counter()
     add_finished_runs(small_table, few)
     add_finished_runs(large_table, many)
     results.info(f"{few} + {many} finished runs written in {time.perf_counter() - began:.0f} s (setup)")
-    assert len(small.service.state.active_runs()) == ACTIVE
-    assert len(large.service.state.active_runs()) == ACTIVE
+    assert len(small.ports.state.active_runs()) == ACTIVE
+    assert len(large.ports.state.active_runs()) == ACTIVE
 
     key = run_key(active[0].id)
     samples: dict[str, list[float]] = {"small": [], "large": [], "read small": [], "read large": []}

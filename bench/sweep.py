@@ -36,9 +36,9 @@ from bench.common import (
     timed,
 )
 from demo import stack as demo_stack
-from transfer.blobs import AzureBlobStore
-from transfer.config import StorageConnection
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE
+from transfer.adapters.blobs import AzureBlobStore
+from transfer.domain.settings import StorageConnection
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE
 
 BUDGET = 1.3
 

@@ -27,10 +27,12 @@ from typing import Any
 
 from bench.common import Bench, Results, bench_stack, by_service, describe, function_app, header, ms, writes
 from demo import stack as demo_stack
-from transfer import bootstrap, naming, templates
-from transfer.arm_views import run_parameters
-from transfer.runs import RunKind
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE
+from transfer import bootstrap
+from transfer.adapters import templates
+from transfer.domain import naming
+from transfer.domain.arm_views import run_parameters
+from transfer.domain.runs import RunKind
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE
 
 
 def upload(bench: Bench, names: list[str], category: bool) -> None:
@@ -120,7 +122,7 @@ def run(bench: Bench, results: Results, events: int, threads: int) -> None:
     tokens = iter(range(1, 10_000_000))
 
     def bare_put(name: str) -> None:
-        run_id = naming.run_id(RunKind.IMPORT, target.service.context.clock(), f"p{next(tokens):05x}")
+        run_id = naming.run_id(RunKind.IMPORT, target.clock(), f"p{next(tokens):05x}")
         parameters = run_parameters(
             "import",
             registry=settings.registry,
@@ -129,7 +131,7 @@ def run(bench: Bench, results: Results, events: int, threads: int) -> None:
             force_update_tag=naming.force_update_tag(run_id),
             blob=name,
         )
-        target.service.arm.begin_deployment(naming.deployment_name(run_id), template, parameters)
+        target.ports.arm.begin_deployment(naming.deployment_name(run_id), template, parameters)
 
     with bootstrap.use_service(target.service):
         base_seconds, _ = pooled(threads, fresh, properties)

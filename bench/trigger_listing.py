@@ -1,7 +1,7 @@
 """Does the source-trigger listing cost more as the registry's pipelineRuns pile up?
 
 Each reconcile tick on an import instance lists the registry's pipelineRuns through ARM to record the runs
-the import pipeline's source trigger started (reconciling._adopt_source_trigger_runs). ARM's list of
+the import pipeline's source trigger started (service/source_runs.py). ARM's list of
 pipelineRuns takes no `$filter` and no `$top` and promises no order (REST: PipelineRuns_List has only
 api-version; azure-mgmt-containerregistry's `pipeline_runs.list(resource_group, registry)` alike), so a
 client can only read every page, every time.
@@ -110,7 +110,7 @@ def main() -> None:
         bench.quiet_source_trigger()
         bench.admin.configure(run_seconds=0)
         target = bench.side("target")
-        listing = bench.side("target").service.arm.list_pipeline_runs  # another worker's adapter
+        listing = bench.side("target").ports.arm.list_pipeline_runs  # another worker's adapter
 
         page_size = int(bench.admin.config()["page_size"])
         put_pipeline_runs(bench, args.few, 0)

@@ -8,10 +8,12 @@ container. Invocations are serialized: one function runs at a time, as on a sing
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -19,8 +21,8 @@ import azure.functions as func
 
 from demo import scenario
 from demo import stack as demo_stack
-from transfer import bootstrap, http_api
-from transfer.config import load_settings
+from transfer.domain.settings import load_settings
+from transfer.entrypoints import http_api
 
 _invocation = threading.Lock()
 
@@ -90,18 +92,57 @@ def _host_loop(stop: threading.Event, stack: demo_stack.Stack, sides: list[scena
                 side.timer(app.reconcile)
 
 
-def serve(source_port: int = 7071, target_port: int = 7072) -> None:
+SETTINGS_DIR = Path(__file__).resolve().parent.parent / ".serve"
+
+
+def cli_settings(stack: demo_stack.Stack, side_env: dict[str, str]) -> dict[str, Any]:
+    """One side's settings in local.settings.json's shape: the app's settings, and what the Functions host
+    would give it (the managed identity's endpoint and header, the emulator's CA), so a CLI can use the
+    stack."""
+    emulator = stack.emulator
+    values = {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        **side_env,
+        "IDENTITY_ENDPOINT": emulator.identity_endpoint,
+        "IDENTITY_HEADER": emulator.identity_header,
+        "REQUESTS_CA_BUNDLE": str(emulator.ca_file),
+        "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
+    }
+    return {"IsEncrypted": False, "Values": values}
+
+
+def write_settings(directory: Path, settings: dict[str, dict[str, Any]]) -> list[Path]:
+    """`<side>.settings.json` for each side, readable by this user only (connection strings with keys)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for side, document in settings.items():
+        path = directory / f"{side}.settings.json"
+        partial = path.with_suffix(".partial")
+        partial.touch(mode=0o600)
+        partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        partial.replace(path)
+        written.append(path)
+    return written
+
+
+def remove_settings(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: something else lives there
+        paths[0].parent.rmdir()
+
+
+def serve(source_port: int = 7071, target_port: int = 7072, settings_dir: Path = SETTINGS_DIR) -> None:
+    """Serves until SIGTERM or Ctrl-C (python -m demo turns both into KeyboardInterrupt), then stops the stack
+    and removes the settings files."""
     import function_app
 
     stack = demo_stack.start()
+    written: list[Path] = []
     try:
         with demo_stack.identity(stack):
-            source = scenario.Side(
-                "source", bootstrap.build_service(load_settings(stack.source_env), stack.clock)
-            )
-            target = scenario.Side(
-                "target", bootstrap.build_service(load_settings(stack.target_env), stack.clock)
-            )
+            source = scenario.Side("source", load_settings(stack.source_env), stack.clock)
+            target = scenario.Side("target", load_settings(stack.target_env), stack.clock)
             scenario.prepare(stack, source, target)
             servers = [
                 ThreadingHTTPServer(("127.0.0.1", port), _handler(side, function_app))
@@ -113,18 +154,35 @@ def serve(source_port: int = 7071, target_port: int = 7072) -> None:
             threading.Thread(
                 target=_host_loop, args=(stop, stack, [source, target], function_app), daemon=True
             ).start()
-            print(_USAGE.format(source=source_port, target=target_port))
-            try:
+            written = write_settings(
+                settings_dir,
+                {
+                    "source": cli_settings(stack, stack.source_env),
+                    "target": cli_settings(stack, stack.target_env),
+                },
+            )
+            try:  # the usage, last, says it is serving: a signal from then on ends here
+                print(
+                    _USAGE.format(source=source_port, target=target_port, files=_shown(written)), flush=True
+                )
                 while True:
                     time.sleep(3600)
             except KeyboardInterrupt:
-                print("\nstopping")
+                print("\nstopping", flush=True)
             finally:
                 stop.set()
                 for server in servers:
                     server.shutdown()
     finally:
+        if written:
+            remove_settings(written)
         stack.stop()
+
+
+def _shown(paths: list[Path]) -> str:
+    return "\n".join(
+        f"  {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}" for path in paths
+    )
 
 
 _USAGE = """
@@ -140,5 +198,8 @@ get their blob event. Try:
   curl -s http://127.0.0.1:{target}/api/runs          # the source trigger's import shows up here
   curl -s http://127.0.0.1:{target}/api/health
 
-Ctrl-C stops everything.
+Each side's settings, in local.settings.json's shape (removed when the stack stops):
+{files}
+
+Ctrl-C or SIGTERM stops everything.
 """

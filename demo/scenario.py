@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.functions as func
@@ -18,8 +18,8 @@ import azure.functions as func
 from demo import stack as demo_stack
 from demo.stack import Stack
 from transfer import bootstrap
-from transfer.config import load_settings
-from transfer.runs import Run
+from transfer.domain.runs import Run
+from transfer.domain.settings import Settings, load_settings
 from transfer.service import PipelineSpec, TransferService
 
 SAMPLES = {
@@ -56,11 +56,21 @@ class Story:
 
 
 class Side:
-    """One app instance: its service (real adapters, the demo's clock) and its function entry points."""
+    """One app instance: its adapters, its service over them (the demo's clock) and its function entry
+    points. `ports` replaces the real adapters (tests wrap them to inject faults)."""
 
-    def __init__(self, name: str, service: TransferService) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        ports: bootstrap.Ports | None = None,
+    ) -> None:
         self.name = name
-        self.service = service
+        self.settings = settings
+        self.clock = clock
+        self.ports = ports or bootstrap.real_ports(settings)
+        self.service = bootstrap.assemble(settings, self.ports, clock)
 
     @contextmanager
     def active(self) -> Iterator[TransferService]:
@@ -131,8 +141,8 @@ def run(out: Callable[[str], None] = print, run_seconds: float = 0.3) -> None:
 def _story(story: Story, stack: Stack) -> None:
     app = _function_app()
     admin = stack.emulator.admin
-    source = Side("source", bootstrap.build_service(load_settings(stack.source_env), clock=stack.clock))
-    target = Side("target", bootstrap.build_service(load_settings(stack.target_env), clock=stack.clock))
+    source = Side("source", load_settings(stack.source_env), stack.clock)
+    target = Side("target", load_settings(stack.target_env), stack.clock)
 
     prepare(stack, source, target, story)
     with target.active():
@@ -397,7 +407,7 @@ def _imported_and_verified(story: Story, stack: Stack, target: Side, app: Any, e
     for name in (export.blob, export.manifest):
         target.blob_event(app, stack, name)
     story.check(
-        target.service.state.blob_records(export.manifest) == [],
+        target.ports.state.blob_records(export.manifest) == [],
         f"the blob trigger left {export.manifest} alone",
     )
     deadline = time.monotonic() + 60
@@ -468,7 +478,7 @@ def _aged_blob_refreshed(story: Story, stack: Stack, source: Side, target: Side,
 
     env = {**stack.target_env, "TRANSFER_STALE_BLOB_ACTION": "refresh"}
     later = demo_stack.DemoClock(stack.clock.offset + timedelta(days=61))
-    refresher = Side("target", bootstrap.build_service(load_settings(env), clock=later))
+    refresher = Side("target", load_settings(env), later)
     before = _blob_properties(stack, aged.blob)
     refresher.blob_event(app, stack, aged.blob)
     after = _blob_properties(stack, aged.blob)

@@ -1,21 +1,32 @@
 """`python -m emulator`: start the ACR Transfer + ARM emulator (and Azurite if asked), print the settings a
-client needs as KEY=VALUE lines (or JSON), and serve until Ctrl-C."""
+client needs as KEY=VALUE lines a shell can source (or JSON), and serve until SIGTERM or Ctrl-C, which stop
+everything it started and remove its temporary folder."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import signal
+import shlex
 import sys
-import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from emulator import azurite
 from emulator.runtime import Emulator
 from emulator.seed import load_seed
+from emulator.signals import stop_on_signals
 from emulator.store import Config
+
+
+def render(settings: dict[str, Any], *, as_json: bool) -> str:
+    """One JSON object, or KEY=VALUE lines quoted for sh (a connection string holds `;`) and a last comment
+    line: `set -a; . ./emulator.env; set +a` exports them."""
+    if as_json:
+        return json.dumps(settings, indent=2)
+    lines = [f"{key}={shlex.quote(str(value))}" for key, value in settings.items()]
+    return "\n".join([*lines, "# serving until SIGTERM or Ctrl-C"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,37 +46,34 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
 
-    started_azurite = None
-    if args.with_azurite:
-        started_azurite = azurite.start()
-        connection_string = started_azurite.connection_string
-    else:
-        connection_string = args.azurite_connection_string
-    config = Config(
-        subscription_id=args.subscription_id,
-        resource_group=args.resource_group,
-        run_seconds=args.run_seconds,
-        trigger_interval=args.trigger_interval,
-    )
-    emulator = Emulator(connection_string, port=args.port, state_dir=args.state_dir, config=config)
-    try:
-        emulator.start()
-        if args.seed:
-            load_seed(emulator.admin_routes.dispatch, json.loads(args.seed.read_text(encoding="utf-8")))
-        settings = emulator.settings()
-        if args.json:
-            print(json.dumps(settings, indent=2), flush=True)
-        else:
-            for key, value in settings.items():
-                print(f"{key}={value}", flush=True)
-        done = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: done.set())
-        with contextlib.suppress(KeyboardInterrupt):
-            done.wait()
-    finally:
-        emulator.stop()
-        if started_azurite is not None:
-            azurite.stop(started_azurite)
+    with stop_on_signals():  # SIGTERM like Ctrl-C: Azurite stopped, the temporary folder removed
+        started_azurite = emulator = None
+        try:
+            if args.with_azurite:
+                started_azurite = azurite.start()
+                connection_string = started_azurite.connection_string
+            else:
+                connection_string = args.azurite_connection_string
+            config = Config(
+                subscription_id=args.subscription_id,
+                resource_group=args.resource_group,
+                run_seconds=args.run_seconds,
+                trigger_interval=args.trigger_interval,
+            )
+            emulator = Emulator(connection_string, port=args.port, state_dir=args.state_dir, config=config)
+            emulator.start()
+            if args.seed:
+                load_seed(emulator.admin_routes.dispatch, json.loads(args.seed.read_text(encoding="utf-8")))
+            print(render(emulator.settings(), as_json=args.json), flush=True)
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if emulator is not None:
+                emulator.stop()
+            if started_azurite is not None:
+                azurite.stop(started_azurite)
     return 0
 
 

@@ -98,6 +98,14 @@ def start(
         env={**os.environ, **(env or {})},
         start_new_session=True,
     )
+    try:
+        return _await_listening(proc, timeout)
+    except BaseException:  # a failed start, or SIGTERM / Ctrl-C while it starts: never leave it running
+        stop_pid(proc.pid)
+        raise
+
+
+def _await_listening(proc: subprocess.Popen[str], timeout: float) -> Azurite:
     ports: dict[str, int] = {}
     output: list[str] = []
     deadline = time.monotonic() + timeout
@@ -115,7 +123,6 @@ def start(
         if time.monotonic() > deadline:
             break
     if len(ports) < 3:
-        stop_pid(proc.pid)
         tail = "\n".join(output[-20:]) or "(no output)"
         raise AzuriteError(f"Azurite did not start (exit code {proc.poll()}); its output:\n{tail}")
     # Keep draining stdout so a chatty Azurite never blocks on a full pipe.

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import threading
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +71,14 @@ class Emulator:
         identity_header: str | None = None,
     ) -> None:
         self.azurite_connection_string = azurite_connection_string
-        self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="acr-emulator-"))
+        if state_dir:
+            self.state_dir = Path(state_dir)
+            self._remove_state_dir: Callable[[], object] = lambda: None
+        else:
+            # A folder of its own, removed with everything in it (the TLS key) by stop(); failing that, when
+            # this object is collected or the interpreter exits.
+            self.state_dir = Path(tempfile.mkdtemp(prefix="acr-emulator-"))
+            self._remove_state_dir = weakref.finalize(self, shutil.rmtree, self.state_dir, ignore_errors=True)
         self.config = config or Config()
         self.clock = Clock()
         self.state = State()
@@ -214,6 +224,8 @@ class Emulator:
             self.trigger.thread.join(timeout=5)
         if self.events.thread.is_alive():
             self.events.thread.join(timeout=5)
+        self.certificates.key_file.unlink(missing_ok=True)  # the server is gone: its key goes too
+        self._remove_state_dir()
 
     def reset(self) -> None:
         """Forget every resource, deployment, secret, fault and log entry; the clock goes back to now."""

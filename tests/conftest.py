@@ -5,7 +5,7 @@ bootstrap.use_service() so function_app and the CLI find it as they would the re
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,11 +23,13 @@ from tests.fakes import (
     FakeStateStore,
 )
 from transfer import bootstrap
-from transfer.config import Settings, load_settings
-from transfer.ports import BlobInfo
-from transfer.runs import Run
+from transfer.adapters.templates import FileTemplates
+from transfer.bootstrap import Ports, assemble
+from transfer.domain.records import BlobInfo
+from transfer.domain.runs import Run
+from transfer.domain.settings import Settings, load_settings
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE
 from transfer.service import TransferService
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 ENV = {
@@ -58,6 +60,11 @@ class World:
     settings: Settings
     registry: FakeRegistry  # the registry's data plane (this side's registry), empty to begin with
     writer: FakeBlobWriter  # writes manifests into `source`
+    ports: Ports  # the fakes as the service was wired with them
+
+    def new_worker(self) -> TransferService:
+        """Another worker over the same fakes: its own memory (caches, cursors, pauses), nothing else."""
+        return assemble(self.settings, self.ports, self.clock)
 
     def arm_writes(self) -> list[tuple[str, Any]]:
         """The ARM writes in call order, as (method, name or resource id)."""
@@ -147,23 +154,65 @@ def make_world(
     registry = FakeRegistry()
     export_uri = storage["export"].get("uri", "https://exportacct.blob.core.windows.net/transfer")
     writer = FakeBlobWriter({export_uri: source})
-    service = TransferService(
-        settings,
+    ports = Ports(
         arm=arm,
         state=state,
+        templates=FileTemplates(),
         blobs=blobs if settings.import_pipeline else None,
-        copier=(lambda: copier) if settings.copy_target_url else None,
-        secrets_reader=reader,
-        clock=clock,
-        token=lambda: f"{next(tokens):06x}",
+        copier=copier if settings.copy_target_url else None,
+        secrets=reader,
         registry=registry,
         blob_writer=writer,
     )
-    return World(service, arm, state, blobs, reader, copier, source, clock, settings, registry, writer)
+    service = assemble(settings, ports, clock, token=lambda: f"{next(tokens):06x}")
+    return World(service, arm, state, blobs, reader, copier, source, clock, settings, registry, writer, ports)
+
+
+# ---- a world for both roles, exports through a SasToken pipeline whose secret the copy step reads ----
+
+SUB = "00000000-0000-0000-0000-000000000001"
+COPY_ENV = {
+    "AZURE_SUBSCRIPTION_ID": SUB,
+    "TRANSFER_RESOURCE_GROUP": "transfer-rg",
+    "TRANSFER_REGISTRY": "myregistry",
+    "TRANSFER_EXPORT_PIPELINE": "exportpipe",
+    "TRANSFER_IMPORT_PIPELINE": "importpipe",
+    "TransferStorage": "UseDevelopmentStorage=true",
+    "TransferState": "UseDevelopmentStorage=true",
+    "TRANSFER_COPY_TARGET_URL": "https://target.blob.core.windows.net/transfer",
+}
+COPY_VAULT = "https://sourcevault.vault.azure.net"
+COPY_SAS = "sv=2024-11-04&se=2027-06-01T00%3A00%3A00Z&sp=rwla&spr=https&sig=SUPERSECRETSIGNATURE"
+CATEGORY = {CATEGORY_KEY: CATEGORY_VALUE}
+
+
+def sas_copy_world(stale_action: str = "refresh", trigger: str = "Enabled", **env: str) -> World:
+    """The one world builder, set for both roles: exports through a SasToken pipeline whose secret the copy
+    step reads; copies pend."""
+    return make_world(
+        {**COPY_ENV, "TRANSFER_STALE_BLOB_ACTION": stale_action, **env},
+        export_storage={
+            "uri": "https://source.blob.core.windows.net/exports",
+            "storageAccessMode": "SasToken",
+            "keyVaultUri": f"{COPY_VAULT}/secrets/exportsas",
+        },
+        import_storage={"uri": "https://target.blob.core.windows.net/transfer"},
+        trigger=trigger,
+        secrets={f"{COPY_VAULT}/secrets/exportsas": COPY_SAS},
+        copy_status="pending",
+    )
 
 
 @pytest.fixture
-def world() -> Iterator[World]:
-    built = make_world()
+def world_setup() -> Callable[[], World]:
+    """How the tests of a module build their world: a module that needs another overrides this fixture
+    (`return sas_copy_world`, or a function of its own over make_world)."""
+    return make_world
+
+
+@pytest.fixture
+def world(world_setup: Callable[[], World]) -> Iterator[World]:
+    """The one world fixture: the service over the fakes, also what function_app and the CLI find."""
+    built = world_setup()
     with bootstrap.use_service(built.service):
         yield built

@@ -1,8 +1,10 @@
-"""DESIGN.md's contracts as the tests check them: the app settings (tests/test_infra.py, test_templates.py)
+"""The contracts as the tests check them: the app settings (tests/test_infra.py, test_templates.py)
 and the functions as the host must see them (tests/functions: azure-functions' own metadata; tests/host:
 the host's Python worker)."""
 
-# DESIGN.md's app settings table (the contract); connections are checked by their identity settings.
+from transfer.entrypoints.http_api import ROUTES
+
+# The app settings table (the contract); connections are checked by their identity settings.
 DESIGN_SETTINGS = {
     "AZURE_SUBSCRIPTION_ID",
     "TRANSFER_RESOURCE_GROUP",
@@ -36,15 +38,8 @@ TIMERS = {
     "reconcile": "%TRANSFER_RECONCILE_SCHEDULE%",
     "sweep_stale_blobs": "%TRANSFER_SWEEP_SCHEDULE%",
 }
-HTTP = {
-    "start_export": ("POST", "exports"),
-    "start_import": ("POST", "imports"),
-    "get_run": ("GET", "runs/{run_id}"),
-    "list_runs": ("GET", "runs"),
-    "delete_run": ("DELETE", "runs/{run_id}"),
-    "health": ("GET", "health"),
-    "get_blob": ("GET", "blobs/{*name}"),
-}
+# The HTTP functions: the route table's rows (tests/functions/test_http.py holds them to the README's API).
+HTTP = {route.function: (route.method, route.template) for route in ROUTES}
 BLOB_TRIGGER = {  # the binding of on_target_blob
     "direction": "IN",
     "type": "blobTrigger",

@@ -1,13 +1,14 @@
-"""Hand-written in-memory fakes of every port (transfer/ports.py), for service unit tests.
+"""Hand-written in-memory fakes of every port (transfer/domain/ports.py), for service unit tests.
 
 They behave like the real adapters, and the contract tests in tests/integration run the same tests
 against both: ETags change on every write, conditional writes fail with PreconditionFailed, creating a
 record that exists fails (AlreadyExists / False), keys and texts are normalised as the Table adapter
-stores them (the same transfer/entities.py), and listings come in the adapters' order.
+stores them (the same transfer/adapters/entities.py), and listings come in the adapters' order.
 
-Every fake counts its calls (`fake.calls["get_resource"]`) and can be told to fail:
+Every fake counts its calls (`fake.calls["get_resource"]`) and has the fault hooks of tests/faults.py:
 `fake.fail("get_deployment", Throttled("slow down", retry_after=5), times=2)` raises that error on the
-next two calls of that method (before it does anything).
+next two calls of that method (before it does anything), and `fake.around("get_deployment", hook)` sends
+every call through `hook(call, *args)` (a slow read, a racing writer, an answer ARM may give).
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from transfer.arm_views import DeploymentState
-from transfer.entities import (
+from tests.faults import Hooks
+from transfer.adapters.entities import (
     ACTIVE,
     CLEANUP,
-    MAX_TOP,
     index_partition,
     ledger_supersedes,
     run_key,
@@ -35,14 +35,24 @@ from transfer.entities import (
     table_key,
     utc,
 )
-from transfer.errors import AccessDenied, AlreadyExists, NotFound, PreconditionFailed, TransferError
-from transfer.keyvault import parse_sas, split_secret_uri
-from transfer.naming import check_run_id
-from transfer.ports import BlobInfo, BlobRecord, CopyState, LedgerEntry, RequestRecord, SasSecret, TagInfo
-from transfer.runs import Run, RunKind, RunStatus, Trigger
+from transfer.adapters.keyvault import parse_sas, split_secret_uri
+from transfer.domain.arm_views import DeploymentState
+from transfer.domain.errors import AccessDenied, AlreadyExists, NotFound, PreconditionFailed, TransferError
+from transfer.domain.naming import check_run_id
+from transfer.domain.ports import MAX_TOP
+from transfer.domain.records import (
+    BlobInfo,
+    BlobRecord,
+    CopyState,
+    LedgerEntry,
+    RequestRecord,
+    SasSecret,
+    TagInfo,
+)
+from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
 
 PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
-# What the live service advertised for pipeline resources (FACTS.md).
+# What the live service advertised for pipeline resources (docs/service-facts.md).
 PIPELINE_API_VERSIONS = (
     "2025-06-01-preview",
     "2025-12-01-preview",
@@ -68,8 +78,8 @@ class Clock:
         return self.now
 
 
-class _Faults:
-    """Call counting and scripted failures shared by the fakes."""
+class _Faults(Hooks):
+    """Call counting, scripted failures and hooks, shared by the fakes."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()

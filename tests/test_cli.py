@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import World
-from transfer import bootstrap, cli
-from transfer.arm_views import DeploymentState
-from transfer.errors import Unavailable
-from transfer.runs import Trigger
+from tests.faults import instead
+from transfer import bootstrap
+from transfer.domain.arm_views import DeploymentState
+from transfer.domain.errors import Unavailable
+from transfer.domain.runs import Trigger
+from transfer.entrypoints import cli
 
 
 class Cli:
@@ -77,17 +79,16 @@ def test_export_json_has_the_http_run_keys(world: World, run_cli: Cli) -> None:
 def test_export_wait_shows_progress_until_the_runs_finish(
     world: World, run_cli: Cli, monkeypatch: Any
 ) -> None:
-    reconcile_run = world.service.reconcile_run
     polls = []
 
-    def finishing_reconcile(run_id: str) -> Any:
-        polls.append(run_id)
+    def finishing_on_the_second_poll(read: Any, name: str) -> Any:  # ARM as each poll reads it
+        polls.append(name)
         if len(polls) == 2:
             for run in world.stored_runs():
                 world.finish(run)
-        return reconcile_run(run_id)
+        return read(name)
 
-    monkeypatch.setattr(world.service, "reconcile_run", finishing_reconcile)
+    world.arm.around("get_deployment", finishing_on_the_second_poll)
     code, out, err = run_cli("export", "samples/hello:v1", "--wait", "--interval", "5")
     assert code == cli.OK
     assert "Succeeded" in out
@@ -100,14 +101,12 @@ def test_export_wait_shows_progress_until_the_runs_finish(
 def test_wait_exits_1_when_a_run_fails_and_shows_its_error(
     world: World, run_cli: Cli, monkeypatch: Any
 ) -> None:
-    reconcile_run = world.service.reconcile_run
-
-    def failing_reconcile(run_id: str) -> Any:
+    def failing_when_polled(read: Any, name: str) -> Any:
         for run in world.stored_runs():
             world.finish(run, "Failed", error="blob already exists")
-        return reconcile_run(run_id)
+        return read(name)
 
-    monkeypatch.setattr(world.service, "reconcile_run", failing_reconcile)
+    world.arm.around("get_deployment", failing_when_polled)
     code, body = run_cli.json("export", "samples/hello:v1", "--wait")
     assert code == cli.FAILED
     assert body["runs"][0]["status"] == "Failed"
@@ -195,7 +194,7 @@ def test_reconcile_with_deferred_runs_exits_5(world: World, run_cli: Cli, monkey
     def down(name: str) -> Any:
         raise Unavailable("ARM did not answer")
 
-    monkeypatch.setattr(world.arm, "get_deployment", down)
+    world.arm.around("get_deployment", instead(down))
     code, out, _ = run_cli("reconcile")
     assert code == cli.EXIT_TRANSIENT
     assert "deferred" in out
@@ -216,7 +215,7 @@ def test_health_table_and_unhealthy_exit(world: World, run_cli: Cli, monkeypatch
     def down() -> None:
         raise Unavailable("Table Storage did not answer")
 
-    monkeypatch.setattr(world.state, "ping", down)
+    world.state.around("ping", instead(down))
     code, body = run_cli.json("health")
     assert code == cli.FAILED
     assert body["status"] == "unhealthy"
@@ -246,7 +245,7 @@ def test_pipelines_deploy_and_wait(world: World, run_cli: Cli, monkeypatch: Any)
     def deployment(name: str) -> DeploymentState:
         return DeploymentState(name, next(states))
 
-    monkeypatch.setattr(world.arm, "get_deployment", deployment)
+    world.arm.around("get_deployment", instead(deployment))
     code, body = run_cli.json(
         "pipelines", "deploy", "import",
         "--storage-uri", "https://target.blob.core.windows.net/transfer",
@@ -318,7 +317,7 @@ def test_an_unexpected_error_exits_70_with_the_traceback(
     def broken(**kwargs: Any) -> Any:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(world.state, "list_runs", broken)
+    world.state.around("list_runs", instead(broken))
     code, _, err = run_cli("runs")
     assert code == cli.INTERNAL
     assert "Traceback" in err
@@ -443,7 +442,7 @@ def test_pipelines_delete_that_arm_finishes_later_says_so(
     world: World, run_cli: Cli, monkeypatch: Any
 ) -> None:
     stranger_pipeline(world)
-    monkeypatch.setattr(world.arm, "delete_resource", lambda resource_id: None)  # accepted, not done yet
+    world.arm.around("delete_resource", instead(lambda resource_id: None))  # accepted, not done yet
     code, body = run_cli.json("pipelines", "delete", "export", "oldexport1")
     assert (code, body["status"]) == (cli.OK, "deleting")
 
@@ -471,8 +470,8 @@ def test_delete_run_whose_deletes_arm_has_not_finished(world: World, run_cli: Cl
     [run] = world.service.start_export(["a:v1"], Trigger.HTTP).runs
     world.finish(run)
     world.service.reconcile()
-    monkeypatch.setattr(world.arm, "delete_resource", lambda resource_id: None)
-    monkeypatch.setattr(world.arm, "delete_deployment", lambda name: None)
+    world.arm.around("delete_resource", instead(lambda resource_id: None))
+    world.arm.around("delete_deployment", instead(lambda name: None))
     code, out, _ = run_cli("delete", run.id)
     assert code == cli.OK
     assert "ARM deletes started; the next cleanup confirms them" in out
@@ -547,7 +546,7 @@ def deployed(world: World, monkeypatch: Any, kind: str, **storage: Any) -> None:
         world.arm.put_resource(resource)
         return DeploymentState(name, "Succeeded")
 
-    monkeypatch.setattr(world.arm, "get_deployment", deployment)
+    world.arm.around("get_deployment", instead(deployment))
 
 
 def test_pipelines_deploy_wait_prints_the_identity_and_the_roles_still_to_grant(
@@ -606,3 +605,23 @@ def test_pipelines_deploy_without_wait_says_where_the_identity_is(world: World, 
     )  # fmt: skip
     assert code == cli.OK
     assert out.splitlines()[-1].startswith("with --wait: the pipeline identity's principal id")
+
+
+def test_every_error_carries_its_exit_code() -> None:
+    from transfer.domain import errors
+
+    cases = [
+        (errors.InvalidInput("x"), cli.BAD_INPUT),
+        (errors.SettingsError(["x"]), cli.BAD_INPUT),
+        (errors.NotConfigured("x"), cli.BAD_INPUT),
+        (errors.AccessDenied("x"), cli.BAD_INPUT),
+        (errors.PipelineNotReady("x"), cli.BAD_INPUT),
+        (errors.NotFound("x"), cli.NOT_FOUND),
+        (errors.Conflict("x"), cli.CONFLICT),
+        (errors.PreconditionFailed("x"), cli.CONFLICT),
+        (errors.IdempotencyKeyReused("x"), cli.CONFLICT),
+        (errors.Throttled("x"), cli.EXIT_TRANSIENT),
+        (errors.Unavailable("x"), cli.EXIT_TRANSIENT),
+        (errors.TransferError("x"), cli.FAILED),
+    ]
+    assert [exc.exit_code for exc, _ in cases] == [code for _, code in cases]

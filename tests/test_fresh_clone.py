@@ -37,6 +37,25 @@ def test_no_code_names_a_path_outside_the_repository() -> None:
     assert not offenders, "\n".join(offenders)
 
 
+# Documents that are not in the repository: what the code relies on is in docs/service-facts.md instead.
+ELSEWHERE = re.compile(r"\b(DESIGN|FACTS)\.md\b|\bDESIGN's\b|`shared/|/work/")
+CHECKED = ("transfer/", "tests/", "docs/", "infra/", "bench/", "demo/", "templates/", "function_app.py")
+CHECKED += ("README.md",)
+
+
+@pytest.mark.skipif(GIT is None or not (ROOT / ".git").exists(), reason="not a git checkout")
+def test_no_file_names_a_document_outside_the_repository() -> None:
+    offenders = []
+    for path in tracked_files():
+        name = path.relative_to(ROOT).as_posix()
+        if not name.startswith(CHECKED) or path == Path(__file__).resolve():
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if ELSEWHERE.search(line):
+                offenders.append(f"{name}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
 @pytest.mark.skipif(MAKE is None, reason="make is not installed")
 def test_make_test_stops_at_its_start_when_python_3_13_is_missing() -> None:
     done = subprocess.run(

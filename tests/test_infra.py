@@ -2,14 +2,16 @@
 
 Every infra template is deployed for each example parameter file, nested inner-scope deployments included
 (each in its own resource group); the role assignments are checked against the built-in role table below;
-the app settings against what transfer/config.py reads and DESIGN's table; and no output, app setting or
-resource other than the Event Grid webhook ever holds a key.
+the app settings against the settings table (transfer/domain/settings_table.py, docs/settings.md); and no
+output, app setting or resource other than the Event Grid webhook ever holds a key.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,8 +67,16 @@ DESIGN_CONNECTIONS = {
     "TransferStorage": {"TransferStorage__blobServiceUri", "TransferStorage__queueServiceUri"},
     "TransferState": {"TransferState__tableServiceUri"},
 }
-# Settings that belong to the Functions host or the platform, not to transfer/config.py.
-HOST_SETTINGS = {"APPLICATIONINSIGHTS_CONNECTION_STRING"}
+# Settings that belong to the Functions host or the platform, not to transfer/domain/settings.py.
+HOST_SETTINGS = {
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    # Elastic Premium and Dedicated: the runtime, and the package the app runs from (Flex sets neither)
+    "FUNCTIONS_EXTENSION_VERSION",
+    "FUNCTIONS_WORKER_RUNTIME",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID",
+}
+PLANS = ("FlexConsumption", "ElasticPremium", "Dedicated")
 SECRET_MARKERS = ("AccountKey=", "SharedAccessSignature=", "SharedAccessKey=", "sig=", BLOBS_EXTENSION_KEY)
 
 
@@ -281,6 +291,188 @@ def test_the_sides(path: Path, exports: bool, imports: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Hosting plans: Flex Consumption, Elastic Premium, Dedicated
+
+
+PLAN_SHAPES = {
+    "FlexConsumption": ("functionapp", {"name": "FC1", "tier": "FlexConsumption"}),
+    "ElasticPremium": ("elastic", {"name": "EP1", "tier": "ElasticPremium"}),
+    "Dedicated": ("linux", {"name": "P1v3", "tier": "PremiumV3"}),
+}
+CONTENT_SHARE = {"WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTSHARE", "AzureWebJobsStorage"}
+
+
+def python_version() -> str:
+    version: str = load(MAIN)["variables"]["pythonVersion"]
+    return version
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_each_hosting_plan_runs_python_from_a_package_the_identity_reads(plan: str) -> None:
+    main = deploy_main(hostingPlan=plan)
+    kind, sku = PLAN_SHAPES[plan]
+    farm = main.one("Microsoft.Web/serverfarms")
+    assert (farm["kind"], farm["sku"], farm["properties"]["reserved"]) == (kind, sku, True)
+    assert farm["properties"]["maximumElasticWorkerCount"] == (20 if plan == "ElasticPremium" else None)
+    site = main.one("Microsoft.Web/sites")
+    assert site["kind"] == "functionapp,linux"
+    properties, settings = site["properties"], main.settings
+    app_blob = f"https://{main.outputs['storageAccountName']}.blob.core.usgovcloudapi.net/"
+    containers = [p.name for p in main.of_type("Microsoft.Storage/storageAccounts/blobServices/containers")]
+    (package_container,) = [c.rsplit("/", 1)[1] for c in containers if "/app-package-" in c]
+    assert main.outputs["hostingPlan"] == plan
+    if plan == "FlexConsumption":
+        config = properties["functionAppConfig"]
+        assert config["runtime"] == {"name": "python", "version": python_version()}
+        assert config["deployment"]["storage"]["value"] == app_blob + package_container
+        assert config["deployment"]["storage"]["authentication"] == {"type": "SystemAssignedIdentity"}
+        assert config["scaleAndConcurrency"] == {"maximumInstanceCount": 100, "instanceMemoryMB": 2048}
+        assert properties["siteConfig"]["linuxFxVersion"] is None
+        assert not HOST_SETTINGS - {"APPLICATIONINSIGHTS_CONNECTION_STRING"} & settings.keys()
+        assert main.outputs["packageBlobUrl"] == ""
+    else:
+        assert properties["functionAppConfig"] is None
+        assert properties["siteConfig"]["linuxFxVersion"] == f"Python|{python_version()}"
+        assert properties["siteConfig"]["alwaysOn"] is (True if plan == "Dedicated" else None)
+        assert settings["FUNCTIONS_EXTENSION_VERSION"] == "~4"
+        assert settings["FUNCTIONS_WORKER_RUNTIME"] == "python"
+        package = settings["WEBSITE_RUN_FROM_PACKAGE"]
+        assert package == f"{app_blob}{package_container}/functionapp.zip"  # no SAS: the identity reads it
+        assert settings["WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID"] == "SystemAssigned"
+        assert main.outputs["packageBlobUrl"] == package
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_every_plan_keeps_identity_based_connections_and_no_content_share(plan: str) -> None:
+    flex = deploy_main(INFRA / "main.both.parameters.json", userAssignedIdentity=UAI).settings
+    settings = deploy_main(
+        INFRA / "main.both.parameters.json", userAssignedIdentity=UAI, hostingPlan=plan
+    ).settings
+    connections = {k: v for k, v in settings.items() if "__" in k}
+    assert connections == {k: v for k, v in flex.items() if "__" in k}
+    assert {k.split("__")[1] for k in connections} == {
+        "blobServiceUri", "queueServiceUri", "tableServiceUri", "credential", "clientId"
+    }  # fmt: skip
+    assert not CONTENT_SHARE & settings.keys()
+    assert not any(marker in json.dumps(settings) for marker in SECRET_MARKERS)
+    if plan != "FlexConsumption":
+        assert settings["WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID"] == UAI
+    account = deploy_main(hostingPlan=plan).one("Microsoft.Storage/storageAccounts")
+    assert account["properties"]["allowSharedKeyAccess"] is False
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_the_role_assignments_do_not_depend_on_the_plan(plan: str) -> None:
+    for path in PARAMETER_FILES:
+        assert role_assignments(deploy_main(path, hostingPlan=plan)) == role_assignments(deploy_main(path))
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_the_blob_triggers_event_grid_wiring_on_each_plan(plan: str) -> None:
+    main = deploy_main(hostingPlan=plan, functionAppName="acrtransfer-target")
+    settings = main.settings
+    watched = main.outputs["transferStorageAccountName"]
+    # the trigger's connection reads the watched account's blobs and its poison queue ...
+    assert settings["TransferStorage__blobServiceUri"] == f"https://{watched}.blob.core.usgovcloudapi.net/"
+    assert settings["TransferStorage__queueServiceUri"] == f"https://{watched}.queue.core.usgovcloudapi.net/"
+    # ... and the subscription on that account delivers to the app's blobs webhook with the system key
+    azure = FakeAzure()
+    events = deploy_all(load(EVENTGRID), eventgrid_parameters(main), azure)
+    app_id = resource(GROUP, "Microsoft.Web/sites", "acrtransfer-target")
+    assert azure.listed == [(f"{app_id}/host/default", "2024-04-01")]
+    topic = events.one("Microsoft.EventGrid/systemTopics")
+    assert topic["properties"]["source"] == resource(GROUP, "Microsoft.Storage/storageAccounts", watched)
+    subscription = events.one("Microsoft.EventGrid/systemTopics/eventSubscriptions")["properties"]
+    assert subscription["destination"]["properties"]["endpointUrl"] == (
+        f"https://{main.outputs['functionAppHostName']}/runtime/webhooks/blobs"
+        f"?functionName=Host.Functions.on_target_blob&code={BLOBS_EXTENSION_KEY}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("plan", "sku"), [("ElasticPremium", "EP2"), ("Dedicated", "B1"), ("Dedicated", "P0v3")]
+)
+def test_a_plan_sku_can_be_chosen(plan: str, sku: str) -> None:
+    farm = deploy_main(hostingPlan=plan, planSkuName=sku).one("Microsoft.Web/serverfarms")
+    assert farm["sku"] == {"name": sku}
+    assert farm["kind"] == PLAN_SHAPES[plan][0]
+
+
+def test_an_unknown_plan_is_refused() -> None:
+    with pytest.raises(TemplateError, match="hostingPlan"):
+        deploy_main(hostingPlan="Consumption")
+
+
+def test_the_python_version_deployed_is_the_one_tests_host_indexes_the_app_with() -> None:
+    """tests/host indexes function_app.py with the Functions worker in .venv-host, made from Python 3.13 by
+    the Makefile: the version infra/main.json deploys on every plan must be that one."""
+    major, minor = python_version().split(".")
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert f"sys.version_info[:2] != ({major}, {minor})" in makefile
+    assert f"python{major}.{minor}" in makefile
+    host_python = REPO / ".venv-host" / "bin" / "python"
+    if not host_python.exists():
+        pytest.fail(f"{host_python} is missing: `make pytest` (or `make deps`) creates it", pytrace=False)
+    done = subprocess.run(
+        [str(host_python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == python_version()
+    worker_test = (REPO / "tests" / "host" / "test_worker_indexing.py").read_text(encoding="utf-8")
+    assert f'startswith("{python_version()}.")' in worker_test
+
+
+def render(deployment: Deployment) -> dict[str, Any]:
+    """The resources a deployment PUT, as a template of literal values: what checkov can judge."""
+    return {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            {
+                "type": p.planned.type,
+                "apiVersion": p.planned.api_version,
+                "name": p.planned.name,
+                **p.planned.body,
+            }
+            for p in deployment.puts
+        ],
+    }
+
+
+def test_checkov_passes_every_plan_as_deployed(tmp_path: Path) -> None:
+    """`make checkov` scans infra/ as written (expressions); here each plan's evaluated resources are
+    scanned too, with the same configuration, so a value only one plan sets is judged."""
+    checkov = REPO / ".venv-checkov" / "bin" / "checkov"
+    if not checkov.exists():
+        pytest.fail(f"{checkov} is missing: `make pytest` (or `make checkov`) creates it", pytrace=False)
+    for plan in PLANS:
+        for path in PARAMETER_FILES:
+            rendered = render(deploy_main(path, hostingPlan=plan))
+            (tmp_path / f"{plan}-{path.stem}.json").write_text(json.dumps(rendered, indent=2))
+    done = subprocess.run(
+        [
+            str(checkov),
+            "-d",
+            str(tmp_path),
+            "--framework",
+            "arm",
+            "--config-file",
+            str(REPO / ".checkov.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LOG_LEVEL": "ERROR"},
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "Failed checks: 0" in done.stdout
+    assert re.search(r"Passed checks: [1-9]", done.stdout)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Role assignments
 
 
@@ -412,11 +604,14 @@ def test_every_role_definition_id_in_the_templates_is_known() -> None:
 
 
 def config_settings() -> set[str]:
-    """The setting names transfer/config.py reads: literal names and the connections' prefixes."""
-    source = (REPO / "transfer" / "config.py").read_text(encoding="utf-8")
-    names = set(re.findall(r'"((?:TRANSFER|AZURE)_[A-Z0-9_]+)"', source))
-    connections = set(re.findall(r'read\.storage\("([A-Za-z]+)"\)', source))
-    return names | {f"{c}__" for c in connections}
+    """The setting names the app reads: the settings table's rows, and the connections' prefixes (a
+    connection's identity form is `NAME__blobServiceUri` and its siblings; AzureWebJobsStorage is the state
+    tables' fallback)."""
+    from transfer.domain.settings_table import SETTINGS
+
+    names = {setting.name for setting in SETTINGS if not setting.name[0].islower()}
+    connections = {"TransferStorage", "TransferState", "AzureWebJobsStorage"}
+    return {n for n in names if n.startswith(("TRANSFER_", "AZURE_"))} | {f"{c}__" for c in connections}
 
 
 def is_known(setting: str, known: set[str]) -> bool:
@@ -429,7 +624,7 @@ def test_every_setting_the_template_sets_is_read_by_the_app(path: Path) -> None:
     for overrides in ({}, {"userAssignedIdentity": UAI}):
         settings = deploy_main(path, **overrides).settings
         unknown = sorted(s for s in settings if not is_known(s, known))
-        assert not unknown, f"set by infra/main.json but read by nothing in transfer/config.py: {unknown}"
+        assert not unknown, f"set by infra/main.json but read by nothing in transfer/domain: {unknown}"
         assert all(isinstance(value, str) for value in settings.values())
 
 
@@ -612,11 +807,18 @@ def test_alert_rules_run_the_queries_of_the_readme() -> None:
 # Hardening the policy scan asks for
 
 
-def test_site_and_storage_hardening() -> None:
-    main = deploy_main()
+@pytest.mark.parametrize("plan", PLANS)
+def test_site_and_storage_hardening(plan: str) -> None:
+    main = deploy_main(hostingPlan=plan)
     site = main.one("Microsoft.Web/sites")["properties"]
     assert site["httpsOnly"] is True
-    assert site["siteConfig"] == {"minTlsVersion": "1.2", "http20Enabled": True, "ftpsState": "Disabled"}
+    assert {
+        k: v for k, v in site["siteConfig"].items() if k in ("minTlsVersion", "http20Enabled", "ftpsState")
+    } == {
+        "minTlsVersion": "1.2",
+        "http20Enabled": True,
+        "ftpsState": "Disabled",
+    }
     policies = main.of_type("Microsoft.Web/sites/basicPublishingCredentialsPolicies")
     assert sorted(p.name.rsplit("/", 1)[1] for p in policies) == ["ftp", "scm"]
     assert all(p.body["properties"] == {"allow": False} for p in policies)

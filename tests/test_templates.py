@@ -679,7 +679,8 @@ def test_force_update_tag_defaults_to_empty_so_a_redeploy_is_idempotent(kind: st
 # infra/: the function app itself
 
 INFRA_TEMPLATE = INFRA / "main.json"
-# Every app setting of DESIGN.md's table that the deployment sets (AZURE_CLIENT_ID only with a user identity).
+# Every app setting of the settings table (docs/settings.md) that the deployment sets (AZURE_CLIENT_ID
+# only with a user identity).
 DEPLOYED_SETTINGS = DESIGN_SETTINGS - {"AZURE_CLIENT_ID"}
 IDENTITY_CONNECTIONS = {
     "AzureWebJobsStorage__blobServiceUri",
@@ -759,7 +760,8 @@ def test_infra_flex_consumption_python_app_with_identity_connections() -> None:
     assert site["kind"] == "functionapp,linux"
     assert site["identity"] == {"type": "SystemAssigned"}
     config = site["properties"]["functionAppConfig"]
-    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    # the version tests/host indexes the app with (tests/test_infra.py checks the two agree)
+    assert config["runtime"] == {"name": "python", "version": "3.13"}
     storage = config["deployment"]["storage"]
     assert storage["authentication"] == {"type": "SystemAssignedIdentity"}
     assert storage["value"].startswith("https://")

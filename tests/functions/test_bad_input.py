@@ -3,7 +3,7 @@ nothing recorded, no ARM call, never a 500. "Nothing recorded, nothing called" i
 call history: a refused request must not even read (no Table, Blob, registry or ARM call at all).
 
 The valid-but-awkward inputs sit beside them: names Table keys cannot hold as they are (encoded by
-transfer/entities.py), the longest names, unicode, and 51+ artifacts after de-duplication (split into
+transfer/adapters/entities.py), the longest names, unicode, and 51+ artifacts after de-duplication (split into
 runs, never refused).
 """
 
@@ -17,7 +17,7 @@ import pytest
 import function_app
 from tests.conftest import World
 from tests.functions.test_http import call, export, get_blob, start_import
-from transfer import http_api
+from transfer.entrypoints import http_api
 
 JSON = {"Content-Type": "application/json"}
 RESOURCE_ID = (

@@ -84,7 +84,13 @@ def test_the_app_uses_function_auth_by_default() -> None:
     assert function_app.app.auth_level is func.AuthLevel.FUNCTION
 
 
-ADAPTERS = {"transfer.arm", "transfer.state", "transfer.blobs", "transfer.keyvault", "transfer.credentials"}
+ADAPTERS = {
+    "transfer.adapters.arm",
+    "transfer.adapters.state",
+    "transfer.adapters.blobs",
+    "transfer.adapters.keyvault",
+    "transfer.adapters.credentials",
+}
 IMPORT_CHECK = f"""
 import socket, sys
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -11,9 +13,12 @@ import pytest
 
 import function_app
 from tests.conftest import ENV, World, make_world
-from transfer import bootstrap, http_api
-from transfer.errors import NotConfigured, Throttled, Unavailable
-from transfer.runs import RunStatus
+from tests.faults import instead
+from transfer import bootstrap
+from transfer.domain.errors import NotConfigured, Throttled, Unavailable
+from transfer.domain.runs import RunStatus
+from transfer.entrypoints import http_api, routes
+from transfer.entrypoints.http_api import ApiResponse
 
 HOST = "https://transfer-app.azurewebsites.net"
 KEY = "fUnCtIoNkEy123=="
@@ -196,7 +201,7 @@ def test_throttling_is_429_with_retry_after(world: World, monkeypatch: Any) -> N
     def throttled(record: Any) -> Any:
         raise Throttled("too many requests to Table Storage", retry_after=7.2)
 
-    monkeypatch.setattr(world.state, "claim_request", throttled)
+    world.state.around("claim_request", instead(throttled))
     status, body, response = export({"artifacts": ["ok:v1"]}, headers={"Idempotency-Key": "k"})
     assert_error(status, body, 429, "Throttled", None)
     assert response.headers["Retry-After"] == "8"
@@ -207,7 +212,7 @@ def test_a_dependency_down_is_503(world: World, monkeypatch: Any) -> None:
     def down(run: Any) -> Any:
         raise Unavailable("Table Storage did not answer")
 
-    monkeypatch.setattr(world.state, "add_run", down)
+    world.state.around("add_run", instead(down))
     status, body, _ = export({"artifacts": ["ok:v1"]})
     assert_error(status, body, 503, "Unavailable", None)
     assert world.arm_writes() == []
@@ -219,7 +224,7 @@ def test_an_unexpected_error_is_500_without_details_and_is_logged(
     def broken(run: Any) -> Any:
         raise RuntimeError("internal detail that stays in the logs")
 
-    monkeypatch.setattr(world.state, "add_run", broken)
+    world.state.around("add_run", instead(broken))
     with caplog.at_level(logging.INFO):
         status, body, response = export({"artifacts": ["ok:v1"]})
     assert_error(status, body, 500, "InternalError", None)
@@ -420,7 +425,7 @@ def test_health_is_503_when_a_check_fails(world: World, monkeypatch: Any) -> Non
     def down() -> None:
         raise Unavailable("Table Storage did not answer")
 
-    monkeypatch.setattr(world.state, "ping", down)
+    world.state.around("ping", instead(down))
     status, body, _ = health()
     assert status == 503
     assert body["status"] == "unhealthy"
@@ -444,7 +449,7 @@ def test_health_reports_invalid_settings_as_unhealthy(monkeypatch: Any) -> None:
 
 
 def test_status_mapping_of_every_error() -> None:
-    from transfer import errors
+    from transfer.domain import errors
 
     cases = [
         (errors.InvalidInput("x"), 400),
@@ -452,14 +457,33 @@ def test_status_mapping_of_every_error() -> None:
         (errors.Conflict("x"), 409),
         (errors.PreconditionFailed("x"), 409),
         (errors.AlreadyExists("x"), 409),
-        (errors.Conflict("x", code="IdempotencyKeyReused"), 422),
+        (errors.IdempotencyKeyReused("x"), 422),
+        (errors.PayloadTooLarge("x"), 413),
+        (errors.UnsupportedMediaType("x"), 415),
         (NotConfigured("x"), 422),
         (errors.AccessDenied("x"), 422),
         (Throttled("x"), 429),
         (Unavailable("x"), 503),
         (errors.TransferError("x"), 500),
     ]
-    assert [http_api.status_for(exc) for exc, _ in cases] == [status for _, status in cases]
+    assert [exc.http_status for exc, _ in cases] == [status for _, status in cases]
+
+
+def test_the_route_table_is_the_readmes_http_api() -> None:
+    """Each row of http_api.ROUTES is a line of the README's HTTP API table, and each line a row."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    documented = {
+        (method, re.sub(r"\{[^}]*\}", "{}", path))
+        for method, path in re.findall(r"^\| `(GET|POST|DELETE|PUT) /([^` ?]+)", readme, re.MULTILINE)
+    }
+    table = {(r.method, re.sub(r"\{[^}]*\}", "{}", r.template)) for r in http_api.ROUTES}
+    assert table == documented
+
+
+def test_a_page_is_a_route_like_any_other() -> None:
+    page = ApiResponse(200, "<!doctype html><title>t</title>", media_type=routes.HTML)
+    assert page.encoded() == b"<!doctype html><title>t</title>"
+    assert ApiResponse(200, {"a": 1}).media_type == routes.JSON
 
 
 def test_routes_match_the_functions() -> None:

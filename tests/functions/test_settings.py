@@ -13,9 +13,9 @@ import pytest
 
 import function_app
 from tests.functions.test_http import call, export, health
-from tests.unit.test_config import BOTH_SIDES, SETTING_CASES, changed
+from tests.unit.domain.test_settings import BOTH_SIDES, SETTING_CASES, changed
 from transfer import bootstrap
-from transfer.errors import SettingsError
+from transfer.domain.errors import SettingsError
 
 # Every setting load_settings reads: each test starts from an environment holding none of them.
 ALL_SETTINGS = (

@@ -15,8 +15,9 @@ import pytest
 
 import function_app
 from tests.conftest import ENV, World, make_world
+from tests.faults import instead
 from transfer import bootstrap
-from transfer.runs import RunStatus
+from transfer.domain.runs import RunStatus
 
 SECRETS = ("sig=", "AccountKey=", "Bearer ", "fUnCtIoNkEy")
 
@@ -177,7 +178,7 @@ def test_no_secret_in_the_logs_of_a_blob_flow_and_an_error_flow(
         def broken(**kwargs: Any) -> Any:
             raise RuntimeError("state store exploded")
 
-        monkeypatch.setattr(world.state, "list_runs", broken)
+        world.state.around("list_runs", instead(broken))
         failed = function_app.list_runs(ok)
         assert failed.status_code == 500
         assert not any(s in failed.get_body().decode() for s in SECRETS)

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.fakes import Clock, FakeBlobStore, FakeStateStore
-from transfer.config import StorageConnection
-from transfer.ports import BlobStore, StateStore
+from transfer.domain.ports import BlobStore, StateStore
+from transfer.domain.settings import StorageConnection
 
 
 def unique(prefix: str) -> str:
@@ -27,7 +27,7 @@ def unique(prefix: str) -> str:
 def state_store(request: pytest.FixtureRequest) -> StateStore:
     if request.param == "fake":
         return FakeStateStore()
-    from transfer.state import TableStateStore
+    from transfer.adapters.state import TableStateStore
 
     azurite = request.getfixturevalue("azurite")
     connection = StorageConnection("TransferState", connection_string=azurite.connection_string)
@@ -68,7 +68,7 @@ def blob_world(request: pytest.FixtureRequest) -> Iterator[BlobWorld]:
         return
     from azure.storage.blob import BlobServiceClient
 
-    from transfer.blobs import AzureBlobStore
+    from transfer.adapters.blobs import AzureBlobStore
 
     azurite = request.getfixturevalue("azurite")
     name = unique("c")

@@ -5,19 +5,24 @@ runs, and reading the emulator's ARM request log."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from demo import scenario
 from demo import stack as demo_stack
 from demo.stack import DemoClock, Stack
+from tests.faults import Faulty
 from tests.integration.polling import wait_for
 from transfer import bootstrap
-from transfer.config import load_settings
-from transfer.runs import Run
+from transfer.adapters.arm import ArmResourceManager, WriteLimiter
+from transfer.adapters.credentials import make_credential
+from transfer.domain.runs import Run
+from transfer.domain.settings import load_settings
 
 ARM_WRITES = frozenset({"PUT", "DELETE", "POST", "PATCH"})
 
@@ -37,11 +42,53 @@ def started_stack(run_seconds: float = 0.2, repositories: dict[str, Any] | None 
         stack.stop()
 
 
-def side(stack: Stack, name: str, clock: Callable[[], datetime] | None = None, **env: str) -> scenario.Side:
-    """A fresh app instance of one side (its own service, so its own caches), settings `env` on top."""
+class RecordingLimiter(WriteLimiter):
+    """The app's ARM write limiter (its defaults), recording when it lets each write go: the moment the
+    client sends, where the limit is claimed (the emulator's log stamps answers, which a stall bunches)."""
+
+    def __init__(self) -> None:
+        self._reserved = threading.local()
+        self.sent: list[float] = []
+        super().__init__(clock=self._now)
+
+    def _now(self) -> float:
+        self._reserved.at = now = time.monotonic()  # read once per write, under the bucket's lock
+        return now
+
+    def acquire(self, what: str) -> float:
+        wait = super().acquire(what)
+        self.sent.append(self._reserved.at + wait)  # list.append is atomic
+        return wait
+
+
+def side(
+    stack: Stack,
+    name: str,
+    clock: Callable[[], datetime] | None = None,
+    *,
+    faults: bool = False,
+    write_limiter: WriteLimiter | None = None,
+    **env: str,
+) -> scenario.Side:
+    """A fresh app instance of one side (its own service, so its own caches), settings `env` on top; with
+    `faults`, its adapters have the fault hooks of tests/faults.py (`side.ports.state.around(...)`); with
+    `write_limiter`, its ARM writes pass that limiter instead of the process's."""
     base = stack.source_env if name == "source" else stack.target_env
     settings = load_settings({k: v for k, v in {**base, **env}.items() if v})
-    return scenario.Side(name, bootstrap.build_service(settings, clock or DemoClock()))
+    ports = bootstrap.real_ports(settings)
+    if write_limiter is not None:
+        ports = replace(
+            ports, arm=ArmResourceManager(settings, make_credential(settings), write_limiter=write_limiter)
+        )
+    if faults:
+        ports = replace(
+            ports,
+            arm=Faulty(ports.arm),
+            state=Faulty(ports.state),
+            blobs=Faulty(ports.blobs) if ports.blobs else None,
+            copier=Faulty(ports.copier) if ports.copier else None,
+        )
+    return scenario.Side(name, settings, clock or DemoClock(), ports)
 
 
 def later(days: float = 0, hours: float = 0) -> DemoClock:

@@ -14,10 +14,11 @@ import pytest
 
 from tests.fakes import FakeResourceManager
 from tests.integration.polling import wait_for
-from transfer import naming, templates
-from transfer.config import Settings, load_settings
-from transfer.ports import ResourceManager
-from transfer.runs import RunKind
+from transfer.adapters import templates
+from transfer.domain import naming
+from transfer.domain.ports import ResourceManager
+from transfer.domain.runs import RunKind
+from transfer.domain.settings import Settings, load_settings
 from transfer.service import PipelineSpec
 
 
@@ -62,8 +63,8 @@ def arm_world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
     from azure.storage.blob import BlobServiceClient
 
-    from transfer.arm import ArmResourceManager
-    from transfer.credentials import make_credential
+    from transfer.adapters.arm import ArmResourceManager
+    from transfer.adapters.credentials import make_credential
 
     emulator = request.getfixturevalue("emulator_reset")
     azurite = request.getfixturevalue("azurite")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import BlobWorld, unique
-from transfer.errors import PreconditionFailed, TransferError
+from transfer.domain.errors import PreconditionFailed, TransferError
 
 CATEGORY = {"category": "acr-transfer-blob"}
 
@@ -135,7 +135,7 @@ def test_a_blob_writer_creates_and_overwrites_in_the_container_it_is_given(
         from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
         from emulator.azurite import ACCOUNT, ACCOUNT_KEY
-        from transfer.blobs import AzureBlobWriter
+        from transfer.adapters.blobs import AzureBlobWriter
 
         azurite = request.getfixturevalue("azurite")
         service = BlobServiceClient.from_connection_string(azurite.connection_string)

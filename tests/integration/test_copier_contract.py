@@ -17,9 +17,10 @@ import pytest
 from tests.fakes import Clock, FakeBlobCopier, FakeBlobStore
 from tests.integration.conftest import unique
 from tests.integration.polling import wait_for
-from transfer.config import StorageConnection
-from transfer.errors import Throttled, TransferError, Unavailable
-from transfer.ports import BlobCopier, BlobInfo, BlobStore
+from transfer.domain.errors import Throttled, TransferError, Unavailable
+from transfer.domain.ports import BlobCopier, BlobStore
+from transfer.domain.records import BlobInfo
+from transfer.domain.settings import StorageConnection
 
 CATEGORY = {"category": "acr-transfer-blob"}
 
@@ -56,7 +57,7 @@ def copy_world(request: pytest.FixtureRequest) -> Iterator[CopyWorld]:
     from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
     from emulator.azurite import ACCOUNT, ACCOUNT_KEY
-    from transfer.blobs import AzureBlobCopier, AzureBlobStore
+    from transfer.adapters.blobs import AzureBlobCopier, AzureBlobStore
 
     azurite = request.getfixturevalue("azurite")
     service = BlobServiceClient.from_connection_string(azurite.connection_string)

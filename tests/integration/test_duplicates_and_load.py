@@ -1,7 +1,7 @@
 """Duplicates and load against Azurite and the emulator: triggers are at-least-once and workers race, so
 every action must happen exactly once, and a burst must not send ARM more than the app's own write limit
-(transfer/arm.py: 10 writes per second per process, sustained, 10 at once), measured from the emulator's
-ARM request log.
+(transfer/adapters/arm.py: 10 writes per second per process, sustained, 10 at once), measured where the
+app sends them (its limiter's grants, each matched by a write in the emulator's ARM request log).
 
 - two reconciles racing on the same finished exports with the copy step on: one copy of each blob (and of
   its manifest), one import of it (the source trigger's);
@@ -21,7 +21,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
 import azure.functions as func
@@ -33,6 +32,7 @@ from demo import stack as demo_stack
 from demo.stack import Stack
 from tests.integration.polling import wait_for
 from tests.integration.reliability_stack import (
+    RecordingLimiter,
     arm_requests,
     later,
     next_index,
@@ -42,12 +42,12 @@ from tests.integration.reliability_stack import (
     writes,
 )
 from transfer import bootstrap
-from transfer.runs import Run, RunStatus, Trigger
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE, REFRESH_KEY, Outcome
+from transfer.domain.runs import Run, RunStatus, Trigger
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE, REFRESH_KEY, Outcome
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 
-RATE, BURST = 10, 10  # transfer/arm.py's WRITE_LIMITER
+RATE, BURST = 10, 10  # transfer/adapters/arm.py's WRITE_LIMITER
 REPOSITORIES = {f"load/app{i:02d}": {"v1": None} for i in range(60)}
 AGED = later(days=61)  # the app's clock: every blob in the container looks 61 days old
 
@@ -93,20 +93,19 @@ def deployment_puts(requests: list[dict[str, Any]], group: str) -> Counter[str]:
     )
 
 
-def write_rate(requests: list[dict[str, Any]]) -> tuple[int, float, int]:
-    """The ARM writes of `requests`: how many, their sustained rate (past the bucket's burst, over their
-    span) and the most of them in any one second; asserts the token bucket's bound in every window."""
-    stamps = sorted(
-        datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp() for r in writes(requests)
-    )
+def write_rate(requests: list[dict[str, Any]], limiter: RecordingLimiter) -> tuple[int, float, int]:
+    """The ARM writes the app sent: how many (each one the emulator logged), their sustained rate (past
+    the bucket's burst, over their span) and the most of them in any one second; asserts the token
+    bucket's bound in every window, on the moments the app sent them."""
+    stamps = sorted(limiter.sent)
+    assert len(stamps) == len(writes(requests))  # every write passed the limiter, and only those
     if len(stamps) < 2:
         return len(stamps), 0.0, len(stamps)
     peak = 0
     for i, start in enumerate(stamps):
         for window in (1.0, 2.0, 5.0):
             inside = sum(1 for t in stamps[i:] if t < start + window)
-            # one write of slack: the log stamps a request when its answer leaves, not when it was sent
-            assert inside <= RATE * window + BURST + 1, (window, inside, stamps)
+            assert inside <= RATE * window + BURST, (window, inside, stamps)
             if window == 1.0:
                 peak = max(peak, inside)
     span = stamps[-1] - stamps[0]
@@ -130,19 +129,13 @@ def racing(*work: Callable[[], Any]) -> list[Any]:
 # ---- racing reconciles with the copy step --------------------------------------------------------------
 
 
-def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from transfer.blobs import AzureBlobCopier
-
+def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(stack: Stack) -> None:
     copies: Counter[str] = Counter()
-    start_copy = AzureBlobCopier.start_copy
 
-    def counted(self: AzureBlobCopier, source_url: str, name: str) -> Any:
+    def counted(start_copy: Any, source_url: str, name: str) -> Any:
         copies[name] += 1
-        return start_copy(self, source_url, name)
+        return start_copy(source_url, name)
 
-    monkeypatch.setattr(AzureBlobCopier, "start_copy", counted)
     stack.emulator.admin.configure(source_trigger_run_shape="request-name")  # its runs name their blob
     try:
         source = side(stack, "source")
@@ -155,7 +148,9 @@ def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(
                 lambda r=run: source.service.deployment(r.deployment_name).provisioning_state == "Succeeded",  # type: ignore[misc]
                 f"run {run.id} to finish in ARM",
             )
-        first, second = side(stack, "source"), side(stack, "source")  # two workers, one table
+        first, second = side(stack, "source", faults=True), side(stack, "source", faults=True)  # one table
+        for worker in (first, second):
+            worker.ports.copier.around("start_copy", counted)
 
         def settled() -> bool:
             racing(first.service.reconcile, second.service.reconcile)
@@ -186,7 +181,7 @@ def test_two_reconciles_racing_on_the_same_runs_copy_and_import_each_blob_once(
 
         def source_trigger_runs() -> Counter[str]:
             named = Counter()
-            for body in target.service.arm.list_pipeline_runs():
+            for body in target.ports.arm.list_pipeline_runs():
                 source_name = (body.get("properties", {}).get("request", {}).get("source") or {}).get("name")
                 if source_name in blobs:
                     named[source_name] += 1
@@ -233,9 +228,9 @@ def test_the_apps_own_refresh_firing_the_trigger_again_does_nothing_more(
     assert target.service.handle_blob("dup/refreshed.blob").outcome is Outcome.REFRESH
     refreshed = client.get_blob_properties()
     assert REFRESH_KEY in refreshed.metadata
-    # The metadata write raises no BlobCreated (FACTS.md); one delivered anyway, to any worker, finds the
-    # blob just written, fresh: left to the source trigger, not refreshed again. (Not to `target`: its
-    # clock runs 61 days ahead, so every Last-Modified looks aged to it.)
+    # The metadata write raises no BlobCreated (docs/service-facts.md); one delivered anyway, to any worker,
+    # finds the blob just written, fresh: left to the source trigger, not refreshed again. (Not to `target`:
+    # its clock runs 61 days ahead, so every Last-Modified looks aged to it.)
     for worker in (
         side(stack, "target", TRANSFER_STALE_BLOB_ACTION="refresh"),
         side(stack, "target", TRANSFER_STALE_BLOB_ACTION="refresh"),
@@ -263,7 +258,8 @@ def test_200_blob_events_half_duplicates_one_action_per_blob_and_arm_writes_with
     events = [blob_client(stack, name) for name in (refresh + imports) * 2]
     random.Random(threads).shuffle(events)
     assert len(events) == 200
-    target = side(stack, "target", AGED, TRANSFER_STALE_BLOB_ACTION="refresh")
+    limiter = RecordingLimiter()
+    target = side(stack, "target", AGED, write_limiter=limiter, TRANSFER_STALE_BLOB_ACTION="refresh")
     since = next_index(stack)
     failures: list[BaseException] = []
 
@@ -286,9 +282,9 @@ def test_200_blob_events_half_duplicates_one_action_per_blob_and_arm_writes_with
     puts = deployment_puts(requests, demo_stack.TARGET_GROUP)
     assert puts == Counter({found[0].deployment_name: 1 for found in runs.values()})
     assert all(
-        record.run_id for name in imports for record in target.service.state.blob_records(name)
+        record.run_id for name in imports for record in target.ports.state.blob_records(name)
     )  # no claim left without its run
-    count, sustained, peak = write_rate(requests)
+    count, sustained, peak = write_rate(requests, limiter)
     assert count == 50
     print(
         f"\n{threads} thread(s): 200 events in {elapsed:.1f} s; {count} ARM writes, "
@@ -300,7 +296,8 @@ def test_200_blob_events_half_duplicates_one_action_per_blob_and_arm_writes_with
 
 
 def test_200_http_exports_with_repeated_keys_make_one_run_per_key_and_one_put_per_run(stack: Stack) -> None:
-    source = side(stack, "source")
+    limiter = RecordingLimiter()
+    source = side(stack, "source", write_limiter=limiter)
     keys = [f"load-{i:02d}" for i in range(50)]
     calls = [(key, f"load/app{i:02d}:v1") for i, key in enumerate(keys)] * 4
     random.Random(4).shuffle(calls)
@@ -333,7 +330,7 @@ def test_200_http_exports_with_repeated_keys_make_one_run_per_key_and_one_put_pe
         r for r in source.service.list_runs(kind="export", top=1000) if r.blob and r.blob.startswith("keyed-")
     ]
     assert sorted(r.id for r in keyed) == sorted(run_ids)  # nothing recorded twice
-    count, sustained, peak = write_rate(requests)
+    count, sustained, peak = write_rate(requests, limiter)
     print(
         f"\n200 exports in {elapsed:.1f} s; {count} ARM writes, {sustained:.1f}/s sustained, "
         f"at most {peak} in one second"

@@ -26,6 +26,7 @@ import function_app
 from demo import scenario
 from demo import stack as demo_stack
 from demo.stack import Stack
+from tests.faults import instead
 from tests.integration.polling import wait_for
 from tests.integration.reliability_stack import (
     arm_requests,
@@ -36,11 +37,13 @@ from tests.integration.reliability_stack import (
     started_stack,
     timed,
 )
-from transfer import cli
-from transfer.entities import MAX_TEXT
-from transfer.errors import PreconditionFailed, Unavailable
-from transfer.runs import Run, RunStatus
-from transfer.staleness import CATEGORY_KEY, CATEGORY_VALUE, Outcome
+from transfer.adapters.entities import MAX_TEXT
+from transfer.domain.errors import PreconditionFailed, Unavailable
+from transfer.domain.runs import Run, RunStatus
+from transfer.domain.staleness import CATEGORY_KEY, CATEGORY_VALUE, Outcome
+from transfer.entrypoints import cli
+from transfer.service.lifecycle import RunLifecycle, random_token
+from transfer.service.memory import WorkerMemory
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 
@@ -81,7 +84,7 @@ def puts_of(stack: Stack, since: int, name: str) -> list[int]:
 
 
 def pipeline_runs_named(s: scenario.Side, name: str) -> list[dict[str, Any]]:
-    return [r for r in s.service.arm.list_pipeline_runs() if r.get("name") == name]
+    return [r for r in s.ports.arm.list_pipeline_runs() if r.get("name") == name]
 
 
 def call_function(function: Any, method: str, route: str, body: Any = None) -> tuple[int, Any]:
@@ -192,17 +195,16 @@ def test_a_redeploy_of_a_deployment_still_active_is_adopted_not_run_twice(stack:
     do not show the deployment yet; reconcile deploys the Accepted run again: ARM answers 409
     DeploymentActive and the run is adopted, not started twice."""
     stack.emulator.admin.configure(run_seconds=3)  # the run (and its deployment) stay active a while
-    source = side(stack, "source")
-    updates = source.service.state.update_run
+    source = side(stack, "source", faults=True)
     calls = {"n": 0}
 
-    def dies_on_the_first_update(run: Run) -> Run:
+    def dies_on_the_first_update(update: Any, run: Run) -> Run:
         calls["n"] += 1
         if calls["n"] == 1:
             raise Died  # between the deployment and the record's update
-        return updates(run)
+        return update(run)
 
-    source.service.state.update_run = dies_on_the_first_update  # type: ignore[method-assign]
+    source.ports.state.around("update_run", dies_on_the_first_update)
     since = next_index(stack)
     with pytest.raises(Died):
         export(source, ["faults/app4:v1"], key="active-1")
@@ -260,12 +262,12 @@ def test_a_run_failed_with_a_long_message_is_stored_cut_safely_and_shown_in_the_
 def test_a_worker_dying_between_the_record_and_the_deployment_leaves_reconcile_to_deploy_once(
     stack: Stack,
 ) -> None:
-    source = side(stack, "source")
+    source = side(stack, "source", faults=True)
 
     def dies(*_: Any) -> None:
         raise Died
 
-    source.service.arm.begin_deployment = dies  # type: ignore[method-assign]
+    source.ports.arm.around("begin_deployment", instead(dies))
     since = next_index(stack)
     with pytest.raises(Died):
         export(source, ["faults/app9:v1"])
@@ -286,12 +288,12 @@ def test_a_worker_dying_between_the_record_and_the_deployment_leaves_reconcile_t
 def test_a_worker_dying_between_the_deployment_and_the_record_update_leaves_reconcile_to_follow_it(
     stack: Stack,
 ) -> None:
-    source = side(stack, "source")
+    source = side(stack, "source", faults=True)
 
     def dies(_: Run) -> Run:
         raise Died
 
-    source.service.state.update_run = dies  # type: ignore[method-assign]
+    source.ports.state.around("update_run", instead(dies))
     since = next_index(stack)
     with pytest.raises(Died):
         export(source, ["faults/app10:v1"])
@@ -310,16 +312,25 @@ def test_a_worker_dying_between_the_deployment_and_the_record_update_leaves_reco
 
 
 def test_a_concurrent_update_gets_412_and_loses_nothing(stack: Stack) -> None:
-    first, second = side(stack, "source"), side(stack, "source")  # two workers, one table
+    first, second = side(stack, "source"), side(stack, "source", faults=True)  # two workers, one table
     _, body = export(first, ["faults/app11:v1"])
     run_id = body["runs"][0]["id"]
     stale = second.service.get_run(run_id)  # the second worker read it before the first wrote
     [done] = reconciled(first, [run_id], copied=True)
     assert done.status is RunStatus.SUCCEEDED
     with pytest.raises(PreconditionFailed):
-        second.service.state.update_run(replace(stale, progress="50"))
-    assert second.service.context.save(stale, progress="50") == done  # the newer record wins
-    second.service.state.active_runs = lambda: [stale]  # type: ignore[method-assign]
+        second.ports.state.update_run(replace(stale, progress="50"))
+    lifecycle = RunLifecycle(
+        second.settings,
+        second.ports.state,
+        second.ports.arm,
+        second.ports.templates,
+        WorkerMemory(),
+        SOON,
+        random_token,
+    )
+    assert lifecycle.save(replace(stale, progress="50")) == done  # the newer record wins
+    second.ports.state.around("active_runs", instead(lambda: [stale]))
     second.service.reconcile()  # its whole pass on the stale record: every write loses the race
     after = first.service.get_run(run_id)
     assert after == done  # same ETag: nothing overwritten, nothing copied again
@@ -430,22 +441,19 @@ def test_a_blob_deleted_between_its_event_and_its_handler_is_left_alone(stack: S
     target.blob_event(function_app, stack, "deleted-before-handler")  # no error: nothing to retry
     result = target.service.handle_blob("deleted-before-handler")
     assert (result.outcome, result.reason) == (Outcome.NOTHING, "the blob no longer exists")
-    assert target.service.state.blob_records("deleted-before-handler") == []
+    assert target.ports.state.blob_records("deleted-before-handler") == []
     assert [r for r in arm_requests(stack, since) if r["method"] != "GET"] == []
 
 
 def test_a_blob_deleted_between_the_decision_and_its_refresh_is_left_alone(stack: Stack) -> None:
-    target = side(stack, "target", later(days=61), TRANSFER_STALE_BLOB_ACTION="refresh")
+    target = side(stack, "target", later(days=61), faults=True, TRANSFER_STALE_BLOB_ACTION="refresh")
     client = _upload(stack, "deleted-before-refresh", **{CATEGORY_KEY: CATEGORY_VALUE})
-    blobs = target.service.context.blobs
-    assert blobs is not None
-    merge = blobs.merge_metadata
 
-    def deleted_first(name: str, updates: Any, etag: str) -> Any:
+    def deleted_first(merge: Any, name: str, updates: Any, etag: str) -> Any:
         client.delete_blob()
         return merge(name, updates, etag)
 
-    blobs.merge_metadata = deleted_first  # type: ignore[method-assign]
+    target.ports.blobs.around("merge_metadata", deleted_first)
     since = next_index(stack)
     result = target.service.handle_blob("deleted-before-refresh")
     assert result.outcome is Outcome.NOTHING
@@ -521,10 +529,10 @@ def test_800_deployments_defer_new_runs_health_says_why_and_cleanup_makes_room(s
     status, body = export(source, ["faults/app5:v1", "faults/app6:v1"])
     [finished_run] = reconciled(source, [body["runs"][0]["id"]])
     assert finished_run.status is RunStatus.SUCCEEDED
-    foreign = [f"other-{i:04d}" for i in range(800 - source.service.arm.count_deployments())]
+    foreign = [f"other-{i:04d}" for i in range(800 - source.ports.arm.count_deployments())]
     _foreign_deployments(stack, "PUT", foreign)
     try:
-        assert source.service.arm.count_deployments() == 800
+        assert source.ports.arm.count_deployments() == 800
         since = next_index(stack)
         status, body = export(source, ["faults/app7:v1"])
         assert status == 202, body
@@ -545,7 +553,7 @@ def test_800_deployments_defer_new_runs_health_says_why_and_cleanup_makes_room(s
         assert report.counts["deleted"] + report.counts["deleting"] >= 1, report.as_dict()
         report = cleaner.cleanup()  # the next pass sees them gone
         assert report.counts["deleted"] >= 1, report.as_dict()
-        assert source.service.arm.count_deployments() < 800
+        assert source.ports.arm.count_deployments() < 800
         [done] = reconciled(side(stack, "source", SOON), [run["id"]])
         assert done.status is RunStatus.SUCCEEDED
         assert puts_of(stack, since, run["deploymentName"])[-1] == 201

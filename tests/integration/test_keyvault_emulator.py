@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 
 from emulator.testing import RunningEmulator
-from transfer.config import load_settings
-from transfer.credentials import make_credential
-from transfer.errors import NotFound
-from transfer.keyvault import KeyVaultSecretReader
-from transfer.ports import SasSecret
+from transfer.adapters.credentials import make_credential
+from transfer.adapters.keyvault import KeyVaultSecretReader
+from transfer.domain.errors import NotFound
+from transfer.domain.records import SasSecret
+from transfer.domain.settings import load_settings
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
 

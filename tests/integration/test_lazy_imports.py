@@ -21,9 +21,10 @@ HEAVY = (
 def test_adapter_modules_import_no_azure_sdk() -> None:
     code = (
         "import sys\n"
-        "import transfer.arm, transfer.blobs, transfer.credentials, transfer.keyvault, transfer.retry\n"
-        "import transfer.sdk_errors, transfer.registry\n"
-        "import transfer.state, tests.fakes\n"
+        "import transfer.adapters.arm, transfer.adapters.blobs, transfer.adapters.credentials\n"
+        "import transfer.adapters.keyvault, transfer.adapters.retry\n"
+        "import transfer.adapters.sdk_errors, transfer.adapters.registry\n"
+        "import transfer.adapters.state, tests.fakes\n"
         f"loaded = sorted(m for m in sys.modules if m.startswith({HEAVY!r}))\n"
         "print(','.join(loaded))\n"
     )
@@ -36,11 +37,11 @@ def test_adapter_modules_import_no_azure_sdk() -> None:
 def test_constructing_adapters_loads_no_sdk_until_first_use() -> None:
     code = (
         "import sys\n"
-        "from transfer.config import StorageConnection\n"
-        "from transfer.state import TableStateStore\n"
-        "from transfer.blobs import AzureBlobStore, AzureBlobCopier, AzureBlobWriter\n"
-        "from transfer.keyvault import KeyVaultSecretReader\n"
-        "from transfer.registry import AzureRegistry\n"
+        "from transfer.domain.settings import StorageConnection\n"
+        "from transfer.adapters.state import TableStateStore\n"
+        "from transfer.adapters.blobs import AzureBlobStore, AzureBlobCopier, AzureBlobWriter\n"
+        "from transfer.adapters.keyvault import KeyVaultSecretReader\n"
+        "from transfer.adapters.registry import AzureRegistry\n"
         "conn = StorageConnection('S', connection_string='UseDevelopmentStorage=true')\n"
         "TableStateStore(conn); AzureBlobStore(conn, 'transfer')\n"
         "AzureBlobCopier('https://a.blob.core.windows.net/c', sas_token='sv=1&sig=x')\n"

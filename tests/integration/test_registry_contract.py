@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.fakes import FakeRegistry
-from transfer.errors import TransferError
-from transfer.ports import Registry
+from transfer.domain.errors import TransferError
+from transfer.domain.ports import Registry
 
 CONTENT = {
     "team/api": ["v1.0", "v1.1", "v2.0"],
@@ -46,9 +46,9 @@ def registry_world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 
         return RegistryWorld(fake, fake_digests, fake.retag, lambda status: fake.deny(status))
 
-    from transfer.config import load_settings
-    from transfer.credentials import make_credential
-    from transfer.registry import AzureRegistry
+    from transfer.adapters.credentials import make_credential
+    from transfer.adapters.registry import AzureRegistry
+    from transfer.domain.settings import load_settings
 
     emulator = request.getfixturevalue("emulator_reset")
     for variable in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):

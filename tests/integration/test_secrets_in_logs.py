@@ -30,10 +30,10 @@ from demo.stack import Stack
 from emulator import azurite
 from tests.integration.polling import wait_for
 from tests.integration.reliability_stack import later, reconciled, side, started_stack
-from transfer import cli
-from transfer.credentials import make_credential
-from transfer.keyvault import KeyVaultSecretReader
-from transfer.runs import RunStatus, Trigger
+from transfer.adapters.credentials import make_credential
+from transfer.adapters.keyvault import KeyVaultSecretReader
+from transfer.domain.runs import RunStatus, Trigger
+from transfer.entrypoints import cli
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 

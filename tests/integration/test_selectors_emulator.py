@@ -15,8 +15,8 @@ from demo import stack as demo_stack
 from demo.stack import Stack
 from tests.integration.polling import wait_for
 from tests.integration.test_service_emulator import blob_client, finished, side
-from transfer.errors import TransferError
-from transfer.runs import Run, RunStatus, Trigger
+from transfer.domain.errors import TransferError
+from transfer.domain.runs import Run, RunStatus, Trigger
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 

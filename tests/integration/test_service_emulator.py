@@ -20,10 +20,9 @@ from demo import scenario
 from demo import stack as demo_stack
 from demo.stack import DemoClock, Stack
 from tests.integration.polling import wait_for
-from transfer import bootstrap
-from transfer.config import load_settings
-from transfer.runs import Run, RunStatus, Trigger
-from transfer.staleness import CATEGORY_KEY, REFRESH_KEY, Outcome
+from transfer.domain.runs import Run, RunStatus, Trigger
+from transfer.domain.settings import load_settings
+from transfer.domain.staleness import CATEGORY_KEY, REFRESH_KEY, Outcome
 
 pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
 
@@ -57,7 +56,7 @@ def default_window(stack: Stack) -> Iterator[None]:
 def side(stack: Stack, name: str, days_ahead: float = 0, **env: str) -> scenario.Side:
     base = stack.source_env if name == "source" else stack.target_env
     settings = load_settings({k: v for k, v in {**base, **env}.items() if v})
-    return scenario.Side(name, bootstrap.build_service(settings, DemoClock(timedelta(days=days_ahead))))
+    return scenario.Side(name, settings, DemoClock(timedelta(days=days_ahead)))
 
 
 def finished(s: scenario.Side, run: Run, copied: bool = False) -> Run:

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from transfer import naming
-from transfer.errors import AlreadyExists, InvalidInput, PreconditionFailed
-from transfer.ports import BlobAction, BlobRecord, LedgerEntry, RequestRecord, StateStore
-from transfer.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
+from transfer.domain import naming
+from transfer.domain.errors import AlreadyExists, InvalidInput, PreconditionFailed
+from transfer.domain.ports import StateStore
+from transfer.domain.records import BlobAction, BlobRecord, LedgerEntry, RequestRecord
+from transfer.domain.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
 NASTY_NAMES = [

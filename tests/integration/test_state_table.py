@@ -11,11 +11,11 @@ import pytest
 from emulator.azurite import Azurite
 from tests.integration.conftest import unique
 from tests.integration.test_state_contract import make_run
-from transfer.config import StorageConnection
-from transfer.entities import run_entity, run_key
-from transfer.errors import AlreadyExists, Unavailable
-from transfer.runs import RunKind, RunStatus, Trigger
-from transfer.state import ORPHAN_GRACE, TableStateStore
+from transfer.adapters.entities import run_entity, run_key
+from transfer.adapters.state import ORPHAN_GRACE, TableStateStore
+from transfer.domain.errors import AlreadyExists, Unavailable
+from transfer.domain.runs import RunKind, RunStatus, Trigger
+from transfer.domain.settings import StorageConnection
 
 pytestmark = pytest.mark.azurite
 

@@ -9,24 +9,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from transfer import naming
-from transfer.arm_views import (
+from transfer.domain import naming
+from transfer.domain.arm_views import (
     MANAGED_IDENTITY,
     Pipeline,
     PipelineRun,
-    RoleAssignment,
     storage_account_of,
 )
-from transfer.config import ACR_NAME
-from transfer.entities import MAX_TOP
-from transfer.errors import AccessDenied, Conflict, InvalidInput, NotFound
-from transfer.runs import Run
-from transfer.service.context import Context
+from transfer.domain.errors import Conflict, InvalidInput, NotFound
+from transfer.domain.ports import MAX_TOP, PipelineResources, RoleAssignments, RunStore
+from transfer.domain.runs import Run
+from transfer.domain.settings import ACR_NAME, Settings
+from transfer.service.pipelines import Pipelines
+from transfer.service.roles import STORAGE_ROLE, storage_role
 
 log = logging.getLogger("transfer")
 
 KINDS = ("export", "import")
-STORAGE_ROLE = "Storage Blob Data Contributor"
 PRINCIPAL_PLACEHOLDER = "<principal id>"
 
 
@@ -80,18 +79,29 @@ class IdentityNeeds:
 
 
 class Inventory:
-    def __init__(self, context: Context) -> None:
-        self.context = context
+    def __init__(
+        self,
+        settings: Settings,
+        resources: PipelineResources,
+        assignments: RoleAssignments,
+        runs: RunStore,
+        pipelines: Pipelines,
+    ) -> None:
+        self.settings = settings
+        self.resources = resources
+        self.assignments = assignments
+        self.runs = runs
+        self.configured = pipelines  # the pipelines this instance is configured with
 
     # ---- pipelines ----------------------------------------------------------------------------------
 
     def pipelines(self) -> list[ListedPipeline]:
         """Every export and import pipeline of the registry, by kind and name."""
-        settings = self.context.settings
+        settings = self.settings
         listed = []
         for kind in KINDS:
             configured = (getattr(settings, f"{kind}_pipeline") or "").lower()
-            for resource in self.context.arm.list_pipelines(kind):
+            for resource in self.resources.list_pipelines(kind):
                 pipeline = Pipeline.from_arm(kind, resource)
                 ours = bool(configured) and _lower(pipeline.name) == configured
                 listed.append(ListedPipeline(pipeline, ours))
@@ -105,21 +115,21 @@ class Inventory:
         if not isinstance(name, str) or not ACR_NAME.fullmatch(name):
             raise InvalidInput("a pipeline name is 5-50 letters and digits", target="name")
         setting = f"TRANSFER_{kind.upper()}_PIPELINE"
-        configured = (getattr(self.context.settings, f"{kind}_pipeline") or "").lower() == name.lower()
+        configured = (getattr(self.settings, f"{kind}_pipeline") or "").lower() == name.lower()
         if configured and not force:
             raise Conflict(
                 f"this instance is configured with the {kind} pipeline {name} ({setting}): its {kind}s would "
                 "fail until it is deployed again; pass --force to delete it anyway",
                 target="name",
             )
-        resource_id = f"{self.context.settings.registry_id}/{kind}Pipelines/{name}"
-        arm = self.context.arm
+        resource_id = f"{self.settings.registry_id}/{kind}Pipelines/{name}"
+        arm = self.resources
         if arm.get_resource(resource_id) is None:
             raise NotFound(f"the registry has no {kind} pipeline {name}", target="name")
         arm.delete_resource(resource_id)
         deleted = arm.get_resource(resource_id) is None
         if configured:
-            self.context.forget_pipeline(kind)
+            self.configured.forget(kind)
         log.warning(
             "%s pipeline %s %s",
             kind,
@@ -132,8 +142,8 @@ class Inventory:
     def identity_needs(self, kind: str) -> IdentityNeeds:
         """The configured pipeline's identity as ARM has it now, and the roles it still needs: Storage Blob
         Data Contributor on its storage account (ManagedIdentity), secret get on its Key Vault (SasToken)."""
-        self.context.pipeline_name(kind)
-        pipeline = self.context.pipeline(kind, fresh=True)
+        self.configured.name(kind)
+        pipeline = self.configured.get(kind, fresh=True)
         principal = pipeline.principal_id
         notes: list[str] = []
         if not principal:
@@ -150,17 +160,13 @@ class Inventory:
             return [], [f"the pipeline's storage URI names no storage account: {pipeline.storage_uri}"]
         note = ""
         if principal:
-            try:
-                found = self.context.arm.role_assignments(principal)
-                assignments = [RoleAssignment.from_arm(a) for a in found]
-            except AccessDenied as exc:
-                note = f"could not read its role assignments ({exc.message}): grant it unless it is there"
-            else:
-                subscription = self.context.settings.subscription_id
-                for assignment in assignments:
-                    reach = assignment.covers_account(subscription, account) if assignment.role_name else None
-                    if reach:
-                        return [], [f"granted: {assignment.role_name} at the {reach} scope ({account})"]
+            found = storage_role(self.assignments, self.settings.subscription_id, principal, account)
+            if found.role:
+                return [], [f"granted: {found.role} at the {found.reach} scope ({account})"]
+            if found.unreadable:
+                note = (
+                    f"could not read its role assignments ({found.unreadable}): grant it unless it is there"
+                )
         who = principal or PRINCIPAL_PLACEHOLDER
         command = (
             f"az role assignment create --assignee-object-id {who} --assignee-principal-type "
@@ -190,8 +196,8 @@ class Inventory:
     def pipeline_runs(self) -> list[ListedRun]:
         """Every pipelineRun of the registry, whoever started it, with the app's record where it has one;
         newest first. The records come from one listing of the newest runs, and by id for older ones."""
-        seen = [PipelineRun.from_arm(resource) for resource in self.context.arm.list_pipeline_runs()]
-        state = self.context.state
+        seen = [PipelineRun.from_arm(resource) for resource in self.resources.list_pipeline_runs()]
+        state = self.runs
         records = {run.id: run for run in state.list_runs(top=MAX_TOP)}
         listed = []
         for pipeline_run in seen:

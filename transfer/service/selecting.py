@@ -15,17 +15,18 @@ an incremental export, every tag left out whose digest the export ledger already
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from transfer.artifacts import split_reference
-from transfer.errors import AccessDenied, InvalidInput
-from transfer.ports import LedgerEntry
-from transfer.selectors import Selector, is_selector, matching_repositories, matching_tags
-from transfer.service.context import Context
+from transfer.domain.errors import AccessDenied, InvalidInput, NotConfigured
+from transfer.domain.ports import ExportLedger, Registry
+from transfer.domain.records import LedgerEntry
+from transfer.domain.references import split_reference
+from transfer.domain.selectors import Selector, is_selector, matching_repositories, matching_tags
+from transfer.domain.settings import Settings
 
 log = logging.getLogger("transfer")
 
@@ -47,8 +48,15 @@ class Selection:
 
 
 class Selecting:
-    def __init__(self, context: Context) -> None:
-        self.context = context
+    def __init__(self, settings: Settings, registry: Registry | None, ledger: ExportLedger) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.ledger = ledger
+
+    def _registry(self) -> Registry:
+        if self.registry is None:
+            raise NotConfigured("this instance reads no registry data plane (TRANSFER_REGISTRY_ENDPOINT)")
+        return self.registry
 
     def select(
         self,
@@ -65,7 +73,7 @@ class Selecting:
             return Selection(tuple(items))
         # An incremental export reads the ledgers while the registry lists the catalog and the tags.
         with ThreadPoolExecutor(max_workers=LEDGER_READERS) if incremental else nullcontext() as pool:
-            ledgers = _Ledgers(self.context, pool)
+            ledgers = _Ledgers(self.ledger, pool)
             chosen, digests, unmatched = self._expand(items, strict, requested, target, ledgers)
             skipped: list[str] = []
             if incremental:
@@ -79,55 +87,20 @@ class Selecting:
     def _expand(
         self, items: Sequence[str], strict: bool, requested: Sequence[Any], target: str, ledgers: _Ledgers
     ) -> tuple[list[str], dict[str, str], list[str]]:
-        settings = self.context.settings
-        cap = settings.export_max_artifacts
-        chosen: dict[str, None] = {}
-        digests: dict[str, str] = {}
+        expansion = _Expansion(self._registry, ledgers, self.settings.export_max_artifacts, target)
         unmatched: list[str] = []
-        catalog: list[str] | None = None
-        listed: dict[str, list[tuple[str, str]]] = {}
-        expanded = 0
         for item in items:
             if not is_selector(item):
-                chosen.setdefault(item, None)
-                continue
-            registry = self.context.require_registry()
-            selector = Selector.parse(item)
-            if selector.literal_repository is not None:
-                repositories = [selector.literal_repository]
-            else:
-                ledgers.cover(selector.repository_prefix)
-                if catalog is None:
-                    catalog = list(registry.repositories())
-                repositories = matching_repositories(selector, catalog)
-            matched = 0
-            for repository in repositories:
-                if repository not in listed:
-                    ledgers.prefetch(repository)
-                    listed[repository] = [(t.name, t.digest) for t in registry.tags(repository)]
-                for match in matching_tags(selector, repository, listed[repository]):
-                    matched += 1
-                    digests.setdefault(match.artifact, match.digest)
-                    if match.artifact in chosen:
-                        continue
-                    chosen[match.artifact] = None
-                    expanded += 1
-                    if expanded > cap:
-                        raise InvalidInput(
-                            f"the selectors match more than {cap} artifacts (TRANSFER_EXPORT_MAX_ARTIFACTS): "
-                            "narrow them, or raise the setting",
-                            target=target,
-                        )
-            if matched:
-                continue
-            if strict:
-                index = next((i for i, raw in enumerate(requested) if raw == item), None)
-                raise InvalidInput(
-                    f"{item!r} matches no tag in registry {settings.registry}",
-                    target=f"{target}[{index}]" if index is not None else target,
-                )
-            unmatched.append(item)
-        return list(chosen), digests, unmatched
+                expansion.chosen.setdefault(item, None)
+            elif not expansion.expand(Selector.parse(item)):
+                if strict:
+                    index = next((i for i, raw in enumerate(requested) if raw == item), None)
+                    raise InvalidInput(
+                        f"{item!r} matches no tag in registry {self.settings.registry}",
+                        target=f"{target}[{index}]" if index is not None else target,
+                    )
+                unmatched.append(item)
+        return list(expansion.chosen), expansion.digests, unmatched
 
     def _read_exact_digests(self, chosen: list[str], digests: dict[str, str]) -> None:
         """The digest of every chosen artifact not known yet: a digest reference's own, a tag's from the
@@ -142,7 +115,7 @@ class Selecting:
                 continue
             assert tag is not None
             if registry is None:
-                registry = self.context.require_registry()
+                registry = self._registry()
             try:
                 found = registry.digest(repository, tag)
             except AccessDenied as exc:
@@ -168,26 +141,78 @@ class _Ledgers:
     as it is known: every repository under a selector's prefix in one read (`cover`), any other repository
     on its own (`prefetch`). Without a pool (not incremental), nothing is read before it is asked for."""
 
-    def __init__(self, context: Context, pool: ThreadPoolExecutor | None) -> None:
-        self.context = context
+    def __init__(self, ledger: ExportLedger, pool: ThreadPoolExecutor | None) -> None:
+        self.ledger = ledger
         self.pool = pool
         self.covered: dict[str, Future[dict[str, dict[str, LedgerEntry]]]] = {}
         self.reads: dict[str, Future[dict[str, LedgerEntry]]] = {}
 
     def cover(self, prefix: str) -> None:
         if self.pool is not None and self._covering(prefix) is None:
-            self.covered[prefix] = self.pool.submit(self.context.state.exported_under, prefix)
+            self.covered[prefix] = self.pool.submit(self.ledger.exported_under, prefix)
 
     def prefetch(self, repository: str) -> None:
         if self.pool is not None and repository not in self.reads and self._covering(repository) is None:
-            self.reads[repository] = self.pool.submit(self.context.state.exported, repository)
+            self.reads[repository] = self.pool.submit(self.ledger.exported, repository)
 
     def of(self, repository: str) -> dict[str, LedgerEntry]:
         covering = self._covering(repository)
         if covering is not None:
             return covering.result().get(repository, {})
         read = self.reads.get(repository)
-        return read.result() if read is not None else self.context.state.exported(repository)
+        return read.result() if read is not None else self.ledger.exported(repository)
 
     def _covering(self, name: str) -> Future[dict[str, dict[str, LedgerEntry]]] | None:
         return next((read for prefix, read in self.covered.items() if name.startswith(prefix)), None)
+
+
+class _Expansion:
+    """The artifacts selectors expand to, in order, with their digests: the catalog listed once, each
+    repository's tags once, at most `cap` artifacts (more refuses the request)."""
+
+    def __init__(self, registry: Callable[[], Registry], ledgers: _Ledgers, cap: int, target: str) -> None:
+        self.registry = registry
+        self.ledgers = ledgers
+        self.cap = cap
+        self.target = target
+        self.chosen: dict[str, None] = {}
+        self.digests: dict[str, str] = {}
+        self.expanded = 0
+        self.catalog: list[str] | None = None
+        self.listed: dict[str, list[tuple[str, str]]] = {}
+
+    def expand(self, selector: Selector) -> int:
+        """Add what `selector` matches; how many tags it matched (those chosen already included)."""
+        matched = 0
+        for repository in self._repositories(selector):
+            for match in matching_tags(selector, repository, self._tags(repository)):
+                matched += 1
+                self.digests.setdefault(match.artifact, match.digest)
+                if match.artifact not in self.chosen:
+                    self._choose(match.artifact)
+        return matched
+
+    def _repositories(self, selector: Selector) -> list[str]:
+        registry = self.registry()
+        if selector.literal_repository is not None:
+            return [selector.literal_repository]
+        self.ledgers.cover(selector.repository_prefix)
+        if self.catalog is None:
+            self.catalog = list(registry.repositories())
+        return matching_repositories(selector, self.catalog)
+
+    def _tags(self, repository: str) -> list[tuple[str, str]]:
+        if repository not in self.listed:
+            self.ledgers.prefetch(repository)
+            self.listed[repository] = [(t.name, t.digest) for t in self.registry().tags(repository)]
+        return self.listed[repository]
+
+    def _choose(self, artifact: str) -> None:
+        self.chosen[artifact] = None
+        self.expanded += 1
+        if self.expanded > self.cap:
+            raise InvalidInput(
+                f"the selectors match more than {self.cap} artifacts (TRANSFER_EXPORT_MAX_ARTIFACTS): "
+                "narrow them, or raise the setting",
+                target=self.target,
+            )

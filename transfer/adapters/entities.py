@@ -1,0 +1,380 @@
+"""The state store's Table entities: keys, and runs, blob records, request records and index rows as
+entities and back. Pure: the Table adapter (transfer/adapters/state.py) and the in-memory fake
+(tests/fakes.py) share it, so both keep a record exactly alike (texts cut, datetimes in UTC, the same order).
+
+- runs: PartitionKey `run_key(run.id)`, RowKey "run": each run its own partition, keyed by its id mapped to
+  an order-reversing key, so the table's natural order (ascending PartitionKey) is newest run first, and a
+  point read costs the same however many runs the table keeps (one partition of all runs is a scan of that
+  partition in Azurite and one hot partition in Azure: bench/reconcile_history.py);
+- index: PartitionKey "active" (runs not terminal, or a copy still to follow) or "cleanup" (terminal,
+  owned, not cleaned up), RowKey the run id, `since` when the row was written (`index_partition`); and
+  PartitionKey "source": every recorded run the source trigger started, `since` its trigger time;
+- blobs: PartitionKey `table_key(blob name)`, RowKey `table_key(record.key)`;
+- requests: PartitionKey "request", RowKey `request_key(key)` (sha256 of the Idempotency-Key);
+- ledger: PartitionKey "ledger", RowKey `ledger_row(repository, bucket)`: the repository in a prefix-keeping
+  encoding, "|", one of LEDGER_BUCKETS buckets (a hash of the tag or `@sha256:...` reference); each bucket
+  one entity holding its entries as JSON (split over properties). A repository's ledger is one range of at
+  most 16 entities, however many tags it has, and the ledgers of every repository under a prefix (what a
+  selector's repository pattern starts with) are one range too: one query, not one per repository.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from transfer.domain import naming
+from transfer.domain.manifests import Verification
+from transfer.domain.records import BlobAction, BlobRecord, LedgerEntry, RequestRecord
+from transfer.domain.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
+
+RUN_ROW = "run"
+ACTIVE = "active"
+CLEANUP = "cleanup"
+SOURCE = "source"  # index partition of the runs the import pipeline's source trigger started
+REQUEST_PARTITION = "request"
+MAX_TEXT = 8 * 1024  # error messages and reasons are cut to this many characters
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ascending, as ASCII
+_INVERT = str.maketrans(_ALPHABET, _ALPHABET[::-1])
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.:=-]{1,512}$")
+
+
+# ---- keys ---------------------------------------------------------------------------------------------
+
+
+def run_key(run_id: str) -> str:
+    """An order-reversing map of run ids: a < b exactly when key(a) > key(b), prefixes included.
+
+    Each character is mirrored in the alphabet and '~' (above every alphanumeric) ends the key, so a
+    shorter id sorts after the longer ids it is a prefix of, as reversing requires."""
+    checked = naming.check_run_id(run_id)
+    if naming.RUN_ID.fullmatch(checked):
+        return checked.translate(_INVERT) + "~"
+    # A name the service gave one of its own runs: above every mirrored key, so it lists after the app's.
+    return "~" + base64.urlsafe_b64encode(checked.encode()).decode("ascii").rstrip("=")
+
+
+def table_key(value: str) -> str:
+    """A PartitionKey / RowKey for any string. Safe ASCII stays readable; anything else (`/ \\ # ?`,
+    control characters, unicode, long names) becomes '~' + url-safe base64 without padding, or, past
+    the key size limit, '!' + sha256. The three forms cannot collide: plain keys start with neither."""
+    if _PLAIN_KEY.match(value):
+        return value
+    encoded = base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii").rstrip("=")
+    if len(encoded) <= 1000:
+        return "~" + encoded
+    return "!" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def request_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def cut(text: str | None, limit: int = MAX_TEXT) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def utc(value: datetime) -> datetime:
+    """A plain timezone-aware UTC datetime (naive values are taken as UTC, never as local time)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return datetime(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        tzinfo=UTC,
+    )
+
+
+# ---- runs ---------------------------------------------------------------------------------------------
+
+
+def stored_run(run: Run) -> Run:
+    """The run as the store keeps it: texts cut, datetimes in UTC."""
+    return replace(
+        run,
+        error=cut(run.error),
+        copy_error=cut(run.copy_error),
+        hint=cut(run.hint),
+        warning=cut(run.warning),
+        verification_detail=cut(run.verification_detail),
+        created_at=utc(run.created_at),
+        updated_at=utc(run.updated_at),
+        finished_at=utc(run.finished_at) if run.finished_at else None,
+        missing_since=utc(run.missing_since) if run.missing_since else None,
+        delete_started=utc(run.delete_started) if run.delete_started else None,
+    )
+
+
+def index_partition(run: Run) -> str | None:
+    """Which index partition the run belongs in: "active", "cleanup", or none."""
+    if not run.status.terminal or run.awaits_copy:
+        return ACTIVE
+    if run.owned and not run.cleaned_up:
+        return CLEANUP
+    return None
+
+
+def index_row(partition: str, run_id: str, since: datetime) -> dict[str, Any]:
+    """The index row that lists `run_id` in `partition` ("active" or "cleanup") since `since`."""
+    return {"PartitionKey": partition, "RowKey": run_id, "since": utc(since)}
+
+
+def run_entity(run: Run) -> dict[str, Any]:
+    run = stored_run(run)
+    entity: dict[str, Any] = {
+        "PartitionKey": run_key(run.id),
+        "RowKey": RUN_ROW,
+        "id": run.id,
+        "kind": run.kind.value,
+        "trigger": run.trigger.value,
+        "status": run.status.value,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "request_id": run.request_id,
+        "deployment_name": run.deployment_name,
+        "artifacts": json.dumps(list(run.artifacts)),
+        "imported_artifacts": json.dumps(list(run.imported_artifacts)),
+        "cleaned_up": run.cleaned_up,
+        "owned": run.owned,
+        "attempt": run.attempt,
+    }
+    optional: dict[str, Any] = {
+        "blob": run.blob,
+        "pipeline_run_id": run.pipeline_run_id,
+        "progress": run.progress,
+        "error": run.error,
+        "finished_at": run.finished_at,
+        "copy_status": run.copy_status.value if run.copy_status else None,
+        "copy_error": run.copy_error,
+        "error_cause": run.error_cause,
+        "hint": run.hint,
+        "correlation_id": run.correlation_id,
+        "warning": run.warning,
+        "skipped_artifacts": json.dumps(list(run.skipped_artifacts)) if run.skipped_artifacts else None,
+        "digests": json.dumps([list(pair) for pair in run.digests]) if run.digests else None,
+        "manifest": run.manifest,
+        "verification": run.verification.value if run.verification else None,
+        "verification_detail": run.verification_detail,
+        "missing_since": run.missing_since,
+        "delete_started": run.delete_started,
+    }
+    entity.update({k: v for k, v in optional.items() if v is not None})
+    return entity
+
+
+def _dt(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return utc(value)
+    return utc(datetime.fromisoformat(str(value)))
+
+
+def _opt_dt(value: Any) -> datetime | None:
+    return None if value is None else _dt(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def run_from_entity(entity: Mapping[str, Any], etag: str | None) -> Run:
+    copy_status = entity.get("copy_status")
+    return Run(
+        id=str(entity["id"]),
+        kind=RunKind(entity["kind"]),
+        trigger=Trigger(entity["trigger"]),
+        status=RunStatus(entity["status"]),
+        created_at=_dt(entity["created_at"]),
+        updated_at=_dt(entity["updated_at"]),
+        request_id=str(entity["request_id"]),
+        deployment_name=str(entity.get("deployment_name") or ""),
+        artifacts=tuple(json.loads(entity.get("artifacts") or "[]")),
+        blob=_opt_str(entity.get("blob")),
+        pipeline_run_id=_opt_str(entity.get("pipeline_run_id")),
+        progress=_opt_str(entity.get("progress")),
+        imported_artifacts=tuple(json.loads(entity.get("imported_artifacts") or "[]")),
+        error=_opt_str(entity.get("error")),
+        finished_at=_opt_dt(entity.get("finished_at")),
+        cleaned_up=bool(entity.get("cleaned_up", False)),
+        owned=bool(entity.get("owned", True)),
+        copy_status=CopyStatus(copy_status) if copy_status else None,
+        copy_error=_opt_str(entity.get("copy_error")),
+        error_cause=_opt_str(entity.get("error_cause")),
+        hint=_opt_str(entity.get("hint")),
+        correlation_id=_opt_str(entity.get("correlation_id")),
+        warning=_opt_str(entity.get("warning")),
+        attempt=int(entity.get("attempt") or 1),
+        skipped_artifacts=tuple(json.loads(entity.get("skipped_artifacts") or "[]")),
+        digests=tuple((str(a), str(d)) for a, d in json.loads(entity.get("digests") or "[]")),
+        manifest=_opt_str(entity.get("manifest")),
+        verification=_verification(entity.get("verification")),
+        verification_detail=_opt_str(entity.get("verification_detail")),
+        missing_since=_opt_dt(entity.get("missing_since")),
+        delete_started=_opt_dt(entity.get("delete_started")),
+        etag=etag,
+    )
+
+
+# ---- blob and request records -------------------------------------------------------------------------
+
+
+def blob_entity(record: BlobRecord) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "PartitionKey": table_key(record.name),
+        "RowKey": table_key(record.key),
+        "name": record.name,
+        "key": record.key,
+        "action": record.action.value,
+        "decided_at": utc(record.decided_at),
+        "last_modified": utc(record.last_modified),
+        "reason": cut(record.reason) or "",
+    }
+    if record.run_id is not None:
+        entity["run_id"] = record.run_id
+    return entity
+
+
+def blob_from_entity(entity: Mapping[str, Any]) -> BlobRecord:
+    return BlobRecord(
+        name=str(entity["name"]),
+        key=str(entity["key"]),
+        action=BlobAction(entity["action"]),
+        decided_at=_dt(entity["decided_at"]),
+        last_modified=_dt(entity["last_modified"]),
+        run_id=_opt_str(entity.get("run_id")),
+        reason=str(entity.get("reason") or ""),
+    )
+
+
+def stored_blob_record(record: BlobRecord) -> BlobRecord:
+    return blob_from_entity(blob_entity(record))
+
+
+def request_entity(record: RequestRecord) -> dict[str, Any]:
+    return {
+        "PartitionKey": REQUEST_PARTITION,
+        "RowKey": request_key(record.key),
+        "key": record.key,
+        "request_id": record.request_id,
+        "fingerprint": record.fingerprint,
+        "run_ids": json.dumps(list(record.run_ids)),
+        "created_at": utc(record.created_at),
+    }
+
+
+def request_from_entity(entity: Mapping[str, Any]) -> RequestRecord:
+    return RequestRecord(
+        key=str(entity["key"]),
+        request_id=str(entity["request_id"]),
+        fingerprint=str(entity["fingerprint"]),
+        run_ids=tuple(json.loads(entity.get("run_ids") or "[]")),
+        created_at=_dt(entity["created_at"]),
+    )
+
+
+# ---- the export ledger ----------------------------------------------------------------------------------
+
+
+LEDGER_PARTITION = "ledger"
+LEDGER_BUCKETS = 16
+LEDGER_PART = 30_000  # characters per property: a Table string holds 64 KiB of UTF-16
+LEDGER_PARTS = 30  # properties per bucket: its entity stays well under the 1 MiB limit
+
+
+_LEDGER_KEPT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+_LEDGER_SEPARATOR = "|"  # never in an encoded repository, so one repository's rows are a range of their own
+_MAX_LEDGER_KEY = 1000
+
+
+def _ledger_repository_key(repository: str) -> str:
+    """The repository character by character: a registry's own characters kept, '/' as ':', any other as
+    '~' and 6 hex digits. Injective and prefix-keeping: names under a prefix have keys under its key."""
+    key = "".join(c if c in _LEDGER_KEPT else ":" if c == "/" else f"~{ord(c):06x}" for c in repository)
+    if len(key) > _MAX_LEDGER_KEY:
+        raise ValueError(f"the repository name is too long for the export ledger ({len(repository)})")
+    return key
+
+
+def ledger_row(repository: str, bucket: str) -> str:
+    return f"{_ledger_repository_key(repository)}{_LEDGER_SEPARATOR}{bucket}"
+
+
+def ledger_range(repository: str) -> tuple[str, str]:
+    """[low, high) of the RowKeys of one repository's ledger."""
+    key = _ledger_repository_key(repository) + _LEDGER_SEPARATOR
+    return key, _after(key)
+
+
+def ledger_prefix_range(prefix: str) -> tuple[str, str] | None:
+    """[low, high) of the RowKeys of every repository whose name starts with `prefix`; None: all of them."""
+    key = _ledger_repository_key(prefix)
+    return (key, _after(key)) if key else None
+
+
+def _after(key: str) -> str:
+    """The least string above every string that starts with `key` (its last character moved up one)."""
+    return key[:-1] + chr(ord(key[-1]) + 1)
+
+
+def ledger_bucket(reference: str) -> str:
+    """The bucket (RowKey) of a tag or digest reference in its repository's ledger."""
+    number = int(hashlib.sha256(reference.encode("utf-8")).hexdigest()[:8], 16) % LEDGER_BUCKETS
+    return f"{number:02d}"
+
+
+def ledger_entity(repository: str, bucket: str, entries: Mapping[str, LedgerEntry]) -> dict[str, Any]:
+    """One bucket of a repository's ledger as an entity; raises ValueError past LEDGER_PARTS properties."""
+    rows = sorted([e.reference, e.digest, e.run_id, utc(e.read_at).isoformat()] for e in entries.values())
+    text = json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+    parts = [text[i : i + LEDGER_PART] for i in range(0, len(text), LEDGER_PART)] or ["[]"]
+    if len(parts) > LEDGER_PARTS:
+        raise ValueError(f"the export ledger of {repository} holds too many tags for one bucket")
+    entity: dict[str, Any] = {
+        "PartitionKey": LEDGER_PARTITION,
+        "RowKey": ledger_row(repository, bucket),
+        "repository": repository,
+        "parts": len(parts),
+    }
+    entity.update({f"p{index}": part for index, part in enumerate(parts)})
+    return entity
+
+
+def ledger_from_entity(entity: Mapping[str, Any]) -> dict[str, LedgerEntry]:
+    """A bucket's entries by reference."""
+    text = "".join(str(entity[f"p{index}"]) for index in range(int(entity["parts"])))
+    repository = str(entity["repository"])
+    return {
+        str(reference): LedgerEntry(repository, str(reference), str(digest), str(run_id), _dt(read_at))
+        for reference, digest, run_id, read_at in json.loads(text)
+    }
+
+
+def stored_ledger_entry(entry: LedgerEntry) -> LedgerEntry:
+    """The entry as the store keeps it (datetimes in UTC, to the second's fraction ISO keeps)."""
+    bucket = ledger_bucket(entry.reference)
+    return ledger_from_entity(ledger_entity(entry.repository, bucket, {entry.reference: entry}))[
+        entry.reference
+    ]
+
+
+def ledger_supersedes(new: LedgerEntry, stored: LedgerEntry | None) -> bool:
+    """Whether `new` may replace the stored row: it was read at least as late (ties: the newer write)."""
+    return stored is None or utc(new.read_at) >= utc(stored.read_at)
+
+
+def _verification(value: Any) -> Verification | None:
+    return Verification(value) if value in Verification.__members__.values() else None

@@ -1,0 +1,108 @@
+"""Deploying the export and import pipelines from templates/ (`python -m transfer pipelines deploy`), and
+reading them and their deployments back."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from transfer.domain import naming
+from transfer.domain.arm_views import (
+    EXPORT_OPTIONS,
+    EXPORT_PIPELINE,
+    IMPORT_OPTIONS,
+    IMPORT_PIPELINE,
+    STORAGE_ACCESS_MODES,
+    DeploymentState,
+    Pipeline,
+    pipeline_parameters,
+)
+from transfer.domain.errors import InvalidInput, NotFound
+from transfer.domain.ports import Deployments, TemplateSource
+from transfer.domain.settings import Settings
+from transfer.service.pipelines import Pipelines
+
+log = logging.getLogger("transfer")
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """What a person chooses when deploying a pipeline; the names come from the settings."""
+
+    storage_uri: str
+    storage_access_mode: str = "SasToken"
+    key_vault_name: str = ""
+    sas_secret_name: str = ""
+    options: tuple[str, ...] = ()
+    source_trigger: bool = True
+    user_assigned_identity: str = ""
+    grant_storage_role: bool = False  # ManagedIdentity mode, the account in the registry's resource group
+
+    def parameters(self, kind: str, registry: str, pipeline: str) -> dict[str, Any]:
+        """The pipeline template's parameters, after refusing what the service would refuse."""
+        allowed = EXPORT_OPTIONS if kind == "export" else IMPORT_OPTIONS
+        if self.storage_access_mode not in STORAGE_ACCESS_MODES:
+            raise InvalidInput(
+                f"must be one of {', '.join(STORAGE_ACCESS_MODES)}", target="storageAccessMode"
+            )
+        for index, option in enumerate(self.options):
+            if option not in allowed:
+                raise InvalidInput(
+                    f"{option!r} is not one of {', '.join(allowed)}", target=f"options[{index}]"
+                )
+        if not self.storage_uri.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise InvalidInput("must be the storage container's URL", target="storageUri")
+        if self.storage_access_mode == "SasToken" and not (self.key_vault_name and self.sas_secret_name):
+            raise InvalidInput(
+                "SasToken mode needs the Key Vault name and the SAS secret name", target="keyVault"
+            )
+        if (
+            self.user_assigned_identity
+            and "/userassignedidentities/" not in self.user_assigned_identity.lower()
+        ):
+            raise InvalidInput("must be a user-assigned identity resource ID", target="userAssignedIdentity")
+        return pipeline_parameters(
+            kind,
+            registry=registry,
+            pipeline=pipeline,
+            storage_uri=self.storage_uri,
+            storage_access_mode=self.storage_access_mode,
+            key_vault_name=self.key_vault_name,
+            sas_secret_name=self.sas_secret_name,
+            options=self.options,
+            user_assigned_identity=self.user_assigned_identity,
+            source_trigger=self.source_trigger,
+            grant_storage_role=self.grant_storage_role,
+        )
+
+
+class PipelineAdmin:
+    def __init__(
+        self, settings: Settings, deployments: Deployments, templates: TemplateSource, pipelines: Pipelines
+    ) -> None:
+        self.settings = settings
+        self.deployments = deployments
+        self.templates = templates
+        self.pipelines = pipelines
+
+    def deploy(self, kind: str, spec: PipelineSpec) -> str:
+        """Start deploying the export or import pipeline from templates/; returns the deployment name."""
+        name = self.pipelines.name(kind)
+        parameters = spec.parameters(kind, self.settings.registry, name)
+        deployment = f"{naming.DEPLOYMENT_PREFIX}{kind}-pipeline-{name}"
+        template = self.templates.load(EXPORT_PIPELINE if kind == "export" else IMPORT_PIPELINE)
+        self.deployments.begin_deployment(deployment, template, parameters)
+        self.pipelines.forget(kind)
+        log.info("pipeline deployment started: %s", deployment, extra={"pipeline": name})
+        return deployment
+
+    def deployment(self, name: str) -> DeploymentState:
+        state = self.deployments.get_deployment(name)
+        if state is None:
+            raise NotFound(f"no deployment {name}", target="deployment")
+        return state
+
+    def pipeline(self, kind: str) -> Pipeline:
+        self.pipelines.name(kind)
+        return self.pipelines.get(kind, fresh=True)
