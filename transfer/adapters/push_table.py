@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from transfer.adapters.entities import utc
-from transfer.adapters.sdk_errors import IGNORE, translated
+from transfer.adapters.sdk_errors import error_code_of, status_of, translated
 from transfer.domain.pushes import Push
 
 if TYPE_CHECKING:
@@ -22,6 +22,13 @@ PARTITION = "push"
 SEEN = "seen-"
 PENDING = "pending-"
 TRANSACTION_LIMIT = 100  # operations per entity group transaction
+# A transaction fails as a whole with the status of the operation that failed (TableTransactionError).
+_EXISTS = (409, "EntityAlreadyExists")
+_LOST = (404, 409, 412, "ResourceNotFound", "UpdateConditionNotSatisfied")
+
+
+def _failed_with(reasons: tuple[object, ...]) -> Callable[[Exception], bool]:
+    return lambda exc: status_of(exc) in reasons or error_code_of(exc) in reasons
 
 
 def _entity(push: Push, prefix: str) -> dict[str, Any]:
@@ -62,7 +69,7 @@ class TablePushes:
 
     def record_push(self, push: Push) -> bool:
         operations = [("create", _entity(push, SEEN)), ("create", _entity(push, PENDING))]
-        with translated("table storage: recording a push", exists=IGNORE) as call:
+        with translated("table storage: recording a push", ignore_if=_failed_with(_EXISTS)) as call:
             self._table().submit_transaction(operations)
         return not call.ignored
 
@@ -89,9 +96,7 @@ class TablePushes:
             )
             for push in pushes
         ]
-        with translated(
-            "table storage: taking pushes for a run", absent=IGNORE, changed=IGNORE, exists=IGNORE
-        ) as call:
+        with translated("table storage: taking pushes for a run", ignore_if=_failed_with(_LOST)) as call:
             self._table().submit_transaction(operations)
         return not call.ignored
 
@@ -99,7 +104,7 @@ class TablePushes:
         for start in range(0, len(pushes), TRANSACTION_LIMIT):
             chunk = pushes[start : start + TRANSACTION_LIMIT]
             rows = [{"PartitionKey": PARTITION, "RowKey": PENDING + p.key} for p in chunk]
-            with translated("table storage: releasing pushes", absent=IGNORE) as call:
+            with translated("table storage: releasing pushes", ignore_if=_failed_with(_LOST)) as call:
                 self._table().submit_transaction([("delete", row) for row in rows])
             if call.ignored:  # one was gone already (a racing release): the rest one by one
                 for row in rows:
