@@ -15,6 +15,7 @@ from typing import Any
 
 import azure.functions as func
 
+from demo import on_push
 from demo import stack as demo_stack
 from demo.stack import Stack
 from transfer import bootstrap
@@ -302,6 +303,7 @@ def _story(story: Story, stack: Stack) -> None:
         and _tags(admin, "samples/hello-world") == {"v1", "v2"},
         "the target registry holds everything exported",
     )
+    on_push.push_story(story, stack, app)
 
 
 def _selectors_and_manifests(story: Story, stack: Stack, source: Side, target: Side, app: Any) -> None:
