@@ -82,7 +82,7 @@ def assemble(
         settings, ports, pipelines, lifecycle, memory, clock
     )
     reads, health, pipeline_admin, inventory = _operating(settings, ports, pipelines, clock)
-    record_pushes, start_push_exports = _on_push(settings, ports, pipelines, lifecycle, clock)
+    record_pushes, start_push_exports = _on_push(settings, ports, pipelines, lifecycle, memory, clock)
     use_cases = UseCases(
         start_export=start_export,
         scheduled_export=scheduled_export,
@@ -105,13 +105,18 @@ def assemble(
 
 
 def _on_push(
-    settings: Settings, ports: Ports, pipelines: Pipelines, lifecycle: RunLifecycle, clock: Clock
+    settings: Settings,
+    ports: Ports,
+    pipelines: Pipelines,
+    lifecycle: RunLifecycle,
+    memory: WorkerMemory,
+    clock: Clock,
 ) -> tuple[RecordPushes, StartPushExports]:
     from transfer.service.pushes import RecordPushes, StartPushExports
 
     return (
         RecordPushes(settings, ports.state, clock),
-        StartPushExports(settings, ports.state, ports.state, pipelines, lifecycle, clock),
+        StartPushExports(settings, ports.state, ports.state, pipelines, lifecycle, memory, clock),
     )
 
 

@@ -298,7 +298,7 @@ SETTINGS: tuple[Setting, ...] = (
         _SCHEDULE,
         "NCRONTAB of the `follow_runs` timer: it returns at once when no run is active and no push waits "
         "(no ARM call), else follows the active runs and starts the gathered pushes",
-        "*/15 * * * * *",
+        "*/10 * * * * *",
     ),
 )
 DEFAULTS = {setting.name: setting.default for setting in SETTINGS if setting.default is not None}

@@ -28,6 +28,7 @@ from transfer.domain.pushes import Push, batches, due, orphans, read_event, run_
 from transfer.domain.runs import Run, RunKind, Trigger
 from transfer.domain.settings import Settings
 from transfer.service.lifecycle import RunLifecycle
+from transfer.service.memory import WorkerMemory
 from transfer.service.pipelines import Pipelines
 
 log = logging.getLogger("transfer")
@@ -81,6 +82,7 @@ class StartPushExports:
         ledger: ExportLedger,
         pipelines: Pipelines,
         lifecycle: RunLifecycle,
+        memory: WorkerMemory,
         clock: Callable[[], datetime],
     ) -> None:
         self.settings = settings
@@ -88,20 +90,28 @@ class StartPushExports:
         self.ledger = ledger
         self.pipelines = pipelines
         self.lifecycle = lifecycle
+        self.memory = memory
         self.clock = clock
 
     def __call__(self) -> list[Run]:
         """The runs started now (none while the window is open or nothing waits). One Table query when
-        nothing waits."""
+        nothing waits, and none while a window this worker saw open is still open (a burst of events
+        lists the waiting pushes once, not once per event)."""
         if not (self.settings.export_on_push and self.settings.export_pipeline):
             return []
+        now = self.clock()
+        if self.memory.pushes_due_at is not None and now < self.memory.pushes_due_at:
+            return []
+        self.memory.pushes_due_at = None
         pending = self.pushes.pending_pushes()
         if not pending:
             return []
-        now = self.clock()
         started = [self._resume(run_id, taken, now) for run_id, taken in orphans(pending, now).items()]
         waiting = [push for push in pending if push.run_id is None]
-        if not due(waiting, now, timedelta(seconds=self.settings.push_window_seconds)):
+        window = timedelta(seconds=self.settings.push_window_seconds)
+        if not due(waiting, now, window):
+            if waiting:
+                self.memory.pushes_due_at = min(push.received_at for push in waiting) + window
             return started
         self.pipelines.ensure_ready("export")
         fresh = self._left_after_ledger(waiting)

@@ -203,3 +203,14 @@ def test_with_export_on_push_off_events_are_acknowledged_and_ignored() -> None:
     assert world.state.pending_pushes() == []
     world.clock.advance(minutes=5)
     assert world.service.start_push_exports() == []
+
+
+def test_a_burst_of_events_lists_the_waiting_pushes_once_per_window_not_once_per_event(world: World) -> None:
+    for i in range(50):  # what on_image_pushed does for each event: record, then start what is due
+        world.service.record_pushes([pushed("team/api", f"v1.{i}")])
+        world.service.start_push_exports()
+        world.clock.advance(seconds=1)
+    assert [call[0] for call in world.state.history].count("pending_pushes") == 1
+    world.clock.advance(seconds=10)  # the window of the first push has closed
+    [run] = world.service.start_push_exports()
+    assert len(run.artifacts) == 50
