@@ -118,6 +118,29 @@ def batches(pushes: Sequence[Push]) -> list[tuple[Push, ...]]:
     return [tuple(p for p in ordered if p.artifact in set(chunk)) for chunk in chunks]
 
 
+def ready(waiting: Sequence[Push], now: datetime, window: timedelta) -> list[tuple[Push, ...]]:
+    """The batches to start now. Nothing before the window has passed since the first waiting push; then
+    every full run of 50, and the last, partial one only once pushes stopped coming for a window (a
+    burst longer than the window still fills whole runs) or its own first push waited two windows."""
+    if not due(waiting, now, window):
+        return []
+    chunks = batches(waiting)
+    last = chunks[-1]
+    if len({p.artifact for p in last}) < artifacts.MAX_PER_RUN:
+        newest = max(p.received_at for p in waiting)
+        if now - newest < window and now - min(p.received_at for p in last) < 2 * window:
+            chunks.pop()
+    return chunks
+
+
+def held_until(waiting: Sequence[Push], window: timedelta) -> datetime:
+    """When `ready` starts a partial run it held: a window after the newest push, at most two windows
+    after the run's own first push."""
+    last = batches(waiting)[-1]
+    newest = max(p.received_at for p in waiting)
+    return min(newest + window, min(p.received_at for p in last) + 2 * window)
+
+
 def run_digests(pushes: Sequence[Push]) -> tuple[tuple[str, str], ...]:
     """Each artifact with the digest of its newest push (what the export ledger records)."""
     newest: dict[str, str] = {}

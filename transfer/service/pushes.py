@@ -24,7 +24,7 @@ from typing import Any
 from transfer.domain import naming
 from transfer.domain.errors import NotConfigured
 from transfer.domain.ports import ExportLedger, PushLedger
-from transfer.domain.pushes import Push, batches, due, orphans, read_event, run_digests, selected
+from transfer.domain.pushes import Push, due, held_until, orphans, read_event, ready, run_digests, selected
 from transfer.domain.runs import Run, RunKind, Trigger
 from transfer.domain.settings import Settings
 from transfer.service.lifecycle import RunLifecycle
@@ -115,10 +115,13 @@ class StartPushExports:
             return started
         self.pipelines.ensure_ready("export")
         fresh = self._left_after_ledger(waiting)
-        for batch in batches(fresh):
+        chosen = ready(fresh, now, window)
+        for batch in chosen:
             run = self._start(batch, now)
             if run is not None:
                 started.append(run)
+        if sum(len(batch) for batch in chosen) < len(fresh):  # a partial run held while pushes come
+            self.memory.pushes_due_at = held_until(fresh, window)
         return started
 
     def _left_after_ledger(self, waiting: list[Push]) -> list[Push]:

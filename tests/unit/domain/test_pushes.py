@@ -6,7 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from transfer.domain.pushes import Push, batches, due, orphans, read_event, run_digests, selected
+from transfer.domain.pushes import (
+    Push,
+    batches,
+    due,
+    held_until,
+    orphans,
+    read_event,
+    ready,
+    run_digests,
+    selected,
+)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DIGEST = "sha256:" + "a" * 64
@@ -97,3 +107,14 @@ def test_taken_pushes_are_orphans_only_after_the_grace() -> None:
 def test_a_push_key_is_its_tag_and_digest_not_its_event() -> None:
     assert Push("a/b", "1", DIGEST, NOW, "e1").key == Push("a/b", "1", DIGEST, NOW, "e2").key
     assert Push("a/b", "1", DIGEST, NOW).key != Push("a/b", "2", DIGEST, NOW).key
+
+
+def test_ready_starts_full_runs_at_once_and_holds_a_partial_one_while_pushes_come() -> None:
+    window = timedelta(seconds=60)
+    waiting = [push(f"a/b:{i}", i) for i in range(120)]  # one push a second for two minutes
+    at_70 = ready(waiting[:71], NOW + timedelta(seconds=70), window)
+    assert [len(batch) for batch in at_70] == [50]  # the other 21: the last push came 0 s ago
+    assert held_until(waiting[50:71], window) == NOW + timedelta(seconds=130)  # a window after the last
+    quiet = ready(waiting[:71], NOW + timedelta(seconds=130), window)
+    assert [len(batch) for batch in quiet] == [50, 21]
+    assert ready(waiting[:10], NOW + timedelta(seconds=59), window) == []

@@ -106,9 +106,25 @@ def test_a_burst_becomes_runs_of_at_most_50_artifacts(world: World) -> None:
     world.service.record_pushes([pushed("team/web", "v1.0")])  # within the window of the first
     world.clock.advance(seconds=30)
     runs = world.service.start_push_exports()
+    assert [len(run.artifacts) for run in runs] == [50, 50]  # the last 21: pushes came 30 s ago
+    world.clock.advance(seconds=29)
+    assert world.service.start_push_exports() == []
+    world.clock.advance(seconds=1)  # a window without a push: the partial run starts
+    runs += world.service.start_push_exports()
     assert [len(run.artifacts) for run in runs] == [50, 50, 21]
     assert len({a for run in runs for a in run.artifacts}) == 121
     assert len(world.deployments_started()) == 3  # ceil(121 / 50)
+
+
+def test_a_partial_run_held_while_pushes_trickle_in_starts_after_two_windows(world: World) -> None:
+    started: dict[int, list[Any]] = {}
+    for i in range(4):  # one push every 40 s: never a quiet window
+        world.service.record_pushes([pushed("team/api", f"v1.{i}")])
+        started[40 * i] = world.service.start_push_exports()
+        world.clock.advance(seconds=40)
+    assert started[0] == started[40] == started[80] == []  # due at 60 s, held at 80 s: pushes still come
+    [run] = started[120]  # two windows after the first push
+    assert len(run.artifacts) == 4
 
 
 def test_a_tag_pushed_twice_within_the_window_is_exported_once_at_its_newest_digest(world: World) -> None:
