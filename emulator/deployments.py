@@ -4,11 +4,13 @@ paging, cancel, validate, the history limit, and the long-running operation stat
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -67,6 +69,10 @@ class Deployments:
         self.clock = clock
         self.resources = resources
         self.stop = stop
+        # ARM's authorization of a template's resources for the caller (permissions.ArmAccess wires them):
+        # pre-flight's reason to refuse a resource, and the error of a resource write during the deployment.
+        self.refuse_resource: Callable[[str, str, str], str | None] = lambda *_: None
+        self.refuse_write: Callable[[str, str], ApiError | None] = lambda *_: None
 
     # --- helpers
 
@@ -165,8 +171,12 @@ class Deployments:
         InvalidTemplateDeployment with the providers' errors in `details` (one entry for one resource; two
         levels, under PreflightValidationCheckFailed, when several resources fail)."""
         found: list[dict[str, Any]] = []
+        unauthorized: list[str] = []
 
         def judge(planned: PlannedResource) -> dict[str, Any]:
+            refused = self.refuse_resource(planned.resource_id, planned.type, planned.name)
+            if refused:
+                unauthorized.append(refused)
             try:
                 self.resources.preflight(planned.resource_id, planned.api_version, planned.body)
             except ApiError as exc:
@@ -179,6 +189,12 @@ class Deployments:
         # What needs runtime state, or fails at run time, is for the deployment to find.
         with contextlib.suppress(_Deferred, TemplateError):
             arm_template.deploy(deployment.template, deployment.parameters, context, judge)
+        if unauthorized:  # ARM checks the caller's write permission on every resource before the rest
+            raise ApiError(
+                400,
+                "InvalidTemplateDeployment",
+                f"The template deployment failed with error: '{unauthorized[0]}'.",
+            )
         if not found:
             return
         details = (
@@ -245,7 +261,12 @@ class Deployments:
             self.state.deployments[key] = deployment
             operation = self.resources.new_operation("deployment", key)
             self._groom(subscription_id, group_info["name"], key)
-        threading.Thread(target=self._run, args=(deployment,), name=f"deployment-{name}", daemon=True).start()
+        threading.Thread(  # the worker keeps the request's context: who deploys
+            target=contextvars.copy_context().run,
+            args=(self._run, deployment),
+            name=f"deployment-{name}",
+            daemon=True,
+        ).start()
         return (200 if existing else 201), deployment, operation
 
     def _in_group(self, subscription_id: str, group: str) -> list[Deployment]:
@@ -338,6 +359,9 @@ class Deployments:
     def _put_resource(self, planned: PlannedResource, created: list[str]) -> dict[str, Any]:
         if self.stop.is_set():
             raise TemplateError("DeploymentCanceled", "The emulator is stopping.")
+        refused = self.refuse_write(planned.resource_id, planned.type)
+        if refused is not None:
+            raise TemplateError(refused.code, refused.message, planned.resource_id)
         try:
             result = self.resources.put(planned.resource_id, planned.api_version, planned.body)
         except ApiError as exc:

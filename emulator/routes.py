@@ -24,6 +24,7 @@ from emulator.deployments import TYPE as DEPLOYMENTS
 from emulator.deployments import Deployments, parse_filter
 from emulator.faults import Faults
 from emulator.identities import TokenEndpoint
+from emulator.permissions import ArmAccess
 from emulator.resources import ResourceManager
 from emulator.server import Request, Response
 from emulator.store import Config, RequestRecord, State
@@ -47,6 +48,7 @@ class ArmHost(Protocol):
     faults: Faults
     tokens: TokenEndpoint
     authorization: RoleAssignments
+    access: ArmAccess
     stop_event: threading.Event
     admin_routes: Dispatcher
 
@@ -107,6 +109,7 @@ class ArmRoutes:
                 "The api-version query parameter (?api-version=) is required for all requests.",
                 code="MissingApiVersionParameter",
             )
+        self.emulator.access.authorize(request)  # the caller; a restricted one's missing role is a 403
         return self._route(request)
 
     def _route(self, request: Request) -> Response:
@@ -128,6 +131,15 @@ class ArmRoutes:
             return self._deployments(request, subscription, segments[3], segments[7:])
         if len(segments) >= 2 and lowered[-2] == "operationstatuses":
             return self._resource_status(request, segments[-1])
+        if (
+            lowered[-3:] == ["providers", "microsoft.authorization", "permissions"]
+            and request.method == "GET"
+        ):
+            scope = "/" + "/".join(segments[:-3])
+            access = self.emulator.access
+            return Response(
+                200, {"value": access.permissions(access.caller(request), scope), "nextLink": None}
+            )
         if lowered[-3:] == ["providers", "microsoft.authorization", "roleassignments"]:
             if request.method != "GET":
                 raise ApiError(405, "MethodNotAllowed", f"{request.method} on a collection is not supported.")

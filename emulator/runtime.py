@@ -26,14 +26,24 @@ from emulator.arm_errors import ApiError
 from emulator.authorization import ROLE_ASSIGNMENTS, RoleAssignments
 from emulator.clock import Clock
 from emulator.deployments import Deployments
+from emulator.events import (
+    SUBSCRIPTIONS,
+    SYSTEM_TOPICS,
+    TOPIC_SUBSCRIPTIONS,
+    Events,
+    EventSubscriptions,
+    SystemTopics,
+)
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED, TokenEndpoint, UserAssignedIdentities
+from emulator.permissions import ArmAccess, principal_of
 from emulator.registry_api import RegistryDataPlane
 from emulator.resources import ResourceManager
 from emulator.routes import ArmRoutes
 from emulator.runner import Runner
 from emulator.server import HttpsServer, Request, Response
 from emulator.storage import StorageAccounts
+from emulator.storage_front import StorageFront
 from emulator.store import Config, State
 from emulator.tls import Certificates, generate
 from emulator.trigger import SourceTrigger
@@ -85,7 +95,10 @@ class Emulator:
         self.registries = Registries(self.state, self.config, self.clock, self.resources)
         self.registry_api = RegistryDataPlane(self)  # the data plane: one HTTPS port per registry
         self.registries.listen = self.registry_api.listen
+        self.events = Events(self.config, self.clock, self.stop_event)  # the registries' Event Grid events
+        self.registries.listeners.append(self.events.publish)
         self.authorization = RoleAssignments(self.resources, self.clock)
+        self.access = ArmAccess(self.state.lock, self.config, self.authorization)
         self.storage_accounts = StorageAccounts(
             self.state,
             self.config,
@@ -114,13 +127,22 @@ class Emulator:
         self.resources.register(ACCESS_POLICIES, AccessPolicies(self.resources), parent=VAULTS)
         self.resources.register(USER_ASSIGNED, UserAssignedIdentities(self.resources, self.config))
         self.resources.register(ROLE_ASSIGNMENTS, self.authorization)
+        self.resources.register(SYSTEM_TOPICS, SystemTopics(self.resources, self.config))
+        subscriptions = EventSubscriptions(self.resources, self.events)
+        self.resources.register(TOPIC_SUBSCRIPTIONS, subscriptions, parent=SYSTEM_TOPICS)
+        self.resources.register(SUBSCRIPTIONS, subscriptions)
         self.deployments = Deployments(self.state, self.config, self.clock, self.resources, self.stop_event)
+        self.deployments.refuse_resource = self.access.template_resource
+        self.deployments.refuse_write = self.access.resource_write
         self.trigger = SourceTrigger(
             self.state, self.config, self.clock, self.resources, self.runs, self.runner, self.stop_event
         )
         self.admin_routes = AdminRoutes(self)
         self.arm_routes = ArmRoutes(self)
         self._server = HttpsServer(self._context, self.arm_routes.dispatch, port)
+        self.storage_front = StorageFront(self)  # Azurite's Blob service with Entra ID, over HTTPS
+        self._front_server = HttpsServer(self._context, self.storage_front.dispatch, 0)
+        self.storage_accounts.front = f"127.0.0.1:{self._front_server.port}"
         self._started = False
 
     # --- what clients need
@@ -136,6 +158,11 @@ class Emulator:
     @property
     def ca_file(self) -> Path:
         return self.certificates.ca_file
+
+    @property
+    def storage_front_endpoint(self) -> str:
+        """`https://127.0.0.1:{port}`: an account's blob endpoint with Entra ID is `{this}/{account}`."""
+        return f"https://127.0.0.1:{self._front_server.port}"
 
     @property
     def identity_endpoint(self) -> str:
@@ -156,6 +183,8 @@ class Emulator:
             "AZURE_SUBSCRIPTION_ID": self.config.subscription_id,
             "AZURE_TENANT_ID": self.config.tenant_id,
             "TRANSFER_RESOURCE_GROUP": self.config.resource_group,
+            "EMULATOR_APP_PRINCIPAL_ID": self.config.app_principal_id,
+            "EMULATOR_STORAGE_FRONT": self.storage_front_endpoint,
             "AZURITE_CONNECTION_STRING": self.azurite_connection_string,
             "EMULATOR_STATE_DIR": str(self.state_dir),
             **{
@@ -171,16 +200,20 @@ class Emulator:
             return self
         self._started = True
         self._server.start()
+        self._front_server.start()
         self.trigger.start()
+        self.events.start()
         log.info("ACR Transfer emulator listening on %s", self.arm_endpoint)
         return self
 
     def stop(self) -> None:
         self.stop_event.set()
         self.trigger.poke()
+        self.events.poke()
         with self.state.lock:
             self.state.changed.notify_all()
         self._server.stop()
+        self._front_server.stop()
         with self._vault_lock:
             servers = list(self._vault_servers.values())
             self._vault_servers.clear()
@@ -189,6 +222,8 @@ class Emulator:
         self.registry_api.stop()
         if self.trigger.thread.is_alive():
             self.trigger.thread.join(timeout=5)
+        if self.events.thread.is_alive():
+            self.events.thread.join(timeout=5)
         self.certificates.key_file.unlink(missing_ok=True)  # the server is gone: its key goes too
         self._remove_state_dir()
 
@@ -197,6 +232,9 @@ class Emulator:
         self.faults.clear()
         self.state.clear()
         self.registries.store.clear()
+        self.access.clear()
+        self.keyvault.keys.clear()
+        self.events.clear()
         self.clock.reset()
 
     # --- Key Vault data plane: one HTTPS port per vault
@@ -215,5 +253,8 @@ class Emulator:
         if not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
             error = ApiError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
             return Response(401, error.body(), self.keyvault.challenge(request.port))
-        status, body = self.keyvault.handle(request.port, request.method, request.path, request.json())
+        principal = principal_of(authorization, self.config.app_principal_id)
+        status, body = self.keyvault.handle(
+            request.port, request.method, request.path, request.json(), principal
+        )
         return Response(status, body)
