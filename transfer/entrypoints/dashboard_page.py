@@ -14,6 +14,7 @@ from transfer.entrypoints.dashboard_svg import (
     age_bar,
     countdown,
     e,
+    iso,
     legend,
     q,
     stacked_bars,
@@ -56,7 +57,8 @@ def render(view: DashboardView, base: str) -> str:
     parts = [
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
         f'<meta http-equiv="Content-Security-Policy" content="{e(CSP)}">',
-        f"<title>ACR Transfer: {e(settings.registry)}</title><style>{STYLE}</style></head><body>",
+        f"<title>ACR Transfer: {e(settings.registry)}</title><style>{STYLE}</style></head>",
+        f'<body data-now="{e(iso(view.now))}">',
         f"<h1>ACR Transfer: registry {e(settings.registry)}</h1>",
         f'<p class="muted">roles: {e(roles)}; as of {e(when(view.now))}; '
         f'<a href="{e(base)}health">health JSON</a> · <a href="{e(base)}runs">runs JSON</a></p>',
@@ -141,7 +143,7 @@ def _failures(runs: list[Run], base: str) -> str:
         for run in runs
     )
     if not rows:
-        return '<h2 id="failures">Failures</h2><p class="ok">no failed run in the last 30 days</p>'
+        return '<h2 id="failures">Failures</h2><p class="ok">no failed run among the newest runs</p>'
     return (
         '<h2 id="failures">Failures</h2><table><tr><th>run</th><th>kind</th><th>finished</th>'
         f"<th>cause and hint</th><th>error</th></tr>{rows}</table>"
@@ -173,7 +175,8 @@ def _imports(history: Section[History], base: str) -> str:
         if rows
         else '<p class="ok">every import verified or pending</p>'
     )
-    return f"{head}<p>{len(found.imports())} imports in 30 days: {summary}</p>{table}"
+    among = f"{len(found.imports())} imports among the newest {len(found.runs)} runs"
+    return f"{head}<p>{among}: {summary}</p>{table}"
 
 
 def _verification(run: Run) -> str:

@@ -34,11 +34,14 @@ _SECRET = re.compile(
 MAX_TEXT = 600
 
 # Ticks every countdown (data-expires) once a second; its hash is the page's only allowed script (CSP).
+# Ticks every countdown (data-expires) once a second from the server's clock (the body's data-now), so a
+# browser whose clock is off still counts right; its hash is the page's only allowed script (CSP).
 COUNTDOWN_SCRIPT = (
-    "(function(){function f(ms){if(ms<=0)return 'expired';var s=Math.floor(ms/1000),d=Math.floor(s/86400),"
+    "(function(){var start=Date.now(),now=Date.parse(document.body.getAttribute('data-now'));"
+    "function f(ms){if(ms<=0)return 'expired';var s=Math.floor(ms/1000),d=Math.floor(s/86400),"
     "h=Math.floor(s%86400/3600),m=Math.floor(s%3600/60);return 'in '+d+' d '+h+' h '+m+' min '+(s%60)+' s';}"
-    "function t(){var n=Date.now();document.querySelectorAll('[data-expires]').forEach(function(el){"
-    "el.textContent=f(Date.parse(el.getAttribute('data-expires'))-n);});}t();setInterval(t,1000);})();"
+    "function t(){var n=now+Date.now()-start;"
+    "document.querySelectorAll('[data-expires]').forEach(function(el){el.textContent=f(Date.parse(el.getAttribute('data-expires'))-n);});}t();setInterval(t,1000);})();"
 )
 SCRIPT_HASH = base64.b64encode(hashlib.sha256(COUNTDOWN_SCRIPT.encode()).digest()).decode()
 CSP = (

@@ -67,7 +67,7 @@ class Window:
 
 @dataclass(frozen=True)
 class History:
-    runs: list[Run]  # the newest runs read, newest first, within 30 days
+    runs: list[Run]  # the newest runs (at most TALLY_RUNS), newest first, however old
     windows: list[Window]
     complete: bool  # every run of the last 30 days was read
     reaches: datetime | None  # the oldest run read, when the read did not cover 30 days
@@ -139,7 +139,8 @@ def _next(expression: str, now: datetime) -> datetime | None:
 
 
 def tally(runs: list[Run], now: datetime, complete: bool) -> History:
-    """The counts and chart buckets of each window over the runs read (newest first). Pure."""
+    """The counts and chart buckets of each window over the runs read (newest first); the failures and
+    verifications come from every run read, however old. Pure."""
     windows = []
     for name, span, step in WINDOWS:
         since = now - span
@@ -148,7 +149,9 @@ def tally(runs: list[Run], now: datetime, complete: bool) -> History:
         buckets: list[tuple[datetime, Counter[str]]] = [(since + step * i, Counter()) for i in range(slots)]
         for run in runs:
             if run.created_at < since:
-                break
+                continue  # newest first, but a source-trigger run keeps the trigger's own time
+            if run.created_at > now:
+                continue
             counts[run.kind.value, run.status.value] += 1
             index = min(int((run.created_at - since) / step), slots - 1)
             buckets[index][1][run.status.value] += 1
@@ -210,8 +213,7 @@ class Dashboard:
     def _history(self, now: datetime) -> History:
         runs = self.runs.runs_before(None, TALLY_RUNS)
         since = now - WINDOWS[-1][1]
-        within = [run for run in runs if run.created_at >= since]
-        return tally(within, now, complete=len(within) < len(runs) or len(runs) < TALLY_RUNS)
+        return tally(runs, now, complete=len(runs) < TALLY_RUNS or runs[-1].created_at < since)
 
     def _page(self, before: str | None) -> RunsPage:
         runs = self.runs.runs_before(before, RUNS_PAGE + 1)
