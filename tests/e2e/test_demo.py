@@ -8,14 +8,13 @@ import json
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from demo import dashboards, scenario
+from demo import devserver, scenario
 from demo import stack as demo_stack
 from tests import browser
 from transfer.domain import naming
@@ -46,23 +45,10 @@ class Demo:
 
 
 class Serving:
-    """One side's HTTP API on a free local port, answered by function_app as the host would."""
+    """One side's HTTP API on a free local port, as `make serve` serves it (demo/devserver.py)."""
 
     def __init__(self, side: scenario.Side, app: Any) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                base = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
-                status, body = dashboards.page(side, app, base, dict(parse_qsl(parts.query)))
-                self.send_response(status)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), devserver._handler(side, app))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/dashboard"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -83,6 +69,7 @@ LOOK = """(() => {
   });
   return {
     title: document.title,
+    contentType: document.contentType,
     failure: failure ? {text: failure.innerText, cause: text(failure.querySelector('b')),
                         hint: text(failure.querySelector('.hint'))} : null,
     bars: bars,
@@ -188,6 +175,7 @@ def test_the_demo_ends_by_writing_both_dashboards_and_saying_where(demo: Demo) -
 
 def test_the_source_dashboard_shows_the_failed_export_and_its_hint(demo: Demo) -> None:
     page = demo.seen.pages["source"]
+    assert page["contentType"] == "text/html"  # served as a page, as make serve serves it
     assert page["failure"] is not None, page["body"][:2000]
     assert "samples/missing" in page["failure"]["text"]
     assert page["failure"]["cause"] == "ArtifactMissing"
