@@ -23,6 +23,7 @@ from transfer.entrypoints.dashboard_svg import (
 
 if TYPE_CHECKING:
     from transfer.domain.runs import Run
+    from transfer.service import Check
     from transfer.service.dashboard import DashboardView, History, Plan, RunsPage, Section
     from transfer.service.dashboard_blobs import BlobRow, BlobsView
 
@@ -77,31 +78,42 @@ def render(view: DashboardView, base: str) -> str:
     return "\n".join(parts)
 
 
-def _health(view: DashboardView) -> str:
-    rows = "".join(
+def _check_rows(checks: list[Check]) -> str:
+    return "".join(
         f'<tr class="check" data-ok="{str(c.ok).lower()}"><td>{e(c.name)}</td>'
         f'<td class="{"ok" if c.ok else "bad"}">{"ok" if c.ok else "failing"}</td><td>{e(c.detail)}</td></tr>'
-        for c in view.checks
+        for c in checks
     )
-    sas = []
+
+
+def _sas_items(view: DashboardView) -> str:
+    items = []
     for found in view.sas:
         if found.error is not None:
-            sas.append(f'<li class="error">a pipeline SAS could not be read: {e(found.error)}</li>')
-        elif found.value is not None:
-            expiry = found.value
-            if expiry.expires_at is None:
-                sas.append(f"<li>{e(expiry.kind)} pipeline SAS: no expiry</li>")
-            else:
-                sas.append(
-                    f'<li class="sas">{e(expiry.kind)} pipeline SAS expires '
-                    f"{countdown(expiry.expires_at, view.now)} ({e(when(expiry.expires_at))})</li>"
-                )
-    healthy = all(c.ok for c in view.checks)
-    status = '<span class="ok">healthy</span>' if healthy else '<span class="bad">unhealthy</span>'
-    return (
-        f'<h2 id="health">Health: {status}</h2><ul>{"".join(sas)}</ul>'
-        f"<table><tr><th>check</th><th></th><th>detail</th></tr>{rows}</table>"
+            items.append(f'<li class="error">a pipeline SAS could not be read: {e(found.error)}</li>')
+        elif found.value is not None and found.value.expires_at is None:
+            items.append(f"<li>{e(found.value.kind)} pipeline SAS: no expiry</li>")
+        elif found.value is not None and found.value.expires_at is not None:
+            expires = found.value.expires_at
+            items.append(
+                f'<li class="sas">{e(found.value.kind)} pipeline SAS expires '
+                f"{countdown(expires, view.now)} ({e(when(expires))})</li>"
+            )
+    return "".join(items)
+
+
+def _health(view: DashboardView) -> str:
+    """Failing checks in full; the passing ones folded (a click opens them; no script needed)."""
+    failing = [c for c in view.checks if not c.ok]
+    passing = [c for c in view.checks if c.ok]
+    status = '<span class="bad">unhealthy</span>' if failing else '<span class="ok">healthy</span>'
+    head = "<tr><th>check</th><th></th><th>detail</th></tr>"
+    shown = f"<table>{head}{_check_rows(failing)}</table>" if failing else ""
+    folded = (
+        f"<details><summary>{len(passing)} checks ok</summary><table>{head}{_check_rows(passing)}</table>"
+        "</details>"
     )
+    return f'<h2 id="health">Health: {status}</h2><ul>{_sas_items(view)}</ul>{shown}{folded}'
 
 
 def _history(history: Section[History], base: str) -> str:
@@ -189,7 +201,7 @@ def _blob_rows(rows: list[BlobRow], found: BlobsView, base: str) -> str:
         f'data-decision="{e(row.decision.outcome.value)}">'
         f'<td><code class="name">{e(row.blob.name)}</code></td>'
         f"<td>{age_bar(row.age, found.window, found.margin)}</td>"
-        f"<td>{row.age.total_seconds() / 86400:.1f} d</td>"
+        f'<td class="days">{row.age.total_seconds() / 86400:.1f}&nbsp;d</td>'
         f"<td><b>{e(row.decision.outcome.value)}</b><div class=muted>{e(row.decision.reason)}</div></td>"
         f"<td>{' '.join(run_link(run_id, base) for run_id in row.runs[:5]) or '—'}</td></tr>"
         for row in rows

@@ -97,7 +97,7 @@ def countdown(expires: datetime, now: datetime) -> str:
 
 def stacked_bars(buckets: list[tuple[datetime, Counter[str]]], label: str, step: str) -> str:
     """Runs per bucket stacked by status, oldest left; each bar's title lists its counts."""
-    width, height, gap = 360, 70, 1
+    width, height, gap = 320, 70, 1
     top = max((sum(counts.values()) for _, counts in buckets), default=0) or 1
     slot = width / max(len(buckets), 1)
     parts = [
