@@ -83,6 +83,11 @@ def test_a_hostile_blob_name_and_error_are_text_never_markup(world: World) -> No
     assert [tag for tag, _ in parsed.tags].count("script") == 1  # our countdown, nothing injected
     assert not any(tag == "img" for tag, _ in parsed.tags)
     assert not any(name.startswith("on") for _, attrs in parsed.tags for name in attrs)
+    links = [attrs.get("href") or "" for tag, attrs in parsed.tags if tag == "a"]
+    assert (
+        "https://app.example/api/blobs/%3Cimg%20src%3Dx%20onerror%3D%22document.title%3D%27pwned%27%22%3E"
+        in links
+    )
     text = "".join(parsed.text)
     assert HOSTILE_BLOB in text  # shown as the text it is
     assert "</script><script>document.title='pwned'</script>" in text

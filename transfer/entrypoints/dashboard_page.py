@@ -5,6 +5,7 @@ our own (the SAS countdown) allowed by hash in the page's Content-Security-Polic
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from transfer.entrypoints.dashboard_svg import (
     COUNTDOWN_SCRIPT,
@@ -199,7 +200,8 @@ def _blob_rows(rows: list[BlobRow], found: BlobsView, base: str) -> str:
     return "".join(
         f'<tr class="blob{" waiting" if row.waiting else ""}" '
         f'data-decision="{e(row.decision.outcome.value)}">'
-        f'<td><code class="name">{e(row.blob.name)}</code></td>'
+        f'<td><a href="{e(base)}blobs/{e(quote(row.blob.name, safe="/"))}"><code class="name">'
+        f"{e(row.blob.name)}</code></a></td>"
         f"<td>{age_bar(row.age, found.window, found.margin)}</td>"
         f'<td class="days">{row.age.total_seconds() / 86400:.1f}&nbsp;d</td>'
         f"<td><b>{e(row.decision.outcome.value)}</b><div class=muted>{e(row.decision.reason)}</div></td>"
