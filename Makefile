@@ -15,7 +15,7 @@ find_python313 = $(shell for p in python3.13 "$$(pyenv root 2>/dev/null || echo 
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 PYTHON313 ?= $(eval PYTHON313 := $(find_python313))$(PYTHON313)
 
-.PHONY: test lint typecheck pytest checkov demo serve bench deps clean format require-python313 package
+.PHONY: test lint typecheck pytest checkov demo serve bench deps clean format require-python313 package chromium
 
 # Python 3.13 is checked first, so a machine without it stops here with how to get it, not midway.
 test: require-python313 lint typecheck pytest checkov
@@ -76,8 +76,14 @@ format: $(STAMPS)/venv
 typecheck: $(STAMPS)/venv
 	$(PY) -m mypy
 
+# The dashboard's browser tests drive headless Chromium (Debian's chromium package), installed when missing
+# (as root in CI; elsewhere through sudo when there is one).
+SUDO := $(shell test "$$(id -u)" -eq 0 || command -v sudo)
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
 # tests/test_infra.py scans each hosting plan's evaluated resources with checkov too.
-pytest: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/venv-checkov $(STAMPS)/npm
+pytest: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/venv-checkov $(STAMPS)/npm chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMPS)/venv $(STAMPS)/npm
@@ -93,7 +99,7 @@ package:
 
 clean:
 	rm -rf $(VENV) $(HOST_VENV) $(CHECKOV_VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache \
-		.import_linter_cache dist .serve
+		.import_linter_cache dist .serve .demo
 
 bench: $(STAMPS)/venv $(STAMPS)/npm
 	$(PY) -m bench.active_runs
@@ -108,3 +114,4 @@ bench: $(STAMPS)/venv $(STAMPS)/npm
 	-$(PY) -m bench.http_export
 	-$(PY) -m bench.throughput
 	-$(PY) -m bench.incremental
+	-$(PY) -m bench.dashboard

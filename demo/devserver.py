@@ -52,7 +52,7 @@ def _handler(side: scenario.Side, app: Any) -> type[BaseHTTPRequestHandler]:
                 if key.lower() not in ("content-length", "content-type"):
                     self.send_header(key, value)
             body = response.get_body() or b""
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", f"{response.mimetype}; charset=utf-8")  # JSON, or a page
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
