@@ -210,17 +210,38 @@ def import_pipeline(
     }
 
 
+def given(endpoint: Any) -> bool:
+    """A run's `source` / `target` that names something. The official PipelineRun templates always send both
+    sides, the one a run does not use as {"type": "", "name": ""}, and the service accepts that: an empty
+    side counts as not given."""
+    return isinstance(endpoint, dict) and bool(endpoint.get("type") or endpoint.get("name"))
+
+
+def _as_judged(body: dict[str, Any]) -> dict[str, Any]:
+    """The run body as the provider's model reads it: without ARM's envelope member `location` (the official
+    templates set it on a run; a PipelineRun has none and the service ignores it) and without empty sides."""
+    judged = {key: value for key, value in body.items() if key != "location"}
+    request = (body.get("properties") or {}).get("request")
+    if isinstance(request, dict):
+        sides = ("source", "target")
+        kept = {key: value for key, value in request.items() if key not in sides or given(value)}
+        judged["properties"] = {**body["properties"], "request": kept}
+    return judged
+
+
 def pipeline_run(
     name: str,
     api_version: str,
     body: dict[str, Any],
     supported: Sequence[str] = SUPPORTED_API_VERSIONS,
 ) -> dict[str, Any]:
-    """Validate a pipeline run PUT (shape only; the pipeline's existence is checked by the caller)."""
+    """Validate a pipeline run PUT (shape only; the pipeline's existence is checked by the caller). Returns
+    the properties as sent (an empty unused side included: the service echoes its request)."""
     check_api_version(PIPELINE_RUNS, api_version, supported)
     check_name("pipeline run", name)
-    check_shape(PIPELINE_RUNS, body)
-    properties = body.get("properties") or {}
+    judged = _as_judged(body)
+    check_shape(PIPELINE_RUNS, judged)
+    properties = judged.get("properties") or {}
     request = properties.get("request")
     if not isinstance(request, dict) or not request.get("pipelineResourceId"):
         raise bad_request(
@@ -257,31 +278,31 @@ def pipeline_run(
                 f"The run's {key} must be {{'type': 'AzureStorageBlob', 'name': '<blob name>'}}.",
                 target=f"properties.request.{key}",
             )
-    return properties
+    return body.get("properties") or {}
 
 
 def run_matches_pipeline(pipeline_type: str, request: dict[str, Any]) -> None:
-    """Export runs name artifacts and a target; import runs name a source."""
+    """Export runs name artifacts and a target; import runs name a source (an empty side is not given)."""
     if pipeline_type.lower() == EXPORT_PIPELINES.lower():
         if not request.get("artifacts"):
             raise bad_request(
                 "An export pipeline run needs 'request.artifacts' (1 to 50 artifacts).",
                 target="properties.request.artifacts",
             )
-        if not request.get("target"):
+        if not given(request.get("target")):
             raise bad_request(
                 "An export pipeline run needs 'request.target'.", target="properties.request.target"
             )
-        if request.get("source"):
+        if given(request.get("source")):
             raise bad_request(
                 "An export pipeline run takes a 'target', not a 'source'.", target="properties.request.source"
             )
     else:
-        if not request.get("source"):
+        if not given(request.get("source")):
             raise bad_request(
                 "An import pipeline run needs 'request.source'.", target="properties.request.source"
             )
-        if request.get("target"):
+        if given(request.get("target")):
             raise bad_request(
                 "An import pipeline run takes a 'source', not a 'target'.", target="properties.request.target"
             )
