@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from emulator import arm_template, ids
+from emulator import arm_template, ids, resource_types
 from emulator.acr import PIPELINE_RUNS, TERMINAL
 from emulator.arm_errors import ApiError, bad_request
 from emulator.arm_template import TYPE_NAMES, DeploymentContext, PlannedResource, TemplateError
@@ -168,6 +168,7 @@ class Deployments:
 
         def judge(planned: PlannedResource) -> dict[str, Any]:
             try:
+                self._check_type(planned)
                 self.resources.preflight(planned.resource_id, planned.api_version, planned.body)
             except ApiError as exc:
                 found.append(
@@ -335,10 +336,16 @@ class Deployments:
             deployment.updated = self.clock.now()
             self.state.changed.notify_all()
 
+    def _check_type(self, planned: PlannedResource) -> None:
+        resource_types.check(
+            planned.type, planned.api_version, self.config.pipeline_api_versions, self.config.location
+        )
+
     def _put_resource(self, planned: PlannedResource, created: list[str]) -> dict[str, Any]:
         if self.stop.is_set():
             raise TemplateError("DeploymentCanceled", "The emulator is stopping.")
         try:
+            self._check_type(planned)
             result = self.resources.put(planned.resource_id, planned.api_version, planned.body)
         except ApiError as exc:
             raise TemplateError(exc.code, exc.message, planned.resource_id) from None

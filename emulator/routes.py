@@ -9,11 +9,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from emulator import ids
+from emulator import cloud, ids, resource_types
 from emulator.acr import (
     PIPELINE_RUNS,
     TERMINAL,
-    check_pipeline_api_version,
     is_pipeline_type,
     supported_versions_header,
 )
@@ -24,9 +23,10 @@ from emulator.deployments import TYPE as DEPLOYMENTS
 from emulator.deployments import Deployments, parse_filter
 from emulator.faults import Faults
 from emulator.identities import TokenEndpoint
-from emulator.resources import ResourceManager
+from emulator.resources import CALLER, ResourceManager
 from emulator.server import Request, Response
 from emulator.store import Config, RequestRecord, State
+from emulator.tokens import Caller
 
 ADMIN_PREFIX = "/_emulator"
 CORRELATION = "x-ms-correlation-request-id"  # the server sets it on every request (the client's, else new)
@@ -71,10 +71,8 @@ class ArmRoutes:
     def dispatch(self, request: Request) -> Response:
         if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/"):
             return self.emulator.admin_routes.dispatch(request)
-        if request.path == TokenEndpoint.PATH:
-            return Response(200, self.emulator.tokens.token(request.query, request.headers))
         try:
-            response = self._arm(request)
+            response = self._public(request) or self._arm(request)
         except ApiError as exc:
             response = Response.error(exc)
         with self.state.lock:
@@ -82,6 +80,17 @@ class ArmRoutes:
                 RequestRecord(iso(self.emulator.clock.now()), request.method, request.path, response.status)
             )
         return response
+
+    def _public(self, request: Request) -> Response | None:
+        """What answers without a bearer token: the managed identity endpoint, ARM's metadata (read by
+        `az cloud register`) and the public key of the tokens."""
+        if request.path == TokenEndpoint.PATH:
+            return Response(200, self.emulator.tokens.token(request.query, request.headers))
+        if request.method == "GET" and request.path.lower() == cloud.METADATA_PATH:
+            return Response(200, cloud.metadata_endpoints(self.base))
+        if request.method == "GET" and request.path.lower() == cloud.TOKEN_KEYS_PATH:
+            return Response(200, self.emulator.tokens.signer.jwks())
+        return None
 
     def _arm(self, request: Request) -> Response:
         authorization = request.headers.get("authorization", "")
@@ -107,14 +116,31 @@ class ArmRoutes:
                 "The api-version query parameter (?api-version=) is required for all requests.",
                 code="MissingApiVersionParameter",
             )
-        return self._route(request)
+        caller = CALLER.set(Caller.of_token(authorization[7:].strip()))
+        try:
+            return self._route(request)
+        finally:
+            CALLER.reset(caller)
 
     def _route(self, request: Request) -> Response:
         segments = request.path.strip("/").split("/")
         lowered = [s.lower() for s in segments]
+        if request.method == "GET" and lowered == ["tenants"]:
+            return Response(200, cloud.tenants(self.config))
+        if request.method == "GET" and lowered == ["subscriptions"]:
+            return Response(200, cloud.subscriptions(self.config))
         if len(segments) < 2 or lowered[0] != "subscriptions":
             raise ApiError(404, "NotFound", f"The emulator serves no ARM path '{request.path}'.")
         subscription = segments[1]
+        if len(segments) == 2 and request.method == "GET":
+            return self._subscription(subscription)
+        if len(segments) == 4 and lowered[2] == "providers" and request.method == "GET":
+            return Response(
+                200,
+                resource_types.provider(
+                    subscription, segments[3], self.config.pipeline_api_versions, self.config.location
+                ),
+            )
         if len(segments) == 4 and lowered[2] == "resourcegroups":
             return self._resource_group(request, subscription, segments[3])
         deployments_at = 6
@@ -136,6 +162,13 @@ class ArmRoutes:
                 request, self.emulator.authorization.listing(scope, request.query.get("$filter"))
             )
         return self._resources(request)
+
+    def _subscription(self, subscription: str) -> Response:
+        if subscription.lower() != self.config.subscription_id.lower():
+            raise ApiError(
+                404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found."
+            )
+        return Response(200, cloud.subscription(self.config))
 
     # --- resource groups
 
@@ -289,12 +322,26 @@ class ArmRoutes:
         return {"Retry-After": str(self.config.retry_after)} if pending else {}
 
     def _resources(self, request: Request) -> Response:
-        """Generic resources; the pipeline types check their API version and answer, like the live
-        service, with the header api-supported-versions."""
+        """Generic resources: only the types of resource_types.TYPES at their API versions (anything else
+        is refused as ARM refuses it); the pipeline types answer, like the live service, with the header
+        api-supported-versions."""
         resource_type = _type_of(request.path)
-        if resource_type is None or not is_pipeline_type(resource_type):
+        if resource_type is None:
+            raise ApiError(404, "NotFound", f"The emulator serves no ARM path '{request.path}'.")
+        is_pipeline = is_pipeline_type(resource_type)
+        try:
+            resource_types.check(
+                resource_type,
+                request.query["api-version"],
+                self.config.pipeline_api_versions,
+                self.config.location,
+            )
+        except ApiError as exc:
+            if is_pipeline:
+                exc.headers = {**supported_versions_header(self.config), **exc.headers}
+            raise
+        if not is_pipeline:
             return self._by_id(request)
-        check_pipeline_api_version(self.config, resource_type, request.query["api-version"])
         supported = supported_versions_header(self.config)
         try:
             response = self._by_id(request)
@@ -357,10 +404,16 @@ class ArmRoutes:
 
 
 def _type_of(path: str) -> str | None:
-    """The resource type a path addresses: a resource by id, or a child collection of one."""
+    """The resource type a path addresses: a resource by id, a child collection of one, or a collection
+    of a provider at a scope (`.../providers/{namespace}/{type}`)."""
     rid = ids.parse(path)
     if rid is not None:
         return rid.type
     parent_path, _, child = path.rpartition("/")
     parent = ids.parse(parent_path)
-    return f"{parent.type}/{child}" if parent is not None else None
+    if parent is not None:
+        return f"{parent.type}/{child}"
+    segments = parent_path.strip("/").split("/")
+    if len(segments) >= 2 and segments[-2].lower() == "providers":
+        return f"{segments[-1]}/{child}"
+    return None

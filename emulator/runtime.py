@@ -68,9 +68,9 @@ class Emulator:
         self._vault_servers: dict[str, HttpsServer] = {}
         self._vault_lock = threading.Lock()
 
-        self.resources = ResourceManager(self.state, self.config)
+        self.resources = ResourceManager(self.state, self.config, self.clock)
         self.faults = Faults(self.state)
-        self.tokens = TokenEndpoint(identity_header)
+        self.tokens = TokenEndpoint(self.config, self.resources, identity_header)
         self.keyvault = KeyVault(self.state, self.config, self.clock, self.resources, self._listen_vault)
         self.registries = Registries(self.state, self.config, self.clock, self.resources)
         self.registry_api = RegistryDataPlane(self)  # the data plane: one HTTPS port per registry

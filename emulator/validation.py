@@ -178,11 +178,9 @@ def export_pipeline(
     properties = body["properties"]
     _identity(body)
     _options(properties, EXPORT_OPTIONS, "export")
-    return {
-        **properties,
-        "target": _storage(properties["target"], api_version, "target"),
-        "options": list(properties.get("options") or []),
-    }
+    return _without_empty_options(
+        {**properties, "target": _storage(properties["target"], api_version, "target")}
+    )
 
 
 def import_pipeline(
@@ -202,12 +200,20 @@ def import_pipeline(
     _identity(body)
     _options(properties, IMPORT_OPTIONS, "import")
     status = ((properties.get("trigger") or {}).get("sourceTrigger") or {}).get("status", "Enabled")
-    return {
-        **properties,
-        "source": _storage(properties["source"], api_version, "source"),
-        "trigger": {"sourceTrigger": {"status": status}},
-        "options": list(properties.get("options") or []),
-    }
+    return _without_empty_options(
+        {
+            **properties,
+            "source": _storage(properties["source"], api_version, "source"),
+            "trigger": {"sourceTrigger": {"status": status}},
+        }
+    )
+
+
+def _without_empty_options(properties: dict[str, Any]) -> dict[str, Any]:
+    """The live service omits `options` when none were sent (recorded); an empty list (the official
+    templates' default) is taken as none: a guess, README says so."""
+    options = list(properties.pop("options", None) or [])
+    return {**properties, "options": options} if options else properties
 
 
 def given(endpoint: Any) -> bool:
