@@ -395,7 +395,8 @@ class Deployments:
             if deployment.state == "Succeeded":
                 properties["outputs"] = deployment.outputs
             if deployment.output_resources:
-                properties["outputResources"] = [{"id": r} for r in deployment.output_resources]
+                ordered = _in_order(deployment.output_resources, self.config.output_resources_order)
+                properties["outputResources"] = [{"id": r} for r in ordered]
             if deployment.error:
                 properties["error"] = deployment.error
             return {"id": deployment.id, "name": deployment.name, "type": TYPE, "properties": properties}
@@ -465,6 +466,15 @@ class Deployments:
             if deployment.error:
                 status["error"] = deployment.error
             return status
+
+
+def _in_order(resource_ids: list[str], order: str) -> list[str]:
+    """outputResources as the setting `output_resources_order` says (ARM documents no order)."""
+    if order == "deployed":
+        return list(resource_ids)
+    if order == "sorted":
+        return sorted(resource_ids, key=str.lower)
+    return list(reversed(resource_ids))
 
 
 def parse_filter(expression: str | None) -> str | None:

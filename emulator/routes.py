@@ -4,12 +4,13 @@ groups, deployments, long-running operation statuses and generic resources by id
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from emulator import cloud, ids, resource_types
+from emulator import cloud, ids, jsonc, resource_types
 from emulator.acr import (
     PIPELINE_RUNS,
     TERMINAL,
@@ -134,6 +135,8 @@ class ArmRoutes:
         subscription = segments[1]
         if len(segments) == 2 and request.method == "GET":
             return self._subscription(subscription)
+        if lowered[-1:] == ["resources"] and request.method == "GET" and len(segments) in (3, 5):
+            return self._resource_list(request, "/" + "/".join(segments[:-1]))
         if len(segments) == 4 and lowered[2] == "providers" and request.method == "GET":
             return Response(
                 200,
@@ -162,6 +165,24 @@ class ArmRoutes:
                 request, self.emulator.authorization.listing(scope, request.query.get("$filter"))
             )
         return self._resources(request)
+
+    def _resource_list(self, request: Request, scope: str) -> Response:
+        """`GET {subscription or group}/resources` (what `az acr` looks registries up with): the top-level
+        resources at the scope, with `$filter` on `resourceType eq '...'` and `name eq '...'`."""
+        wanted = _resource_filter(request.query.get("$filter"))
+        prefix = ids.key(scope) + "/"
+        with self.state.lock:
+            found = sorted(self.state.resources.values(), key=lambda r: r.seq)
+        listed = []
+        for resource in found:
+            rid = ids.parse(resource.id)
+            if rid is None or len(rid.types) != 1 or not ids.key(rid.scope + "/").startswith(prefix):
+                continue
+            if ids.key(rid.scope).count("/") > 4:  # an extension resource (a role assignment on something)
+                continue
+            if all(str(_generic_field(resource.body, k)).lower() == v.lower() for k, v in wanted.items()):
+                listed.append(resource)
+        return self._page(request, listed, lambda r: _generic(self._snapshot(r.body)))
 
     def _subscription(self, subscription: str) -> Response:
         if subscription.lower() != self.config.subscription_id.lower():
@@ -226,14 +247,14 @@ class ArmRoutes:
             return Response(
                 200,
                 self.deployments.validate_only(
-                    subscription, group, name, request.json(), request.headers.get(CORRELATION)
+                    subscription, group, name, _deployment_body(request), request.headers.get(CORRELATION)
                 ),
             )
         if tail:
             raise ApiError(404, "NotFound", f"The emulator serves no deployment path '{request.path}'.")
         if request.method == "PUT":
             status, deployment, operation = self.deployments.put(
-                subscription, group, name, request.json(), request.headers.get(CORRELATION)
+                subscription, group, name, _deployment_body(request), request.headers.get(CORRELATION)
             )
             return Response(
                 status,
@@ -401,6 +422,51 @@ class ArmRoutes:
     def _snapshot(self, body: dict[str, Any]) -> dict[str, Any]:
         with self.state.lock:
             return copy.deepcopy(body)
+
+
+_GENERIC_KEYS = ("id", "name", "type", "kind", "location", "tags", "sku", "identity", "managedBy", "plan")
+
+
+def _generic(body: dict[str, Any]) -> dict[str, Any]:
+    """A resource as ARM's resource list shows it (GenericResourceExpanded: no properties)."""
+    return {key: body[key] for key in _GENERIC_KEYS if key in body}
+
+
+def _generic_field(body: dict[str, Any], name: str) -> Any:
+    return body.get("type") if name == "resourceType" else body.get(name)
+
+
+def _resource_filter(expression: str | None) -> dict[str, str]:
+    """`resourceType eq 'X' and name eq 'y'`: the filters ARM's resource list takes that clients send."""
+    if not expression:
+        return {}
+    wanted: dict[str, str] = {}
+    for clause in re.split(r"\s+and\s+", expression.strip(), flags=re.IGNORECASE):
+        match = re.fullmatch(r"\s*(resourceType|name)\s+eq\s+'([^']*)'\s*", clause, flags=re.IGNORECASE)
+        if not match:
+            raise bad_request(
+                f"The $filter '{expression}' is not supported: use resourceType eq '<type>' and/or "
+                "name eq '<name>'.",
+                code="InvalidFilterInQueryString",
+            )
+        key = "resourceType" if match.group(1).lower() == "resourcetype" else "name"
+        wanted[key] = match.group(2)
+    return wanted
+
+
+def _deployment_body(request: Request) -> Any:
+    """A deployment request in ARM's lenient JSON (jsonc): the Azure CLI splices the template file's text in
+    unquoted, comments and all."""
+    if not request.body:
+        return None
+    try:
+        return jsonc.loads(request.body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(
+            400,
+            "InvalidRequestContent",
+            f"The request content was invalid and could not be deserialized: {exc}",
+        ) from None
 
 
 def _type_of(path: str) -> str | None:

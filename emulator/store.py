@@ -47,6 +47,11 @@ class Config:
     # How the source trigger names its runs: "guid" (8-4-4-4-12 hex, hyphens), "pipeline-timestamp"
     # ("<pipeline>-<UTC yyyymmddThhmmssZ>-<4 hex>") or "alphanumeric" ("sourcetrigger<hex>", no hyphen).
     source_trigger_run_names: str = "guid"
+    # The order of a deployment's properties.outputResources, which ARM does not document: "reverse" (the
+    # last deployed first: the only order under which the guide's `outputResources[1]` is the pipeline of
+    # an official SasToken-mode template, which also deploys an access policy after it), "deployed" (in
+    # deployment order: [1] is then the access policy) or "sorted" (by id, case-insensitively).
+    output_resources_order: str = "reverse"
     # ManagedIdentity mode: a pipeline's identity needs a blob data role on the storage account, as on
     # Azure. False: the old leniency (any identity reaches the container).
     enforce_storage_roles: bool = True
@@ -66,6 +71,7 @@ class Config:
     CHOICES = {
         "source_trigger_run_shape": ("spec", "response-uri", "request-name"),
         "source_trigger_run_names": ("guid", "pipeline-timestamp", "alphanumeric"),
+        "output_resources_order": ("reverse", "deployed", "sorted"),
     }
     MUTABLE = (
         "run_seconds",
@@ -79,6 +85,7 @@ class Config:
         "source_trigger_window_days",
         "source_trigger_run_shape",
         "source_trigger_run_names",
+        "output_resources_order",
         "pipeline_api_versions",
         "enforce_storage_roles",
         "require_https_sas",

@@ -5,7 +5,7 @@ Clients read tokens: the Azure CLI decodes the token of `az login --identity` to
 azure-identity and MSAL read `exp`, the registry's token exchange reads `oid`. So the managed identity
 endpoint hands out real JWTs with the claims Entra puts in a managed identity's app token. They are signed,
 not `alg: none`, because a client that checks the algorithm (PyJWT with `algorithms=['RS256']`) refuses an
-unsigned one; the key is the emulator's own (the public half at `/_emulator/token-keys`, a JWKS) since no
+unsigned one; the key is the emulator's own (the public half at `/discovery/keys`, a JWKS) since no
 real issuer can sign for a local service. The emulator itself accepts any bearer token, as before: it
 verifies nothing, it only reads who the caller says they are (systemData).
 """
