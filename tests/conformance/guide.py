@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -169,17 +170,43 @@ def prepare(emulator: EmulatorProcess) -> BlobServiceClient:
     return blobs
 
 
-def folder(work: Path, template: str, parameters: dict[str, Any], name: str | None = None) -> Path:
+@dataclass(frozen=True)
+class Templates:
+    """Where the guide's four template folders come from: the conformance suite's own (templates/) or the
+    official Azure/acr ones (ExportPipelines, ImportPipelines, PipelineRun/PipelineRun-Export|Import)."""
+
+    export_pipeline: Path
+    import_pipeline: Path
+    export_run: Path
+    import_run: Path
+
+
+OURS = Templates(
+    TEMPLATES / "export-pipeline",
+    TEMPLATES / "import-pipeline",
+    TEMPLATES / "pipelinerun",
+    TEMPLATES / "pipelinerun",
+)
+
+
+def folder(work: Path, source: Path, parameters: dict[str, Any], name: str) -> Path:
     """A local folder with the template and its azuredeploy.parameters.json filled in, as the guide has
-    the user copy and edit them."""
-    target = work / (name or template)
+    the user copy and edit them (values of a parameter file that comes with the template are kept unless
+    given here)."""
+    target = work / name
     target.mkdir(parents=True, exist_ok=True)
-    shutil.copy(TEMPLATES / template / "azuredeploy.json", target / "azuredeploy.json")
-    document = {
-        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",
-        "contentVersion": "1.0.0.0",
-        "parameters": {key: {"value": value} for key, value in parameters.items()},
-    }
+    shutil.copy(source / "azuredeploy.json", target / "azuredeploy.json")
+    given = source / "azuredeploy.parameters.json"
+    document: dict[str, Any] = (
+        json.loads(given.read_text(encoding="utf-8"))
+        if given.exists()
+        else {
+            "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",
+            "contentVersion": "1.0.0.0",
+            "parameters": {},
+        }
+    )
+    document["parameters"].update({key: {"value": value} for key, value in parameters.items()})
     (target / "azuredeploy.parameters.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
     return target
 

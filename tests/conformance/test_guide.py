@@ -46,12 +46,14 @@ def resource(az: Cli, resource_id: str) -> dict[str, Any]:
     return result
 
 
-def test_the_guide_end_to_end(az: Cli, tmp_path: Path) -> None:
+def walk_the_guide(az: Cli, tmp_path: Path, templates: guide.Templates) -> None:
     """Export pipeline (system identity, SasToken), export run, the copy, the import pipeline's source
     trigger, a manual import run on a pipeline without the trigger, the forceUpdateTag redeploy and the
     deletion, each block as the guide prints it."""
     blobs = guide.prepare(az.emulator)
-    export_folder = guide.folder(tmp_path, "export-pipeline", guide.export_pipeline_parameters())
+    export_folder = guide.folder(
+        tmp_path, templates.export_pipeline, guide.export_pipeline_parameters(), "export"
+    )
     done = az.shell(
         guide.CREATE_EXPORT_PIPELINE + guide.EXPORT_RES_ID + guide.print_variables("EXPORT_RES_ID"),
         cwd=export_folder,
@@ -71,7 +73,7 @@ def test_the_guide_end_to_end(az: Cli, tmp_path: Path) -> None:
         "targetName": "transfer01",
         "artifacts": [guide.ARTIFACT],
     }
-    run_folder = guide.folder(tmp_path, "pipelinerun", run_parameters, "export-run")
+    run_folder = guide.folder(tmp_path, templates.export_run, run_parameters, "export-run")
     done = az.shell(
         guide.CREATE_EXPORT_RUN + guide.EXPORT_RUN_RES_ID + guide.print_variables("EXPORT_RUN_RES_ID"),
         cwd=run_folder,
@@ -85,7 +87,9 @@ def test_the_guide_end_to_end(az: Cli, tmp_path: Path) -> None:
 
     # Transfer blob, then the import pipeline with its source trigger (the default): the artifact arrives.
     guide.copy_blob(blobs, "transfer01")
-    import_folder = guide.folder(tmp_path, "import-pipeline", guide.import_pipeline_parameters())
+    import_folder = guide.folder(
+        tmp_path, templates.import_pipeline, guide.import_pipeline_parameters(), "import"
+    )
     done = az.shell(
         guide.CREATE_IMPORT_PIPELINE + guide.IMPORT_RES_ID + guide.print_variables("IMPORT_RES_ID"),
         cwd=import_folder,
@@ -98,7 +102,7 @@ def test_the_guide_end_to_end(az: Cli, tmp_path: Path) -> None:
     # A manual import run, on an import pipeline whose trigger is Disabled (the guide's other path).
     guide.copy_blob(blobs, "transfer01", guide.MANUAL_CONTAINER)
     manual_folder = guide.folder(
-        tmp_path, "import-pipeline", guide.import_pipeline_parameters(manual=True), "manual"
+        tmp_path, templates.import_pipeline, guide.import_pipeline_parameters(manual=True), "manual"
     )
     done = az.shell(
         guide.CREATE_IMPORT_PIPELINE + guide.IMPORT_RES_ID + guide.print_variables("IMPORT_RES_ID"),
@@ -108,7 +112,7 @@ def test_the_guide_end_to_end(az: Cli, tmp_path: Path) -> None:
     manual_id = guide.read_variables(done.stdout)["IMPORT_RES_ID"]
     import_run = guide.folder(
         tmp_path,
-        "pipelinerun",
+        templates.import_run,
         {
             "registryName": guide.TARGET_REGISTRY,
             "pipelineRunName": "importrun01",
@@ -150,6 +154,10 @@ def test_the_guide_end_to_end(az: Cli, tmp_path: Path) -> None:
         assert "ResourceNotFound" in missing.stderr
 
 
+def test_the_guide_end_to_end(az: Cli, tmp_path: Path) -> None:
+    walk_the_guide(az, tmp_path, guide.OURS)
+
+
 def test_option_2_a_user_assigned_identity(az: Cli, tmp_path: Path) -> None:
     """Option 2 of the guide: the identity's resource id as an extra --parameters; the template keys
     userAssignedIdentities by that expression, and the access policy goes to the identity's principal."""
@@ -157,7 +165,9 @@ def test_option_2_a_user_assigned_identity(az: Cli, tmp_path: Path) -> None:
     identity = az.az_json(
         "identity", "create", "--resource-group", guide.SOURCE_RG, "--name", "transferidentity"
     )
-    export_folder = guide.folder(tmp_path, "export-pipeline", guide.export_pipeline_parameters())
+    export_folder = guide.folder(
+        tmp_path, guide.OURS.export_pipeline, guide.export_pipeline_parameters(), "export"
+    )
     done = az.shell(
         guide.CREATE_EXPORT_PIPELINE_USER_IDENTITY
         + guide.EXPORT_RES_ID
@@ -187,7 +197,7 @@ def test_managed_identity_mode_has_one_output_resource(az: Cli, tmp_path: Path) 
     so the guide's `outputResources[1]` names nothing (README: the order of outputResources)."""
     guide.prepare(az.emulator)
     export_folder = guide.folder(
-        tmp_path, "export-pipeline", guide.export_pipeline_parameters("ManagedIdentity")
+        tmp_path, guide.OURS.export_pipeline, guide.export_pipeline_parameters("ManagedIdentity"), "export"
     )
     done = az.shell(
         guide.CREATE_EXPORT_PIPELINE + guide.EXPORT_RES_ID + guide.print_variables("EXPORT_RES_ID"),
@@ -206,7 +216,7 @@ def test_managed_identity_mode_has_one_output_resource(az: Cli, tmp_path: Path) 
     az.emulator.admin.assign_role(pipeline["identity"]["principalId"], storage_account="sourcestorage")
     run_folder = guide.folder(
         tmp_path,
-        "pipelinerun",
+        guide.OURS.export_run,
         {
             "registryName": guide.SOURCE_REGISTRY,
             "pipelineRunName": "exportrun02",
@@ -233,7 +243,9 @@ def test_deployment_order_makes_the_guide_delete_the_access_policy_which_arm_ref
     is refused as ARM refuses a version the type does not have: never a silent success."""
     guide.prepare(az.emulator)
     az.emulator.admin.configure(output_resources_order="deployed")
-    export_folder = guide.folder(tmp_path, "export-pipeline", guide.export_pipeline_parameters())
+    export_folder = guide.folder(
+        tmp_path, guide.OURS.export_pipeline, guide.export_pipeline_parameters(), "export"
+    )
     done = az.shell(
         guide.CREATE_EXPORT_PIPELINE + guide.EXPORT_RES_ID + guide.print_variables("EXPORT_RES_ID"),
         cwd=export_folder,
@@ -266,7 +278,9 @@ def test_deployment_order_makes_the_guide_delete_the_access_policy_which_arm_ref
 def test_outputs_in_every_order(az: Cli, tmp_path: Path) -> None:
     """The setting output_resources_order offers each plausible order of outputResources."""
     guide.prepare(az.emulator)
-    export_folder = guide.folder(tmp_path, "export-pipeline", guide.export_pipeline_parameters())
+    export_folder = guide.folder(
+        tmp_path, guide.OURS.export_pipeline, guide.export_pipeline_parameters(), "export"
+    )
     az.shell(guide.CREATE_EXPORT_PIPELINE, cwd=export_folder, variables=GROUPS)
     orders = {}
     for order in ("reverse", "deployed", "sorted"):
