@@ -85,6 +85,7 @@ class Deployments:
             tenant_id=self.config.tenant_id,
             now=self.clock.now(),
             reference=self.resources.reference,
+            list_keys=self.resources.list_keys,
         )
 
     def find(self, subscription_id: str, group: str, name: str) -> Deployment | None:
@@ -297,7 +298,7 @@ class Deployments:
         created: list[str] = []
 
         def put_resource(planned: PlannedResource) -> dict[str, Any]:
-            return self._put_resource(planned, created)
+            return self._put_resource(planned, created, deployment.correlation_id)
 
         try:
             outcome = arm_template.deploy(
@@ -341,9 +342,55 @@ class Deployments:
             planned.type, planned.api_version, self.config.pipeline_api_versions, self.config.location
         )
 
-    def _put_resource(self, planned: PlannedResource, created: list[str]) -> dict[str, Any]:
+    def _nested(self, planned: PlannedResource, parent_correlation: str) -> dict[str, Any]:
+        """A Microsoft.Resources/deployments resource of a template: a deployment of its own in its resource
+        group (recorded, listed, readable), run before the parent goes on; its failure fails the parent.
+        An inner-scope template comes as written, an outer-scope one already evaluated by the engine."""
+        rid = ids.parse(planned.resource_id)
+        if rid is None or not rid.resource_group:
+            raise TemplateError(
+                "InvalidTemplate",
+                "A nested deployment must go to a resource group in this emulator.",
+                planned.resource_id,
+            )
+        self.check_name(rid.name)
+        template, parameters, mode = self._request({"properties": planned.body.get("properties")})
+        group = self.state.resource_group(rid.subscription_id, rid.resource_group, self.config.location)
+        now = self.clock.now()
+        nested = Deployment(
+            f"{ids.group_id(rid.subscription_id, group['name'])}/providers/{TYPE}/{rid.name}",
+            rid.name, rid.subscription_id, group["name"], template, parameters,
+            self._echo_parameters(template, parameters), mode, "Accepted", now, now, parent_correlation, 0,
+        )  # fmt: skip
+        key = ids.key(nested.id)
+        with self.state.lock:
+            existing = self.state.deployments.get(key)
+            if existing is not None and existing.active:
+                raise TemplateError(
+                    "DeploymentActive", f"The nested deployment '{rid.name}' is still active.", nested.id
+                )
+            nested = replace(nested, seq=existing.seq if existing else self.state.next_seq())
+            self.state.deployments[key] = nested
+        self._run(nested)
+        with self.state.lock:
+            view = self.view(nested)
+            # reference() of the nested deployment reads its outputs
+            self.resources.save(nested.id, TYPE, planned.api_version, view, self.resources.find(nested.id))
+        if nested.state != "Succeeded":
+            inner = (nested.error or {}).get("details") or [{"code": "DeploymentFailed", "message": "failed"}]
+            raise TemplateError(
+                inner[0].get("code", "DeploymentFailed"), inner[0].get("message", ""), nested.id
+            )
+        return view
+
+    def _put_resource(self, planned: PlannedResource, created: list[str], correlation: str) -> dict[str, Any]:
         if self.stop.is_set():
             raise TemplateError("DeploymentCanceled", "The emulator is stopping.")
+        if planned.type.lower() == TYPE.lower():
+            self._check_type(planned)
+            view = self._nested(planned, correlation)
+            created.append(view["id"])
+            return view
         try:
             self._check_type(planned)
             result = self.resources.put(planned.resource_id, planned.api_version, planned.body)
@@ -414,6 +461,7 @@ class Deployments:
                     "finish.",
                 )
             del self.state.deployments[ids.key(deployment.id)]
+            self.resources.delete(deployment.id)  # what reference() of a nested deployment read
             return True
 
     def cancel(self, subscription_id: str, group: str, name: str) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Protocol, runtime_checkable
 
-from emulator import ids, resource_types
+from emulator import ids, provider_defaults, resource_types
 from emulator.arm_errors import ApiError, bad_request, not_found
 from emulator.arm_template import TemplateError
 from emulator.clock import Clock
@@ -151,6 +151,14 @@ class ResourceManager:
             props = copy.deepcopy(properties if properties is not None else body.get("properties") or {})
             props["provisioningState"] = "Succeeded"
             stored["properties"] = props
+            provider_defaults.complete(
+                rid,
+                stored,
+                existing.body if existing else None,
+                self.config.tenant_id,
+                self.clock.now().astimezone(UTC).isoformat(),
+                lambda other: found.body if (found := self.find(other)) else None,
+            )
             resource = self.save(resource_id, rid.type, api_version, stored, existing)
             return PutResult(200 if existing else 201, resource)
 
@@ -203,6 +211,32 @@ class ResourceManager:
             operation = Operation(str(uuid.uuid4()), kind, target)
             self.state.operations[operation.id] = operation
             return operation
+
+    def list_keys(self, resource_id: str, api_version: str) -> dict[str, Any]:
+        """What POST {id}/listKeys answers (the engine's listKeys() and the HTTP action)."""
+        rid = self.parse(resource_id)
+        try:
+            resource_types.check(
+                rid.type, api_version, self.config.pipeline_api_versions, self.config.location
+            )
+        except ApiError as exc:
+            raise TemplateError(exc.code, exc.message, resource_id) from None
+        keys = provider_defaults.list_keys(resource_id)
+        if keys is None:
+            raise TemplateError(
+                "InvalidResourceOperation",
+                f"The resource type '{rid.type}' does not support the operation 'listKeys' in this emulator.",
+                resource_id,
+            )
+        if rid.parent is not None and self.find(rid.parent.id) is None:
+            raise TemplateError(
+                "ResourceNotFound",
+                f"The Resource '{rid.parent.type}/{rid.parent.full_name}' under resource group "
+                f"'{rid.resource_group}' was not found. For more details please go to "
+                "https://aka.ms/ARMResourceNotFoundFix",
+                resource_id,
+            )
+        return keys
 
     # --- the engine's reference()
 

@@ -18,6 +18,7 @@ from emulator.acr import (
     supported_versions_header,
 )
 from emulator.arm_errors import ApiError, bad_request
+from emulator.arm_template import TemplateError
 from emulator.authorization import RoleAssignments
 from emulator.clock import Clock, iso
 from emulator.deployments import TYPE as DEPLOYMENTS
@@ -346,6 +347,9 @@ class ArmRoutes:
         """Generic resources: only the types of resource_types.TYPES at their API versions (anything else
         is refused as ARM refuses it); the pipeline types answer, like the live service, with the header
         api-supported-versions."""
+        target, _, action = request.path.rpartition("/")
+        if request.method == "POST" and action.lower() == "listkeys" and ids.parse(target) is not None:
+            return self._list_keys(request, target)
         resource_type = _type_of(request.path)
         if resource_type is None:
             raise ApiError(404, "NotFound", f"The emulator serves no ARM path '{request.path}'.")
@@ -371,6 +375,14 @@ class ArmRoutes:
             raise
         response.headers = {**supported, **response.headers}
         return response
+
+    def _list_keys(self, request: Request, resource_id: str) -> Response:
+        """POST {id}/listKeys (`az functionapp keys list` reads a site's host keys so)."""
+        try:
+            return Response(200, self.resources.list_keys(resource_id, request.query["api-version"]))
+        except TemplateError as exc:
+            status = 404 if exc.code == "ResourceNotFound" else 400
+            raise ApiError(status, exc.code, exc.message) from None
 
     def _by_id(self, request: Request) -> Response:
         api_version = request.query["api-version"]
