@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from emulator.testing import EmulatorProcess, spawn_emulator
 ROOT = Path(__file__).resolve().parents[2]
 AZ_BIN = ROOT / ".venv-azcli" / "bin"
 CLOUD = "AzureEmulator"
+BASH = shutil.which("bash") or "/bin/bash"
 COMMAND_TIMEOUT = 120  # seconds for one az command (they take about one)
 SCRIPT_TIMEOUT = 300  # seconds for a shell block of the guide
 
@@ -73,7 +75,7 @@ class Cli:
     ) -> subprocess.CompletedProcess[str]:
         """A block of shell as the guide prints it, in bash with -e -u -o pipefail."""
         env = {**self.env, **(variables or {})}
-        argv = ["bash", "-euo", "pipefail", "-c", script]
+        argv = [BASH, "-euo", "pipefail", "-c", script]
         self.log.append(script)
         try:
             done = subprocess.run(
