@@ -113,7 +113,8 @@ def serve(source_port: int = 7071, target_port: int = 7072) -> None:
             threading.Thread(
                 target=_host_loop, args=(stop, stack, [source, target], function_app), daemon=True
             ).start()
-            print(_USAGE.format(source=source_port, target=target_port))
+            az_env = stack.emulator.settings()["EMULATOR_AZ_ENV"]
+            print(_USAGE.format(source=source_port, target=target_port, az_env=az_env))
             try:
                 while True:
                     time.sleep(3600)
@@ -140,5 +141,6 @@ get their blob event. Try:
   curl -s http://127.0.0.1:{target}/api/runs          # the source trigger's import shows up here
   curl -s http://127.0.0.1:{target}/api/health
 
+The real Azure CLI reaches the same emulator after `source {az_env}` (README: Rehearse your own az workflow).
 Ctrl-C stops everything.
 """
