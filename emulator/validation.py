@@ -9,8 +9,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from emulator import resource_models
-from emulator.arm_errors import ApiError, bad_request
+from emulator import resource_models, resource_types
+from emulator.arm_errors import bad_request
 from emulator.resource_models import EXPORT_PIPELINES, IMPORT_PIPELINES, PIPELINE_RUNS
 
 EXPORT_OPTIONS = ("OverwriteBlobs", "ContinueOnErrors")
@@ -34,7 +34,6 @@ SUPPORTED_API_VERSIONS = (
     "2026-01-01-preview",
     "2026-03-01-preview",
 )
-API_VERSION_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}(-[a-z]+)?$")
 
 
 def check_api_version(
@@ -45,24 +44,8 @@ def check_api_version(
 ) -> None:
     """Only the versions the service supports (an emulator setting): ARM answers 400
     InvalidApiVersionParameter for a malformed version and NoRegisteredProviderFound for one the provider
-    does not register."""
-    listed = ", ".join(supported)
-    if not API_VERSION_FORMAT.match(api_version):
-        raise ApiError(
-            400,
-            "InvalidApiVersionParameter",
-            f"The api-version '{api_version}' is invalid. The supported versions are '{listed}'. Please see "
-            "https://aka.ms/arm-api-versions for usage details.",
-        )
-    if api_version not in supported:
-        _, _, rest = resource_type.partition("/")
-        raise ApiError(
-            400,
-            "NoRegisteredProviderFound",
-            f"No registered resource provider found for location '{location}' and API version "
-            f"'{api_version}' for type '{rest}'. The supported api-versions are '{listed}'. The supported "
-            f"locations are '{location}'.",
-        )
+    does not register (resource_types says it for every type)."""
+    resource_types.check(resource_type, api_version, supported, location)
 
 
 def check_shape(resource_type: str, body: dict[str, Any]) -> None:
