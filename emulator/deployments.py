@@ -4,6 +4,7 @@ paging, cancel, validate, the history limit, and the long-running operation stat
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import re
 import threading
@@ -247,7 +248,11 @@ class Deployments:
             self.state.deployments[key] = deployment
             operation = self.resources.new_operation("deployment", key)
             self._groom(subscription_id, group_info["name"], key)
-        threading.Thread(target=self._run, args=(deployment,), name=f"deployment-{name}", daemon=True).start()
+        # The worker deploys as the PUT's caller (the systemData of what it makes): in the PUT's context.
+        worker = contextvars.copy_context()
+        threading.Thread(
+            target=worker.run, args=(self._run, deployment), name=f"deployment-{name}", daemon=True
+        ).start()
         return (200 if existing else 201), deployment, operation
 
     def _in_group(self, subscription_id: str, group: str) -> list[Deployment]:

@@ -74,7 +74,13 @@ class ArmRoutes:
         if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/"):
             return self.emulator.admin_routes.dispatch(request)
         try:
-            response = self._public(request) or self._arm(request)
+            public = self._public(request)
+        except ApiError as exc:
+            return Response.error(exc)
+        if public is not None:
+            return public  # not an ARM request: not in the request log
+        try:
+            response = self._arm(request)
         except ApiError as exc:
             response = Response.error(exc)
         with self.state.lock:

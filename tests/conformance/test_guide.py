@@ -5,6 +5,7 @@ of the official Azure/acr ones (tests/conformance/templates), the real Azure CLI
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,9 @@ def walk_the_guide(az: Cli, tmp_path: Path, templates: guide.Templates) -> None:
     pipeline = resource(az, export_id)
     assert pipeline["identity"]["type"] == "systemAssigned"
     assert "location" not in pipeline or pipeline["location"] is None
+    # made by the deployment as its caller: the identity of `az login --identity`
+    assert pipeline["systemData"]["createdByType"] == "ManagedIdentity"
+    assert re.fullmatch(r"[0-9a-f-]{36}", pipeline["systemData"]["createdBy"])  # its client id
 
     run_parameters = {
         "registryName": guide.SOURCE_REGISTRY,
