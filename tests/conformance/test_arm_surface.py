@@ -11,8 +11,8 @@ import pytest
 
 from emulator import resource_types
 from emulator.testing import RunningEmulator
+from tests.conformance.arm import send
 from tests.conformance.conftest import Cli
-from tests.conformance.test_recorded_answers import send
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
 

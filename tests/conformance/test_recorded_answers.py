@@ -4,13 +4,9 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import ssl
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +15,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from emulator.testing import RunningEmulator
+from tests.conformance.arm import send
 from tests.conformance.guide import container_sas
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
@@ -28,37 +25,6 @@ RECORDED = json.loads((FIXTURES / "recorded-pipelines.json").read_text(encoding=
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 GENERATED_IDS = ("principalId", "clientId", "tenantId")
 TIMES = ("createdAt", "lastModifiedAt")
-
-
-def user_token(upn: str) -> str:
-    """A bearer token naming a user, as Entra's tokens do (`upn`); the emulator reads, never verifies."""
-
-    def part(value: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'upn': upn, 'idtyp': 'user'})}.sig"
-
-
-def send(
-    emulator: RunningEmulator, method: str, path: str, api_version: str, body: Any = None
-) -> tuple[int, dict[str, str], Any]:
-    request = urllib.request.Request(  # noqa: S310 (the emulator's own HTTPS endpoint)
-        f"{emulator.arm_endpoint}{path}?api-version={api_version}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={
-            "Content-Type": "application/json",
-            "Authorization": "Bearer " + user_token("test@example.com"),
-        },
-    )
-    context = ssl.create_default_context(cafile=emulator.ca_file)
-    try:
-        with urllib.request.urlopen(request, context=context) as answer:  # noqa: S310
-            raw = answer.read()
-            status, headers = answer.status, {k.lower(): v for k, v in answer.headers.items()}
-    except urllib.error.HTTPError as exc:
-        raw, status, headers = exc.read(), exc.code, {k.lower(): v for k, v in exc.headers.items()}
-    return status, headers, json.loads(raw) if raw else None
 
 
 def normalized(value: Any, key: str = "") -> Any:
