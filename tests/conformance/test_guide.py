@@ -47,6 +47,19 @@ def resource(az: Cli, resource_id: str) -> dict[str, Any]:
     return result
 
 
+def vault_principals(az: Cli, group: str, vault: str) -> list[str]:
+    found = az.az_json(
+        "resource",
+        "show",
+        "--ids",
+        f"/subscriptions/{az.emulator.subscription_id}/resourceGroups/{group}/providers/"
+        f"Microsoft.KeyVault/vaults/{vault}",
+        "--api-version",
+        "2023-07-01",
+    )
+    return [policy["objectId"] for policy in found["properties"]["accessPolicies"]]
+
+
 def walk_the_guide(az: Cli, tmp_path: Path, templates: guide.Templates) -> None:
     """Export pipeline (system identity, SasToken), export run, the copy, the import pipeline's source
     trigger, a manual import run on a pipeline without the trigger, the forceUpdateTag redeploy and the
@@ -69,6 +82,8 @@ def walk_the_guide(az: Cli, tmp_path: Path, templates: guide.Templates) -> None:
     # made by the deployment as its caller: the identity of `az login --identity`
     assert pipeline["systemData"]["createdByType"] == "ManagedIdentity"
     assert re.fullmatch(r"[0-9a-f-]{36}", pipeline["systemData"]["createdBy"])  # its client id
+    # SasToken mode: the access policy, its principal from reference(pipeline, <api version>, 'Full')
+    assert pipeline["identity"]["principalId"] in vault_principals(az, guide.SOURCE_RG, guide.SOURCE_VAULT)
 
     run_parameters = {
         "registryName": guide.SOURCE_REGISTRY,
@@ -183,17 +198,7 @@ def test_option_2_a_user_assigned_identity(az: Cli, tmp_path: Path) -> None:
     assert pipeline["identity"]["type"] == "userAssigned"
     (assigned,) = pipeline["identity"]["userAssignedIdentities"].values()
     assert assigned["principalId"] == identity["principalId"]
-    vault = az.az_json(
-        "resource",
-        "show",
-        "--ids",
-        f"/subscriptions/{az.emulator.subscription_id}/resourceGroups/{guide.SOURCE_RG}/providers/"
-        f"Microsoft.KeyVault/vaults/{guide.SOURCE_VAULT}",
-        "--api-version",
-        "2023-07-01",
-    )
-    granted = [p["objectId"] for p in vault["properties"]["accessPolicies"]]
-    assert identity["principalId"] in granted
+    assert identity["principalId"] in vault_principals(az, guide.SOURCE_RG, guide.SOURCE_VAULT)
 
 
 def test_managed_identity_mode_has_one_output_resource(az: Cli, tmp_path: Path) -> None:
