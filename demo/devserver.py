@@ -55,7 +55,7 @@ def _handler(side: scenario.Side, app: Any) -> type[BaseHTTPRequestHandler]:
                 if key.lower() not in ("content-length", "content-type"):
                     self.send_header(key, value)
             body = response.get_body() or b""
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", f"{response.mimetype}; charset=utf-8")  # JSON, or a page
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -169,6 +169,7 @@ def serve(source_port: int = 7071, target_port: int = 7072, settings_dir: Path =
                     "target": cli_settings(stack, target_env),
                 },
             )
+            az_env = stack.emulator.settings()["EMULATOR_AZ_ENV"]
             try:  # the usage, last, says it is serving: a signal from then on ends here
                 print(
                     _USAGE.format(
@@ -177,6 +178,7 @@ def serve(source_port: int = 7071, target_port: int = 7072, settings_dir: Path =
                         files=_shown(written),
                         admin=f"{stack.emulator.arm_endpoint}/_emulator",
                         ca=stack.emulator.ca_file,
+                        az_env=az_env,
                     ),
                     flush=True,
                 )
@@ -240,5 +242,6 @@ ImagePushed event reaches on_image_pushed, the push is exported 5 s later, copie
 Each side's settings, in local.settings.json's shape (removed when the stack stops):
 {files}
 
+The real Azure CLI reaches the same emulator after `source {az_env}` (README: Rehearse your own az workflow).
 Ctrl-C or SIGTERM stops everything.
 """
