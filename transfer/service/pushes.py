@@ -108,18 +108,18 @@ class StartPushExports:
             return []
         started = [self._resume(run_id, taken, now) for run_id, taken in orphans(pending, now).items()]
         waiting = [push for push in pending if push.run_id is None]
+        return started + self._start_ready(waiting, now)
+
+    def _start_ready(self, waiting: list[Push], now: datetime) -> list[Run]:
         window = timedelta(seconds=self.settings.push_window_seconds)
         if not due(waiting, now, window):
             if waiting:
                 self.memory.pushes_due_at = min(push.received_at for push in waiting) + window
-            return started
+            return []
         self.pipelines.ensure_ready("export")
         fresh = self._left_after_ledger(waiting)
         chosen = ready(fresh, now, window)
-        for batch in chosen:
-            run = self._start(batch, now)
-            if run is not None:
-                started.append(run)
+        started = [run for batch in chosen if (run := self._start(batch, now)) is not None]
         if sum(len(batch) for batch in chosen) < len(fresh):  # a partial run held while pushes come
             self.memory.pushes_due_at = held_until(fresh, window)
         return started
