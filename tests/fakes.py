@@ -40,6 +40,7 @@ from transfer.domain.arm_views import DeploymentState
 from transfer.domain.errors import AccessDenied, AlreadyExists, NotFound, PreconditionFailed, TransferError
 from transfer.domain.naming import check_run_id
 from transfer.domain.ports import MAX_TOP
+from transfer.domain.pushes import Push
 from transfer.domain.records import (
     BlobInfo,
     BlobRecord,
@@ -112,6 +113,8 @@ class FakeStateStore(_Faults):
         self.blobs: dict[tuple[str, str], BlobRecord] = {}
         self.requests: dict[str, RequestRecord] = {}
         self.ledger: dict[tuple[str, str], LedgerEntry] = {}
+        self.pushes_seen: set[str] = set()
+        self.pending: dict[str, Push] = {}
         self._etags = 0
 
     def _etag(self) -> str:
@@ -240,6 +243,36 @@ class FakeStateStore(_Faults):
                 key = (entry.repository, entry.reference)
                 if ledger_supersedes(entry, self.ledger.get(key)):
                     self.ledger[key] = stored_ledger_entry(entry)
+
+    def record_push(self, push: Push) -> bool:
+        with self._lock:
+            self._enter("record_push", push.artifact)
+            if push.key in self.pushes_seen:
+                return False
+            self.pushes_seen.add(push.key)
+            self.pending[push.key] = replace(push, received_at=utc(push.received_at), etag=self._etag())
+            return True
+
+    def pending_pushes(self) -> list[Push]:
+        with self._lock:
+            self._enter("pending_pushes")
+            return sorted(self.pending.values(), key=lambda p: (p.received_at, p.key))
+
+    def take_pushes(self, pushes: Sequence[Push], run_id: str, now: datetime) -> bool:
+        """All or none, each only if its etag still matches: the Table adapter's transaction."""
+        with self._lock:
+            self._enter("take_pushes", run_id)
+            if any(self.pending.get(p.key) is None or self.pending[p.key].etag != p.etag for p in pushes):
+                return False
+            for push in pushes:
+                self.pending[push.key] = replace(push.taken(run_id, utc(now)), etag=self._etag())
+            return True
+
+    def release_pushes(self, pushes: Sequence[Push]) -> None:
+        with self._lock:
+            self._enter("release_pushes", len(pushes))
+            for push in pushes:
+                self.pending.pop(push.key, None)
 
     def ping(self) -> None:
         with self._lock:

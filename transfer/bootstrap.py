@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the service and its use cases load on the first invocation,
     from transfer.service.memory import WorkerMemory
     from transfer.service.pipeline_admin import PipelineAdmin
     from transfer.service.pipelines import Pipelines
+    from transfer.service.pushes import RecordPushes, StartPushExports
     from transfer.service.reads import ReadRuns
     from transfer.service.reconcile import Reconcile, ReconcileRun
     from transfer.service.sweep import Sweep
@@ -82,6 +83,7 @@ def assemble(
         settings, ports, pipelines, lifecycle, memory, clock
     )
     reads, health, pipeline_admin, inventory = _operating(settings, ports, pipelines, clock)
+    record_pushes, start_push_exports = _on_push(settings, ports, pipelines, lifecycle, memory, clock)
     use_cases = UseCases(
         start_export=start_export,
         scheduled_export=scheduled_export,
@@ -97,9 +99,27 @@ def assemble(
         health=health,
         pipelines=pipeline_admin,
         inventory=inventory,
+        record_pushes=record_pushes,
+        start_push_exports=start_push_exports,
         dashboard=_dashboard(settings, ports, pipelines, health, memory, clock),
     )
     return TransferService(settings, use_cases)
+
+
+def _on_push(
+    settings: Settings,
+    ports: Ports,
+    pipelines: Pipelines,
+    lifecycle: RunLifecycle,
+    memory: WorkerMemory,
+    clock: Clock,
+) -> tuple[RecordPushes, StartPushExports]:
+    from transfer.service.pushes import RecordPushes, StartPushExports
+
+    return (
+        RecordPushes(settings, ports.state, clock),
+        StartPushExports(settings, ports.state, ports.state, pipelines, lifecycle, memory, clock),
+    )
 
 
 def _starting(

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from transfer.domain.arm_views import DeploymentState
+from transfer.domain.pushes import Push
 from transfer.domain.records import (
     BlobInfo,
     BlobRecord,
@@ -168,6 +169,28 @@ class ExportLedger(Protocol):
         ...
 
 
+class PushLedger(Protocol):
+    """Export on push: every push recorded once, pending until the run that took it is recorded."""
+
+    def record_push(self, push: Push) -> bool:
+        """Record the push (and its pending row, in one transaction) unless its key is known already:
+        False for a push recorded before (a redelivered event, the same tag at the same digest)."""
+        ...
+
+    def pending_pushes(self) -> list[Push]:
+        """The pushes no recorded run holds yet (taken ones included, with their run id), oldest first."""
+        ...
+
+    def take_pushes(self, pushes: Sequence[Push], run_id: str, now: datetime) -> bool:
+        """Give `pushes` to `run_id` (taken at `now`), all or none, each only if unchanged since read (its
+        etag): False when another worker took one of them first."""
+        ...
+
+    def release_pushes(self, pushes: Sequence[Push]) -> None:
+        """Their run is recorded (or they need none): they are no longer pending."""
+        ...
+
+
 class StateProbe(Protocol):
     def ping(self) -> None:
         """Raise when the tables cannot be reached."""
@@ -175,7 +198,7 @@ class StateProbe(Protocol):
 
 
 class StateStore(
-    RunStore, RunPages, RunIndex, BlobRecords, RequestRecords, ExportLedger, StateProbe, Protocol
+    RunStore, RunPages, RunIndex, BlobRecords, RequestRecords, ExportLedger, PushLedger, StateProbe, Protocol
 ):
     """Every state role at once (what the Table adapter and its fake implement)."""
 
