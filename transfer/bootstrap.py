@@ -69,9 +69,11 @@ def assemble(
     from transfer.service.lifecycle import RunLifecycle, random_token
     from transfer.service.memory import WorkerMemory
     from transfer.service.pipelines import Pipelines
+    from transfer.service.readiness import Readiness
 
     memory = WorkerMemory()
-    pipelines = Pipelines(settings, ports.arm, ports.secrets, memory, clock)
+    tenant = Readiness(settings, ports.arm, ports.arm, memory, clock)
+    pipelines = Pipelines(settings, ports.arm, ports.secrets, memory, clock, tenant)
     lifecycle = RunLifecycle(
         settings, ports.state, ports.arm, ports.templates, memory, clock, token or random_token
     )
@@ -193,8 +195,8 @@ def _operating(
     arm, state = ports.arm, ports.state
     return (
         ReadRuns(state),
-        Health(settings, state, state, ports.blobs, arm, arm, arm, pipelines, clock),
-        PipelineAdmin(settings, arm, ports.templates, pipelines),
+        Health(settings, state, state, ports.blobs, arm, arm, arm, pipelines, clock, pipelines.tenant),
+        PipelineAdmin(settings, arm, ports.templates, pipelines, pipelines.tenant),
         Inventory(settings, arm, arm, state, pipelines),
     )
 

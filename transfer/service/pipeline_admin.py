@@ -22,6 +22,7 @@ from transfer.domain.errors import InvalidInput, NotFound
 from transfer.domain.ports import Deployments, TemplateSource
 from transfer.domain.settings import Settings
 from transfer.service.pipelines import Pipelines
+from transfer.service.readiness import Readiness
 
 log = logging.getLogger("transfer")
 
@@ -79,8 +80,14 @@ class PipelineSpec:
 
 class PipelineAdmin:
     def __init__(
-        self, settings: Settings, deployments: Deployments, templates: TemplateSource, pipelines: Pipelines
+        self,
+        settings: Settings,
+        deployments: Deployments,
+        templates: TemplateSource,
+        pipelines: Pipelines,
+        tenant: Readiness | None = None,
     ) -> None:
+        self.tenant = tenant
         self.settings = settings
         self.deployments = deployments
         self.templates = templates
@@ -90,6 +97,9 @@ class PipelineAdmin:
         """Start deploying the export or import pipeline from templates/; returns the deployment name."""
         name = self.pipelines.name(kind)
         parameters = spec.parameters(kind, self.settings.registry, name)
+        if self.tenant is not None:  # what the tenant would refuse, before ARM writes anything
+            found = self.tenant.findings(kind, None, storage_uri=spec.storage_uri)
+            self.tenant.refuse_blocked(kind, found, f"the {kind} pipeline cannot work here")
         deployment = f"{naming.DEPLOYMENT_PREFIX}{kind}-pipeline-{name}"
         template = self.templates.load(EXPORT_PIPELINE if kind == "export" else IMPORT_PIPELINE)
         self.deployments.begin_deployment(deployment, template, parameters)

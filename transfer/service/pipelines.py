@@ -16,6 +16,7 @@ from transfer.domain.records import SasSecret
 from transfer.domain.sas import Shortfall, shortfalls
 from transfer.domain.settings import Settings, is_loopback_http
 from transfer.service.memory import WorkerMemory
+from transfer.service.readiness import Readiness
 
 log = logging.getLogger("transfer")
 
@@ -42,12 +43,14 @@ class Pipelines:
         secrets: SecretReader | None,
         memory: WorkerMemory,
         clock: Callable[[], datetime],
+        tenant: Readiness | None = None,
     ) -> None:
         self.settings = settings
         self.resources = resources
         self.secrets = secrets
         self.memory = memory
         self.clock = clock
+        self.tenant = tenant  # the locked-down tenant's checks (service/readiness.py)
 
     def name(self, kind: str) -> str:
         """The configured pipeline of `kind`; refuses a kind this instance has no pipeline for."""
@@ -118,6 +121,8 @@ class Pipelines:
             pipeline = self.get(kind)
         except NotFound as exc:
             raise PipelineNotReady(exc.message, target=kind) from None
+        if self.tenant is not None:
+            self.tenant.ensure_ready(pipeline)
         if not pipeline.uses_sas:
             return
         try:

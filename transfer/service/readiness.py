@@ -1,0 +1,136 @@
+"""A locked-down tenant's readiness: what health shows, `pipelines deploy` and every export or import start
+check before anything is written (domain/readiness.py decides; this reads ARM through narrow ports).
+
+A start the pipeline would fail is refused with PipelineNotReady naming the cause; what the app cannot read
+itself (a storage account it may not see, the permissions API down) never blocks: health calls it unknown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from transfer.domain import readiness
+from transfer.domain.arm_views import Pipeline, storage_account_of
+from transfer.domain.errors import PipelineNotReady, TransferError
+from transfer.domain.ports import RoleAssignments, TenantReads
+from transfer.domain.readiness import Finding
+from transfer.domain.settings import Settings
+from transfer.service.memory import WorkerMemory
+
+log = logging.getLogger("transfer")
+
+STORAGE_API = "2023-05-01"
+VAULT_API = "2023-07-01"
+REGISTRY_API = "2023-11-01-preview"  # the first API version with every registry policy the app reads
+CACHE_TTL = timedelta(minutes=5)  # a warm worker's starts share one reading
+
+
+class Readiness:
+    def __init__(
+        self,
+        settings: Settings,
+        arm: TenantReads,
+        assignments: RoleAssignments,
+        memory: WorkerMemory,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.arm = arm
+        self.assignments = assignments
+        self.memory = memory
+        self.clock = clock
+
+    def findings(self, kind: str, pipeline: Pipeline | None, storage_uri: str | None = None) -> list[Finding]:
+        """Every finding for a pipeline of `kind` (as deployed, or about to be with `storage_uri`)."""
+        found = [self.storage(kind, storage_uri or (pipeline.storage_uri if pipeline else None))]
+        if pipeline is not None and pipeline.uses_sas and pipeline.key_vault_uri:
+            found.append(self.vault(kind, pipeline))
+        if kind == "export":
+            found.append(self.export_policy())
+        found.append(self.app_role(kind))
+        return found
+
+    def refuse_blocked(self, kind: str, found: Sequence[Finding], what: str) -> None:
+        """Raise PipelineNotReady naming the first finding that would fail the run."""
+        for finding in found:
+            if finding.blocks and finding.cause is not None:
+                raise PipelineNotReady(
+                    f"{what}: {finding.cause.code}: {finding.detail}. {finding.cause.hint}",
+                    target=f"{kind}Pipeline",
+                )
+            if not finding.known:
+                log.warning("%s: %s", finding.check, finding.detail)
+
+    def ensure_ready(self, pipeline: Pipeline) -> None:
+        """At an export or import start: refuse a run the tenant's setup would fail."""
+        kind, now = pipeline.kind, self.clock()
+        cached = self.memory.readiness.get(kind)
+        if cached is None or now - cached[0] >= CACHE_TTL:
+            cached = (now, self.findings(kind, pipeline))
+            self.memory.readiness[kind] = cached
+        self.refuse_blocked(kind, cached[1], f"the {kind} pipeline is not ready")
+
+    # ---- each finding ----
+
+    def storage(self, kind: str, storage_uri: str | None) -> Finding:
+        check = f"{kind}StorageNetwork"
+        account = storage_account_of(storage_uri)
+        if not account:
+            return readiness.unknown(check, "the pipeline names no storage account")
+        return _read(
+            check,
+            lambda: readiness.storage_network(
+                check,
+                account,
+                readiness.find_account(
+                    self.arm.list_resources("Microsoft.Storage/storageAccounts", STORAGE_API), account
+                ),
+            ),
+        )
+
+    def vault(self, kind: str, pipeline: Pipeline) -> Finding:
+        check = f"{kind}VaultAccess"
+        uri = pipeline.key_vault_uri or ""
+
+        def decide() -> Finding:
+            vault = readiness.find_vault(self.arm.list_resources("Microsoft.KeyVault/vaults", VAULT_API), uri)
+            assignments: list[dict[str, Any]] | None = None
+            if vault is not None and readiness.uses_rbac(vault) and pipeline.principal_id:
+                try:
+                    assignments = self.assignments.role_assignments(pipeline.principal_id)
+                except TransferError as exc:
+                    log.warning(
+                        "the role assignments of %s are unreadable: %s", pipeline.principal_id, exc.message
+                    )
+            return readiness.vault_access(check, vault, uri, pipeline.principal_id, assignments)
+
+        return _read(check, decide)
+
+    def export_policy(self) -> Finding:
+        check = "exportPolicy"
+        return _read(
+            check,
+            lambda: readiness.export_policy(
+                check, self.arm.read_resource(self.settings.registry_id, REGISTRY_API)
+            ),
+        )
+
+    def app_role(self, kind: str) -> Finding:
+        check = f"{kind}AppRole"
+        group = self.settings.registry_id.split("/providers/", 1)[0]
+        return _read(
+            check,
+            lambda: readiness.app_permissions(
+                check, kind, self.arm.permissions(self.settings.registry_id), self.arm.permissions(group)
+            ),
+        )
+
+
+def _read(check: str, decide: Callable[[], Finding]) -> Finding:
+    """A finding, or unknown when ARM would not tell the app (a role it lacks to read, a fault)."""
+    try:
+        return decide()
+    except TransferError as exc:
+        return readiness.unknown(check, exc.message)
