@@ -1,0 +1,126 @@
+"""A locked-down tenant end to end: the real ARM adapter against the emulator, which answers as the
+service does in each situation (a firewalled storage account, a registry whose export policy is disabled,
+an app holding too few roles). Each is found in health with its errorCause and hint and refuses a start
+before anything is written; a run the service fails anyway carries the same cause."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from demo import scenario
+from demo import stack as demo_stack
+from demo.stack import Stack
+from tests.integration.test_service_emulator import finished, side
+from transfer.domain.errors import NotFound, PipelineNotReady
+from transfer.domain.runs import RunStatus, Trigger
+from transfer.service.pipeline_admin import PipelineSpec
+
+pytestmark = [pytest.mark.azurite, pytest.mark.emulator]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    started = demo_stack.start(run_seconds=0.2)
+    try:
+        with demo_stack.identity(started):
+            scenario.prepare(started, side(started, "source"), side(started, "target"))
+            started.emulator.admin.add_repositories(demo_stack.SOURCE_REGISTRY, {"lock/app": {"v1": None}})
+            yield started
+    finally:
+        started.stop()
+
+
+def checks(s: scenario.Side) -> dict[str, Any]:
+    return {c.name: c for c in s.service.health()}
+
+
+def firewall(stack: Stack, account: str, action: str) -> None:
+    stack.emulator.admin.register_storage_account(
+        account,
+        key=stack.keys[account],
+        resource_group=demo_stack.SOURCE_GROUP
+        if account == demo_stack.SOURCE_ACCOUNT
+        else demo_stack.TARGET_GROUP,
+        default_action=action,
+    )
+
+
+def test_an_open_tenant_passes_every_check(stack: Stack) -> None:
+    found = checks(side(stack, "source"))
+    for name in ("exportStorageNetwork", "exportVaultAccess", "exportPolicy", "exportAppRole"):
+        assert found[name].ok, found[name]
+        assert not found[name].detail.startswith("unknown"), found[name]
+    assert checks(side(stack, "target"))["importAppRole"].ok
+
+
+def test_a_firewalled_account_is_found_refuses_starts_and_names_a_run_the_service_fails_anyway(
+    stack: Stack,
+) -> None:
+    warm = side(stack, "source")
+    try:
+        firewall(stack, demo_stack.SOURCE_ACCOUNT, "Deny")
+        cold = side(stack, "source")
+        check = checks(cold)["exportStorageNetwork"]
+        assert not check.ok
+        assert check.cause.code == "StorageNetworkRestricted"
+        with pytest.raises(PipelineNotReady, match="StorageNetworkRestricted"):
+            cold.service.start_export(["lock/app:v1"], Trigger.HTTP)
+        assert cold.service.list_runs(kind="export") == []
+        # a warm worker that read the tenant before the firewall went up starts the run; the service fails it
+        firewall(stack, demo_stack.SOURCE_ACCOUNT, "Allow")
+        warm.service.start_export(["lock/app:v1"], Trigger.HTTP, "lockwarm")  # reads the tenant: open
+        firewall(stack, demo_stack.SOURCE_ACCOUNT, "Deny")
+        [run] = warm.service.start_export(["lock/app:v1"], Trigger.HTTP, "lockfailed").runs
+        failed = finished(warm, run)
+        assert failed.status is RunStatus.FAILED
+        assert failed.error_cause == "StorageNetworkRestricted", failed.error
+    finally:
+        firewall(stack, demo_stack.SOURCE_ACCOUNT, "Allow")
+
+
+def test_a_disabled_export_policy_refuses_the_pipelines_deployment_before_arm_is_written(
+    stack: Stack,
+) -> None:
+    admin = stack.emulator.admin
+    admin.create_registry(
+        "lockedregistry",
+        resource_group=demo_stack.SOURCE_GROUP,
+        export_policy="disabled",
+        public_network_access="Disabled",
+    )
+    locked = side(
+        stack, "source", TRANSFER_REGISTRY="lockedregistry", TRANSFER_EXPORT_PIPELINE="lockedexport"
+    )
+    check = checks(locked)["exportPolicy"]
+    assert not check.ok
+    assert check.cause.code == "ExportPolicyDisabled"
+    uri = stack.container_url(demo_stack.SOURCE_ACCOUNT, demo_stack.EXPORT_CONTAINER)
+    with pytest.raises(PipelineNotReady, match="ExportPolicyDisabled"):
+        locked.service.deploy_pipeline("export", PipelineSpec(uri, "SasToken", "sourcevault", "pipelinesas"))
+    with pytest.raises(NotFound, match="no deployment"):
+        locked.service.deployment("transfer-export-pipeline-lockedexport")
+
+
+def test_an_app_without_the_transfer_role_is_found_from_arms_permissions_api(stack: Stack) -> None:
+    admin = stack.emulator.admin
+    app = admin.arm_access()["appPrincipalId"]
+    source = side(stack, "source")
+    subscription = f"/subscriptions/{stack.emulator.subscription_id}"
+    admin.assign_role(app, "Reader", scope=subscription)
+    admin.restrict_arm_access()
+    try:
+        check = checks(source)["exportAppRole"]
+        assert not check.ok
+        assert check.cause.code == "TransferRoleMissing"
+        assert "pipelineRuns/write" in check.detail
+        with pytest.raises(PipelineNotReady, match="TransferRoleMissing"):
+            source.service.start_export(["lock/app:v1"], Trigger.HTTP)
+        registry = source.settings.registry_id
+        admin.assign_role(app, "Container Registry Transfer Pipeline Contributor", scope=registry)
+        admin.assign_role(app, "Contributor", scope=registry.split("/providers/")[0])
+        assert checks(side(stack, "source"))["exportAppRole"].ok
+    finally:
+        admin.restrict_arm_access(restricted=False)
