@@ -13,6 +13,7 @@ import pytest
 from demo import scenario
 from demo import stack as demo_stack
 from demo.stack import Stack
+from tests.integration.polling import wait_for
 from tests.integration.test_service_emulator import finished, side
 from transfer.domain.errors import NotFound, PipelineNotReady
 from transfer.domain.runs import RunStatus, Trigger
@@ -124,3 +125,45 @@ def test_an_app_without_the_transfer_role_is_found_from_arms_permissions_api(sta
         assert checks(side(stack, "source"))["exportAppRole"].ok
     finally:
         admin.restrict_arm_access(restricted=False)
+
+
+def _deployed(s: scenario.Side, spec: PipelineSpec) -> None:
+    name = s.service.deploy_pipeline("export", spec)
+    state = wait_for(
+        lambda: (
+            s.service.deployment(name).provisioning_state in ("Succeeded", "Failed", "Canceled")
+            and s.service.deployment(name)
+        ),
+        f"deployment {name}",
+    )
+    assert state.provisioning_state == "Succeeded", state.error
+
+
+def test_the_rbac_vault_variant_deploys_and_its_pipeline_reads_the_secret(stack: Stack) -> None:
+    """`pipelines deploy` finds the vault uses RBAC and lets the template grant Key Vault Secrets User;
+    an access policy alone (the official templates' way) leaves the pipeline unable to read it."""
+    admin = stack.emulator.admin
+    admin.create_vault("rbacvault", resource_group=demo_stack.SOURCE_GROUP, rbac=True)
+    sas = demo_stack._container_sas(stack, demo_stack.SOURCE_ACCOUNT, demo_stack.EXPORT_CONTAINER, "racwl")
+    admin.set_secret("rbacvault", "pipelinesas", sas)
+    uri = stack.container_url(demo_stack.SOURCE_ACCOUNT, demo_stack.EXPORT_CONTAINER)
+
+    policy_only = side(stack, "source", TRANSFER_EXPORT_PIPELINE="policyexport")
+    _deployed(
+        policy_only,
+        PipelineSpec(uri, "SasToken", "rbacvault", "pipelinesas", key_vault_access="AccessPolicy"),
+    )
+    check = checks(policy_only)["exportVaultAccess"]
+    assert not check.ok
+    assert check.cause.code == "KeyVaultRoleMissing"
+    with pytest.raises(PipelineNotReady, match="KeyVaultRoleMissing"):
+        policy_only.service.start_export(["lock/app:v1"], Trigger.HTTP)
+
+    rbac = side(stack, "source", TRANSFER_EXPORT_PIPELINE="rbacexport")
+    _deployed(rbac, PipelineSpec(uri, "SasToken", "rbacvault", "pipelinesas"))  # detected: RoleAssignment
+    check = checks(rbac)["exportVaultAccess"]
+    assert check.ok, check
+    assert "Key Vault Secrets User" in check.detail
+    [run] = rbac.service.start_export(["lock/app:v1"], Trigger.HTTP, "rbacvaultblob").runs
+    done = finished(rbac, run)
+    assert done.status is RunStatus.SUCCEEDED, done.error

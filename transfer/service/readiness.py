@@ -7,6 +7,7 @@ itself (a storage account it may not see, the permissions API down) never blocks
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ log = logging.getLogger("transfer")
 STORAGE_API = "2023-05-01"
 VAULT_API = "2023-07-01"
 REGISTRY_API = "2023-11-01-preview"  # the first API version with every registry policy the app reads
+VAULT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{2,23}")
 CACHE_TTL = timedelta(minutes=5)  # a warm worker's starts share one reading
 
 
@@ -107,6 +109,21 @@ class Readiness:
             return readiness.vault_access(check, vault, uri, pipeline.principal_id, assignments)
 
         return _read(check, decide)
+
+    def vault_uses_rbac(self, vault_name: str) -> bool | None:
+        """Whether the vault (in the registry's resource group, as the templates require) uses Azure RBAC;
+        None when the app cannot read it."""
+        if not VAULT_NAME.fullmatch(vault_name):
+            return None
+        group = self.settings.registry_id.split("/providers/", 1)[0]
+        try:
+            vault = self.arm.read_resource(
+                f"{group}/providers/Microsoft.KeyVault/vaults/{vault_name}", VAULT_API
+            )
+        except TransferError as exc:
+            log.warning("vault %s could not be read: %s", vault_name, exc.message)
+            return None
+        return None if vault is None else readiness.uses_rbac(vault)
 
     def export_policy(self) -> Finding:
         check = "exportPolicy"

@@ -231,3 +231,33 @@ def test_null_identity_fields_and_an_empty_key_vault_uri_never_fail_health(
         }
     failing = {c.name: c.detail for c in world.service.health() if not c.ok}
     assert failing == {}, failing
+
+
+# ---- pipelines deploy: the vault's permission model decides the template's grant ----
+
+
+@pytest.mark.parametrize(
+    ("rbac", "chosen", "sent"),
+    [
+        (True, "", "RoleAssignment"),
+        (False, "", "AccessPolicy"),
+        (None, "", "AccessPolicy"),  # a vault the app cannot see: the official templates' way
+        (True, "None", "None"),  # a person's choice wins
+    ],
+)
+def test_pipelines_deploy_grants_key_vault_secrets_user_on_an_rbac_vault(
+    world: World, rbac: bool | None, chosen: str, sent: str
+) -> None:
+    if rbac is not None:
+        world.arm.put_resource(
+            {
+                "id": f"{GROUP}/providers/Microsoft.KeyVault/vaults/kv2",
+                "name": "kv2",
+                "properties": {"enableRbacAuthorization": rbac},
+            }
+        )
+    spec = PipelineSpec(
+        "https://exportacct.blob.core.windows.net/exports", "SasToken", "kv2", "sas", key_vault_access=chosen
+    )
+    world.service.deploy_pipeline("export", spec)
+    assert world.arm.deployment_calls[-1].parameters["keyVaultSecretAccess"] == sent

@@ -32,6 +32,7 @@ def cmd_pipelines(invocation: Invocation) -> int:
         source_trigger=not a.no_source_trigger,
         user_assigned_identity=a.user_assigned_identity,
         grant_storage_role=a.grant_storage_role,
+        key_vault_access=a.key_vault_access,
     )
     name = invocation.service.deploy_pipeline(a.kind, spec)
     state, error = "Accepted", None
