@@ -68,6 +68,7 @@ def assemble(
     from transfer.service import TransferService, UseCases
     from transfer.service.lifecycle import RunLifecycle, random_token
     from transfer.service.memory import WorkerMemory
+    from transfer.service.migrate import MigratePipeline
     from transfer.service.pipelines import Pipelines
     from transfer.service.readiness import Readiness
 
@@ -98,6 +99,9 @@ def assemble(
         health=health,
         pipelines=pipeline_admin,
         inventory=inventory,
+        migrate=MigratePipeline(
+            settings, ports.arm, ports.arm, ports.state, pipelines, pipeline_admin, pipelines.tenant
+        ),
     )
     return TransferService(settings, use_cases)
 

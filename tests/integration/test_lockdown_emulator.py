@@ -15,7 +15,7 @@ from demo import stack as demo_stack
 from demo.stack import Stack
 from tests.integration.polling import wait_for
 from tests.integration.test_service_emulator import finished, side
-from transfer.domain.errors import NotFound, PipelineNotReady
+from transfer.domain.errors import Conflict, NotFound, PipelineNotReady
 from transfer.domain.runs import RunStatus, Trigger
 from transfer.service.pipeline_admin import PipelineSpec
 
@@ -167,3 +167,41 @@ def test_the_rbac_vault_variant_deploys_and_its_pipeline_reads_the_secret(stack:
     [run] = rbac.service.start_export(["lock/app:v1"], Trigger.HTTP, "rbacvaultblob").runs
     done = finished(rbac, run)
     assert done.status is RunStatus.SUCCEEDED, done.error
+
+
+def test_migrate_is_refused_while_a_run_is_active_then_moves_the_pipeline_to_managed_identity(
+    stack: Stack,
+) -> None:
+    s = side(
+        stack,
+        "source",
+        TRANSFER_EXPORT_PIPELINE="migrateexport",
+        TRANSFER_COPY_TARGET_URL="",
+        TRANSFER_COPY_TARGET_SAS_SECRET_URI="",
+    )
+    uri = stack.container_url(demo_stack.SOURCE_ACCOUNT, demo_stack.EXPORT_CONTAINER)
+    _deployed(s, PipelineSpec(uri, "SasToken", "sourcevault", "pipelinesas", ("OverwriteBlobs",)))
+    [run] = s.service.start_export(["lock/app:v1"], Trigger.HTTP, "migratebefore").runs
+    with pytest.raises(Conflict, match="active"):
+        s.service.migrate_pipeline("export", "ManagedIdentity")
+    assert s.service.pipeline("export").storage_access_mode == "SasToken"
+    assert finished(s, run).status is RunStatus.SUCCEEDED
+
+    done = s.service.migrate_pipeline("export", "ManagedIdentity")
+    assert done.outcome == "migrated"
+    assert done.deployment is not None
+    state = wait_for(
+        lambda: (
+            s.service.deployment(done.deployment).provisioning_state in ("Succeeded", "Failed")
+            and s.service.deployment(done.deployment)
+        ),
+        "the migration's deployment",
+    )
+    assert state.provisioning_state == "Succeeded", state.error
+    pipeline = s.service.pipeline("export")
+    assert (pipeline.name, pipeline.storage_access_mode) == ("migrateexport", "ManagedIdentity")
+    assert pipeline.options == ("OverwriteBlobs",)
+    assert checks(s)["exportStorageRole"].ok  # the template granted it: same group, the app may
+    [after] = s.service.start_export(["lock/app:v1"], Trigger.HTTP, "migrateafter").runs
+    assert finished(s, after).status is RunStatus.SUCCEEDED
+    assert s.service.migrate_pipeline("export", "ManagedIdentity").outcome == "already"

@@ -337,6 +337,8 @@ def pipeline_parameters(
         "grantStorageRole": grant_storage_role,
         "keyVaultSecretAccess": key_vault_access,
     }
+    if grant_storage_role:  # named, not derived from the URI's host (a path-style URL has the account later)
+        parameters["storageAccountName"] = storage_account_of(storage_uri) or ""
     if kind == "import":
         parameters["sourceTriggerStatus"] = "Enabled" if source_trigger else "Disabled"
     return parameters

@@ -31,6 +31,7 @@ SECRET_READER_ROLES = {
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 REGISTRY_TYPE = "Microsoft.ContainerRegistry/registries"
 DEPLOYMENT_WRITE = "Microsoft.Resources/deployments/write"
+ROLE_ASSIGNMENT_WRITE = "Microsoft.Authorization/roleAssignments/write"
 
 
 def needed_actions(kind: str) -> tuple[str, ...]:

@@ -86,6 +86,10 @@ class PipelineSpec:
         )
 
 
+def pipeline_deployment(kind: str, name: str) -> str:
+    return f"{naming.DEPLOYMENT_PREFIX}{kind}-pipeline-{name}"
+
+
 class PipelineAdmin:
     def __init__(
         self,
@@ -103,18 +107,25 @@ class PipelineAdmin:
 
     def deploy(self, kind: str, spec: PipelineSpec) -> str:
         """Start deploying the export or import pipeline from templates/; returns the deployment name."""
+        return self.begin(kind, self.prepare(kind, spec))
+
+    def prepare(self, kind: str, spec: PipelineSpec) -> dict[str, Any]:
+        """The template's parameters, after refusing what the service or the tenant would refuse: nothing
+        is written to ARM yet. An RBAC vault gets the Key Vault Secrets User grant unless `spec` chose."""
         name = self.pipelines.name(kind)
         if spec.storage_access_mode == "SasToken" and not spec.key_vault_access and self.tenant is not None:
-            rbac = self.tenant.vault_uses_rbac(
-                spec.key_vault_name
-            )  # None: unreadable, the template's default
+            rbac = self.tenant.vault_uses_rbac(spec.key_vault_name)  # None: unreadable, the default grant
             spec = replace(spec, key_vault_access="RoleAssignment" if rbac else "AccessPolicy")
             log.info("vault %s: granting by %s", spec.key_vault_name, spec.key_vault_access)
         parameters = spec.parameters(kind, self.settings.registry, name)
-        if self.tenant is not None:  # what the tenant would refuse, before ARM writes anything
+        if self.tenant is not None:
             found = self.tenant.findings(kind, None, storage_uri=spec.storage_uri)
             self.tenant.refuse_blocked(kind, found, f"the {kind} pipeline cannot work here")
-        deployment = f"{naming.DEPLOYMENT_PREFIX}{kind}-pipeline-{name}"
+        return parameters
+
+    def begin(self, kind: str, parameters: dict[str, Any]) -> str:
+        name = self.pipelines.name(kind)
+        deployment = pipeline_deployment(kind, name)
         template = self.templates.load(EXPORT_PIPELINE if kind == "export" else IMPORT_PIPELINE)
         self.deployments.begin_deployment(deployment, template, parameters)
         self.pipelines.forget(kind)

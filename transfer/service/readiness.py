@@ -125,6 +125,26 @@ class Readiness:
             return None
         return None if vault is None else readiness.uses_rbac(vault)
 
+    def may_grant_storage_role(self, storage_uri: str | None) -> tuple[bool, str]:
+        """Whether the pipeline template can grant the storage role (`grantStorageRole`): the account is in
+        the registry's resource group and this identity may write role assignments on it; else why not."""
+        account = storage_account_of(storage_uri)
+        group = self.settings.registry_id.split("/providers/", 1)[0].lower()
+        try:
+            found = readiness.find_account(
+                self.arm.list_resources("Microsoft.Storage/storageAccounts", STORAGE_API), account or ""
+            )
+            if found is None:
+                return False, f"ARM shows this identity no storage account named {account}"
+            account_id = str(found.get("id") or "")
+            if not account_id.lower().startswith(group + "/"):
+                return False, f"storage account {account} is not in the registry's resource group"
+            if not readiness.allowed(readiness.ROLE_ASSIGNMENT_WRITE, self.arm.permissions(account_id)):
+                return False, f"this identity may not write role assignments on storage account {account}"
+        except TransferError as exc:
+            return False, exc.message
+        return True, f"the template grants it on storage account {account}"
+
     def export_policy(self) -> Finding:
         check = "exportPolicy"
         return _read(

@@ -181,6 +181,15 @@ def _pipeline_commands(
         parents=[output, waiting],
     )
     _deploy_arguments(deploy)
+    migrate = actions.add_parser(
+        "migrate",
+        help="move the configured pipeline from SasToken to ManagedIdentity, keeping its name",
+        description="Recreate the pipeline in ManagedIdentity mode (same name, URI, options, identity); "
+        "refused while its runs are active; a pipeline already there is left as it is.",
+        parents=[output, waiting],
+    )
+    migrate.add_argument("kind", choices=("export", "import"))
+    migrate.add_argument("--to", required=True, choices=["ManagedIdentity"], help="the storage access mode")
     show_pipeline = actions.add_parser(
         "show", help="show the pipeline as ARM has it", description="Show the pipeline.", parents=[output]
     )
