@@ -786,3 +786,18 @@ class FakeResourceManager(_Faults):
             return [
                 copy.deepcopy(body) for key, body in sorted(self.resources.items()) if key.startswith(prefix)
             ]
+
+
+class FakeSasSigner(_Faults):
+    """Like AzureDelegationSigner: a read-only container SAS the app's identity signs (in `signed`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signed: list[tuple[str, datetime, datetime]] = []
+
+    def read_sas(self, container_url: str, starts_at: datetime, expires_at: datetime) -> str:
+        with self._lock:
+            self._enter("read_sas", container_url)
+            self.signed.append((container_url, starts_at, expires_at))
+            expiry = f"{expires_at:%Y-%m-%dT%H:%M:%SZ}"
+            return f"skoid=app&sr=c&sp=r&spr=https&se={expiry}&sig=DELEGATED{len(self.signed)}"

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the service and its use cases load on the first invocation,
         BlobWriter,
         Registry,
         ResourceManager,
+        SasSigner,
         SecretReader,
         StateStore,
         TemplateSource,
@@ -59,6 +60,7 @@ class Ports:
     secrets: SecretReader | None = None
     registry: Registry | None = None  # the registry's data plane
     blob_writer: BlobWriter | None = None  # manifests beside exported blobs (the source side)
+    signer: SasSigner | None = None  # user delegation SASes (a ManagedIdentity export pipeline's copies)
 
 
 def assemble(
@@ -74,7 +76,7 @@ def assemble(
 
     memory = WorkerMemory()
     tenant = Readiness(settings, ports.arm, ports.arm, memory, clock)
-    pipelines = Pipelines(settings, ports.arm, ports.secrets, memory, clock, tenant)
+    pipelines = Pipelines(settings, ports.arm, ports.secrets, memory, clock, tenant, ports.signer)
     lifecycle = RunLifecycle(
         settings, ports.state, ports.arm, ports.templates, memory, clock, token or random_token
     )
@@ -214,6 +216,7 @@ def real_ports(settings: Settings) -> Ports:
     from transfer.adapters.arm import ArmResourceManager
     from transfer.adapters.blobs import AzureBlobCopier, AzureBlobStore, AzureBlobWriter, DeferredCopier
     from transfer.adapters.credentials import make_credential
+    from transfer.adapters.delegation import AzureDelegationSigner
     from transfer.adapters.keyvault import KeyVaultSecretReader
     from transfer.adapters.registry import AzureRegistry
     from transfer.adapters.state import TableStateStore
@@ -245,6 +248,9 @@ def real_ports(settings: Settings) -> Ports:
             settings.registry_endpoint, credential, audience=settings.cloud.registry_audience
         ),
         blob_writer=AzureBlobWriter(credential) if settings.export_pipeline else None,
+        signer=AzureDelegationSigner(credential)
+        if settings.export_pipeline and settings.copy_target_url
+        else None,
     )
 
 

@@ -247,5 +247,12 @@ class TemplateSource(Protocol):
     def load(self, name: str) -> dict[str, Any]: ...
 
 
+class SasSigner(Protocol):
+    """Read-only SASes the app signs with its own identity (a user delegation key): the copy step's source
+    URL when the export pipeline is in ManagedIdentity mode."""
+
+    def read_sas(self, container_url: str, starts_at: datetime, expires_at: datetime) -> str: ...
+
+
 class SecretReader(Protocol):
     def read_sas(self, secret_uri: str) -> SasSecret: ...
