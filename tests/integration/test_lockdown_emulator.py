@@ -14,7 +14,7 @@ from demo import scenario
 from demo import stack as demo_stack
 from demo.stack import Stack
 from tests.integration.polling import wait_for
-from tests.integration.test_service_emulator import finished, side
+from tests.integration.test_service_emulator import blob_client, finished, side
 from transfer.domain.errors import Conflict, NotFound, PipelineNotReady
 from transfer.domain.runs import RunStatus, Trigger
 from transfer.service.pipeline_admin import PipelineSpec
@@ -205,3 +205,29 @@ def test_migrate_is_refused_while_a_run_is_active_then_moves_the_pipeline_to_man
     [after] = s.service.start_export(["lock/app:v1"], Trigger.HTTP, "migrateafter").runs
     assert finished(s, after).status is RunStatus.SUCCEEDED
     assert s.service.migrate_pipeline("export", "ManagedIdentity").outcome == "already"
+
+
+def test_a_managed_identity_export_is_copied_from_a_user_delegation_sas_and_gets_its_manifest(
+    stack: Stack,
+) -> None:
+    """Moving to ManagedIdentity loses nothing: the export pipeline's container is the storage front's
+    (Entra ID), the app writes the manifest with its identity and copies the blob from a user delegation
+    SAS it signs itself; no Key Vault secret is read for either."""
+    admin = stack.emulator.admin
+    app = admin.arm_access()["appPrincipalId"]
+    admin.assign_role(app, "Storage Blob Data Contributor", storage_account=demo_stack.SOURCE_ACCOUNT)
+    exports = f"{stack.emulator.storage_url(demo_stack.SOURCE_ACCOUNT)}/{demo_stack.EXPORT_CONTAINER}"
+    target = f"{stack.emulator.storage_url(demo_stack.TARGET_ACCOUNT)}/{demo_stack.TARGET_CONTAINER}"
+    s = side(stack, "source", TRANSFER_EXPORT_PIPELINE="frontexport", TRANSFER_COPY_TARGET_URL=target)
+    _deployed(s, PipelineSpec(exports, "ManagedIdentity", grant_storage_role=True))
+    [run] = s.service.start_export(["lock/app:v1"], Trigger.HTTP, "frontblob").runs
+    done = finished(s, run, copied=True)
+    assert done.status is RunStatus.SUCCEEDED, done.error
+    assert done.copy_status is not None
+    assert done.copy_status.value == "success", done.copy_error
+    assert done.blob is not None
+    copied = blob_client(stack, demo_stack.TARGET_ACCOUNT, demo_stack.TARGET_CONTAINER, done.blob)
+    assert copied.get_blob_properties().size > 0
+    assert done.manifest
+    manifest = blob_client(stack, demo_stack.SOURCE_ACCOUNT, demo_stack.EXPORT_CONTAINER, done.manifest)
+    assert b"lock/app" in manifest.download_blob().readall()
