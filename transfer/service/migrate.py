@@ -146,6 +146,11 @@ class MigratePipeline:
                 f"the Key Vault secret {old.key_vault_uri.split('?')[0]} and the old identity's access to it "
                 "are no longer used by this pipeline: remove them once nothing else needs them"
             )
+        if old.kind == "export":
+            left.append(
+                "the app's own identity writes the manifests and signs the copy's user delegation SAS now: it "
+                "needs Storage Blob Data Contributor on the export account"
+            )
         if not _user_assigned(old):
             left.append("the pipeline's system-assigned identity is new: its principal id changed")
         return tuple(left)
