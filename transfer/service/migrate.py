@@ -148,8 +148,8 @@ class MigratePipeline:
             )
         if old.kind == "export":
             left.append(
-                "the app's own identity writes the manifests and signs the copy's user delegation SAS now: it "
-                "needs Storage Blob Data Contributor on the export account"
+                "the app's own identity writes the manifests and signs the copy's user delegation SAS now: "
+                "it needs Storage Blob Data Contributor on the export account"
             )
         if not _user_assigned(old):
             left.append("the pipeline's system-assigned identity is new: its principal id changed")
