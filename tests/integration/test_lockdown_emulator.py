@@ -5,6 +5,7 @@ before anything is written; a run the service fails anyway carries the same caus
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from demo import stack as demo_stack
 from demo.stack import Stack
 from tests.integration.polling import wait_for
 from tests.integration.test_service_emulator import blob_client, finished, side
-from transfer.domain.errors import Conflict, NotFound, PipelineNotReady
+from transfer.domain.errors import Conflict, NotFound, PipelineNotReady, Throttled
 from transfer.domain.runs import RunStatus, Trigger
 from transfer.service.pipeline_admin import PipelineSpec
 
@@ -231,3 +232,33 @@ def test_a_managed_identity_export_is_copied_from_a_user_delegation_sas_and_gets
     assert done.manifest
     manifest = blob_client(stack, demo_stack.SOURCE_ACCOUNT, demo_stack.EXPORT_CONTAINER, done.manifest)
     assert b"lock/app" in manifest.download_blob().readall()
+
+
+def test_the_registrys_429_is_waited_out_when_it_fits_and_defers_the_export_when_it_does_not(
+    stack: Stack,
+) -> None:
+    """The data plane's 429 carries a Retry-After counting down: selector expansion waits out a short one
+    (the SDK's retry, capped) and refuses a long one at once with Throttled and its Retry-After, nothing
+    recorded, instead of sleeping inside the invocation."""
+    admin = stack.emulator.admin
+    admin.add_repositories(demo_stack.SOURCE_REGISTRY, {"thr/api": {"v1": None}, "thr/web": {"v1": None}})
+    source = side(stack, "source")
+    try:
+        admin.throttle_registry(demo_stack.SOURCE_REGISTRY, path="_tags", seconds=2)
+        [run] = source.service.start_export(["thr/*:v1"], Trigger.HTTP).runs
+        assert run.artifacts == ("thr/api:v1", "thr/web:v1")
+        assert admin.registry_throttles(demo_stack.SOURCE_REGISTRY)["throttled"] >= 1
+        admin.clear_registry_throttles(demo_stack.SOURCE_REGISTRY)
+
+        admin.throttle_registry(demo_stack.SOURCE_REGISTRY, path="_tags", seconds=120)
+        before = len(source.service.list_runs(kind="export", top=1000))
+        started = time.monotonic()
+        with pytest.raises(Throttled) as deferred:
+            source.service.start_export(["thr/*:v1"], Trigger.HTTP)
+        assert time.monotonic() - started < 10  # not slept inside the call
+        assert deferred.value.retry_after is not None
+        assert 60 < deferred.value.retry_after <= 120
+        assert "429" in deferred.value.message
+        assert len(source.service.list_runs(kind="export", top=1000)) == before
+    finally:
+        admin.clear_registry_throttles(demo_stack.SOURCE_REGISTRY)
