@@ -5,6 +5,8 @@ before anything is written; a run the service fails anyway carries the same caus
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -33,6 +35,15 @@ def stack() -> Iterator[Stack]:
             yield started
     finally:
         started.stop()
+
+
+def app_principal() -> str:
+    """The object id the emulator sees for the app: its managed identity token's `oid`."""
+    from azure.identity import ManagedIdentityCredential
+
+    token = ManagedIdentityCredential().get_token("https://management.azure.com/.default").token
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    return str(claims.get("oid") or claims.get("appid"))
 
 
 def checks(s: scenario.Side) -> dict[str, Any]:
@@ -108,11 +119,11 @@ def test_a_disabled_export_policy_refuses_the_pipelines_deployment_before_arm_is
 
 def test_an_app_without_the_transfer_role_is_found_from_arms_permissions_api(stack: Stack) -> None:
     admin = stack.emulator.admin
-    app = admin.arm_access()["appPrincipalId"]
+    app = app_principal()
     source = side(stack, "source")
     subscription = f"/subscriptions/{stack.emulator.subscription_id}"
     admin.assign_role(app, "Reader", scope=subscription)
-    admin.restrict_arm_access()
+    admin.restrict_arm_access(app)
     try:
         check = checks(source)["exportAppRole"]
         assert not check.ok
@@ -125,7 +136,7 @@ def test_an_app_without_the_transfer_role_is_found_from_arms_permissions_api(sta
         admin.assign_role(app, "Contributor", scope=registry.split("/providers/")[0])
         assert checks(side(stack, "source"))["exportAppRole"].ok
     finally:
-        admin.restrict_arm_access(restricted=False)
+        admin.restrict_arm_access(app, restricted=False)
 
 
 def _deployed(s: scenario.Side, spec: PipelineSpec) -> None:
@@ -215,7 +226,7 @@ def test_a_managed_identity_export_is_copied_from_a_user_delegation_sas_and_gets
     (Entra ID), the app writes the manifest with its identity and copies the blob from a user delegation
     SAS it signs itself; no Key Vault secret is read for either."""
     admin = stack.emulator.admin
-    app = admin.arm_access()["appPrincipalId"]
+    app = app_principal()
     admin.assign_role(app, "Storage Blob Data Contributor", storage_account=demo_stack.SOURCE_ACCOUNT)
     exports = f"{stack.emulator.storage_url(demo_stack.SOURCE_ACCOUNT)}/{demo_stack.EXPORT_CONTAINER}"
     target = f"{stack.emulator.storage_url(demo_stack.TARGET_ACCOUNT)}/{demo_stack.TARGET_CONTAINER}"
