@@ -273,3 +273,19 @@ def test_the_registrys_429_is_waited_out_when_it_fits_and_defers_the_export_when
         assert len(source.service.list_runs(kind="export", top=1000)) == before
     finally:
         admin.clear_registry_throttles(demo_stack.SOURCE_REGISTRY)
+
+
+@pytest.mark.parametrize("shape", ["null", "empty", "omitted"])
+def test_null_identity_fields_and_an_empty_key_vault_uri_never_fail_health(stack: Stack, shape: str) -> None:
+    """The troubleshooting guide's ManagedIdentity answers: a user-assigned identity's top-level principalId
+    and tenantId null, keyVaultUri null or empty. Expected, not faults."""
+    admin = stack.emulator.admin
+    admin.configure(managed_identity_answer_shape=shape)
+    try:
+        s = side(stack, "source", TRANSFER_EXPORT_PIPELINE="frontexport")  # ManagedIdentity (test above)
+        pipeline = s.service.pipeline("export")
+        assert pipeline.storage_access_mode == "ManagedIdentity"
+        failing = {c.name: c.detail for c in s.service.health() if not c.ok and c.name.startswith("export")}
+        assert failing == {}, failing
+    finally:
+        admin.configure(managed_identity_answer_shape="omitted")
