@@ -17,7 +17,7 @@ import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
 from transfer.adapters import telemetry
-from transfer.domain.errors import InvalidInput, NotConfigured, TransferError
+from transfer.domain.errors import InvalidInput, NotConfigured, PipelineNotReady, Throttled, TransferError
 
 if TYPE_CHECKING:  # the service, its settings and the HTTP layer load on the first invocation
     from transfer.service import Report, TransferService
@@ -63,6 +63,17 @@ def scheduled_export(timer: func.TimerRequest) -> None:
         accepted = _service().start_scheduled_export(timer.schedule_status)
     except InvalidInput as exc:  # the settings' selectors (too many matches): retrying cannot help
         log.error("scheduled export refused: %s", exc.message, extra={"trigger": "schedule"})
+        return
+    except PipelineNotReady as exc:  # a locked-down tenant's cause, named; the next occurrence checks again
+        log.error("scheduled export refused: %s", exc.message, extra={"trigger": "schedule"})
+        return
+    except Throttled as exc:  # the registry's Retry-After is longer than an invocation waits
+        log.warning(
+            "scheduled export deferred to the next occurrence: %s (Retry-After %s s)",
+            exc.message,
+            exc.retry_after,
+            extra={"trigger": "schedule"},
+        )
         return
     if accepted is None:
         log.info("scheduled export: TRANSFER_EXPORT_ARTIFACTS is not set", extra={"trigger": "schedule"})

@@ -613,6 +613,7 @@ class FakeResourceManager(_Faults):
         self.other_deployments = 0  # deployments in the group the app did not make (count_deployments)
         self.assignments: list[dict[str, Any]] = []  # role assignments, as ARM lists them
         self.api_versions: tuple[str, ...] = PIPELINE_API_VERSIONS  # what the provider advertises
+        self.grants: dict[str, list[dict[str, Any]]] = {}  # the app's permissions by scope (lower-case)
 
     # -- scripting --
 
@@ -790,6 +791,25 @@ class FakeResourceManager(_Faults):
                 copy.deepcopy(a) for a in self.assignments if a["properties"]["principalId"] == principal_id
             ]
 
+    def list_resources(self, resource_type: str, api_version: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self._enter("list_resources", resource_type)
+            marker = f"/providers/{resource_type}/".lower()
+            return [copy.deepcopy(b) for k, b in sorted(self.resources.items()) if marker in k + "/"]
+
+    def read_resource(self, resource_id: str, api_version: str) -> dict[str, Any] | None:
+        with self._lock:
+            self._enter("read_resource", resource_id)
+            body = self.resources.get(resource_id.lower())
+            return copy.deepcopy(body) if body is not None else None
+
+    def permissions(self, scope: str) -> list[dict[str, Any]]:
+        """Scripted in `grants` (scope -> entries); an unscripted scope is an Owner's `*`, as the emulator
+        answers an unrestricted caller."""
+        with self._lock:
+            self._enter("permissions", scope)
+            return copy.deepcopy(self.grants.get(scope.lower(), [{"actions": ["*"], "notActions": []}]))
+
     def supported_api_versions(self, resource_id: str) -> tuple[str, ...]:
         with self._lock:
             self._enter("supported_api_versions", resource_id)
@@ -816,3 +836,18 @@ class FakeResourceManager(_Faults):
             return [
                 copy.deepcopy(body) for key, body in sorted(self.resources.items()) if key.startswith(prefix)
             ]
+
+
+class FakeSasSigner(_Faults):
+    """Like AzureDelegationSigner: a read-only container SAS the app's identity signs (in `signed`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signed: list[tuple[str, datetime, datetime]] = []
+
+    def read_sas(self, container_url: str, starts_at: datetime, expires_at: datetime) -> str:
+        with self._lock:
+            self._enter("read_sas", container_url)
+            self.signed.append((container_url, starts_at, expires_at))
+            expiry = f"{expires_at:%Y-%m-%dT%H:%M:%SZ}"
+            return f"skoid=app&sr=c&sp=r&spr=https&se={expiry}&sig=DELEGATED{len(self.signed)}"

@@ -74,7 +74,23 @@ class RoleAssignments(Protocol):
         ...
 
 
-class ResourceManager(Deployments, PipelineResources, RoleAssignments, Protocol):
+class TenantReads(Protocol):
+    """What a locked-down tenant's readiness checks read of ARM (domain/readiness.py)."""
+
+    def list_resources(self, resource_type: str, api_version: str) -> list[dict[str, Any]]:
+        """Every resource of a type in the subscription (storage accounts, vaults), as ARM's JSON."""
+        ...
+
+    def read_resource(self, resource_id: str, api_version: str) -> dict[str, Any] | None:
+        """Any resource by id at an API version of its provider; None when absent."""
+        ...
+
+    def permissions(self, scope: str) -> list[dict[str, Any]]:
+        """The app's own permissions at a scope (ARM's Microsoft.Authorization/permissions list)."""
+        ...
+
+
+class ResourceManager(Deployments, PipelineResources, RoleAssignments, TenantReads, Protocol):
     """ARM in one resource group: every ARM role at once (what the ARM adapter implements)."""
 
 
@@ -272,6 +288,13 @@ class TemplateSource(Protocol):
     """The ARM templates the app deploys, by name (arm_views names them)."""
 
     def load(self, name: str) -> dict[str, Any]: ...
+
+
+class SasSigner(Protocol):
+    """Read-only SASes the app signs with its own identity (a user delegation key): the copy step's source
+    URL when the export pipeline is in ManagedIdentity mode."""
+
+    def read_sas(self, container_url: str, starts_at: datetime, expires_at: datetime) -> str: ...
 
 
 class SecretReader(Protocol):

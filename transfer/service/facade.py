@@ -23,6 +23,7 @@ from transfer.service.exports import ScheduledExport, StartExport
 from transfer.service.health import Check, Health
 from transfer.service.imports import StartImport
 from transfer.service.inventory import IdentityNeeds, Inventory, ListedPipeline, ListedRun, PipelineDeletion
+from transfer.service.migrate import MigratePipeline, Migration
 from transfer.service.passes import Report
 from transfer.service.pipeline_admin import PipelineAdmin, PipelineSpec
 from transfer.service.pushes import PushReport, RecordPushes, StartPushExports
@@ -51,6 +52,7 @@ class UseCases:
     record_pushes: RecordPushes
     start_push_exports: StartPushExports
     dashboard: Dashboard
+    migrate: MigratePipeline | None = None  # `pipelines migrate`
 
 
 class TransferService:
@@ -140,6 +142,10 @@ class TransferService:
 
     def pipeline(self, kind: str) -> Pipeline:
         return self.use_cases.pipelines.pipeline(kind)
+
+    def migrate_pipeline(self, kind: str, to: str) -> Migration:
+        assert self.use_cases.migrate is not None, "assemble() wires it"
+        return self.use_cases.migrate(kind, to)
 
     # ---- the registry's resources, whoever made them (operators) ----
 
