@@ -97,9 +97,10 @@ class TokenEndpoint:
         self.signer = Signer()
 
     def host_identity(self) -> tuple[str, str, str]:
-        """(principal id, client id, resource id) of the identity the emulator's host has: stable for a
-        tenant, like the system-assigned identity of one function app."""
-        principal = str(uuid.uuid5(uuid.NAMESPACE_URL, f"emulator-host-principal/{self.config.tenant_id}"))
+        """(principal id, client id, resource id) of the identity the emulator's host has: the app's
+        (`app_principal_id`, printed as EMULATOR_APP_PRINCIPAL_ID: the principal ARM access rules and role
+        assignments name), like the system-assigned identity of one function app."""
+        principal = self.config.app_principal_id
         client = str(uuid.uuid5(uuid.NAMESPACE_URL, f"emulator-host-client/{self.config.tenant_id}"))
         site = (
             f"/subscriptions/{self.config.subscription_id}/resourcegroups/{self.config.resource_group}"
