@@ -49,6 +49,7 @@ from transfer.domain.records import (
     SasSecret,
     TagInfo,
 )
+from transfer.domain.referrers import Descriptor
 from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
 
 PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
@@ -442,6 +443,7 @@ class FakeRegistry(_Faults):
         self.pages_listed = 0
         self.denied: int | None = None
         self._pushes = 0
+        self.attached: dict[tuple[str, str], list[Descriptor]] = {}  # (repository, subject) -> referrers
 
     def retag(self, repository: str, tag: str, digest: str | None = None) -> str:
         """Point the tag at a new image (a fresh digest) or at `digest`; returns the digest."""
@@ -491,6 +493,22 @@ class FakeRegistry(_Faults):
             self._enter("digest", f"{repository}:{tag}")
             self._check(f"reading {repository}:{tag}")
             return self.content.get(repository, {}).get(tag)
+
+    def attach(self, repository: str, subject: str, artifact_type: str | None, name: str = "") -> str:
+        """A referrer of `subject` (a digest) in `repository`, as a signature or SBOM push adds one
+        (untagged); returns its digest."""
+        with self._lock:
+            self._pushes += 1
+            seed = f"{repository}@{subject}:{artifact_type}:{name}:{self._pushes}"
+            digest = "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
+            self.attached.setdefault((repository, subject), []).append(Descriptor(digest, artifact_type))
+            return digest
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor]:
+        with self._lock:
+            self._enter("referrers", f"{repository}@{digest}")
+            self._check(f"listing the referrers of {repository}@{digest}")
+            return list(self.attached.get((repository, digest), []))
 
 
 # ---- secrets -------------------------------------------------------------------------------------------

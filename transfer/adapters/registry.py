@@ -19,14 +19,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from transfer.adapters.sdk_errors import IGNORE, translated
-from transfer.domain.errors import AccessDenied
+from transfer.domain.errors import AccessDenied, TransferError
 from transfer.domain.records import TagInfo
+from transfer.domain.referrers import INDEX_MEDIA_TYPE, Descriptor, descriptors, fallback_tag, next_page
 
 if TYPE_CHECKING:
     from azure.containerregistry import ContainerRegistryClient
     from azure.core.credentials import TokenCredential
 
 PAGE_SIZE = 100
+MAX_PAGES = 20  # of one subject's referrers
 ROLE = "AcrPull"
 ROLE_HINT = (
     f"the app's identity needs {ROLE} on the registry (Container Registry Repository Reader where the "
@@ -99,3 +101,45 @@ class AzureRegistry:
         with self._call(f"reading {repository}:{tag}", absent_is_none=True) as call:
             properties = self._registry().get_tag_properties(repository, tag)
         return None if call.ignored else str(properties.digest)
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor]:
+        path: str | None = f"/v2/{repository}/referrers/{digest}"
+        found: list[Descriptor] = []
+        pages = 0
+        with self._call(f"listing the referrers of {repository}@{digest}"):
+            while path is not None and pages < MAX_PAGES:
+                response = self._get(path)
+                pages += 1
+                if response.status_code == 404 and pages == 1 and not _json(response):
+                    return self._fallback(repository, digest)  # a registry without the referrers API
+                response.raise_for_status()
+                found += _descriptors(response, f"{repository}@{digest}")
+                path = next_page(response.headers.get("Link"))
+        return found
+
+    def _fallback(self, repository: str, digest: str) -> list[Descriptor]:
+        response = self._get(f"/v2/{repository}/manifests/{fallback_tag(digest)}")
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return _descriptors(response, f"{repository}:{fallback_tag(digest)}")
+
+    def _get(self, path: str) -> Any:
+        """One GET through the client's pipeline (its token exchange), not retried: a 429 reaches the
+        caller with its Retry-After, to wait within its own budget."""
+        from azure.core.rest import HttpRequest
+
+        url = path if path.startswith("https://") or path.startswith("http://") else self._endpoint + path
+        request = HttpRequest("GET", url, headers={"Accept": INDEX_MEDIA_TYPE})
+        return self._registry()._client.send_request(request, retry_total=0)
+
+
+def _descriptors(response: Any, what: str) -> list[Descriptor]:
+    try:
+        return descriptors(response.json())
+    except ValueError:
+        raise TransferError(f"registry: the referrers of {what} are not an OCI image index") from None
+
+
+def _json(response: Any) -> bool:
+    return "json" in (response.headers.get("Content-Type") or "")

@@ -18,6 +18,7 @@ from transfer.domain.records import (
     SasSecret,
     TagInfo,
 )
+from transfer.domain.referrers import Descriptor
 from transfer.domain.runs import Run, RunKind, RunStatus
 
 MAX_TOP = 1000  # most runs one listing returns
@@ -212,6 +213,12 @@ class Registry(Protocol):
 
     def digest(self, repository: str, tag: str) -> str | None:
         """The digest `repository:tag` points at now; None when the tag or repository does not exist."""
+        ...
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor]:
+        """The manifests whose `subject` is `digest`, every page: from the referrers API, or, where the
+        registry lacks it, from the fallback tag `sha256-<hex>`; none when nothing refers to it. One call
+        is one ListReferrers request per page; a 429 is `Throttled` with its Retry-After, not retried."""
         ...
 
 

@@ -111,6 +111,7 @@ class Run:
     attempt: int = 1  # manual imports: which try of this blob version
     skipped_artifacts: tuple[str, ...] = ()  # asked for (the manifest) but not in importedArtifacts
     digests: tuple[tuple[str, str], ...] = ()  # export: (repo:tag, digest) as expanded, for the manifest
+    referrers: tuple[tuple[str, str, str], ...] = ()  # export: (repo@digest, artifactType, subject digest)
     manifest: str | None = None  # the manifest blob written beside the export / read for the import
     verification: Verification | None = None  # an import's: pending until it succeeds
     verification_detail: str | None = None  # what differs, or why it is unavailable

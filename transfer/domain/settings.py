@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from transfer.domain.errors import SettingsError
+from transfer.domain.referrers import ReferrerChoice
 from transfer.domain.settings_reader import Reader
 from transfer.domain.settings_table import DEFAULTS, RULES, SETTINGS
 from transfer.domain.settings_values import (
@@ -59,6 +60,7 @@ class Settings:
     registry_endpoint: str
     run_timeout_hours: int
     import_max_attempts: int
+    export_referrers: ReferrerChoice
 
     @property
     def credential_scope(self) -> str:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from transfer.domain.artifacts import parse_artifacts
 from transfer.domain.errors import InvalidInput
+from transfer.domain.referrers import ReferrerChoice
 from transfer.domain.settings_reader import Reader
 from transfer.domain.settings_values import (
     ACR_NAME,
@@ -48,6 +49,14 @@ def _artifacts(read: Reader, name: str) -> tuple[str, ...]:
     except InvalidInput as exc:
         read.problems.append(f"{exc.target}: {exc.message}")
         return ()
+
+
+def _referrers(read: Reader, name: str) -> ReferrerChoice:
+    try:
+        return ReferrerChoice.parse(read.get(name) or "all")
+    except ValueError as exc:
+        read.problems.append(f"{name}: {exc}")
+        return ReferrerChoice(None)
 
 
 def _secret_uri(read: Reader, name: str) -> str | None:
@@ -148,6 +157,15 @@ SETTINGS: tuple[Setting, ...] = (
         "most artifacts the selectors of one request may expand to (1-10000), before the incremental "
         "filter; more refuses the request. Exact references do not count",
         "500",
+    ),
+    Setting(
+        "TRANSFER_EXPORT_REFERRERS",
+        "export_referrers",
+        _referrers,
+        "which referrers of an exported image travel with it (signatures, SBOMs, attestations: manifests "
+        "whose `subject` is the image, found recursively): `all`, `none`, or a comma list of artifact types "
+        "(`application/vnd.cncf.notary.signature,application/spdx+json`)",
+        "all",
     ),
     Setting(
         "TRANSFER_REGISTRY_ENDPOINT",

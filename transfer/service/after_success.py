@@ -106,6 +106,7 @@ class WriteManifest:
             blob=run.blob,
             artifacts=run.artifacts,
             digests=self._digests(run),
+            referrers=run.referrers,
         )
 
     def _digests(self, run: Run) -> dict[str, str]:
@@ -205,9 +206,10 @@ class VerifyImport:
             for item in tags_to_check(manifest, imported):
                 assert item.tag is not None
                 digests[item.artifact] = self.registry.digest(item.repository, item.tag)
+            linked = _linked(self.registry, manifest)
         except TransferError as exc:
             return verify(manifest, imported, None, unreadable=exc.message), True
-        return verify(manifest, imported, digests), True
+        return verify(manifest, imported, digests, linked=linked), True
 
     def _manifest(self, name: str | None) -> Manifest | Outcome:
         """The blob's manifest, or why the verification is unavailable."""
@@ -226,6 +228,17 @@ class VerifyImport:
             return parse(data)
         except ValueError as exc:
             return Outcome(unavailable, f"{name} is not a manifest of this app: {exc}")
+
+
+def _linked(registry: Registry, manifest: Manifest) -> dict[str, bool]:
+    """Whether the target registry lists each referrer of the manifest under its subject: one
+    ListReferrers call per subject."""
+    listed: dict[tuple[str, str], set[str]] = {}
+    for referrer in manifest.referrers:
+        key = (referrer.repository, referrer.subject)
+        if key not in listed:
+            listed[key] = {d.digest for d in registry.referrers(*key)}
+    return {r.artifact: r.digest in listed[(r.repository, r.subject)] for r in manifest.referrers}
 
 
 class QueueCopy:

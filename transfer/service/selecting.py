@@ -25,8 +25,10 @@ from transfer.domain.errors import AccessDenied, InvalidInput, NotConfigured
 from transfer.domain.ports import ExportLedger, Registry
 from transfer.domain.records import LedgerEntry
 from transfer.domain.references import split_reference
+from transfer.domain.referrers import Referrer, group_split
 from transfer.domain.selectors import Selector, is_selector, matching_repositories, matching_tags
 from transfer.domain.settings import Settings
+from transfer.service.referrers import DiscoverReferrers
 
 log = logging.getLogger("transfer")
 
@@ -41,17 +43,32 @@ def ledger_key(artifact: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Selection:
-    artifacts: tuple[str, ...]  # to export, in order
+    artifacts: tuple[str, ...]  # to export, in order (each image followed by its referrers)
     digests: dict[str, str] = field(default_factory=dict)  # artifact -> digest read now, where known
     skipped: tuple[str, ...] = ()  # unchanged since a succeeded export (incremental)
     unmatched: tuple[str, ...] = ()  # selectors that matched nothing (not strict)
+    referrers: dict[str, Referrer] = field(default_factory=dict)  # referrer artifact -> what it is
+    groups: tuple[tuple[str, ...], ...] = ()  # the artifacts, an image with its referrers in one group
+
+    def runs(self, size: int) -> list[tuple[str, ...]]:
+        """The artifacts in runs of at most `size`, an image and its referrers together where they fit."""
+        return group_split(self.groups or [(a,) for a in self.artifacts], size)
 
 
 class Selecting:
-    def __init__(self, settings: Settings, registry: Registry | None, ledger: ExportLedger) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry | None,
+        ledger: ExportLedger,
+        discover: DiscoverReferrers | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.ledger = ledger
+        self.discover = (
+            discover if discover is not None else DiscoverReferrers(settings.export_referrers, registry)
+        )
 
     def _registry(self) -> Registry:
         if self.registry is None:
@@ -69,20 +86,47 @@ class Selecting:
     ) -> Selection:
         """`items` are parsed references and selectors (artifacts.parse_artifacts); `requested` is the
         list as given, so that an error names the selector's index in it."""
-        if not incremental and not any(is_selector(item) for item in items):
+        referring = self.discover.enabled
+        if not incremental and not referring and not any(is_selector(item) for item in items):
             return Selection(tuple(items))
         # An incremental export reads the ledgers while the registry lists the catalog and the tags.
         with ThreadPoolExecutor(max_workers=LEDGER_READERS) if incremental else nullcontext() as pool:
             ledgers = _Ledgers(self.ledger, pool)
             chosen, digests, unmatched = self._expand(items, strict, requested, target, ledgers)
-            skipped: list[str] = []
-            if incremental:
+            if incremental or referring:
                 self._read_exact_digests(chosen, digests)
-                skipped = self._unchanged(chosen, digests, ledgers)
-        left_out = set(skipped)
-        return Selection(
-            tuple(a for a in chosen if a not in left_out), digests, tuple(skipped), tuple(unmatched)
-        )
+            skipped = self._unchanged(chosen, digests, ledgers) if incremental else []
+            groups, referrers = self._referrers(chosen, digests, ledgers if incremental else None)
+        return _selection(groups, digests, skipped, unmatched, referrers)
+
+    def _referrers(
+        self, chosen: list[str], digests: dict[str, str], ledgers: _Ledgers | None
+    ) -> tuple[list[tuple[str, ...]], dict[str, Referrer]]:
+        """Each chosen image followed by its referrers that travel (discover.py); an incremental export
+        leaves out those the ledger holds (exported before), so a signature added later travels alone."""
+        if not self.discover.enabled:
+            return [(a,) for a in chosen], {}
+        subjects = [(a, digests[a]) for a in chosen if a in digests]
+        try:
+            found = self.discover(subjects).found
+        except AccessDenied as exc:
+            log.warning("export without referrers: %s", exc.message)
+            return [(a,) for a in chosen], {}
+        referrers: dict[str, Referrer] = {}
+        groups = []
+        for artifact in chosen:
+            group = [artifact]
+            for referrer in found.get(artifact, []):
+                if referrer.artifact in referrers or referrer.artifact in chosen:
+                    continue
+                repository, reference = ledger_key(referrer.artifact)
+                if ledgers is not None and reference in ledgers.of(repository):
+                    continue
+                referrers[referrer.artifact] = referrer
+                digests[referrer.artifact] = referrer.digest
+                group.append(referrer.artifact)
+            groups.append(tuple(group))
+        return groups, referrers
 
     def _expand(
         self, items: Sequence[str], strict: bool, requested: Sequence[Any], target: str, ledgers: _Ledgers
@@ -134,6 +178,20 @@ class Selecting:
             if entry is not None and entry.digest == digest:
                 skipped.append(artifact)
         return skipped
+
+
+def _selection(
+    groups: list[tuple[str, ...]],
+    digests: dict[str, str],
+    skipped: list[str],
+    unmatched: list[str],
+    referrers: dict[str, Referrer],
+) -> Selection:
+    """The groups without the skipped artifacts (a skipped image's new referrers still travel)."""
+    left_out = set(skipped)
+    kept = [rest for group in groups if (rest := tuple(a for a in group if a not in left_out))]
+    chosen = tuple(a for group in kept for a in group)
+    return Selection(chosen, digests, tuple(skipped), tuple(unmatched), referrers, tuple(kept))
 
 
 class _Ledgers:

@@ -93,8 +93,13 @@ def test_a_succeeded_export_writes_its_manifest_beside_the_blob(world: World) ->
     ]
     assert world.writer.auth[run.manifest] == "identity"  # a ManagedIdentity export pipeline
     assert world.source.blobs[run.manifest].metadata == {}  # no category: the source trigger ignores it
-    # only the digests read at the start go into the ledger
-    assert sorted(world.state.ledger) == [("team/api", "v1.0"), ("team/api", "v1.1")]
+    # only the digests read at the start go into the ledger (exact references' too: referrers are looked for)
+    assert sorted(world.state.ledger) == [
+        ("base", f"@sha256:{'c' * 64}"),
+        ("samples/hello", "v1"),
+        ("team/api", "v1.0"),
+        ("team/api", "v1.1"),
+    ]
 
 
 def test_the_manifest_is_written_once_the_run_succeeded_and_never_for_a_failed_one(world: World) -> None:

@@ -54,7 +54,8 @@ def test_a_selector_expands_by_repository_then_tag_with_its_digests(world: World
     assert world.stored_run(run.id).digests == run.digests
 
 
-def test_exact_references_pass_through_beside_selectors_without_a_data_plane_call(world: World) -> None:
+def test_exact_references_pass_without_a_data_plane_call_when_no_referrers_travel() -> None:
+    world = seeded(TRANSFER_EXPORT_REFERRERS="none")
     [run] = world.service.start_export(
         ["samples/hello:v1", "team/tools/**:*", "team/web:v3"], Trigger.HTTP
     ).runs
