@@ -155,6 +155,7 @@ def _reconciling(
         VerifyImport,
         WriteManifest,
     )
+    from transfer.service.blob_finding import FindManifest
     from transfer.service.cleanup import Cleanup, DeleteRun, DeleteRunResources
     from transfer.service.copy_step import CopyStep
     from transfer.service.reconcile import Reconcile, ReconcileRun
@@ -164,7 +165,7 @@ def _reconciling(
         [
             WriteManifest(settings, ports.blob_writer, pipelines, ports.registry, clock),
             RecordLedger(ports.state),
-            VerifyImport(ports.blobs, ports.registry),
+            VerifyImport(ports.blobs, ports.registry, FindManifest(ports.blobs)),
             QueueCopy(settings),
         ]
     )

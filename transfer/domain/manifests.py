@@ -93,12 +93,18 @@ class Manifest:
     artifacts: tuple[ManifestArtifact, ...]
     pipeline_run_id: str | None = None
     referrers: tuple[ManifestReferrer, ...] = ()
+    catalog_digest: str | None = None  # the export run's response.catalogDigest
+
+    @property
+    def artifact_set(self) -> frozenset[str]:
+        return frozenset(a.artifact for a in self.artifacts)
 
     def encode(self) -> bytes:
         body = {
             "format": FORMAT,
             "runId": self.run_id,
             "pipelineRunId": self.pipeline_run_id,
+            "catalogDigest": self.catalog_digest,
             "sourceRegistry": self.source_registry,
             "exportedAt": _iso(self.exported_at),
             "blob": self.blob,
@@ -122,6 +128,7 @@ def build(
     artifacts: Sequence[str],
     digests: Mapping[str, str],
     referrers: Sequence[tuple[str, str, str]] = (),
+    catalog_digest: str | None = None,
 ) -> Manifest:
     """The manifest of an export run: its artifacts in order, each with the digest known for it (a digest
     reference carries its own)."""
@@ -130,7 +137,9 @@ def build(
         repository, tag, own = split_reference(artifact)
         items.append(ManifestArtifact(artifact, repository, tag, own or digests.get(artifact)))
     found = tuple(ManifestReferrer(a, t or None, subject) for a, t, subject in referrers)
-    return Manifest(run_id, source_registry, exported_at, blob, tuple(items), pipeline_run_id, found)
+    return Manifest(
+        run_id, source_registry, exported_at, blob, tuple(items), pipeline_run_id, found, catalog_digest
+    )
 
 
 def _text(body: Mapping[str, Any], key: str, *, optional: bool = False) -> str | None:
@@ -161,7 +170,15 @@ def parse(data: bytes) -> Manifest:
         artifacts=tuple(_artifact(index, item) for index, item in enumerate(items)),
         pipeline_run_id=_text(body, "pipelineRunId", optional=True),
         referrers=_referrers(body.get("referrers", [])),
+        catalog_digest=_catalog_digest(body),
     )
+
+
+def _catalog_digest(body: Mapping[str, Any]) -> str | None:
+    digest = _text(body, "catalogDigest", optional=True)
+    if digest is not None and not _DIGEST.fullmatch(digest):
+        raise ValueError("catalogDigest is not sha256:<64 hex>")
+    return digest
 
 
 def _referrers(items: Any) -> tuple[ManifestReferrer, ...]:

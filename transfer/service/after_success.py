@@ -107,6 +107,7 @@ class WriteManifest:
             artifacts=run.artifacts,
             digests=self._digests(run),
             referrers=run.referrers,
+            catalog_digest=run.catalog_digest,
         )
 
     def _digests(self, run: Run) -> dict[str, str]:
@@ -167,15 +168,21 @@ class VerifyImport:
     domain/manifests.py decides); whatever cannot be read makes the verification `unavailable`, never an
     error. A failed verification is also the run's warning (health and the run list show it)."""
 
-    def __init__(self, blobs: BlobStore | None, registry: Registry | None) -> None:
+    def __init__(
+        self,
+        blobs: BlobStore | None,
+        registry: Registry | None,
+        find: Callable[[Run], str | None] | None = None,
+    ) -> None:
         self.blobs = blobs
         self.registry = registry
+        self.find = find  # the manifest of a run that names no blob (blob_finding.py)
 
     def applies(self, run: Run) -> bool:
         return run.kind is RunKind.IMPORT
 
     def __call__(self, run: Run) -> Run:
-        name = manifest_name(run.blob) if run.blob else None
+        name = manifest_name(run.blob) if run.blob else (self.find(run) if self.find else None)
         outcome, read = self._verify(run, name)
         after = run.verified(outcome.verification, outcome.detail, outcome.skipped, name if read else None)
         context = {
@@ -215,7 +222,11 @@ class VerifyImport:
         """The blob's manifest, or why the verification is unavailable."""
         unavailable = Verification.UNAVAILABLE
         if name is None:
-            return Outcome(unavailable, "the run names no blob (the source trigger's runs may not)")
+            return Outcome(
+                unavailable,
+                "the run names no blob (the source trigger's runs may not) and no manifest in the watched "
+                "container matches its catalogDigest or importedArtifacts",
+            )
         if self.blobs is None:
             return Outcome(unavailable, "this instance watches no container")
         try:
