@@ -784,3 +784,28 @@ class FakeResourceManager(_Faults):
             return [
                 copy.deepcopy(body) for key, body in sorted(self.resources.items()) if key.startswith(prefix)
             ]
+
+
+# ---- manifest signing ----------------------------------------------------------------------------------
+
+
+class FakeSigner(_Faults):
+    """Like KeyVaultSigner with a local EC P-256 key: the DER ECDSA-SHA256 signature of the data.
+    `public_pem` is what the target side is configured with."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        super().__init__()
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.public_pem = (
+            self._key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+        )
+
+    def sign(self, data: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self._enter("sign")
+        return bytes(self._key.sign(data, ec.ECDSA(hashes.SHA256())))

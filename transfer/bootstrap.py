@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # the service and its use cases load on the first invocation,
         BlobCopier,
         BlobStore,
         BlobWriter,
+        ManifestSigner,
+        ManifestVerifier,
         Registry,
         ResourceManager,
         SecretReader,
@@ -59,6 +61,8 @@ class Ports:
     secrets: SecretReader | None = None
     registry: Registry | None = None  # the registry's data plane
     blob_writer: BlobWriter | None = None  # manifests beside exported blobs (the source side)
+    signer: ManifestSigner | None = None  # signs them (TRANSFER_MANIFEST_SIGNING_KEY)
+    verifier: ManifestVerifier | None = None  # checks them on the target side (TRANSFER_MANIFEST_VERIFY_KEY)
 
 
 def assemble(
@@ -163,14 +167,14 @@ def _reconciling(
 
     after_success = AfterSuccess(
         [
-            WriteManifest(settings, ports.blob_writer, pipelines, ports.registry, clock),
+            WriteManifest(settings, ports.blob_writer, pipelines, ports.registry, clock, ports.signer),
             RecordLedger(ports.state),
-            VerifyImport(ports.blobs, ports.registry, FindManifest(ports.blobs)),
+            VerifyImport(ports.blobs, ports.registry, FindManifest(ports.blobs), ports.verifier),
             QueueCopy(settings),
         ]
     )
     reconcile_run = ReconcileRun(settings, ports.arm, ports.arm, pipelines, lifecycle, after_success, clock)
-    copies = CopyStep(ports.copier, pipelines, lifecycle, clock)
+    copies = CopyStep(ports.copier, pipelines, lifecycle, clock, signed=ports.signer is not None)
     adopt = AdoptSourceRuns(
         settings, ports.arm, ports.state, ports.state, pipelines, after_success, memory, clock
     )
@@ -211,6 +215,7 @@ def real_ports(settings: Settings) -> Ports:
     from transfer.adapters.credentials import make_credential
     from transfer.adapters.keyvault import KeyVaultSecretReader
     from transfer.adapters.registry import AzureRegistry
+    from transfer.adapters.signing import KeyVaultSigner, PublicKeyVerifier
     from transfer.adapters.state import TableStateStore
     from transfer.adapters.templates import FileTemplates
 
@@ -240,6 +245,8 @@ def real_ports(settings: Settings) -> Ports:
             settings.registry_endpoint, credential, audience=settings.cloud.registry_audience
         ),
         blob_writer=AzureBlobWriter(credential) if settings.export_pipeline else None,
+        signer=KeyVaultSigner(key, credential) if (key := settings.manifest_signing_key) else None,
+        verifier=PublicKeyVerifier(public) if (public := settings.manifest_verify_key) else None,
     )
 
 

@@ -24,6 +24,8 @@ from transfer.domain.references import split_reference
 
 FORMAT = "acr-transfer-manifest/v1"
 SUFFIX = ".manifest.json"
+SIGNATURE_SUFFIX = ".sig"  # <blob>.manifest.json.sig: the manifest's signature (transfer/adapters/signing.py)
+MAX_SIGNATURE_BYTES = 16 * 1024
 CONTENT_TYPE = "application/json"
 MAX_BYTES = 4 * 1024 * 1024  # far above 1000 artifacts; a larger blob of that name is not ours
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
@@ -40,9 +42,14 @@ def manifest_name(blob: str) -> str:
     return blob + SUFFIX
 
 
+def signature_name(manifest: str) -> str:
+    return manifest + SIGNATURE_SUFFIX
+
+
 def is_manifest(name: str) -> bool:
-    """A manifest beside a transfer blob, never a transfer blob itself."""
-    return name.endswith(SUFFIX) and len(name) > len(SUFFIX)
+    """A manifest (or its signature) beside a transfer blob, never a transfer blob itself."""
+    bare = name.removesuffix(SIGNATURE_SUFFIX)
+    return bare.endswith(SUFFIX) and len(bare) > len(SUFFIX)
 
 
 @dataclass(frozen=True)

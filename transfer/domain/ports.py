@@ -222,6 +222,22 @@ class Registry(Protocol):
         ...
 
 
+class ManifestSigner(Protocol):
+    """Signs a manifest's bytes with a key that never leaves its vault (TRANSFER_MANIFEST_SIGNING_KEY)."""
+
+    def sign(self, data: bytes) -> bytes:
+        """The signature file's bytes (docs/supply-chain.md: what `openssl dgst -verify` takes)."""
+        ...
+
+
+class ManifestVerifier(Protocol):
+    """Checks a manifest's signature with the configured public key (TRANSFER_MANIFEST_VERIFY_KEY)."""
+
+    def problem(self, data: bytes, signature: bytes) -> str | None:
+        """None when the signature is right; otherwise why not."""
+        ...
+
+
 class BlobCopier(Protocol):
     """Server-side copy of an exported blob into the copy target container."""
 

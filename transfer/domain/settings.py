@@ -61,6 +61,8 @@ class Settings:
     run_timeout_hours: int
     import_max_attempts: int
     export_referrers: ReferrerChoice
+    manifest_signing_key: str | None
+    manifest_verify_key: str | None
 
     @property
     def credential_scope(self) -> str:

@@ -23,6 +23,7 @@ from transfer.domain.settings_values import (
     CLOUDS,
     CONTAINER,
     GUID,
+    KEY_ID_PATH,
     RESOURCE_GROUP,
     SECRET_URI_PATH,
     Cloud,
@@ -57,6 +58,23 @@ def _referrers(read: Reader, name: str) -> ReferrerChoice:
     except ValueError as exc:
         read.problems.append(f"{name}: {exc}")
         return ReferrerChoice(None)
+
+
+def _key_id(read: Reader, name: str) -> str | None:
+    value = read.url(name)
+    if value and not KEY_ID_PATH.fullmatch(urlsplit(value).path):
+        read.problems.append(f"{name} must be a Key Vault key identifier (https://VAULT/keys/NAME[/VERSION])")
+    return value
+
+
+def _public_key(read: Reader, name: str) -> str | None:
+    value = read.get(name)
+    if value is None:
+        return None
+    text = value.strip()
+    if not (text.startswith("-----BEGIN PUBLIC KEY-----") or (text.startswith("{") and '"kty"' in text)):
+        read.problems.append(f"{name} must be a PEM public key (-----BEGIN PUBLIC KEY-----) or a public JWK")
+    return text
 
 
 def _secret_uri(read: Reader, name: str) -> str | None:
@@ -166,6 +184,21 @@ SETTINGS: tuple[Setting, ...] = (
         "whose `subject` is the image, found recursively): `all`, `none`, or a comma list of artifact types "
         "(`application/vnd.cncf.notary.signature,application/spdx+json`)",
         "all",
+    ),
+    Setting(
+        "TRANSFER_MANIFEST_SIGNING_KEY",
+        "manifest_signing_key",
+        _key_id,
+        "Key Vault key (`https://VAULT/keys/NAME[/VERSION]`, EC or RSA) that signs each manifest on the "
+        "export side (the app's identity needs `Key Vault Crypto User`; the key never leaves the vault); "
+        "unset: manifests are not signed",
+    ),
+    Setting(
+        "TRANSFER_MANIFEST_VERIFY_KEY",
+        "manifest_verify_key",
+        _public_key,
+        "the public key (PEM or JWK) that must have signed every manifest on the target side; set, an "
+        "unsigned or tampered manifest fails verification",
     ),
     Setting(
         "TRANSFER_REGISTRY_ENDPOINT",

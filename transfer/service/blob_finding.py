@@ -8,7 +8,7 @@ import logging
 from datetime import timedelta
 
 from transfer.domain.errors import TransferError
-from transfer.domain.manifests import MAX_BYTES, Manifest, is_manifest, parse
+from transfer.domain.manifests import MAX_BYTES, SUFFIX, Manifest, parse
 from transfer.domain.matching import matching_blob
 from transfer.domain.ports import BlobStore
 from transfer.domain.runs import Run
@@ -37,7 +37,7 @@ class FindManifest:
 
     def _candidates(self, blobs: BlobStore, run: Run) -> list[tuple[str, Manifest]]:
         before = run.created_at + CLOCK_SLACK
-        listed = [b for b in blobs.list_blobs() if is_manifest(b.name) and b.last_modified <= before]
+        listed = [b for b in blobs.list_blobs() if b.name.endswith(SUFFIX) and b.last_modified <= before]
         listed.sort(key=lambda b: b.last_modified, reverse=True)
         found = []
         for blob in listed[:MAX_CANDIDATES]:
