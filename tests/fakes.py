@@ -444,6 +444,7 @@ class FakeRegistry(_Faults):
         self.denied: int | None = None
         self._pushes = 0
         self.attached: dict[tuple[str, str], list[Descriptor]] = {}  # (repository, subject) -> referrers
+        self.documents: dict[str, dict[str, Any]] = {}  # digest -> manifest (default: one small layer)
 
     def retag(self, repository: str, tag: str, digest: str | None = None) -> str:
         """Point the tag at a new image (a fresh digest) or at `digest`; returns the digest."""
@@ -503,6 +504,50 @@ class FakeRegistry(_Faults):
             digest = "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
             self.attached.setdefault((repository, subject), []).append(Descriptor(digest, artifact_type))
             return digest
+
+    def push_image(
+        self, repository: str, tag: str, layer_sizes: Sequence[int], *, foreign: bool = False
+    ) -> str:
+        """An image whose manifest has layers of these sizes (foreign ones carry urls); its digest."""
+        digest = self.retag(repository, tag)
+        layers = [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "size": size,
+                "digest": f"sha256:{i:064x}",
+            }
+            for i, size in enumerate(layer_sizes)
+        ]
+        if foreign:
+            layers[-1] = {**layers[-1], "urls": ["https://example.invalid/layer"]}
+        with self._lock:
+            self.documents[digest] = {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "layers": layers,
+            }
+        return digest
+
+    def push_index(self, repository: str, tag: str, platforms: Sequence[Sequence[int]]) -> str:
+        """A multi-platform index whose platforms' images have layers of these sizes; its digest."""
+        children = [self.push_image(repository, f"{tag}-p{i}", sizes) for i, sizes in enumerate(platforms)]
+        digest = self.retag(repository, tag)
+        with self._lock:
+            for i in range(len(platforms)):
+                self.content[repository].pop(f"{tag}-p{i}")
+            self.documents[digest] = {
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [{"digest": child} for child in children],
+            }
+        return digest
+
+    def manifest(self, repository: str, digest: str) -> dict[str, Any] | None:
+        with self._lock:
+            self._enter("manifest", f"{repository}@{digest}")
+            self._check(f"reading the manifest of {repository}@{digest}")
+            if digest in self.documents:
+                return self.documents[digest]
+            known = any(digest in tags.values() for tags in self.content.values())
+            return {"layers": [{"size": 1024, "digest": digest}]} if known else None
 
     def referrers(self, repository: str, digest: str) -> list[Descriptor]:
         with self._lock:

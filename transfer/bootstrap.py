@@ -79,12 +79,14 @@ def assemble(
     lifecycle = RunLifecycle(
         settings, ports.state, ports.arm, ports.templates, memory, clock, token or random_token
     )
-    start_export, scheduled_export, start_import = _starting(settings, ports, pipelines, lifecycle, clock)
+    start_export, scheduled_export, start_import = _starting(
+        settings, ports, pipelines, lifecycle, clock, memory
+    )
     handle_blob, sweep, diagnose_blob = _watching(settings, ports, pipelines, lifecycle, memory, clock)
     reconcile, reconcile_run, cleanup, delete_run = _reconciling(
         settings, ports, pipelines, lifecycle, memory, clock
     )
-    reads, health, pipeline_admin, inventory = _operating(settings, ports, pipelines, clock)
+    reads, health, pipeline_admin, inventory = _operating(settings, ports, pipelines, clock, memory)
     use_cases = UseCases(
         start_export=start_export,
         scheduled_export=scheduled_export,
@@ -105,7 +107,12 @@ def assemble(
 
 
 def _starting(
-    settings: Settings, ports: Ports, pipelines: Pipelines, lifecycle: RunLifecycle, clock: Clock
+    settings: Settings,
+    ports: Ports,
+    pipelines: Pipelines,
+    lifecycle: RunLifecycle,
+    clock: Clock,
+    memory: WorkerMemory,
 ) -> tuple[StartExport, ScheduledExport, StartImport]:
     from transfer.service.exports import ScheduledExport, StartExport
     from transfer.service.imports import StartImport
@@ -113,7 +120,7 @@ def _starting(
     from transfer.service.selecting import Selecting
 
     requests = IdempotentRequests(ports.state, ports.state, lifecycle.new_id, clock)
-    selecting = Selecting(settings, ports.registry, ports.state)
+    selecting = Selecting(settings, ports.registry, ports.state, memory=memory, clock=clock)
     start_export = StartExport(settings, pipelines, selecting, requests, lifecycle, ports.state)
     return (
         start_export,
@@ -188,7 +195,7 @@ def _reconciling(
 
 
 def _operating(
-    settings: Settings, ports: Ports, pipelines: Pipelines, clock: Clock
+    settings: Settings, ports: Ports, pipelines: Pipelines, clock: Clock, memory: WorkerMemory
 ) -> tuple[ReadRuns, Health, PipelineAdmin, Inventory]:
     from transfer.service.health import Health
     from transfer.service.inventory import Inventory
@@ -198,7 +205,7 @@ def _operating(
     arm, state = ports.arm, ports.state
     return (
         ReadRuns(state),
-        Health(settings, state, state, ports.blobs, arm, arm, arm, pipelines, clock),
+        Health(settings, state, state, ports.blobs, arm, arm, arm, pipelines, clock, memory),
         PipelineAdmin(settings, arm, ports.templates, pipelines),
         Inventory(settings, arm, arm, state, pipelines),
     )

@@ -209,3 +209,31 @@ def test_a_listreferrers_429_is_throttled_with_its_retry_after_not_retried(
     assert caught.value.retry_after is not None
     assert 0 < caught.value.retry_after <= 30
     assert admin.registry_throttles(name)["throttled"] == 1  # one request: the adapter does not retry
+
+
+def test_a_manifest_is_read_by_digest_and_an_unknown_digest_has_none(registry_world: RegistryWorld) -> None:
+    image = registry_world.digests()["team/api:v1.0"]
+    document = registry_world.registry.manifest("team/api", image)
+    assert document is not None
+    assert isinstance(document.get("layers"), list)
+    assert all(isinstance(layer.get("size"), int) for layer in document["layers"])
+    assert registry_world.registry.manifest("team/api", "sha256:" + "0" * 64) is None
+
+
+@pytest.mark.emulator
+@pytest.mark.azurite
+def test_the_preflight_reads_declared_sizes_foreign_layers_and_index_platforms(
+    registry_world: RegistryWorld,
+) -> None:
+    from transfer.domain.preflight import LAYER_LIMIT, facts
+
+    if registry_world.admin is None:
+        pytest.skip("the emulator's registry only")
+    admin, name, registry = registry_world.admin, registry_world.name, registry_world.registry
+    big = admin.add_image(name, "team/big", "v1", [1024, LAYER_LIMIT + 1])["digest"]
+    assert facts(registry.manifest("team/big", big) or {}).oversized[0][1] == LAYER_LIMIT + 1
+    index = admin.add_index(
+        name, "team/multi", "v1", platforms=[{"os": "linux", "architecture": "amd64", "layerSizes": [10]}]
+    )
+    children = facts(registry.manifest("team/multi", index["digest"]) or {}).children
+    assert children == tuple(m["digest"] for m in index["manifests"])

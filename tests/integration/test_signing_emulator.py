@@ -5,6 +5,7 @@ JWK Key Vault shows or its PEM; and the openssl command docs/supply-chain.md giv
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -94,8 +95,8 @@ def test_the_documented_openssl_command_verifies_a_signed_manifest(
     (tmp_path / "BLOB.manifest.json.sig").write_bytes(KeyVaultSigner(key.id, credential).sign(MANIFEST))
     (tmp_path / "public.pem").write_text(public_pem(jwk_of(key)))
     [command] = re.findall(r"```sh\n(openssl dgst[^\n]+)\n```", DOC.read_text())
-    done = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, check=False)
+    done = subprocess.run(shlex.split(command), cwd=tmp_path, capture_output=True, text=True, check=False)
     assert done.stdout.strip() == "Verified OK", done.stderr
     (tmp_path / "BLOB.manifest.json").write_bytes(MANIFEST.replace(b"nightly", b"nightlx"))
-    done = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, check=False)
+    done = subprocess.run(shlex.split(command), cwd=tmp_path, capture_output=True, text=True, check=False)
     assert done.returncode != 0

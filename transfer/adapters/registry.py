@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 
 PAGE_SIZE = 100
 MAX_PAGES = 20  # of one subject's referrers
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    )
+)
 ROLE = "AcrPull"
 ROLE_HINT = (
     f"the app's identity needs {ROLE} on the registry (Container Registry Repository Reader where the "
@@ -102,6 +110,20 @@ class AzureRegistry:
             properties = self._registry().get_tag_properties(repository, tag)
         return None if call.ignored else str(properties.digest)
 
+    def manifest(self, repository: str, digest: str) -> dict[str, Any] | None:
+        with self._call(f"reading the manifest of {repository}@{digest}"):
+            response = self._get(f"/v2/{repository}/manifests/{digest}", accept=MANIFEST_TYPES)
+            if response.status_code == 404:
+                return None
+            response.raise_for_status()
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+        if not isinstance(body, dict):
+            raise TransferError(f"registry: the manifest of {repository}@{digest} is not JSON")
+        return body
+
     def referrers(self, repository: str, digest: str) -> list[Descriptor]:
         path: str | None = f"/v2/{repository}/referrers/{digest}"
         found: list[Descriptor] = []
@@ -124,13 +146,13 @@ class AzureRegistry:
         response.raise_for_status()
         return _descriptors(response, f"{repository}:{fallback_tag(digest)}")
 
-    def _get(self, path: str) -> Any:
+    def _get(self, path: str, accept: str = INDEX_MEDIA_TYPE) -> Any:
         """One GET through the client's pipeline (its token exchange), not retried: a 429 reaches the
         caller with its Retry-After, to wait within its own budget."""
         from azure.core.rest import HttpRequest
 
         url = path if path.startswith("https://") or path.startswith("http://") else self._endpoint + path
-        request = HttpRequest("GET", url, headers={"Accept": INDEX_MEDIA_TYPE})
+        request = HttpRequest("GET", url, headers={"Accept": accept})
         return self._registry()._client.send_request(request, retry_total=0)
 
 

@@ -215,6 +215,10 @@ class Registry(Protocol):
         """The digest `repository:tag` points at now; None when the tag or repository does not exist."""
         ...
 
+    def manifest(self, repository: str, digest: str) -> dict[str, Any] | None:
+        """The manifest or index document at `digest` (its JSON); None when there is none."""
+        ...
+
     def referrers(self, repository: str, digest: str) -> list[Descriptor]:
         """The manifests whose `subject` is `digest`, every page: from the referrers API, or, where the
         registry lacks it, from the fallback tag `sha256-<hex>`; none when nothing refers to it. One call

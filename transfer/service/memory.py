@@ -22,3 +22,4 @@ class WorkerMemory:
     reconcile_cursor: str | None = None  # the last run the previous reconcile pass reached
     sweep_cursor: str | None = None  # the last blob the previous sweep reached
     evidence: tuple[datetime, list[SourceTriggerRun]] | None = None  # source-trigger runs, read at
+    preflight: dict[str, tuple[datetime, str]] = field(default_factory=dict)  # refused / flagged, why

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from transfer.domain.errors import AccessDenied, InvalidInput, NotConfigured
@@ -28,6 +29,8 @@ from transfer.domain.references import split_reference
 from transfer.domain.referrers import Referrer, group_split
 from transfer.domain.selectors import Selector, is_selector, matching_repositories, matching_tags
 from transfer.domain.settings import Settings
+from transfer.service.memory import WorkerMemory
+from transfer.service.preflight import Preflight
 from transfer.service.referrers import DiscoverReferrers
 
 log = logging.getLogger("transfer")
@@ -62,10 +65,15 @@ class Selecting:
         registry: Registry | None,
         ledger: ExportLedger,
         discover: DiscoverReferrers | None = None,
+        *,
+        memory: WorkerMemory | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.ledger = ledger
+        self.memory = memory or WorkerMemory()
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.discover = (
             discover if discover is not None else DiscoverReferrers(settings.export_referrers, registry)
         )
@@ -87,17 +95,52 @@ class Selecting:
         """`items` are parsed references and selectors (artifacts.parse_artifacts); `requested` is the
         list as given, so that an error names the selector's index in it."""
         referring = self.discover.enabled
-        if not incremental and not referring and not any(is_selector(item) for item in items):
+        preflight = self.registry is not None
+        if not (incremental or referring or preflight) and not any(is_selector(item) for item in items):
             return Selection(tuple(items))
         # An incremental export reads the ledgers while the registry lists the catalog and the tags.
         with ThreadPoolExecutor(max_workers=LEDGER_READERS) if incremental else nullcontext() as pool:
             ledgers = _Ledgers(self.ledger, pool)
             chosen, digests, unmatched = self._expand(items, strict, requested, target, ledgers)
-            if incremental or referring:
-                self._read_exact_digests(chosen, digests)
+            self._read_exact_digests(chosen, digests)
             skipped = self._unchanged(chosen, digests, ledgers) if incremental else []
             groups, referrers = self._referrers(chosen, digests, ledgers if incremental else None)
+            left_out = self._preflight(chosen, digests, skipped, ledgers, strict, requested, target)
+        groups = [group for group in groups if group[0] not in left_out]
         return _selection(groups, digests, skipped, unmatched, referrers)
+
+    def _preflight(
+        self,
+        chosen: list[str],
+        digests: dict[str, str],
+        skipped: list[str],
+        ledgers: _Ledgers,
+        strict: bool,
+        requested: Sequence[Any],
+        target: str,
+    ) -> set[str]:
+        """The images refused (a layer over 8 GB): a request is refused naming the first, the schedule
+        leaves them out; foreign layers are flagged. Logged, and shown by health."""
+        if self.registry is None:
+            return set()
+        left = set(skipped)
+        images = [(a, digests[a]) for a in chosen if a in digests and a not in left]
+        try:
+            verdict = Preflight(self.registry)(images, ledgers.holds)
+        except AccessDenied as exc:
+            log.warning("export without pre-flight: %s", exc.message)
+            return set()
+        now = self.clock()
+        for artifact, why in {**verdict.flagged, **verdict.refused}.items():
+            self.memory.preflight[artifact] = (now, why)
+            log.warning("pre-flight: %s: %s", artifact, why, extra={"event": "export.preflight"})
+        if strict and verdict.refused:
+            artifact, why = next(iter(verdict.refused.items()))
+            index = next((i for i, raw in enumerate(requested) if raw == artifact), None)
+            raise InvalidInput(
+                f"{artifact}: {why}", target=f"{target}[{index}]" if index is not None else target
+            )
+        return set(verdict.refused)
 
     def _referrers(
         self, chosen: list[str], digests: dict[str, str], ledgers: _Ledgers | None
@@ -212,6 +255,10 @@ class _Ledgers:
     def prefetch(self, repository: str) -> None:
         if self.pool is not None and repository not in self.reads and self._covering(repository) is None:
             self.reads[repository] = self.pool.submit(self.ledger.exported, repository)
+
+    def holds(self, repository: str, digest: str) -> bool:
+        """A run that succeeded exported `digest` from `repository` (under any tag, or by digest)."""
+        return any(entry.digest == digest for entry in self.of(repository).values())
 
     def of(self, repository: str) -> dict[str, LedgerEntry]:
         covering = self._covering(repository)
