@@ -17,6 +17,8 @@ import azure.functions as func
 
 from demo import stack as demo_stack
 from demo.stack import Stack
+from demo.supply_chain import REPOSITORIES as SUPPLY_CHAIN_REPOSITORIES
+from demo.supply_chain import supply_chain
 from transfer import bootstrap
 from transfer.domain.runs import Run
 from transfer.domain.settings import Settings, load_settings
@@ -227,6 +229,7 @@ def _story(story: Story, stack: Stack) -> None:
     )
 
     _selectors_and_manifests(story, stack, source, target, app)
+    supply_chain(story, stack, source, target, app, _reconcile_until, _imported_and_verified, _manifest)
     _aged_blob_refreshed(story, stack, source, target, app)
 
     story.step("Move the clock 61 days on; export again: the blob arrives too old for the source trigger")
@@ -295,11 +298,16 @@ def _story(story: Story, stack: Stack) -> None:
             row = f"{run['id']}  {run['kind']:6}  {run['trigger']:8} {run['status']:9}"
             verified = f" verification={run['verification']}" if run["verification"] else ""
             story.say(f"  {row} cleanedUp={run['cleanedUp']}{verified}")
+    imports = [r for r in target.service.list_runs(kind="import") if r.status.value == "Succeeded"]
+    story.check(
+        all(r.verification in ("passed", "failed") for r in imports),
+        f"each of the {len(imports)} imports that succeeded was verified: passed or failed, none unavailable",
+    )
     content = admin.registry_content(demo_stack.TARGET_REGISTRY)
     hello = sorted(_tags(admin, "samples/hello-world"))
     story.say(f"target registry: {len(content)} repositories, e.g. samples/hello-world tags {hello}")
     story.check(
-        len(content) == len(SAMPLES) + len(TEAM) + len(BULK)
+        len(content) == len(SAMPLES) + len(TEAM) + len(BULK) + len(SUPPLY_CHAIN_REPOSITORIES)
         and _tags(admin, "samples/hello-world") == {"v1", "v2"},
         "the target registry holds everything exported",
     )
