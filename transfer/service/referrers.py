@@ -4,7 +4,9 @@ export path calls with the images it is about to export (selectors, exact refere
 Each subject costs one ListReferrers call (a page each); nothing else is read. ACR publishes a limit of
 1,000 ListReferrers calls a minute per identity: the discovery keeps under it on its own (a worker's
 calls in the last minute are counted), and a 429 is waited out by its Retry-After while that fits the
-discovery's time budget, else it goes up as `Throttled` (the request answers 429, the schedule retries).
+discovery's time budget. Past the budget the discovery stops and says which images it did not look at:
+their images are exported all the same, and the next incremental export looks again (the ledger knows
+which referrers went), so a large selector is covered over a few occurrences instead of failing.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Discovery:
     found: dict[str, list[Referrer]] = field(default_factory=dict)
     calls: int = 0
     waited: float = 0.0
+    unchecked: list[str] = field(default_factory=list)  # subjects not looked at: the budget ran out
+    stopped: str | None = None  # why
 
 
 class DiscoverReferrers:
@@ -70,21 +74,34 @@ class DiscoverReferrers:
             raise NotConfigured("this instance reads no registry data plane (TRANSFER_REGISTRY_ENDPOINT)")
         deadline = self.clock() + self.budget
         seen: set[str] = set()
-        for artifact, digest in subjects:
-            repository = split_reference(artifact)[0]
-            found = discovery.found.setdefault(artifact, [])
-            queue = [(digest, 0)]
-            while queue:
-                subject, depth = queue.pop(0)
-                if subject in seen or depth >= MAX_DEPTH:
-                    continue
-                seen.add(subject)
-                for item in self._list(self.registry, repository, subject, deadline, discovery):
-                    if not self.choice.travels(item.artifact_type) or item.digest == digest:
-                        continue
-                    found.append(Referrer(f"{repository}@{item.digest}", item.artifact_type, subject))
-                    queue.append((item.digest, depth + 1))
+        for index, (artifact, digest) in enumerate(subjects):
+            try:
+                self._discover(artifact, digest, deadline, seen, discovery)
+            except Throttled as exc:
+                discovery.unchecked = [a for a, _ in subjects[index:]]
+                discovery.stopped = exc.message
+                discovery.found.pop(artifact, None)  # partly found: looked at again next time
+                break
         return discovery
+
+    def _discover(
+        self, artifact: str, digest: str, deadline: float, seen: set[str], discovery: Discovery
+    ) -> None:
+        """The referrers of one image, recursively, into `discovery.found`."""
+        assert self.registry is not None
+        repository = split_reference(artifact)[0]
+        found = discovery.found.setdefault(artifact, [])
+        queue = [(digest, 0)]
+        while queue:
+            subject, depth = queue.pop(0)
+            if subject in seen or depth >= MAX_DEPTH:
+                continue
+            seen.add(subject)
+            for item in self._list(self.registry, repository, subject, deadline, discovery):
+                if not self.choice.travels(item.artifact_type) or item.digest == digest:
+                    continue
+                found.append(Referrer(f"{repository}@{item.digest}", item.artifact_type, subject))
+                queue.append((item.digest, depth + 1))
 
     def _list(
         self, registry: Registry, repository: str, subject: str, deadline: float, discovery: Discovery

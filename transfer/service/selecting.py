@@ -151,10 +151,19 @@ class Selecting:
             return [(a,) for a in chosen], {}
         subjects = [(a, digests[a]) for a in chosen if a in digests]
         try:
-            found = self.discover(subjects).found
+            discovery = self.discover(subjects)
         except AccessDenied as exc:
             log.warning("export without referrers: %s", exc.message)
             return [(a,) for a in chosen], {}
+        found = discovery.found
+        if discovery.unchecked:
+            log.warning(
+                "referrers of %d images not looked for (%s): they go without them; the next incremental "
+                "export looks again",
+                len(discovery.unchecked),
+                discovery.stopped,
+                extra={"event": "export.referrers_unchecked"},
+            )
         referrers: dict[str, Referrer] = {}
         groups = []
         for artifact in chosen:

@@ -201,13 +201,16 @@ def test_a_429_is_waited_out_by_its_retry_after_within_the_budget() -> None:
     assert len(found.found["a:v1"]) == 1
 
 
-def test_a_retry_after_beyond_the_budget_goes_up_as_throttled() -> None:
+def test_past_the_budget_discovery_stops_and_names_the_images_it_did_not_look_at() -> None:
     registry, clock = FakeRegistry(), Clock()
-    registry.fail("referrers", Throttled("registry: throttled (429)", retry_after=90))
-    with pytest.raises(Throttled) as raised:
-        discovery(registry, clock, budget=60)([("a:v1", "sha256:" + "1" * 64)])
-    assert raised.value.retry_after == 90
-    assert clock.slept == []
+    registry.attach("a", "sha256:" + "1" * 64, SIG)
+    registry.fail("referrers", Throttled("registry: throttled (429)", retry_after=90), times=2)
+    subjects = [("a:v1", "sha256:" + "1" * 64), ("a:v2", "sha256:" + "2" * 64)]
+    found = discovery(registry, clock, budget=60)(subjects)
+    assert found.unchecked == ["a:v1", "a:v2"]
+    assert found.found == {}
+    assert "throttled" in (found.stopped or "")
+    assert clock.slept == []  # a Retry-After beyond the budget is not waited
 
 
 def test_discovery_keeps_under_the_listreferrers_limit_a_minute() -> None:
@@ -216,5 +219,21 @@ def test_discovery_keeps_under_the_listreferrers_limit_a_minute() -> None:
     found = discovery(registry, clock, per_minute=2, budget=300)(subjects)
     assert found.calls == 5
     assert clock.slept == [60.0, 60.0]
-    with pytest.raises(Throttled):
-        discovery(registry, Clock(), per_minute=2, budget=30)(subjects)
+    cut = discovery(registry, Clock(), per_minute=2, budget=30)(subjects)
+    assert cut.calls == 2
+    assert cut.unchecked == ["a:t2", "a:t3", "a:t4"]
+
+
+def test_an_export_whose_discovery_ran_out_of_budget_goes_on_and_the_next_incremental_one_catches_up() -> (
+    None
+):
+    world = signed_world()
+    signature, _, _ = attach_supply_chain(world)
+    world.registry.fail("referrers", Throttled("registry: throttled (429)", retry_after=600))
+    [first] = exported(world, ["team/app:v1"], incremental=True)
+    assert first.artifacts == ("team/app:v1",)
+    world.finish(first)
+    world.service.reconcile()
+    [second] = exported(world, ["team/app:v1"], incremental=True)
+    assert f"team/app@{signature}" in second.artifacts
+    assert "team/app:v1" not in second.artifacts
