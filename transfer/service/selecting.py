@@ -98,8 +98,10 @@ class Selecting:
         preflight = self.registry is not None
         if not (incremental or referring or preflight) and not any(is_selector(item) for item in items):
             return Selection(tuple(items))
-        # An incremental export reads the ledgers while the registry lists the catalog and the tags.
-        with ThreadPoolExecutor(max_workers=LEDGER_READERS) if incremental else nullcontext() as pool:
+        # The ledgers (what an incremental export leaves out, what the pre-flight need not read again) are
+        # read while the registry lists the catalog and the tags.
+        reading = incremental or preflight
+        with ThreadPoolExecutor(max_workers=LEDGER_READERS) if reading else nullcontext() as pool:
             ledgers = _Ledgers(self.ledger, pool)
             chosen, digests, unmatched = self._expand(items, strict, requested, target, ledgers)
             self._read_exact_digests(chosen, digests)
