@@ -88,7 +88,7 @@ class Registries:
         }
         with self.state.lock:
             self.state.registries.setdefault(ids.key(resource_id), {})
-        return self.resources.store_generic(rid, resource_id, api_version, body, properties)
+        return self.resources.store_generic(rid, resource_id, api_version, body, properties, system_data=True)
 
     def delete(self, resource: Resource) -> None:
         with self.state.lock:
@@ -224,12 +224,14 @@ class Pipelines:
                 self.config.tenant_id,
             )
             properties["provisioningState"] = "Succeeded"
+            # As the live service answers (recorded 2026-04-07): no location (a request's is ignored),
+            # systemData, and no options when none were sent.
             stored = {
                 "id": resource_id,
                 "name": rid.name,
                 "type": rid.type,
-                "location": body.get("location") or self.config.location,
                 "identity": identity,
+                "systemData": self.resources.system_data(existing),
                 "properties": properties,
             }
             shape_pipeline(stored, self.config.managed_identity_answer_shape)
@@ -308,7 +310,13 @@ class PipelineRuns:
                 properties["forceUpdateTag"] = force_tag
             properties["response"] = response
             properties["provisioningState"] = "Creating" if existing is None else "Updating"
-            stored = {"id": resource_id, "name": rid.name, "type": rid.type, "properties": properties}
+            stored = {
+                "id": resource_id,
+                "name": rid.name,
+                "type": rid.type,
+                "systemData": self.resources.system_data(existing),
+                "properties": properties,
+            }
             resource = self.resources.save(resource_id, rid.type, api_version, stored, existing)
             generation = self.state.run_generations.get(ids.key(resource_id), 0) + 1
             self.state.run_generations[ids.key(resource_id)] = generation

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import tempfile
 import threading
@@ -37,6 +38,7 @@ from emulator.events import (
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED, TokenEndpoint, UserAssignedIdentities
 from emulator.permissions import ArmAccess, principal_of
+from emulator.proxy import RegistryProxy
 from emulator.registry_api import RegistryDataPlane
 from emulator.resources import ResourceManager
 from emulator.routes import ArmRoutes
@@ -88,9 +90,9 @@ class Emulator:
         self._vault_servers: dict[str, HttpsServer] = {}
         self._vault_lock = threading.Lock()
 
-        self.resources = ResourceManager(self.state, self.config)
+        self.resources = ResourceManager(self.state, self.config, self.clock)
         self.faults = Faults(self.state)
-        self.tokens = TokenEndpoint(identity_header)
+        self.tokens = TokenEndpoint(self.config, self.resources, identity_header)
         self.keyvault = KeyVault(self.state, self.config, self.clock, self.resources, self._listen_vault)
         self.registries = Registries(self.state, self.config, self.clock, self.resources)
         self.registry_api = RegistryDataPlane(self)  # the data plane: one HTTPS port per registry
@@ -143,6 +145,7 @@ class Emulator:
         self.storage_front = StorageFront(self)  # Azurite's Blob service with Entra ID, over HTTPS
         self._front_server = HttpsServer(self._context, self.storage_front.dispatch, 0)
         self.storage_accounts.front = f"127.0.0.1:{self._front_server.port}"
+        self.proxy = RegistryProxy(self._registry_port)
         self._started = False
 
     # --- what clients need
@@ -187,11 +190,39 @@ class Emulator:
             "EMULATOR_STORAGE_FRONT": self.storage_front_endpoint,
             "AZURITE_CONNECTION_STRING": self.azurite_connection_string,
             "EMULATOR_STATE_DIR": str(self.state_dir),
+            "EMULATOR_REGISTRY_PROXY": self.proxy.url,
+            "EMULATOR_AZ_ENV": str(self.az_env_file),
             **{
                 f"EMULATOR_REGISTRY_{name.upper()}_ENDPOINT": endpoint
                 for name, endpoint in self.registry_api.endpoints().items()
             },
         }
+
+    @property
+    def az_env_file(self) -> Path:
+        return self.state_dir / "az.env"
+
+    def az_environment(self) -> dict[str, str]:
+        """What the real Azure CLI needs to talk to this emulator (README: "Rehearse your az workflow"): the
+        CA, the managed identity endpoint of `az login --identity`, the proxy to the registries' login
+        servers (everything on 127.0.0.1 reached directly), and a configuration directory of its own, so
+        the user's own az profile stays as it is."""
+        return {
+            "EMULATOR_ARM_ENDPOINT": self.arm_endpoint,
+            "REQUESTS_CA_BUNDLE": str(self.ca_file),
+            "IDENTITY_ENDPOINT": self.identity_endpoint,
+            "IDENTITY_HEADER": self.identity_header,
+            "HTTPS_PROXY": self.proxy.url,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "AZURE_CONFIG_DIR": str(self.state_dir / "azure"),
+            "AZURE_CORE_COLLECT_TELEMETRY": "false",
+        }
+
+    def _registry_port(self, name: str) -> int | None:
+        try:
+            return int(self.registry_api.endpoint(name).rsplit(":", 1)[1])
+        except ApiError:
+            return None
 
     # --- lifecycle
 
@@ -201,6 +232,13 @@ class Emulator:
         self._started = True
         self._server.start()
         self._front_server.start()
+        self.proxy.start()
+        # A cloud registered by an earlier emulator points at its port: the CLI's directory starts afresh.
+        shutil.rmtree(self.state_dir / "azure", ignore_errors=True)
+        self.az_env_file.write_text(
+            "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.az_environment().items()),
+            encoding="utf-8",
+        )
         self.trigger.start()
         self.events.start()
         log.info("ACR Transfer emulator listening on %s", self.arm_endpoint)
@@ -214,6 +252,7 @@ class Emulator:
             self.state.changed.notify_all()
         self._server.stop()
         self._front_server.stop()
+        self.proxy.stop()
         with self._vault_lock:
             servers = list(self._vault_servers.values())
             self._vault_servers.clear()

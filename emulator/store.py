@@ -53,6 +53,11 @@ class Config:
     # How a ManagedIdentity pipeline comes back (pipeline_shapes.py): "omitted" (user-assigned identity: no
     # top-level principalId / tenantId; no keyVaultUri), "null" (those null) or "empty" (keyVaultUri "").
     managed_identity_answer_shape: str = "omitted"
+    # The order of a deployment's properties.outputResources, which ARM does not document: "reverse" (the
+    # last deployed first: the only order under which the guide's `outputResources[1]` is the pipeline of
+    # an official SasToken-mode template, which also deploys an access policy after it), "deployed" (in
+    # deployment order: [1] is then the access policy) or "sorted" (by id, case-insensitively).
+    output_resources_order: str = "reverse"
     # ManagedIdentity mode: a pipeline's identity needs a blob data role on the storage account, as on
     # Azure. False: the old leniency (any identity reaches the container).
     enforce_storage_roles: bool = True
@@ -79,6 +84,7 @@ class Config:
         "source_trigger_run_shape": ("spec", "response-uri", "request-name"),
         "source_trigger_run_names": ("guid", "pipeline-timestamp", "alphanumeric"),
         "managed_identity_answer_shape": ("omitted", "null", "empty"),
+        "output_resources_order": ("reverse", "deployed", "sorted"),
     }
     MUTABLE = (
         "run_seconds",
@@ -93,6 +99,7 @@ class Config:
         "source_trigger_run_shape",
         "source_trigger_run_names",
         "managed_identity_answer_shape",
+        "output_resources_order",
         "pipeline_api_versions",
         "enforce_storage_roles",
         "require_https_sas",
