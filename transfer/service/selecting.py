@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from transfer.domain.errors import AccessDenied, InvalidInput, NotConfigured
+from transfer.domain.errors import InvalidInput, NotConfigured, TransferError
 from transfer.domain.ports import ExportLedger, Registry
 from transfer.domain.records import LedgerEntry
 from transfer.domain.references import split_reference
@@ -129,7 +129,7 @@ class Selecting:
         images = [(a, digests[a]) for a in chosen if a in digests and a not in left]
         try:
             verdict = Preflight(self.registry)(images, ledgers.holds)
-        except AccessDenied as exc:
+        except TransferError as exc:
             log.warning("export without pre-flight: %s", exc.message)
             return set()
         now = self.clock()
@@ -154,7 +154,7 @@ class Selecting:
         subjects = [(a, digests[a]) for a in chosen if a in digests]
         try:
             discovery = self.discover(subjects)
-        except AccessDenied as exc:
+        except TransferError as exc:
             log.warning("export without referrers: %s", exc.message)
             return [(a,) for a in chosen], {}
         found = discovery.found
@@ -216,8 +216,12 @@ class Selecting:
                 registry = self._registry()
             try:
                 found = registry.digest(repository, tag)
-            except AccessDenied as exc:
-                log.warning("incremental export: tags are exported without comparing: %s", exc.message)
+            except TransferError as exc:  # refused or unreachable: exported as given, unchecked
+                log.warning(
+                    "exact references are exported without reading their digests (no incremental "
+                    "comparison, referrers or pre-flight for them): %s",
+                    exc.message,
+                )
                 return
             if found is not None:
                 digests[artifact] = found

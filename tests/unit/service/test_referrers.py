@@ -237,3 +237,15 @@ def test_an_export_whose_discovery_ran_out_of_budget_goes_on_and_the_next_increm
     [second] = exported(world, ["team/app:v1"], incremental=True)
     assert f"team/app@{signature}" in second.artifacts
     assert "team/app:v1" not in second.artifacts
+
+
+def test_an_unreachable_data_plane_leaves_exact_references_exported_as_given(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    from transfer.domain.errors import Unavailable
+
+    attach_supply_chain(world)
+    world.registry.fail("digest", Unavailable("registry: the service could not be reached"), times=5)
+    [run] = exported(world, ["team/app:v1"])
+    assert run.artifacts == ("team/app:v1",)
+    assert "exported without reading their digests" in caplog.text
