@@ -20,6 +20,8 @@ from demo import dashboards as dashboard_files
 from demo import on_push
 from demo import stack as demo_stack
 from demo.stack import Stack
+from demo.supply_chain import REPOSITORIES as SUPPLY_CHAIN_REPOSITORIES
+from demo.supply_chain import supply_chain
 from transfer import bootstrap
 from transfer.domain.runs import Run
 from transfer.domain.settings import Settings, load_settings
@@ -133,13 +135,18 @@ def run(
     run_seconds: float = 0.3,
     dashboards: Path = dashboard_files.FOLDER,
     finale: Finale | None = None,
+    run_shape: str = "spec",
 ) -> None:
     """Start the stack, tell the story, write both sides' dashboards into `dashboards`, stop the stack;
-    DemoFailure when any step misbehaves. `finale` (tests) sees the stack and both sides before it stops."""
+    DemoFailure when any step misbehaves. `finale` (tests) sees the stack and both sides before it stops.
+    `run_shape` is what the emulator's source-trigger runs name of their blob (its
+    `source_trigger_run_shape`: `spec`, nothing, as the REST spec promises; `response-uri`;
+    `request-name`)."""
     story = Story(out)
     story.step("Start Azurite (a source and a target storage account) and the ARM/ACR Transfer emulator")
     stack = demo_stack.start(run_seconds=run_seconds)
     try:
+        stack.emulator.admin.configure(source_trigger_run_shape=run_shape)
         with demo_stack.identity(stack):
             story.say(
                 f"ARM endpoint {stack.emulator.arm_endpoint}, Azurite blob port {stack.azurite.blob_port}"
@@ -239,11 +246,13 @@ def _story(story: Story, stack: Stack) -> tuple[Side, Side]:
     )
     story.check(all(r.status.value == "Succeeded" for r in adopted), "all succeeded")
     story.check(
-        all(r.blob is None and r.verification == "unavailable" for r in adopted),
-        "ARM names no blob for these runs (the spec promises none), so their verification is unavailable",
+        all(r.verification == "passed" for r in adopted),
+        "their verification passed: each is tied to its manifest by the blob it names or, where ARM names "
+        "none (the spec promises none), by the catalogDigest the export recorded",
     )
 
     _selectors_and_manifests(story, stack, source, target, app)
+    supply_chain(story, stack, source, target, app, _reconcile_until, _imported_and_verified, _manifest)
     _aged_blob_refreshed(story, stack, source, target, app)
 
     story.step("Move the clock 61 days on; export again: the blob arrives too old for the source trigger")
@@ -312,11 +321,16 @@ def _story(story: Story, stack: Stack) -> tuple[Side, Side]:
             row = f"{run['id']}  {run['kind']:6}  {run['trigger']:8} {run['status']:9}"
             verified = f" verification={run['verification']}" if run["verification"] else ""
             story.say(f"  {row} cleanedUp={run['cleanedUp']}{verified}")
+    imports = [r for r in target.service.list_runs(kind="import") if r.status.value == "Succeeded"]
+    story.check(
+        all(r.verification in ("passed", "failed") for r in imports),
+        f"each of the {len(imports)} imports that succeeded was verified: passed or failed, none unavailable",
+    )
     content = admin.registry_content(demo_stack.TARGET_REGISTRY)
     hello = sorted(_tags(admin, "samples/hello-world"))
     story.say(f"target registry: {len(content)} repositories, e.g. samples/hello-world tags {hello}")
     story.check(
-        len(content) == len(SAMPLES) + len(TEAM) + len(BULK)
+        len(content) == len(SAMPLES) + len(TEAM) + len(BULK) + len(SUPPLY_CHAIN_REPOSITORIES)
         and _tags(admin, "samples/hello-world") == {"v1", "v2"},
         "the target registry holds everything exported",
     )
@@ -328,9 +342,6 @@ def _selectors_and_manifests(story: Story, stack: Stack, source: Side, target: S
     """Issue 12: the scheduled export of a selector, incremental; a retag; verification on the target."""
     admin = stack.emulator.admin
     selector = demo_stack.SCHEDULED_SELECTOR
-    # From here on the emulator's source-trigger runs name their blob in response.source.uri, as the live
-    # service may (nothing public says): reconcile ties each run to its blob, and so to its manifest.
-    admin.configure(source_trigger_run_shape="response-uri")
     story.step(f"The export schedule fires: TRANSFER_EXPORT_ARTIFACTS={selector}, incremental by default")
     source.timer(app.scheduled_export, {"Last": "2026-11-26T02:00:00", "Next": "2026-11-27T02:00:00"})
     [scheduled] = _scheduled_runs(source)
@@ -433,7 +444,12 @@ def _imported_and_verified(story: Story, stack: Stack, target: Side, app: Any, e
     deadline = time.monotonic() + 60
     while True:
         target.timer(app.reconcile)
-        runs = [r for r in target.service.list_runs(kind="import") if r.blob == export.blob]
+        # a run that names its blob, or (the spec's shape) one verification tied to this blob's manifest
+        runs = [
+            r
+            for r in target.service.list_runs(kind="import")
+            if r.blob == export.blob or (r.blob is None and r.manifest == export.manifest)
+        ]
         if runs and runs[0].status.terminal:
             return runs[0]
         if time.monotonic() > deadline:

@@ -120,16 +120,19 @@ def _provision(stack: Stack) -> None:
     admin.create_registry(SOURCE_REGISTRY, resource_group=SOURCE_GROUP)
     admin.create_registry(TARGET_REGISTRY, resource_group=TARGET_GROUP)
     # One vault per side, each holding the SAS its pipeline uses; the source vault also holds the SAS the
-    # app's copy step writes to the target container with.
+    # app's copy step writes to the target container with, and the key that signs the manifests.
+    vaults: dict[str, str] = {}
     for group, name, account, container, permission in (
         (SOURCE_GROUP, "sourcevault", SOURCE_ACCOUNT, EXPORT_CONTAINER, "racwl"),
         (TARGET_GROUP, "targetvault", TARGET_ACCOUNT, TARGET_CONTAINER, "rdl"),
     ):
-        admin.create_vault(name, resource_group=group)
+        created = admin.create_vault(name, resource_group=group)
         admin.set_secret(name, "pipelinesas", _container_sas(stack, account, container, permission))
+        vaults[name] = str(created["properties"]["vaultUri"])
     copy_secret = admin.set_secret(
         "sourcevault", "copytargetsas", _container_sas(stack, TARGET_ACCOUNT, TARGET_CONTAINER, "racw")
     )
+    signing_key, public_key = _manifest_key(stack, vaults["sourcevault"])
     common = {
         "AZURE_SUBSCRIPTION_ID": stack.emulator.subscription_id,
         "TRANSFER_ARM_ENDPOINT": stack.emulator.arm_endpoint,
@@ -145,6 +148,7 @@ def _provision(stack: Stack) -> None:
         "TRANSFER_EXPORT_ARTIFACTS": SCHEDULED_SELECTOR,  # incremental by default
         "TRANSFER_COPY_TARGET_URL": stack.container_url(TARGET_ACCOUNT, TARGET_CONTAINER),
         "TRANSFER_COPY_TARGET_SAS_SECRET_URI": copy_secret["secretUri"],
+        "TRANSFER_MANIFEST_SIGNING_KEY": signing_key,
     }
     stack.target_env = {
         **common,
@@ -155,7 +159,27 @@ def _provision(stack: Stack) -> None:
         "TransferStorage": stack.connection_string(TARGET_ACCOUNT),
         "TransferState": stack.connection_string(TARGET_ACCOUNT),
         "TRANSFER_REGISTRY_ENDPOINT": stack.emulator.registry_endpoint(TARGET_REGISTRY),
+        "TRANSFER_MANIFEST_VERIFY_KEY": public_key,  # the isolated side holds the public key only
     }
+
+
+def _manifest_key(stack: Stack, vault_uri: str) -> tuple[str, str]:
+    """An EC P-256 key in the source vault, created through the vault's data plane; (its id, its public
+    key as PEM), as `az keyvault key create` and `az keyvault key download --encoding PEM` give them."""
+    from azure.identity import ManagedIdentityCredential
+    from azure.keyvault.keys import KeyClient
+
+    from transfer.adapters.signing import public_pem
+
+    with identity(stack):
+        key = KeyClient(vault_uri, ManagedIdentityCredential()).create_ec_key("manifests", curve="P-256")
+    material = key.key
+    jwk = {"kty": "EC", "crv": "P-256", "x": _b64(material.x), "y": _b64(material.y)}
+    return str(key.id), public_pem(jwk)
+
+
+def _b64(value: bytes | None) -> str:
+    return base64.urlsafe_b64encode(value or b"").rstrip(b"=").decode()
 
 
 @contextmanager

@@ -50,6 +50,7 @@ from transfer.domain.records import (
     SasSecret,
     TagInfo,
 )
+from transfer.domain.referrers import Descriptor
 from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
 
 PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
@@ -492,6 +493,8 @@ class FakeRegistry(_Faults):
         self.pages_listed = 0
         self.denied: int | None = None
         self._pushes = 0
+        self.attached: dict[tuple[str, str], list[Descriptor]] = {}  # (repository, subject) -> referrers
+        self.documents: dict[str, dict[str, Any]] = {}  # digest -> manifest (default: one small layer)
 
     def retag(self, repository: str, tag: str, digest: str | None = None) -> str:
         """Point the tag at a new image (a fresh digest) or at `digest`; returns the digest."""
@@ -541,6 +544,66 @@ class FakeRegistry(_Faults):
             self._enter("digest", f"{repository}:{tag}")
             self._check(f"reading {repository}:{tag}")
             return self.content.get(repository, {}).get(tag)
+
+    def attach(self, repository: str, subject: str, artifact_type: str | None, name: str = "") -> str:
+        """A referrer of `subject` (a digest) in `repository`, as a signature or SBOM push adds one
+        (untagged); returns its digest."""
+        with self._lock:
+            self._pushes += 1
+            seed = f"{repository}@{subject}:{artifact_type}:{name}:{self._pushes}"
+            digest = "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
+            self.attached.setdefault((repository, subject), []).append(Descriptor(digest, artifact_type))
+            return digest
+
+    def push_image(
+        self, repository: str, tag: str, layer_sizes: Sequence[int], *, foreign: bool = False
+    ) -> str:
+        """An image whose manifest has layers of these sizes (foreign ones carry urls); its digest."""
+        digest = self.retag(repository, tag)
+        layers = [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "size": size,
+                "digest": f"sha256:{i:064x}",
+            }
+            for i, size in enumerate(layer_sizes)
+        ]
+        if foreign:
+            layers[-1] = {**layers[-1], "urls": ["https://example.invalid/layer"]}
+        with self._lock:
+            self.documents[digest] = {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "layers": layers,
+            }
+        return digest
+
+    def push_index(self, repository: str, tag: str, platforms: Sequence[Sequence[int]]) -> str:
+        """A multi-platform index whose platforms' images have layers of these sizes; its digest."""
+        children = [self.push_image(repository, f"{tag}-p{i}", sizes) for i, sizes in enumerate(platforms)]
+        digest = self.retag(repository, tag)
+        with self._lock:
+            for i in range(len(platforms)):
+                self.content[repository].pop(f"{tag}-p{i}")
+            self.documents[digest] = {
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [{"digest": child} for child in children],
+            }
+        return digest
+
+    def manifest(self, repository: str, digest: str) -> dict[str, Any] | None:
+        with self._lock:
+            self._enter("manifest", f"{repository}@{digest}")
+            self._check(f"reading the manifest of {repository}@{digest}")
+            if digest in self.documents:
+                return self.documents[digest]
+            known = any(digest in tags.values() for tags in self.content.values())
+            return {"layers": [{"size": 1024, "digest": digest}]} if known else None
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor]:
+        with self._lock:
+            self._enter("referrers", f"{repository}@{digest}")
+            self._check(f"listing the referrers of {repository}@{digest}")
+            return list(self.attached.get((repository, digest), []))
 
 
 # ---- secrets -------------------------------------------------------------------------------------------
@@ -851,3 +914,28 @@ class FakeSasSigner(_Faults):
             self.signed.append((container_url, starts_at, expires_at))
             expiry = f"{expires_at:%Y-%m-%dT%H:%M:%SZ}"
             return f"skoid=app&sr=c&sp=r&spr=https&se={expiry}&sig=DELEGATED{len(self.signed)}"
+
+
+# ---- manifest signing ----------------------------------------------------------------------------------
+
+
+class FakeSigner(_Faults):
+    """Like KeyVaultSigner with a local EC P-256 key: the DER ECDSA-SHA256 signature of the data.
+    `public_pem` is what the target side is configured with."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        super().__init__()
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.public_pem = (
+            self._key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+        )
+
+    def sign(self, data: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self._enter("sign")
+        return bytes(self._key.sign(data, ec.ECDSA(hashes.SHA256())))

@@ -26,6 +26,7 @@ TINY = {
     "throughput": ["--events", "10", "--threads", "2"],
     "active_runs": ["--finished", "5", "--repeat", "1"],
     "push_latency": ["--bursts", "1,2", "--window", "1"],
+    "referrers": ["--images", "2", "--repeat", "1"],
     "dashboard": ["--runs", "30", "--blobs", "20", "--repeat", "1"],
 }
 

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # the service and its use cases load on the first invocation,
         BlobCopier,
         BlobStore,
         BlobWriter,
+        ManifestSigner,
+        ManifestVerifier,
         Registry,
         ResourceManager,
         SasSigner,
@@ -62,7 +64,9 @@ class Ports:
     secrets: SecretReader | None = None
     registry: Registry | None = None  # the registry's data plane
     blob_writer: BlobWriter | None = None  # manifests beside exported blobs (the source side)
-    signer: SasSigner | None = None  # user delegation SASes (a ManagedIdentity export pipeline's copies)
+    sas_signer: SasSigner | None = None  # user delegation SASes (a ManagedIdentity export pipeline's copies)
+    manifest_signer: ManifestSigner | None = None  # signs manifests (TRANSFER_MANIFEST_SIGNING_KEY)
+    manifest_verifier: ManifestVerifier | None = None  # checks them (TRANSFER_MANIFEST_VERIFY_KEY)
 
 
 def assemble(
@@ -78,16 +82,18 @@ def assemble(
 
     memory = WorkerMemory()
     tenant = Readiness(settings, ports.arm, ports.arm, memory, clock)
-    pipelines = Pipelines(settings, ports.arm, ports.secrets, memory, clock, tenant, ports.signer)
+    pipelines = Pipelines(settings, ports.arm, ports.secrets, memory, clock, tenant, ports.sas_signer)
     lifecycle = RunLifecycle(
         settings, ports.state, ports.arm, ports.templates, memory, clock, token or random_token
     )
-    start_export, scheduled_export, start_import = _starting(settings, ports, pipelines, lifecycle, clock)
+    start_export, scheduled_export, start_import = _starting(
+        settings, ports, pipelines, lifecycle, clock, memory
+    )
     handle_blob, sweep, diagnose_blob = _watching(settings, ports, pipelines, lifecycle, memory, clock)
     reconcile, reconcile_run, cleanup, delete_run = _reconciling(
         settings, ports, pipelines, lifecycle, memory, clock
     )
-    reads, health, pipeline_admin, inventory = _operating(settings, ports, pipelines, clock)
+    reads, health, pipeline_admin, inventory = _operating(settings, ports, pipelines, clock, memory)
     record_pushes, start_push_exports = _on_push(settings, ports, pipelines, lifecycle, memory, clock)
     use_cases = UseCases(
         start_export=start_export,
@@ -131,7 +137,12 @@ def _on_push(
 
 
 def _starting(
-    settings: Settings, ports: Ports, pipelines: Pipelines, lifecycle: RunLifecycle, clock: Clock
+    settings: Settings,
+    ports: Ports,
+    pipelines: Pipelines,
+    lifecycle: RunLifecycle,
+    clock: Clock,
+    memory: WorkerMemory,
 ) -> tuple[StartExport, ScheduledExport, StartImport]:
     from transfer.service.exports import ScheduledExport, StartExport
     from transfer.service.imports import StartImport
@@ -139,7 +150,7 @@ def _starting(
     from transfer.service.selecting import Selecting
 
     requests = IdempotentRequests(ports.state, ports.state, lifecycle.new_id, clock)
-    selecting = Selecting(settings, ports.registry, ports.state)
+    selecting = Selecting(settings, ports.registry, ports.state, memory=memory, clock=clock)
     start_export = StartExport(settings, pipelines, selecting, requests, lifecycle, ports.state)
     return (
         start_export,
@@ -185,6 +196,7 @@ def _reconciling(
         VerifyImport,
         WriteManifest,
     )
+    from transfer.service.blob_finding import FindManifest
     from transfer.service.cleanup import Cleanup, DeleteRun, DeleteRunResources
     from transfer.service.copy_step import CopyStep
     from transfer.service.reconcile import Reconcile, ReconcileRun
@@ -192,14 +204,16 @@ def _reconciling(
 
     after_success = AfterSuccess(
         [
-            WriteManifest(settings, ports.blob_writer, pipelines, ports.registry, clock),
+            WriteManifest(
+                settings, ports.blob_writer, pipelines, ports.registry, clock, ports.manifest_signer
+            ),
             RecordLedger(ports.state),
-            VerifyImport(ports.blobs, ports.registry),
+            VerifyImport(ports.blobs, ports.registry, FindManifest(ports.blobs), ports.manifest_verifier),
             QueueCopy(settings),
         ]
     )
     reconcile_run = ReconcileRun(settings, ports.arm, ports.arm, pipelines, lifecycle, after_success, clock)
-    copies = CopyStep(ports.copier, pipelines, lifecycle, clock)
+    copies = CopyStep(ports.copier, pipelines, lifecycle, clock, signed=ports.manifest_signer is not None)
     adopt = AdoptSourceRuns(
         settings, ports.arm, ports.state, ports.state, pipelines, after_success, memory, clock
     )
@@ -213,7 +227,7 @@ def _reconciling(
 
 
 def _operating(
-    settings: Settings, ports: Ports, pipelines: Pipelines, clock: Clock
+    settings: Settings, ports: Ports, pipelines: Pipelines, clock: Clock, memory: WorkerMemory
 ) -> tuple[ReadRuns, Health, PipelineAdmin, Inventory]:
     from transfer.service.health import Health
     from transfer.service.inventory import Inventory
@@ -223,7 +237,9 @@ def _operating(
     arm, state = ports.arm, ports.state
     return (
         ReadRuns(state),
-        Health(settings, state, state, ports.blobs, arm, arm, arm, pipelines, clock, pipelines.tenant),
+        Health(
+            settings, state, state, ports.blobs, arm, arm, arm, pipelines, clock, pipelines.tenant, memory
+        ),
         PipelineAdmin(settings, arm, ports.templates, pipelines, pipelines.tenant),
         Inventory(settings, arm, arm, state, pipelines),
     )
@@ -255,6 +271,7 @@ def real_ports(settings: Settings) -> Ports:
     from transfer.adapters.delegation import AzureDelegationSigner
     from transfer.adapters.keyvault import KeyVaultSecretReader
     from transfer.adapters.registry import AzureRegistry
+    from transfer.adapters.signing import KeyVaultSigner, PublicKeyVerifier
     from transfer.adapters.state import TableStateStore
     from transfer.adapters.templates import FileTemplates
 
@@ -284,9 +301,11 @@ def real_ports(settings: Settings) -> Ports:
             settings.registry_endpoint, credential, audience=settings.cloud.registry_audience
         ),
         blob_writer=AzureBlobWriter(credential) if settings.export_pipeline else None,
-        signer=AzureDelegationSigner(credential)
+        sas_signer=AzureDelegationSigner(credential)
         if settings.export_pipeline and settings.copy_target_url
         else None,
+        manifest_signer=KeyVaultSigner(key, credential) if (key := settings.manifest_signing_key) else None,
+        manifest_verifier=PublicKeyVerifier(public) if (public := settings.manifest_verify_key) else None,
     )
 
 

@@ -166,6 +166,17 @@ def test_the_demo_story_runs_end_to_end(demo: Demo) -> None:
     assert not any("SUPERSECRET" in line or "sig=" in line for line in lines)
 
 
+@pytest.mark.parametrize("run_shape", ["response-uri", "request-name"])
+def test_the_demo_story_runs_end_to_end_whatever_the_source_trigger_runs_name(
+    run_shape: str, tmp_path: Path
+) -> None:
+    """Every import that succeeded is verified (passed or failed) in each shape of the source trigger's
+    runs: the demo above runs the spec's (no blob named), these the two that name it."""
+    lines: list[str] = []
+    scenario.run(out=lines.append, run_seconds=0.2, dashboards=tmp_path, run_shape=run_shape)
+    assert lines[-1].strip() == "The demo finished: every step did what it should."
+
+
 def test_the_demo_ends_by_writing_both_dashboards_and_saying_where(demo: Demo) -> None:
     for name in ("source", "target"):
         path = demo.written / f"{name}-dashboard.html"

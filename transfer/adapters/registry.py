@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from transfer.adapters.retry import capped_retry_policy
 from transfer.adapters.sdk_errors import IGNORE, translated
-from transfer.domain.errors import AccessDenied
+from transfer.domain.errors import AccessDenied, TransferError
 from transfer.domain.records import TagInfo
+from transfer.domain.referrers import INDEX_MEDIA_TYPE, Descriptor, descriptors, fallback_tag, next_page
 
 if TYPE_CHECKING:
     from azure.containerregistry import ContainerRegistryClient
@@ -33,6 +34,15 @@ if TYPE_CHECKING:
     from azure.core.pipeline.policies import RetryPolicy
 
 PAGE_SIZE = 100
+MAX_PAGES = 20  # of one subject's referrers
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    )
+)
 ROLE = "AcrPull"
 ROLE_HINT = (
     f"the app's identity needs {ROLE} on the registry (Container Registry Repository Reader where the "
@@ -114,3 +124,59 @@ class AzureRegistry:
         with self._call(f"reading {repository}:{tag}", absent_is_none=True) as call:
             properties = self._registry().get_tag_properties(repository, tag)
         return None if call.ignored else str(properties.digest)
+
+    def manifest(self, repository: str, digest: str) -> dict[str, Any] | None:
+        with self._call(f"reading the manifest of {repository}@{digest}"):
+            response = self._get(f"/v2/{repository}/manifests/{digest}", accept=MANIFEST_TYPES)
+            if response.status_code == 404:
+                return None
+            response.raise_for_status()
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+        if not isinstance(body, dict):
+            raise TransferError(f"registry: the manifest of {repository}@{digest} is not JSON")
+        return body
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor]:
+        path: str | None = f"/v2/{repository}/referrers/{digest}"
+        found: list[Descriptor] = []
+        pages = 0
+        with self._call(f"listing the referrers of {repository}@{digest}"):
+            while path is not None and pages < MAX_PAGES:
+                response = self._get(path)
+                pages += 1
+                if response.status_code == 404 and pages == 1 and not _json(response):
+                    return self._fallback(repository, digest)  # a registry without the referrers API
+                response.raise_for_status()
+                found += _descriptors(response, f"{repository}@{digest}")
+                path = next_page(response.headers.get("Link"))
+        return found
+
+    def _fallback(self, repository: str, digest: str) -> list[Descriptor]:
+        response = self._get(f"/v2/{repository}/manifests/{fallback_tag(digest)}")
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return _descriptors(response, f"{repository}:{fallback_tag(digest)}")
+
+    def _get(self, path: str, accept: str = INDEX_MEDIA_TYPE) -> Any:
+        """One GET through the client's pipeline (its token exchange), not retried: a 429 reaches the
+        caller with its Retry-After, to wait within its own budget."""
+        from azure.core.rest import HttpRequest
+
+        url = path if path.startswith("https://") or path.startswith("http://") else self._endpoint + path
+        request = HttpRequest("GET", url, headers={"Accept": accept})
+        return self._registry()._client.send_request(request, retry_total=0)
+
+
+def _descriptors(response: Any, what: str) -> list[Descriptor]:
+    try:
+        return descriptors(response.json())
+    except ValueError:
+        raise TransferError(f"registry: the referrers of {what} are not an OCI image index") from None
+
+
+def _json(response: Any) -> bool:
+    return "json" in (response.headers.get("Content-Type") or "")

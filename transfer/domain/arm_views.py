@@ -182,6 +182,7 @@ class PipelineRun:
     started_by_source_trigger: bool
     start_time: datetime | None = None  # response.startTime
     finish_time: datetime | None = None  # response.finishTime
+    catalog_digest: str | None = None  # response.catalogDigest: the digest of the blob's catalog
 
     @classmethod
     def from_arm(cls, resource: Mapping[str, Any]) -> PipelineRun:
@@ -206,6 +207,7 @@ class PipelineRun:
             started_by_source_trigger=bool(source_trigger),
             start_time=parse_time(response.get("startTime")),
             finish_time=parse_time(response.get("finishTime")),
+            catalog_digest=_text(response.get("catalogDigest")),
         )
 
     @property

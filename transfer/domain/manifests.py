@@ -24,6 +24,8 @@ from transfer.domain.references import split_reference
 
 FORMAT = "acr-transfer-manifest/v1"
 SUFFIX = ".manifest.json"
+SIGNATURE_SUFFIX = ".sig"  # <blob>.manifest.json.sig: the manifest's signature (transfer/adapters/signing.py)
+MAX_SIGNATURE_BYTES = 16 * 1024
 CONTENT_TYPE = "application/json"
 MAX_BYTES = 4 * 1024 * 1024  # far above 1000 artifacts; a larger blob of that name is not ours
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
@@ -40,9 +42,14 @@ def manifest_name(blob: str) -> str:
     return blob + SUFFIX
 
 
+def signature_name(manifest: str) -> str:
+    return manifest + SIGNATURE_SUFFIX
+
+
 def is_manifest(name: str) -> bool:
-    """A manifest beside a transfer blob, never a transfer blob itself."""
-    return name.endswith(SUFFIX) and len(name) > len(SUFFIX)
+    """A manifest (or its signature) beside a transfer blob, never a transfer blob itself."""
+    bare = name.removesuffix(SIGNATURE_SUFFIX)
+    return bare.endswith(SUFFIX) and len(bare) > len(SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,29 @@ class ManifestArtifact:
 
 
 @dataclass(frozen=True)
+class ManifestReferrer:
+    artifact: str  # repo@sha256:...: a referrer travels by digest
+    artifact_type: str | None
+    subject: str  # the digest of the manifest it refers to
+
+    @property
+    def repository(self) -> str:
+        return self.artifact.partition("@")[0]
+
+    @property
+    def digest(self) -> str:
+        return self.artifact.partition("@")[2]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "artifact": self.artifact,
+            "digest": self.digest,
+            "artifactType": self.artifact_type,
+            "subject": self.subject,
+        }
+
+
+@dataclass(frozen=True)
 class Manifest:
     run_id: str
     source_registry: str  # the login server, e.g. myregistry.azurecr.io
@@ -69,16 +99,24 @@ class Manifest:
     blob: str
     artifacts: tuple[ManifestArtifact, ...]
     pipeline_run_id: str | None = None
+    referrers: tuple[ManifestReferrer, ...] = ()
+    catalog_digest: str | None = None  # the export run's response.catalogDigest
+
+    @property
+    def artifact_set(self) -> frozenset[str]:
+        return frozenset(a.artifact for a in self.artifacts)
 
     def encode(self) -> bytes:
         body = {
             "format": FORMAT,
             "runId": self.run_id,
             "pipelineRunId": self.pipeline_run_id,
+            "catalogDigest": self.catalog_digest,
             "sourceRegistry": self.source_registry,
             "exportedAt": _iso(self.exported_at),
             "blob": self.blob,
             "artifacts": [a.as_json() for a in self.artifacts],
+            "referrers": [r.as_json() for r in self.referrers],
         }
         return (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -96,6 +134,8 @@ def build(
     blob: str,
     artifacts: Sequence[str],
     digests: Mapping[str, str],
+    referrers: Sequence[tuple[str, str, str]] = (),
+    catalog_digest: str | None = None,
 ) -> Manifest:
     """The manifest of an export run: its artifacts in order, each with the digest known for it (a digest
     reference carries its own)."""
@@ -103,7 +143,10 @@ def build(
     for artifact in artifacts:
         repository, tag, own = split_reference(artifact)
         items.append(ManifestArtifact(artifact, repository, tag, own or digests.get(artifact)))
-    return Manifest(run_id, source_registry, exported_at, blob, tuple(items), pipeline_run_id)
+    found = tuple(ManifestReferrer(a, t or None, subject) for a, t, subject in referrers)
+    return Manifest(
+        run_id, source_registry, exported_at, blob, tuple(items), pipeline_run_id, found, catalog_digest
+    )
 
 
 def _text(body: Mapping[str, Any], key: str, *, optional: bool = False) -> str | None:
@@ -133,7 +176,35 @@ def parse(data: bytes) -> Manifest:
         blob=_text(body, "blob") or "",
         artifacts=tuple(_artifact(index, item) for index, item in enumerate(items)),
         pipeline_run_id=_text(body, "pipelineRunId", optional=True),
+        referrers=_referrers(body.get("referrers", [])),
+        catalog_digest=_catalog_digest(body),
     )
+
+
+def _catalog_digest(body: Mapping[str, Any]) -> str | None:
+    digest = _text(body, "catalogDigest", optional=True)
+    if digest is not None and not _DIGEST.fullmatch(digest):
+        raise ValueError("catalogDigest is not sha256:<64 hex>")
+    return digest
+
+
+def _referrers(items: Any) -> tuple[ManifestReferrer, ...]:
+    if not isinstance(items, list):
+        raise ValueError("referrers must be a list")
+    found = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"referrers[{index}] must be an object")
+        try:
+            artifact = _text(item, "artifact") or ""
+            kind = _text(item, "artifactType", optional=True)
+            subject = _text(item, "subject") or ""
+        except ValueError as exc:
+            raise ValueError(f"referrers[{index}]: {exc}") from None
+        if not _DIGEST.fullmatch(artifact.partition("@")[2]) or not _DIGEST.fullmatch(subject):
+            raise ValueError(f"referrers[{index}]: artifact and subject must be by sha256 digest")
+        found.append(ManifestReferrer(artifact, kind, subject))
+    return tuple(found)
 
 
 def _body(data: bytes) -> dict[str, Any]:
@@ -184,12 +255,32 @@ def tags_to_check(manifest: Manifest, imported: Sequence[str]) -> list[ManifestA
     return [a for a in manifest.artifacts if a.tag is not None and a.digest and a.artifact in done]
 
 
+def _compare_tags(
+    manifest: Manifest, imported: Sequence[str], target_digests: Mapping[str, str | None], problems: list[str]
+) -> int:
+    """How many tags were compared; what differs is added to `problems`."""
+    missing, differs = [], []
+    checking = tags_to_check(manifest, imported)
+    for item in checking:
+        now = target_digests.get(item.artifact)
+        if now is None:
+            missing.append(item.artifact)
+        elif now != item.digest:
+            differs.append(f"{item.artifact} is {now}, the manifest has {item.digest}")
+    if missing:
+        problems.append(f"not in the target registry: {_listed(missing)}")
+    if differs:
+        problems.append(f"digest differs: {_listed(differs, 5)}")
+    return len(checking)
+
+
 def verify(
     manifest: Manifest,
     imported: Sequence[str],
     target_digests: Mapping[str, str | None] | None,
     *,
     unreadable: str | None = None,
+    linked: Mapping[str, bool] | None = None,
 ) -> Outcome:
     """Compare a succeeded import with its blob's manifest.
 
@@ -204,18 +295,10 @@ def verify(
         problems.append(f"not imported: {_listed(skipped)}")
     checked = 0
     if target_digests is not None:
-        missing, differs = [], []
-        for item in tags_to_check(manifest, imported):
-            now = target_digests.get(item.artifact)
-            checked += 1
-            if now is None:
-                missing.append(item.artifact)
-            elif now != item.digest:
-                differs.append(f"{item.artifact} is {now}, the manifest has {item.digest}")
-        if missing:
-            problems.append(f"not in the target registry: {_listed(missing)}")
-        if differs:
-            problems.append(f"digest differs: {_listed(differs, 5)}")
+        checked = _compare_tags(manifest, imported, target_digests, problems)
+    unlinked = [r.artifact for r in manifest.referrers if linked is not None and not linked.get(r.artifact)]
+    if unlinked:
+        problems.append(f"referrers not linked to their subject in the target registry: {_listed(unlinked)}")
     total = len(manifest.artifacts)
     if problems:
         return Outcome(Verification.FAILED, "; ".join(problems), skipped)
@@ -224,4 +307,6 @@ def verify(
         detail = f"all {total} artifacts imported, but the target registry could not be read{why}"
         return Outcome(Verification.UNAVAILABLE, detail, skipped)
     detail = f"all {total} artifacts imported; {checked} tags at the manifest's digest"
+    if manifest.referrers and linked is not None:
+        detail += f"; {len(manifest.referrers)} referrers linked to their subjects"
     return Outcome(Verification.PASSED, detail, skipped)

@@ -38,6 +38,7 @@ def _of_pipeline_run(pipeline_run: PipelineRun, deployment: DeploymentState | No
         progress=pipeline_run.progress,
         error=(pipeline_run.error or (failing.error if failing else None)) if failed else None,
         imported_artifacts=pipeline_run.imported_artifacts,
+        catalog_digest=pipeline_run.catalog_digest,
         warning=pipeline_run.error if status is RunStatus.SUCCEEDED else None,
         error_codes=failing.error_codes if failing else (),
         correlation_id=failing.correlation_id if failing else None,

@@ -19,6 +19,7 @@ from transfer.domain.records import (
     SasSecret,
     TagInfo,
 )
+from transfer.domain.referrers import Descriptor
 from transfer.domain.runs import Run, RunKind, RunStatus
 
 MAX_TOP = 1000  # most runs one listing returns
@@ -271,6 +272,32 @@ class Registry(Protocol):
 
     def digest(self, repository: str, tag: str) -> str | None:
         """The digest `repository:tag` points at now; None when the tag or repository does not exist."""
+        ...
+
+    def manifest(self, repository: str, digest: str) -> dict[str, Any] | None:
+        """The manifest or index document at `digest` (its JSON); None when there is none."""
+        ...
+
+    def referrers(self, repository: str, digest: str) -> list[Descriptor]:
+        """The manifests whose `subject` is `digest`, every page: from the referrers API, or, where the
+        registry lacks it, from the fallback tag `sha256-<hex>`; none when nothing refers to it. One call
+        is one ListReferrers request per page; a 429 is `Throttled` with its Retry-After, not retried."""
+        ...
+
+
+class ManifestSigner(Protocol):
+    """Signs a manifest's bytes with a key that never leaves its vault (TRANSFER_MANIFEST_SIGNING_KEY)."""
+
+    def sign(self, data: bytes) -> bytes:
+        """The signature file's bytes (docs/supply-chain.md: what `openssl dgst -verify` takes)."""
+        ...
+
+
+class ManifestVerifier(Protocol):
+    """Checks a manifest's signature with the configured public key (TRANSFER_MANIFEST_VERIFY_KEY)."""
+
+    def problem(self, data: bytes, signature: bytes) -> str | None:
+        """None when the signature is right; otherwise why not."""
         ...
 
 

@@ -82,6 +82,7 @@ class Observation:
     error_codes: tuple[str, ...] = ()  # the deployment's nested error codes, for the failure cause
     correlation_id: str | None = None
     missing: bool = False  # the deployment succeeded but ARM shows no pipelineRun: maybe not yet
+    catalog_digest: str | None = None  # the run's response.catalogDigest
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ class Run:
     attempt: int = 1  # manual imports: which try of this blob version
     skipped_artifacts: tuple[str, ...] = ()  # asked for (the manifest) but not in importedArtifacts
     digests: tuple[tuple[str, str], ...] = ()  # export: (repo:tag, digest) as expanded, for the manifest
+    catalog_digest: str | None = None  # response.catalogDigest: ties an import to its export's blob
+    referrers: tuple[tuple[str, str, str], ...] = ()  # export: (repo@digest, artifactType, subject digest)
     manifest: str | None = None  # the manifest blob written beside the export / read for the import
     verification: Verification | None = None  # an import's: pending until it succeeds
     verification_detail: str | None = None  # what differs, or why it is unavailable
@@ -158,6 +161,7 @@ class Run:
             progress=seen.progress if seen.progress is not None else self.progress,
             error=seen.error or self.error,
             imported_artifacts=seen.imported_artifacts or self.imported_artifacts,
+            catalog_digest=seen.catalog_digest or self.catalog_digest,
             warning=seen.warning or self.warning,
             correlation_id=seen.correlation_id or self.correlation_id,
             missing_since=None,

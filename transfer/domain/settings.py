@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from transfer.domain.errors import SettingsError
+from transfer.domain.referrers import ReferrerChoice
 from transfer.domain.settings_reader import Reader
-from transfer.domain.settings_table import DEFAULTS, RULES, SETTINGS
+from transfer.domain.settings_rules import RULES
+from transfer.domain.settings_table import DEFAULTS, SETTINGS
 from transfer.domain.settings_values import (
     ACR_NAME,
     CLOUDS,
@@ -63,6 +65,9 @@ class Settings:
     push_window_seconds: int
     import_on_arrival: bool
     follow_schedule: str
+    export_referrers: ReferrerChoice
+    manifest_signing_key: str | None
+    manifest_verify_key: str | None
 
     @property
     def credential_scope(self) -> str:

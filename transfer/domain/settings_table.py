@@ -1,7 +1,7 @@
 """Every app setting, one row each: its name, what it means, its default, and the rule that reads it.
 `load_settings` (settings.py) builds Settings from these rows; docs/settings.md's table is generated from
-them (`markdown_table`, a test keeps the two equal). The rules after the table relate settings to each
-other. Each problem names its setting; connection strings and SAS never appear in one."""
+them (`markdown_table`, a test keeps the two equal). The rules that relate settings to each other are in
+settings_rules.py. Each problem names its setting; connection strings and SAS never appear in one."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from transfer.domain.artifacts import parse_artifacts
 from transfer.domain.errors import InvalidInput
+from transfer.domain.referrers import ReferrerChoice
 from transfer.domain.settings_reader import Reader
 from transfer.domain.settings_values import (
     ACR_NAME,
@@ -22,12 +23,11 @@ from transfer.domain.settings_values import (
     CLOUDS,
     CONTAINER,
     GUID,
+    KEY_ID_PATH,
     RESOURCE_GROUP,
     SECRET_URI_PATH,
-    Cloud,
     StaleAction,
     StorageConnection,
-    with_suffix,
 )
 
 
@@ -48,6 +48,31 @@ def _artifacts(read: Reader, name: str) -> tuple[str, ...]:
     except InvalidInput as exc:
         read.problems.append(f"{exc.target}: {exc.message}")
         return ()
+
+
+def _referrers(read: Reader, name: str) -> ReferrerChoice:
+    try:
+        return ReferrerChoice.parse(read.get(name) or "all")
+    except ValueError as exc:
+        read.problems.append(f"{name}: {exc}")
+        return ReferrerChoice(None)
+
+
+def _key_id(read: Reader, name: str) -> str | None:
+    value = read.url(name)
+    if value and not KEY_ID_PATH.fullmatch(urlsplit(value).path):
+        read.problems.append(f"{name} must be a Key Vault key identifier (https://VAULT/keys/NAME[/VERSION])")
+    return value
+
+
+def _public_key(read: Reader, name: str) -> str | None:
+    value = read.get(name)
+    if value is None:
+        return None
+    text = value.strip()
+    if not (text.startswith("-----BEGIN PUBLIC KEY-----") or (text.startswith("{") and '"kty"' in text)):
+        read.problems.append(f"{name} must be a PEM public key (-----BEGIN PUBLIC KEY-----) or a public JWK")
+    return text
 
 
 def _secret_uri(read: Reader, name: str) -> str | None:
@@ -148,6 +173,30 @@ SETTINGS: tuple[Setting, ...] = (
         "most artifacts the selectors of one request may expand to (1-10000), before the incremental "
         "filter; more refuses the request. Exact references do not count",
         "500",
+    ),
+    Setting(
+        "TRANSFER_EXPORT_REFERRERS",
+        "export_referrers",
+        _referrers,
+        "which referrers of an exported image travel with it (signatures, SBOMs, attestations: manifests "
+        "whose `subject` is the image, found recursively): `all`, `none`, or a comma list of artifact types "
+        "(`application/vnd.cncf.notary.signature,application/spdx+json`)",
+        "all",
+    ),
+    Setting(
+        "TRANSFER_MANIFEST_SIGNING_KEY",
+        "manifest_signing_key",
+        _key_id,
+        "Key Vault key (`https://VAULT/keys/NAME[/VERSION]`, EC or RSA) that signs each manifest on the "
+        "export side (the app's identity needs `Key Vault Crypto User`; the key never leaves the vault); "
+        "unset: manifests are not signed",
+    ),
+    Setting(
+        "TRANSFER_MANIFEST_VERIFY_KEY",
+        "manifest_verify_key",
+        _public_key,
+        "the public key (PEM or JWK) that must have signed every manifest on the target side; set, an "
+        "unsigned or tampered manifest fails verification",
     ),
     Setting(
         "TRANSFER_REGISTRY_ENDPOINT",
@@ -302,69 +351,6 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 DEFAULTS = {setting.name: setting.default for setting in SETTINGS if setting.default is not None}
-
-
-# ---- how settings relate: each rule reads the values as parsed and completes or refuses them ----------
-
-Values = dict[str, Any]
-
-
-def _roles(read: Reader, values: Values) -> None:
-    if not values["export_pipeline"] and not values["import_pipeline"]:
-        read.problems.append(
-            "set TRANSFER_EXPORT_PIPELINE (source side), TRANSFER_IMPORT_PIPELINE (target side) or both"
-        )
-    if values["export_artifacts"] and not values["export_pipeline"]:
-        read.problems.append("TRANSFER_EXPORT_ARTIFACTS needs TRANSFER_EXPORT_PIPELINE")
-
-
-def _cloud(read: Reader, values: Values) -> None:
-    cloud: Cloud = values["cloud"]
-    values["arm_endpoint"] = (values["arm_endpoint"] or cloud.arm_endpoint).rstrip("/")
-    values["registry_endpoint"] = (
-        values["registry_endpoint"] or f"https://{values['registry']}.{cloud.registry_suffix}"
-    )
-    for field in ("transfer_storage", "state_storage"):
-        values[field] = with_suffix(values[field], cloud.storage_suffix)
-
-
-def _storage(read: Reader, values: Values) -> None:
-    if values["import_pipeline"] and values["transfer_storage"] is None:
-        read.problems.append(
-            "TransferStorage is required on the target side (a connection string, or "
-            "TransferStorage__blobServiceUri and TransferStorage__queueServiceUri)"
-        )
-    state: StorageConnection | None = values["state_storage"]
-    if state is None:
-        read.problems.append(
-            "TransferState (or AzureWebJobsStorage) is required: "
-            "a connection string or TransferState__tableServiceUri"
-        )
-        values["state_storage"] = StorageConnection("TransferState")
-    elif not state.connection_string and not state.table_service_uri:
-        read.problems.append(f"{state.setting} has no table endpoint: set {state.setting}__tableServiceUri")
-
-
-def _window(read: Reader, values: Values) -> None:
-    if values["margin_hours"] >= values["window_days"] * 24:
-        read.problems.append("TRANSFER_STALE_MARGIN_HOURS must be shorter than the window")
-
-
-def _copy(read: Reader, values: Values) -> None:
-    if values["copy_target_sas_secret_uri"] and not values["copy_target_url"]:
-        read.problems.append("TRANSFER_COPY_TARGET_SAS_SECRET_URI needs TRANSFER_COPY_TARGET_URL")
-    if values["copy_target_url"] and not values["export_pipeline"]:
-        read.problems.append("TRANSFER_COPY_TARGET_URL needs TRANSFER_EXPORT_PIPELINE")
-
-
-def _on_push(read: Reader, values: Values) -> None:
-    if values["export_on_push"] and not values["export_artifacts"]:
-        read.problems.append("TRANSFER_EXPORT_ON_PUSH needs TRANSFER_EXPORT_ARTIFACTS (the pushes to export)")
-    if values["import_on_arrival"] and not values["import_pipeline"]:
-        read.problems.append("TRANSFER_IMPORT_ON_ARRIVAL needs TRANSFER_IMPORT_PIPELINE")
-
-
-RULES: tuple[Callable[[Reader, Values], None], ...] = (_roles, _cloud, _storage, _window, _copy, _on_push)
 
 
 def markdown_table() -> str:

@@ -18,16 +18,25 @@ from transfer.domain.errors import NotConfigured, TransferError
 from transfer.domain.manifests import (
     CONTENT_TYPE,
     MAX_BYTES,
+    MAX_SIGNATURE_BYTES,
     Manifest,
     Outcome,
     Verification,
     build,
     manifest_name,
     parse,
+    signature_name,
     tags_to_check,
     verify,
 )
-from transfer.domain.ports import BlobStore, BlobWriter, ExportLedger, Registry
+from transfer.domain.ports import (
+    BlobStore,
+    BlobWriter,
+    ExportLedger,
+    ManifestSigner,
+    ManifestVerifier,
+    Registry,
+)
 from transfer.domain.records import LedgerEntry
 from transfer.domain.references import split_reference
 from transfer.domain.runs import Run, RunKind
@@ -70,12 +79,14 @@ class WriteManifest:
         pipelines: Pipelines,
         registry: Registry | None,
         clock: Callable[[], datetime],
+        signer: ManifestSigner | None = None,
     ) -> None:
         self.settings = settings
         self.writer = writer
         self.pipelines = pipelines
         self.registry = registry
         self.clock = clock
+        self.signer = signer
 
     def applies(self, run: Run) -> bool:
         return run.kind is RunKind.EXPORT and run.blob is not None
@@ -90,6 +101,14 @@ class WriteManifest:
         container = self.pipelines.export_container(needs_sas=False)
         name = manifest_name(run.blob)
         data = self.manifest_of(run).encode()
+        if self.signer is not None:  # first: a manifest that is there is signed
+            self.writer.write_blob(
+                container.url,
+                signature_name(name),
+                self.signer.sign(data),
+                content_type=SIGNATURE_CONTENT_TYPE,
+                sas_token=container.sas_token,
+            )
         self.writer.write_blob(
             container.url, name, data, content_type=CONTENT_TYPE, sas_token=container.sas_token
         )
@@ -106,6 +125,8 @@ class WriteManifest:
             blob=run.blob,
             artifacts=run.artifacts,
             digests=self._digests(run),
+            referrers=run.referrers,
+            catalog_digest=run.catalog_digest,
         )
 
     def _digests(self, run: Run) -> dict[str, str]:
@@ -166,15 +187,23 @@ class VerifyImport:
     domain/manifests.py decides); whatever cannot be read makes the verification `unavailable`, never an
     error. A failed verification is also the run's warning (health and the run list show it)."""
 
-    def __init__(self, blobs: BlobStore | None, registry: Registry | None) -> None:
+    def __init__(
+        self,
+        blobs: BlobStore | None,
+        registry: Registry | None,
+        find: Callable[[Run], str | None] | None = None,
+        verifier: ManifestVerifier | None = None,
+    ) -> None:
         self.blobs = blobs
         self.registry = registry
+        self.find = find  # the manifest of a run that names no blob (blob_finding.py)
+        self.verifier = verifier  # every manifest must be signed by its key (TRANSFER_MANIFEST_VERIFY_KEY)
 
     def applies(self, run: Run) -> bool:
         return run.kind is RunKind.IMPORT
 
     def __call__(self, run: Run) -> Run:
-        name = manifest_name(run.blob) if run.blob else None
+        name = manifest_name(run.blob) if run.blob else (self.find(run) if self.find else None)
         outcome, read = self._verify(run, name)
         after = run.verified(outcome.verification, outcome.detail, outcome.skipped, name if read else None)
         context = {
@@ -205,15 +234,32 @@ class VerifyImport:
             for item in tags_to_check(manifest, imported):
                 assert item.tag is not None
                 digests[item.artifact] = self.registry.digest(item.repository, item.tag)
+            linked = _linked(self.registry, manifest)
         except TransferError as exc:
             return verify(manifest, imported, None, unreadable=exc.message), True
-        return verify(manifest, imported, digests), True
+        return verify(manifest, imported, digests, linked=linked), True
+
+    def _untrusted(self, blobs: BlobStore, name: str, data: bytes) -> str | None:
+        """Why the manifest cannot be trusted (unsigned, or its signature is wrong), before anything in it
+        is read; None when it is signed by the configured key, or no key is configured."""
+        if self.verifier is None:
+            return None
+        signature = blobs.read_blob(signature_name(name), MAX_SIGNATURE_BYTES)
+        if signature is None:
+            missing = signature_name(name)
+            return f"{name} is not signed ({missing} is missing) and TRANSFER_MANIFEST_VERIFY_KEY is set"
+        problem = self.verifier.problem(data, signature)
+        return f"{name}: {problem}" if problem else None
 
     def _manifest(self, name: str | None) -> Manifest | Outcome:
         """The blob's manifest, or why the verification is unavailable."""
         unavailable = Verification.UNAVAILABLE
         if name is None:
-            return Outcome(unavailable, "the run names no blob (the source trigger's runs may not)")
+            return Outcome(
+                unavailable,
+                "the run names no blob (the source trigger's runs may not) and no manifest in the watched "
+                "container matches its catalogDigest or importedArtifacts",
+            )
         if self.blobs is None:
             return Outcome(unavailable, "this instance watches no container")
         try:
@@ -222,10 +268,27 @@ class VerifyImport:
             return Outcome(unavailable, f"the manifest {name} could not be read: {exc.message}")
         if data is None:
             return Outcome(unavailable, f"no manifest {name} beside the blob")
+        untrusted = self._untrusted(self.blobs, name, data)
+        if untrusted is not None:
+            return Outcome(Verification.FAILED, untrusted)
         try:
             return parse(data)
         except ValueError as exc:
             return Outcome(unavailable, f"{name} is not a manifest of this app: {exc}")
+
+
+def _linked(registry: Registry, manifest: Manifest) -> dict[str, bool]:
+    """Whether the target registry lists each referrer of the manifest under its subject: one
+    ListReferrers call per subject."""
+    listed: dict[tuple[str, str], set[str]] = {}
+    for referrer in manifest.referrers:
+        key = (referrer.repository, referrer.subject)
+        if key not in listed:
+            listed[key] = {d.digest for d in registry.referrers(*key)}
+    return {r.artifact: r.digest in listed[(r.repository, r.subject)] for r in manifest.referrers}
+
+
+SIGNATURE_CONTENT_TYPE = "application/octet-stream"
 
 
 class QueueCopy:

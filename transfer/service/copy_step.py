@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from transfer.domain.errors import NotConfigured, TransferError
+from transfer.domain.manifests import signature_name
 from transfer.domain.ports import BlobCopier
 from transfer.domain.records import CopyState
 from transfer.domain.runs import CopyStatus, Run
@@ -38,11 +39,14 @@ class CopyStep:
         pipelines: Pipelines,
         lifecycle: RunLifecycle,
         clock: Callable[[], datetime],
+        *,
+        signed: bool = False,
     ) -> None:
         self.copier = copier
         self.pipelines = pipelines
         self.lifecycle = lifecycle
         self.clock = clock
+        self.signed = signed  # manifests have a signature beside them, copied before them
 
     def advance(self, work: Pass, runs: list[Run]) -> None:
         """Start queued copies and follow pending ones; the index keeps them active until they settle."""
@@ -75,6 +79,9 @@ class CopyStep:
 
         def started() -> Run:
             container = self.pipelines.export_container(needs_sas=True)
+            if run.manifest and self.signed:
+                signature = signature_name(run.manifest)
+                copier.start_copy(container.blob_url(signature), signature)
             if run.manifest:  # first: the manifest is there before the blob's import can finish
                 copier.start_copy(container.blob_url(run.manifest), run.manifest)
             current = copier.start_copy(container.blob_url(blob), blob)

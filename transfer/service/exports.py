@@ -87,7 +87,7 @@ class StartExport:
         request: Mapping[str, Any],
         incremental: bool,
     ) -> Accepted:
-        chunks = artifacts.split(selection.artifacts)
+        chunks = selection.runs(artifacts.MAX_PER_RUN)
         claim = self.requests.claim(key, request, len(chunks))
         if claim.repeated:
             chunks = self._left_for(claim.run_ids, chunks)
@@ -107,6 +107,7 @@ class StartExport:
                 digests=digests,
                 now=now,
             )
+            run = replace(run, referrers=_referrers_of(selection, chunk))
             runs.append(self.lifecycle.record_and_deploy(run))
         if not claim.repeated:
             log.info(
@@ -136,6 +137,11 @@ class StartExport:
         if next(rest, None) is not None:
             log.warning("a repeated export found more artifacts than its first request claimed runs for")
         return left
+
+
+def _referrers_of(selection: Selection, chunk: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
+    found = (selection.referrers.get(a) for a in chunk)
+    return tuple((r.artifact, r.artifact_type or "", r.subject) for r in found if r is not None)
 
 
 class ScheduledExport:

@@ -27,6 +27,7 @@ from transfer.domain.readiness import Finding
 from transfer.domain.runs import Run, RunKind, RunStatus
 from transfer.domain.settings import Settings
 from transfer.service.imports import watched_container
+from transfer.service.memory import WorkerMemory
 from transfer.service.pipelines import Pipelines
 from transfer.service.readiness import Readiness
 from transfer.service.roles import storage_role
@@ -38,6 +39,7 @@ DEPLOYMENT_WARNING = 700  # above this, ARM starts deleting the group's oldest d
 HEALTH_PROBE_BLOB = "acr-transfer-health-probe"  # read by health, never written: absent is fine
 HEALTH_PROBES = 8  # at most this many checks at once
 RECENT_IMPORTS = 50  # succeeded imports whose verification health looks at
+PREFLIGHT_WINDOW = timedelta(days=1)  # refused or flagged artifacts health shows
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Health:
         pipelines: Pipelines,
         clock: Callable[[], datetime],
         tenant: Readiness | None = None,
+        memory: WorkerMemory | None = None,
     ) -> None:
         self.tenant = tenant
         self.settings = settings
@@ -79,6 +82,7 @@ class Health:
         self.assignments = assignments
         self.pipelines = pipelines
         self.clock = clock
+        self.memory = memory
 
     def roles(self) -> list[str]:
         return [kind for kind in ("export", "import") if getattr(self.settings, f"{kind}_pipeline")]
@@ -96,6 +100,7 @@ class Health:
             (importing, lambda: [probe("watchedContainer", self._watched_container)]),
             (importing, lambda: [probe("verification", self._recent_verifications)]),
             (importing, lambda: [probe("blobsWaiting", self._blobs_waiting)]),
+            (self.memory is not None and exporting, lambda: [probe("preflight", self._preflight)]),
             (True, lambda: [probe("deployments", self._deployment_headroom)]),
         ]
         return [check for applies, check in rows if applies]
@@ -109,6 +114,18 @@ class Health:
         return [summary, *(check for checks in found for check in checks)]
 
     # ---- the checks ----
+
+    def _preflight(self) -> str:
+        """Artifacts the schedule left out before any run (a layer over 8 GB) or flagged (foreign layers),
+        as this worker saw them in the last day."""
+        assert self.memory is not None
+        since = self.clock() - PREFLIGHT_WINDOW
+        recent = sorted((a, why) for a, (at, why) in self.memory.preflight.items() if at >= since)
+        if not recent:
+            return "no artifact refused or flagged before a run"
+        shown = "; ".join(f"{artifact}: {why}" for artifact, why in recent[:3])
+        more = f" and {len(recent) - 3} more" if len(recent) > 3 else ""
+        return f"warning: {len(recent)} artifacts refused or flagged before a run: {shown}{more}"
 
     def _state(self) -> str:
         self.state.ping()

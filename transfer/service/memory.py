@@ -25,3 +25,4 @@ class WorkerMemory:
     sweep_cursor: str | None = None  # the last blob the previous sweep reached
     evidence: tuple[datetime, list[SourceTriggerRun]] | None = None  # source-trigger runs, read at
     pushes_due_at: datetime | None = None  # the waiting pushes' window closes then: no listing before
+    preflight: dict[str, tuple[datetime, str]] = field(default_factory=dict)  # refused / flagged, why

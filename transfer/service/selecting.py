@@ -19,14 +19,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from transfer.domain.errors import AccessDenied, InvalidInput, NotConfigured
+from transfer.domain.errors import InvalidInput, NotConfigured, TransferError
 from transfer.domain.ports import ExportLedger, Registry
 from transfer.domain.records import LedgerEntry
 from transfer.domain.references import split_reference
+from transfer.domain.referrers import Referrer, group_split
 from transfer.domain.selectors import Selector, is_selector, matching_repositories, matching_tags
 from transfer.domain.settings import Settings
+from transfer.service.memory import WorkerMemory
+from transfer.service.preflight import Preflight
+from transfer.service.referrers import DiscoverReferrers
 
 log = logging.getLogger("transfer")
 
@@ -41,17 +46,37 @@ def ledger_key(artifact: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Selection:
-    artifacts: tuple[str, ...]  # to export, in order
+    artifacts: tuple[str, ...]  # to export, in order (each image followed by its referrers)
     digests: dict[str, str] = field(default_factory=dict)  # artifact -> digest read now, where known
     skipped: tuple[str, ...] = ()  # unchanged since a succeeded export (incremental)
     unmatched: tuple[str, ...] = ()  # selectors that matched nothing (not strict)
+    referrers: dict[str, Referrer] = field(default_factory=dict)  # referrer artifact -> what it is
+    groups: tuple[tuple[str, ...], ...] = ()  # the artifacts, an image with its referrers in one group
+
+    def runs(self, size: int) -> list[tuple[str, ...]]:
+        """The artifacts in runs of at most `size`, an image and its referrers together where they fit."""
+        return group_split(self.groups or [(a,) for a in self.artifacts], size)
 
 
 class Selecting:
-    def __init__(self, settings: Settings, registry: Registry | None, ledger: ExportLedger) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry | None,
+        ledger: ExportLedger,
+        discover: DiscoverReferrers | None = None,
+        *,
+        memory: WorkerMemory | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.ledger = ledger
+        self.memory = memory or WorkerMemory()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.discover = (
+            discover if discover is not None else DiscoverReferrers(settings.export_referrers, registry)
+        )
 
     def _registry(self) -> Registry:
         if self.registry is None:
@@ -69,20 +94,93 @@ class Selecting:
     ) -> Selection:
         """`items` are parsed references and selectors (artifacts.parse_artifacts); `requested` is the
         list as given, so that an error names the selector's index in it."""
-        if not incremental and not any(is_selector(item) for item in items):
+        referring = self.discover.enabled
+        preflight = self.registry is not None
+        if not (incremental or referring or preflight) and not any(is_selector(item) for item in items):
             return Selection(tuple(items))
-        # An incremental export reads the ledgers while the registry lists the catalog and the tags.
-        with ThreadPoolExecutor(max_workers=LEDGER_READERS) if incremental else nullcontext() as pool:
+        # The ledgers (what an incremental export leaves out, what the pre-flight need not read again) are
+        # read while the registry lists the catalog and the tags.
+        reading = incremental or preflight
+        with ThreadPoolExecutor(max_workers=LEDGER_READERS) if reading else nullcontext() as pool:
             ledgers = _Ledgers(self.ledger, pool)
             chosen, digests, unmatched = self._expand(items, strict, requested, target, ledgers)
-            skipped: list[str] = []
-            if incremental:
-                self._read_exact_digests(chosen, digests)
-                skipped = self._unchanged(chosen, digests, ledgers)
-        left_out = set(skipped)
-        return Selection(
-            tuple(a for a in chosen if a not in left_out), digests, tuple(skipped), tuple(unmatched)
-        )
+            self._read_exact_digests(chosen, digests)
+            skipped = self._unchanged(chosen, digests, ledgers) if incremental else []
+            groups, referrers = self._referrers(chosen, digests, ledgers if incremental else None)
+            left_out = self._preflight(chosen, digests, skipped, ledgers, strict, requested, target)
+        groups = [group for group in groups if group[0] not in left_out]
+        return _selection(groups, digests, skipped, unmatched, referrers)
+
+    def _preflight(
+        self,
+        chosen: list[str],
+        digests: dict[str, str],
+        skipped: list[str],
+        ledgers: _Ledgers,
+        strict: bool,
+        requested: Sequence[Any],
+        target: str,
+    ) -> set[str]:
+        """The images refused (a layer over 8 GB): a request is refused naming the first, the schedule
+        leaves them out; foreign layers are flagged. Logged, and shown by health."""
+        if self.registry is None:
+            return set()
+        left = set(skipped)
+        images = [(a, digests[a]) for a in chosen if a in digests and a not in left]
+        try:
+            verdict = Preflight(self.registry)(images, ledgers.holds)
+        except TransferError as exc:
+            log.warning("export without pre-flight: %s", exc.message)
+            return set()
+        now = self.clock()
+        for artifact, why in {**verdict.flagged, **verdict.refused}.items():
+            self.memory.preflight[artifact] = (now, why)
+            log.warning("pre-flight: %s: %s", artifact, why, extra={"event": "export.preflight"})
+        if strict and verdict.refused:
+            artifact, why = next(iter(verdict.refused.items()))
+            index = next((i for i, raw in enumerate(requested) if raw == artifact), None)
+            raise InvalidInput(
+                f"{artifact}: {why}", target=f"{target}[{index}]" if index is not None else target
+            )
+        return set(verdict.refused)
+
+    def _referrers(
+        self, chosen: list[str], digests: dict[str, str], ledgers: _Ledgers | None
+    ) -> tuple[list[tuple[str, ...]], dict[str, Referrer]]:
+        """Each chosen image followed by its referrers that travel (discover.py); an incremental export
+        leaves out those the ledger holds (exported before), so a signature added later travels alone."""
+        if not self.discover.enabled:
+            return [(a,) for a in chosen], {}
+        subjects = [(a, digests[a]) for a in chosen if a in digests]
+        try:
+            discovery = self.discover(subjects)
+        except TransferError as exc:
+            log.warning("export without referrers: %s", exc.message)
+            return [(a,) for a in chosen], {}
+        found = discovery.found
+        if discovery.unchecked:
+            log.warning(
+                "referrers of %d images not looked for (%s): they go without them; the next incremental "
+                "export looks again",
+                len(discovery.unchecked),
+                discovery.stopped,
+                extra={"event": "export.referrers_unchecked"},
+            )
+        referrers: dict[str, Referrer] = {}
+        groups = []
+        for artifact in chosen:
+            group = [artifact]
+            for referrer in found.get(artifact, []):
+                if referrer.artifact in referrers or referrer.artifact in chosen:
+                    continue
+                repository, reference = ledger_key(referrer.artifact)
+                if ledgers is not None and reference in ledgers.of(repository):
+                    continue
+                referrers[referrer.artifact] = referrer
+                digests[referrer.artifact] = referrer.digest
+                group.append(referrer.artifact)
+            groups.append(tuple(group))
+        return groups, referrers
 
     def _expand(
         self, items: Sequence[str], strict: bool, requested: Sequence[Any], target: str, ledgers: _Ledgers
@@ -118,8 +216,12 @@ class Selecting:
                 registry = self._registry()
             try:
                 found = registry.digest(repository, tag)
-            except AccessDenied as exc:
-                log.warning("incremental export: tags are exported without comparing: %s", exc.message)
+            except TransferError as exc:  # refused or unreachable: exported as given, unchecked
+                log.warning(
+                    "exact references are exported without reading their digests (no incremental "
+                    "comparison, referrers or pre-flight for them): %s",
+                    exc.message,
+                )
                 return
             if found is not None:
                 digests[artifact] = found
@@ -134,6 +236,20 @@ class Selecting:
             if entry is not None and entry.digest == digest:
                 skipped.append(artifact)
         return skipped
+
+
+def _selection(
+    groups: list[tuple[str, ...]],
+    digests: dict[str, str],
+    skipped: list[str],
+    unmatched: list[str],
+    referrers: dict[str, Referrer],
+) -> Selection:
+    """The groups without the skipped artifacts (a skipped image's new referrers still travel)."""
+    left_out = set(skipped)
+    kept = [rest for group in groups if (rest := tuple(a for a in group if a not in left_out))]
+    chosen = tuple(a for group in kept for a in group)
+    return Selection(chosen, digests, tuple(skipped), tuple(unmatched), referrers, tuple(kept))
 
 
 class _Ledgers:
@@ -154,6 +270,10 @@ class _Ledgers:
     def prefetch(self, repository: str) -> None:
         if self.pool is not None and repository not in self.reads and self._covering(repository) is None:
             self.reads[repository] = self.pool.submit(self.ledger.exported, repository)
+
+    def holds(self, repository: str, digest: str) -> bool:
+        """A run that succeeded exported `digest` from `repository` (under any tag, or by digest)."""
+        return any(entry.digest == digest for entry in self.of(repository).values())
 
     def of(self, repository: str) -> dict[str, LedgerEntry]:
         covering = self._covering(repository)

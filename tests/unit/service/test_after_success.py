@@ -93,8 +93,13 @@ def test_a_succeeded_export_writes_its_manifest_beside_the_blob(world: World) ->
     ]
     assert world.writer.auth[run.manifest] == "identity"  # a ManagedIdentity export pipeline
     assert world.source.blobs[run.manifest].metadata == {}  # no category: the source trigger ignores it
-    # only the digests read at the start go into the ledger
-    assert sorted(world.state.ledger) == [("team/api", "v1.0"), ("team/api", "v1.1")]
+    # only the digests read at the start go into the ledger (exact references' too: referrers are looked for)
+    assert sorted(world.state.ledger) == [
+        ("base", f"@sha256:{'c' * 64}"),
+        ("samples/hello", "v1"),
+        ("team/api", "v1.0"),
+        ("team/api", "v1.1"),
+    ]
 
 
 def test_the_manifest_is_written_once_the_run_succeeded_and_never_for_a_failed_one(world: World) -> None:
@@ -260,7 +265,7 @@ def test_a_source_trigger_run_is_verified_against_the_manifest_of_its_blob(world
     with_manifest(world, "landed", {"team/api:v1.0": D1, "team/web:v1.0": D2})
     world.registry.retag("team/api", "v1.0", D1)
     pipeline = world.settings.pipeline_id("import")
-    for name, blob in (("srcrun00001", "landed"), ("srcrun00002", None)):
+    for name, blob in (("srcrun00001", "landed"), ("srcrun00002", None), ("srcrun00009", None)):
         request = {"pipelineResourceId": pipeline}
         if blob:
             request["source"] = {"type": "AzureStorageBlob", "name": blob}  # type: ignore[assignment]
@@ -270,7 +275,7 @@ def test_a_source_trigger_run_is_verified_against_the_manifest_of_its_blob(world
             request=request,
             status="Succeeded",
             provisioning_state="Succeeded",
-            imported_artifacts=("team/api:v1.0",),
+            imported_artifacts=("team/api:v1.0",) if name != "srcrun00009" else ("other/x:v1",),
         )
     world.service.reconcile()
     named = world.stored_run("srcrun00001")
@@ -279,8 +284,12 @@ def test_a_source_trigger_run_is_verified_against_the_manifest_of_its_blob(world
         "failed",
         ("team/web:v1.0",),
     )
-    unknown = world.stored_run("srcrun00002")
-    assert unknown.blob is None
+    # a run that names no blob is tied to the manifest that holds what it imported
+    unnamed = world.stored_run("srcrun00002")
+    assert unnamed.blob is None
+    assert (unnamed.verification, unnamed.manifest) == ("failed", "landed.manifest.json")
+    assert unnamed.skipped_artifacts == ("team/web:v1.0",)
+    unknown = world.stored_run("srcrun00009")  # no manifest holds what it imported
     assert unknown.verification == "unavailable"
     assert "names no blob" in (unknown.verification_detail or "")
 

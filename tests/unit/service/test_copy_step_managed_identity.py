@@ -23,7 +23,7 @@ def managed_identity_world(signer: FakeSasSigner | None) -> World:
         export_storage={"uri": EXPORTS, "storageAccessMode": "ManagedIdentity"},
         copy_status="pending",
     )
-    ports = replace(world.ports, signer=signer)
+    ports = replace(world.ports, sas_signer=signer)
     return replace(world, service=assemble(world.settings, ports, world.clock), ports=ports)
 
 

@@ -54,16 +54,18 @@ def test_a_selector_expands_by_repository_then_tag_with_its_digests(world: World
     assert world.stored_run(run.id).digests == run.digests
 
 
-def test_exact_references_pass_through_beside_selectors_without_a_data_plane_call(world: World) -> None:
+def test_exact_references_pass_through_beside_selectors_and_cost_one_digest_and_one_manifest_read() -> None:
+    world = seeded(TRANSFER_EXPORT_REFERRERS="none")
     [run] = world.service.start_export(
         ["samples/hello:v1", "team/tools/**:*", "team/web:v3"], Trigger.HTTP
     ).runs
     assert run.artifacts == ("samples/hello:v1", "team/tools/cli:v1.0", "team/web:v3")
-    assert [a for a, _ in run.digests] == ["team/tools/cli:v1.0"]
-    assert world.registry.calls["digest"] == 0
+    assert [a for a, _ in run.digests] == ["team/tools/cli:v1.0", "team/web:v3"]  # samples/hello is absent
+    assert world.registry.calls["digest"] == 2
     world.registry.calls.clear()
-    world.service.start_export(["samples/hello:v1"], Trigger.HTTP)
-    assert sum(world.registry.calls.values()) == 0  # a plain export reads no registry
+    world.service.start_export(["team/web:v3"], Trigger.HTTP)
+    # the tag's digest, then its manifest for the pre-flight: no catalog, no tag listing
+    assert dict(world.registry.calls) == {"digest": 1, "manifest": 1}
 
 
 def test_a_repository_pattern_without_wildcards_lists_no_catalog(world: World) -> None:
