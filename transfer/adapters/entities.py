@@ -41,6 +41,17 @@ SOURCE = "source"  # index partition of the runs the import pipeline's source tr
 REQUEST_PARTITION = "request"
 MAX_TEXT = 8 * 1024  # error messages and reasons are cut to this many characters
 
+# Azure Table Storage's limits, stated once: what every entity written here stays within by construction.
+TABLE_PROPERTY_BYTES = 64 * 1024  # a string property: 64 KiB of UTF-16, so 32 Ki characters
+TABLE_ENTITY_BYTES = 1024 * 1024  # a whole entity
+TABLE_PROPERTIES = 255  # properties of an entity, the three system ones included
+# A list kept in one property is JSON with ASCII escapes (each character one UTF-16 unit) of at most this
+# many characters: 60,000 bytes, under the property limit. A run has four such lists and five texts of
+# MAX_TEXT: about 340 KB, under the entity limit. An export run's artifacts (at most 50 references of at
+# most 384 characters) always fit; what grows with input (an import's imported and skipped artifacts, a
+# source-trigger run's artifacts) is cut to its first items, and the run counts what was left out.
+LIST_CHARS = 30_000
+
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ascending, as ASCII
 _INVERT = str.maketrans(_ALPHABET, _ALPHABET[::-1])
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.:=-]{1,512}$")
@@ -103,8 +114,54 @@ def utc(value: datetime) -> datetime:
 # ---- runs ---------------------------------------------------------------------------------------------
 
 
+def bounded(values: tuple[Any, ...], limit: int = LIST_CHARS) -> tuple[tuple[Any, ...], int]:
+    """The longest prefix of `values` whose JSON has at most `limit` characters; how many were left out."""
+    size = 2  # the brackets
+    for index, value in enumerate(values):
+        size += len(json.dumps(value)) + (2 if index else 0)  # json.dumps separates items with ", "
+        if size > limit:
+            return values[:index], len(values) - index
+    return values, 0
+
+
+def _bounded_lists(run: Run) -> Run:
+    """The run's lists cut to LIST_CHARS each, each cut counted in `left_out` (added to an earlier count
+    of the same list: a list read back cut is cut no further)."""
+    counts = dict(run.left_out)
+    lists: dict[str, Any] = {}
+    for field, name in _LISTS:
+        values = getattr(run, field)
+        if field == "digests":
+            values = tuple(list(pair) for pair in values)
+        kept, dropped = bounded(values)
+        if dropped:
+            counts[name] = counts.get(name, 0) + dropped
+            lists[field] = tuple(tuple(pair) for pair in kept) if field == "digests" else kept
+    if not lists:
+        return run
+    return replace(run, **lists, left_out=tuple(sorted(counts.items())))
+
+
+_LISTS = (
+    ("artifacts", "artifacts"),
+    ("imported_artifacts", "importedArtifacts"),
+    ("skipped_artifacts", "skippedArtifacts"),
+    ("digests", "digests"),
+)
+
+
+def entity_size(entity: Mapping[str, Any]) -> int:
+    """An entity's size as Table Storage counts it, roughly: strings in UTF-16, names too, 8 bytes a value
+    otherwise (tests hold every entity written here to TABLE_ENTITY_BYTES with it)."""
+    size = 0
+    for name, value in entity.items():
+        size += 2 * len(name) + (2 * len(value) if isinstance(value, str) else 8)
+    return size
+
+
 def stored_run(run: Run) -> Run:
-    """The run as the store keeps it: texts cut, datetimes in UTC."""
+    """The run as the store keeps it: lists and texts cut, datetimes in UTC."""
+    run = _bounded_lists(run)
     return replace(
         run,
         error=cut(run.error),
@@ -172,6 +229,7 @@ def run_entity(run: Run) -> dict[str, Any]:
         "verification_detail": run.verification_detail,
         "missing_since": run.missing_since,
         "delete_started": run.delete_started,
+        "left_out": json.dumps(dict(run.left_out)) if run.left_out else None,
     }
     entity.update({k: v for k, v in optional.items() if v is not None})
     return entity
@@ -225,6 +283,9 @@ def run_from_entity(entity: Mapping[str, Any], etag: str | None) -> Run:
         verification_detail=_opt_str(entity.get("verification_detail")),
         missing_since=_opt_dt(entity.get("missing_since")),
         delete_started=_opt_dt(entity.get("delete_started")),
+        left_out=tuple(
+            sorted((str(k), int(v)) for k, v in json.loads(entity.get("left_out") or "{}").items())
+        ),
         etag=etag,
     )
 

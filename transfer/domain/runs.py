@@ -116,7 +116,13 @@ class Run:
     verification_detail: str | None = None  # what differs, or why it is unavailable
     missing_since: datetime | None = None  # when ARM first showed neither deployment nor pipelineRun
     delete_started: datetime | None = None  # cleanup: when ARM accepted deletes it had not finished
+    # Lists cut to fit the store (transfer/adapters/entities.py): each list's JSON name and how many of
+    # its items were left out. A transition that sets a list anew forgets its count.
+    left_out: tuple[tuple[str, int], ...] = ()
     etag: str | None = field(default=None, compare=False)
+
+    def forgetting_cut(self, *names: str) -> tuple[tuple[str, int], ...]:
+        return tuple((name, count) for name, count in self.left_out if name not in names)
 
     # ---- what the run is ----
 
@@ -157,6 +163,7 @@ class Run:
             progress=seen.progress if seen.progress is not None else self.progress,
             error=seen.error or self.error,
             imported_artifacts=seen.imported_artifacts or self.imported_artifacts,
+            left_out=self.forgetting_cut("importedArtifacts") if seen.imported_artifacts else self.left_out,
             warning=seen.warning or self.warning,
             correlation_id=seen.correlation_id or self.correlation_id,
             missing_since=None,
@@ -199,6 +206,7 @@ class Run:
             verification=verification,
             verification_detail=detail,
             skipped_artifacts=skipped,
+            left_out=self.forgetting_cut("skippedArtifacts"),
             manifest=manifest,
         )
 

@@ -224,3 +224,16 @@ def test_ledger_rows_keep_repository_prefixes_and_never_share_a_range() -> None:
     assert all(not set(key) & set("/\\#?") and key.isprintable() for keys in rows.values() for key in keys)
     with pytest.raises(ValueError, match="too long"):
         ledger_row("ü" * 200, "00")
+
+
+def test_a_list_is_cut_to_its_budget_and_counts_what_it_left_out() -> None:
+    import json
+
+    from transfer.adapters.entities import LIST_CHARS, bounded
+
+    values = tuple("x" * 98 for _ in range(1000))
+    kept, dropped = bounded(values)
+    assert dropped > 0
+    assert len(kept) + dropped == 1000
+    assert len(json.dumps(list(kept))) <= LIST_CHARS < len(json.dumps(list(values[: len(kept) + 1])))
+    assert bounded(kept) == (kept, 0)  # cut once, cut no further
