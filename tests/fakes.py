@@ -27,15 +27,14 @@ from transfer.adapters.entities import (
     ACTIVE,
     CLEANUP,
     index_partition,
-    ledger_supersedes,
     run_key,
     stored_blob_record,
-    stored_ledger_entry,
     stored_run,
     table_key,
     utc,
 )
 from transfer.adapters.keyvault import parse_sas, split_secret_uri
+from transfer.adapters.ledger_entities import ledger_supersedes, stored_ledger_entry
 from transfer.domain.arm_views import DeploymentState
 from transfer.domain.errors import AccessDenied, AlreadyExists, NotFound, PreconditionFailed, TransferError
 from transfer.domain.naming import check_run_id
