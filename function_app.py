@@ -17,7 +17,7 @@ import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
 from transfer.adapters import telemetry
-from transfer.domain.errors import InvalidInput, NotConfigured
+from transfer.domain.errors import TRANSIENT_ERRORS, InvalidInput, TransferError
 
 if TYPE_CHECKING:  # the service, its settings and the HTTP layer load on the first invocation
     from transfer.service import Report, TransferService
@@ -132,9 +132,15 @@ def on_target_blob(client: blob.BlobClient) -> None:
         from transfer.domain.runs import Trigger
 
         result = _service().handle_blob(name, Trigger.BLOB)
-    except (InvalidInput, NotConfigured) as exc:
+    except TransferError as exc:
+        if isinstance(exc, TRANSIENT_ERRORS):
+            raise  # the host retries the event: a dependency may answer next time
         # Retrying cannot help; raising would only send the blob to the poison queue after 5 tries.
-        log.error("blob ignored: %s", exc.message, extra={"blob": name, "trigger": "blob"})
+        log.error(
+            "blob ignored: %s",
+            exc.message,
+            extra={"blob": name, "trigger": "blob", "event": "blob.needs_attention"},
+        )
         return
     run_id = result.run.id if result.run else None
     log.info(

@@ -36,7 +36,14 @@ from transfer.adapters.entities import (
 from transfer.adapters.keyvault import parse_sas, split_secret_uri
 from transfer.adapters.ledger_entities import ledger_supersedes, stored_ledger_entry
 from transfer.domain.arm_views import DeploymentState
-from transfer.domain.errors import AccessDenied, AlreadyExists, NotFound, PreconditionFailed, TransferError
+from transfer.domain.errors import (
+    AccessDenied,
+    AlreadyExists,
+    NotFound,
+    PreconditionFailed,
+    Refused,
+    TransferError,
+)
 from transfer.domain.naming import check_run_id
 from transfer.domain.ports import MAX_TOP
 from transfer.domain.records import (
@@ -49,6 +56,7 @@ from transfer.domain.records import (
     TagInfo,
 )
 from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
+from transfer.domain.staleness import METADATA_LIMIT, metadata_bytes
 
 PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
 # What the live service advertised for pipeline resources (docs/service-facts.md).
@@ -307,12 +315,12 @@ class FakeBlobStore(_Faults):
                 raise PreconditionFailed(f"blob {name} changed meanwhile", target="blob")
             for key, value in updates.items():
                 if not key.isidentifier() or not value.isascii():
-                    raise TransferError(
-                        f"blob storage: writing metadata of {name}: failed (400) (InvalidMetadata)"
-                    )
+                    raise Refused(f"blob storage: writing metadata of {name}: failed (400) (InvalidMetadata)")
             lowered = {k.lower() for k in updates}
             merged = {k: v for k, v in current.metadata.items() if k.lower() not in lowered}
             merged.update(updates)
+            if metadata_bytes(merged) > METADATA_LIMIT:  # as the adapter, before Azure's 400
+                raise Refused(f"blob storage: writing metadata of {name}: over {METADATA_LIMIT} bytes")
             info = replace(current, etag=self._etag(), last_modified=utc(self.clock()), metadata=merged)
             self.blobs[name] = info
             return info

@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 
 from transfer.adapters.retry import storage_retry_policy
 from transfer.adapters.sdk_errors import IGNORE, install_log_redaction, redact, translated
-from transfer.domain.errors import PreconditionFailed, TransferError
+from transfer.domain.errors import PreconditionFailed, Refused, TransferError
 from transfer.domain.ports import BlobCopier
 from transfer.domain.records import BlobInfo, CopyState
 from transfer.domain.settings import StorageConnection
+from transfer.domain.staleness import METADATA_LIMIT, metadata_bytes
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -103,15 +104,20 @@ class AzureBlobStore:
         return None if call.ignored else blob_info(props)
 
     def merge_metadata(self, name: str, updates: Mapping[str, str], etag: str) -> BlobInfo:
-        """Raises PreconditionFailed when the blob no longer has `etag` (changed, or deleted)."""
+        """Raises PreconditionFailed when the blob no longer has `etag` (changed, or deleted), Refused when
+        Storage refuses the write for good (too much metadata, immutable, leased)."""
         from azure.core import MatchConditions
 
         client = self._container().get_blob_client(name)
         condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
         lost = PreconditionFailed(f"blob {name} changed meanwhile", target="blob")
-        with translated(f"blob storage: writing metadata of {name}", changed=lost, absent=lost):
+        what = f"blob storage: writing metadata of {name}"
+        with translated(what, changed=lost, absent=lost):
             props = client.get_blob_properties(**condition)
             metadata = merged_metadata(props.metadata or {}, updates)
+            size = metadata_bytes(metadata)
+            if size > METADATA_LIMIT:  # Azure answers 400 MetadataTooLarge; Azurite would take it
+                raise Refused(f"{what}: {size} bytes of metadata, over the {METADATA_LIMIT} allowed")
             written = client.set_blob_metadata(metadata, **condition)
         info = blob_info(props)
         last_modified = written.get("last_modified")

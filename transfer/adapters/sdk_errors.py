@@ -16,7 +16,7 @@ to raise instead (NotFound, AlreadyExists, PreconditionFailed) or IGNORE (the bl
 | `ignore_if` | any exception the caller's predicate accepts |
 | `absent` | ResourceNotFoundError (404) |
 | `exists` | ResourceExistsError (409) |
-| `changed` | ResourceModifiedError, or any 412: an ETag-conditional write lost the race |
+| `changed` | ResourceModifiedError, or a 412 ConditionNotMet: an ETag-conditional write lost the race |
 
 Then the table (`translate`), in order; an undeclared 404, 409 or 412 is a plain TransferError, because
 the service gives NotFound, AlreadyExists and PreconditionFailed a meaning of their own:
@@ -29,6 +29,9 @@ the service gives NotFound, AlreadyExists and PreconditionFailed a meaning of th
 | 429 | Throttled, with Retry-After |
 | 5xx | Unavailable |
 | 401, 403, any other ClientAuthenticationError | AccessDenied (a NotConfigured: HTTP 422) |
+| 408 | Unavailable (the service timed out waiting for the request) |
+| any other 4xx but 404 (400 MetadataTooLarge, 409 BlobImmutableDueToPolicy, 412 LeaseIdMissing) | Refused: |
+|   a retry cannot change it (an undeclared 404 may heal: ARM's reads lag) |
 | any other HttpResponseError | TransferError naming the status and error code |
 | anything else | TransferError naming the exception's type |
 
@@ -52,7 +55,7 @@ from enum import Enum
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
-from transfer.domain.errors import AccessDenied, Throttled, TransferError, Unavailable
+from transfer.domain.errors import AccessDenied, Refused, Throttled, TransferError, Unavailable
 
 # ---- redaction ----------------------------------------------------------------------------------------
 
@@ -124,8 +127,8 @@ def status_of(exc: BaseException) -> int | None:
 def error_code_of(exc: BaseException) -> str:
     """The service's error code (ARM `error.code`, Storage `x-ms-error-code`), or ''."""
     code = getattr(exc, "error_code", None)
-    if code:
-        return str(code)
+    if code:  # Storage's SDKs give an enum (StorageErrorCode.LEASE_ID_MISSING): its value is the wire code
+        return str(getattr(code, "value", code))
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)
     return str(code) if code else ""
@@ -207,8 +210,16 @@ def _translate(exc: Exception, what: str, *, detail: str = "") -> TransferError:
             f"assignments{extra}"
         )
     if isinstance(exc, HttpResponseError):
-        return TransferError(f"{what}: failed ({status}){suffix}{extra}")
+        return _other_status(status, f"{what}: ", f"{suffix}{extra}")
     return TransferError(f"{what}: {type(exc).__name__}{extra}")
+
+
+def _other_status(status: int | None, what: str, rest: str) -> TransferError:
+    if status == 408:
+        return Unavailable(f"{what}the service timed out (408){rest}")
+    if status is not None and 400 <= status < 500 and status != 404:  # a 404 may heal (ARM's reads lag)
+        return Refused(f"{what}failed ({status}){rest}")
+    return TransferError(f"{what}failed ({status}){rest}")
 
 
 # ---- the context manager ------------------------------------------------------------------------------
@@ -283,9 +294,17 @@ class Translated(Generic[Swallows]):
             return self._absent
         if self._exists is not None and isinstance(exc, ResourceExistsError):
             return self._exists
-        if self._changed is not None and (isinstance(exc, ResourceModifiedError) or status_of(exc) == 412):
+        if self._changed is not None and (isinstance(exc, ResourceModifiedError) or _lost_race(exc)):
             return self._changed
         return None
+
+
+# A 412 that means "the ETag did not match"; others (LeaseIdMissing, LeaseIdMismatch...) are Refused.
+_RACE_CODES = frozenset({"", "ConditionNotMet", "PreconditionFailed", "UpdateConditionNotSatisfied"})
+
+
+def _lost_race(exc: Exception) -> bool:
+    return status_of(exc) == 412 and error_code_of(exc) in _RACE_CODES
 
 
 @overload
