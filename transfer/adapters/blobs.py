@@ -175,7 +175,7 @@ class AzureBlobWriter:
         if auth is None:
             raise TransferError("writing a manifest needs a SAS token or a credential")
         where = f"blob storage: writing {name} to {container_url.rstrip('/')}"
-        with translated(where):
+        with translated(where, sas=bool(sas_token)):
             container = ContainerClient.from_container_url(
                 container_url.rstrip("/"), credential=auth, retry_policy=storage_retry_policy()
             )
@@ -230,6 +230,7 @@ class AzureBlobCopier:
         install_log_redaction()
         self._container_url = container_url.rstrip("/")
         self._auth: Any = sas_token.strip().lstrip("?") if sas_token else credential
+        self._sas = bool(sas_token)
         self._client: ContainerClient | None = None
         self._lock = threading.Lock()
 
@@ -249,14 +250,15 @@ class AzureBlobCopier:
     def start_copy(self, source_url: str, name: str) -> CopyState:
         """Server-side asynchronous copy (large blobs included); the copy keeps the source's metadata and
         Content-MD5. The source URL is never logged nor put into an error."""
-        with translated(f"blob storage: copying {name}"):
+        with translated(f"blob storage: copying {name}", sas=self._sas):
             result = self._container().get_blob_client(name).start_copy_from_url(source_url)
         return _copy_state(result.get("copy_status"), None)
 
     def copy_state(self, name: str) -> CopyState | None:
         """The copy's state from the destination blob; None when it does not exist. A blob without copy
         properties (written otherwise, or overwritten since) counts as copied."""
-        with translated(f"blob storage: reading the copy state of {name}", absent=IGNORE) as call:
+        what = f"blob storage: reading the copy state of {name}"
+        with translated(what, absent=IGNORE, sas=self._sas) as call:
             props = self._container().get_blob_client(name).get_blob_properties()
         if call.ignored:
             return None

@@ -151,11 +151,11 @@ def retry_after_of(exc: BaseException) -> float | None:
 # ---- the table ----------------------------------------------------------------------------------------
 
 
-def translate(exc: Exception, what: str, *, detail: str = "") -> TransferError:
+def translate(exc: Exception, what: str, *, detail: str = "", sas: bool = False) -> TransferError:
     """The project's error for an SDK error (the table above): its message names `what` failed and
     never carries a secret. `detail` (the service's own words) is appended after redaction. The
     service's error codes and correlation id travel on the error."""
-    error = _translate(exc, what, detail=detail)
+    error = _translate(exc, what, detail=detail, sas=sas)
     error.service_codes = tuple(dict.fromkeys(c for c in (error_code_of(exc), *_nested_codes(exc)) if c))
     error.correlation_id = _header(exc, "x-ms-correlation-request-id")
     return error
@@ -182,7 +182,7 @@ def _nested_codes(exc: BaseException) -> list[str]:
     return found
 
 
-def _translate(exc: Exception, what: str, *, detail: str = "") -> TransferError:
+def _translate(exc: Exception, what: str, *, detail: str = "", sas: bool = False) -> TransferError:
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -204,14 +204,20 @@ def _translate(exc: Exception, what: str, *, detail: str = "") -> TransferError:
     if status is not None and status >= 500:
         return Unavailable(f"{what}: the service failed ({status}){suffix}{extra}")
     if status in (401, 403) or isinstance(exc, ClientAuthenticationError):
-        why = "not authenticated" if status in (None, 401) else "not authorized"
-        return AccessDenied(
-            f"{what}: {why} ({status or 'credential'}){suffix}: check the managed identity and its role "
-            f"assignments{extra}"
-        )
+        return _denied(status, what, suffix, extra, sas)
     if isinstance(exc, HttpResponseError):
         return _other_status(status, f"{what}: ", f"{suffix}{extra}")
     return TransferError(f"{what}: {type(exc).__name__}{extra}")
+
+
+def _denied(status: int | None, what: str, suffix: str, extra: str, sas: bool) -> AccessDenied:
+    why = "not authenticated" if status in (None, 401) else "not authorized"
+    # The call's own credential names what to check: a SAS refused is not an identity problem.
+    check = _CHECK_SAS if sas else "check the managed identity and its role assignments"
+    return AccessDenied(f"{what}: {why} ({status or 'credential'}){suffix}: {check}{extra}")
+
+
+_CHECK_SAS = "check the SAS (its expiry, permissions sp=, srt=sco for an account SAS, spr=https)"
 
 
 def _other_status(status: int | None, what: str, rest: str) -> TransferError:
@@ -249,7 +255,7 @@ class Translated(Generic[Swallows]):
     `Swallows` is Literal[False] when nothing was declared IGNORE: then the type checker knows that the
     block never ends quietly on an error (a `return` inside it is the function's last word)."""
 
-    __slots__ = ("_absent", "_changed", "_detail", "_exists", "_ignore_if", "ignored", "what")
+    __slots__ = ("_absent", "_changed", "_detail", "_exists", "_ignore_if", "_sas", "ignored", "what")
 
     def __init__(
         self,
@@ -260,8 +266,10 @@ class Translated(Generic[Swallows]):
         exists: Reaction,
         changed: Reaction,
         ignore_if: Callable[[Exception], bool] | None,
+        sas: bool = False,
     ) -> None:
         self.what = what
+        self._sas = sas
         self.ignored = False
         self._detail = detail
         self._absent = absent
@@ -282,7 +290,8 @@ class Translated(Generic[Swallows]):
             self.ignored = True
             return True  # type: ignore[return-value]  # only a Translated[bool] declares IGNORE
         if reaction is None:
-            reaction = translate(exc, self.what, detail=self._detail(exc) if self._detail else "")
+            detail = self._detail(exc) if self._detail else ""
+            reaction = translate(exc, self.what, detail=detail, sas=self._sas)
         raise reaction from None
 
     def _declared(self, exc: Exception) -> Reaction:
@@ -315,6 +324,7 @@ def translated(
     absent: TransferError | None = None,
     exists: TransferError | None = None,
     changed: TransferError | None = None,
+    sas: bool = False,
 ) -> Translated[Literal[False]]: ...
 
 
@@ -327,6 +337,7 @@ def translated(
     exists: Reaction = None,
     changed: Reaction = None,
     ignore_if: Callable[[Exception], bool] | None = None,
+    sas: bool = False,
 ) -> Translated[bool]: ...
 
 
@@ -338,11 +349,13 @@ def translated(
     exists: Reaction = None,
     changed: Reaction = None,
     ignore_if: Callable[[Exception], bool] | None = None,
+    sas: bool = False,
 ) -> Translated[bool]:
     """A context manager that raises the project's error for an SDK error inside it (see the module).
 
     `what` names the work ("ARM: reading deployment x"); `detail(exc)` adds the service's own words;
-    `absent`, `exists`, `changed` and `ignore_if` are the caller's declarations."""
+    `absent`, `exists`, `changed` and `ignore_if` are the caller's declarations; `sas`: the call is
+    authorised by a SAS, so a 401 / 403 says to check it (not the managed identity)."""
     return Translated[bool](
-        what, detail=detail, absent=absent, exists=exists, changed=changed, ignore_if=ignore_if
+        what, detail=detail, absent=absent, exists=exists, changed=changed, ignore_if=ignore_if, sas=sas
     )

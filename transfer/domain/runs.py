@@ -223,8 +223,11 @@ class Run:
     def deployment_deferred(self, why: str) -> Run:
         return replace(self, warning=f"not deployed yet ({why}); reconcile deploys it on its next pass")
 
-    def rejected(self, why: str) -> Run:
-        return replace(self, status=RunStatus.FAILED, error=why)
+    def rejected(self, why: str, correlation_id: str | None = None) -> Run:
+        """Failed as ARM refused its deployment; the answer's correlation id kept (the guide asks for it)."""
+        return replace(
+            self, status=RunStatus.FAILED, error=why, correlation_id=correlation_id or self.correlation_id
+        )
 
     def missing(self, now: datetime) -> Run:
         """ARM showed nothing for it at `now`: believed only after a grace period."""

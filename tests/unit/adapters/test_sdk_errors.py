@@ -259,3 +259,14 @@ def test_redact_json_cleans_every_string_of_an_arm_body_and_shortens_none() -> N
     assert cleaned["properties"]["response"]["importedArtifacts"] == ["a:v1"]
     assert cleaned["properties"]["request"]["source"]["name"] == "what?now"  # not a URL: unchanged
     assert cleaned["properties"]["response"]["n"] == 3
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_call_authorised_by_a_sas_is_told_to_check_the_sas_not_the_managed_identity(status: int) -> None:
+    with pytest.raises(AccessDenied) as caught, translated("blob storage: copying b", sas=True):
+        raise http_error(status)
+    assert "check the SAS" in caught.value.message
+    assert "managed identity" not in caught.value.message  # a copy failing on a SAS was hinted so
+    identity = raised(http_error(status))
+    assert isinstance(identity, AccessDenied)
+    assert "managed identity" in identity.message
