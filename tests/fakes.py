@@ -39,6 +39,7 @@ from transfer.domain.arm_views import DeploymentState
 from transfer.domain.errors import (
     AccessDenied,
     AlreadyExists,
+    InvalidSecret,
     NotFound,
     PreconditionFailed,
     Refused,
@@ -528,9 +529,7 @@ class FakeSecretReader(_Faults):
             try:
                 expires_at, permissions = parse_sas(value)
             except ValueError as exc:
-                raise TransferError(
-                    f"key vault: reading secret {name}: {exc}", code="InvalidSecret"
-                ) from None
+                raise InvalidSecret(f"key vault: reading secret {name}: {exc}", target="secretUri") from None
             return SasSecret(token=value.strip().lstrip("?"), expires_at=expires_at, permissions=permissions)
 
 

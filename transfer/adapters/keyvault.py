@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from transfer.adapters.sdk_errors import translated
-from transfer.domain.errors import InvalidInput, NotFound, TransferError
+from transfer.domain.errors import InvalidInput, InvalidSecret, NotFound
 from transfer.domain.records import SasSecret
 
 if TYPE_CHECKING:
@@ -54,6 +54,8 @@ def parse_sas(token: str) -> tuple[datetime | None, str]:
 
     Raises ValueError (whose message never contains the token) when the token is not a SAS."""
     query = token.strip().lstrip("?")
+    if re.search(r"(?i)\b(AccountKey|DefaultEndpointsProtocol|SharedAccessKey)=", query):
+        raise ValueError("the value is a connection string, not a SAS token")
     if not query or "=" not in query:
         raise ValueError("the value is not a SAS token (no query parameters)")
     fields: dict[str, str] = {}
@@ -109,5 +111,5 @@ class KeyVaultSecretReader:
         try:
             expires_at, permissions = parse_sas(value)
         except ValueError as exc:
-            raise TransferError(f"{what}: {exc}", code="InvalidSecret") from None
+            raise InvalidSecret(f"{what}: {exc}", target="secretUri") from None
         return SasSecret(token=value.strip().lstrip("?"), expires_at=expires_at, permissions=permissions)

@@ -113,6 +113,12 @@ class Refused(TransferError):
     code = "Refused"
 
 
+class InvalidSecret(NotConfigured):
+    """A Key Vault secret that should hold a SAS does not (no `sig=`, an account-key connection string)."""
+
+    code = "InvalidSecret"
+
+
 class Throttled(TransferError):
     code = "Throttled"
     http_status = 429

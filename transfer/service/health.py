@@ -22,7 +22,9 @@ from transfer.domain.ports import (
     RunStore,
     StateProbe,
 )
+from transfer.domain.records import SasSecret
 from transfer.domain.runs import Run, RunKind, RunStatus
+from transfer.domain.sas import Shortfall
 from transfer.domain.settings import Settings
 from transfer.service.imports import watched_container
 from transfer.service.pipelines import Pipelines
@@ -88,6 +90,7 @@ class Health:
             (importing, lambda: [probe("verification", self._recent_verifications)]),
             (importing, lambda: [probe("blobsWaiting", self._blobs_waiting)]),
             (True, lambda: [probe("deployments", self._deployment_headroom)]),
+            (bool(self.settings.copy_target_sas_secret_uri), lambda: [probe("copySas", self._copy_sas)]),
         ]
         return [check for applies, check in rows if applies]
 
@@ -167,7 +170,13 @@ class Health:
 
     def _sas(self, pipeline: Pipeline) -> str:
         """What the troubleshooting guide requires of the SAS: permissions, HTTPS only, srt=sco, expiry."""
-        sas, found = self.pipelines.sas_shortfalls(pipeline, fresh=True)
+        return self._judged(*self.pipelines.sas_shortfalls(pipeline, fresh=True))
+
+    def _copy_sas(self) -> str:
+        """The copy target's SAS, judged like the pipelines' (a copy needs sp=rw)."""
+        return self._judged(*self.pipelines.copy_sas_shortfalls())
+
+    def _judged(self, sas: SasSecret, found: list[Shortfall]) -> str:
         if found:
             raise TransferError("; ".join(s.message for s in found))
         if sas.expires_at is None:
