@@ -55,6 +55,17 @@ def _log_report(name: str, report: "Report", trigger: str = "schedule") -> None:
     )
 
 
+def _outage(name: str, exc: TransferError, trigger: str = "schedule") -> None:
+    """A dependency outage during a timer: a report in the log, no exception (the host's retry of a timer
+    adds nothing: the next occurrence does the work, and nothing was lost)."""
+    log.warning(
+        "%s: stopped, %s (nothing lost: the next occurrence goes on)",
+        name,
+        exc.message,
+        extra={"trigger": trigger, "event": "timer.outage", "errors": [exc.message]},
+    )
+
+
 @app.function_name("scheduled_export")
 @app.timer_trigger(arg_name="timer", schedule="%TRANSFER_EXPORT_SCHEDULE%", use_monitor=True)
 def scheduled_export(timer: func.TimerRequest) -> None:
@@ -63,6 +74,9 @@ def scheduled_export(timer: func.TimerRequest) -> None:
         accepted = _service().start_scheduled_export(timer.schedule_status)
     except InvalidInput as exc:  # the settings' selectors (too many matches): retrying cannot help
         log.error("scheduled export refused: %s", exc.message, extra={"trigger": "schedule"})
+        return
+    except TRANSIENT_ERRORS as exc:  # the request record keeps the occurrence: the next tick is a repeat
+        _outage("scheduled_export", exc)
         return
     if accepted is None:
         log.info("scheduled export: TRANSFER_EXPORT_ARTIFACTS is not set", extra={"trigger": "schedule"})
@@ -99,8 +113,11 @@ def scheduled_export(timer: func.TimerRequest) -> None:
 def reconcile(timer: func.TimerRequest) -> None:
     _timer_started("reconcile", timer)
     service = _service()
-    _log_report("reconcile", service.reconcile())
-    _log_report("cleanup", service.cleanup())
+    for name, work in (("reconcile", service.reconcile), ("cleanup", service.cleanup)):
+        try:
+            _log_report(name, work())
+        except TRANSIENT_ERRORS as exc:
+            _outage(name, exc)
 
 
 @app.function_name("sweep_stale_blobs")
@@ -111,7 +128,10 @@ def sweep_stale_blobs(timer: func.TimerRequest) -> None:
     if not service.settings.import_pipeline:
         log.info("sweep skipped: this instance does not import", extra={"trigger": "sweep"})
         return
-    _log_report("sweep", service.sweep(), trigger="sweep")
+    try:
+        _log_report("sweep", service.sweep(), trigger="sweep")
+    except TRANSIENT_ERRORS as exc:
+        _outage("sweep_stale_blobs", exc, trigger="sweep")
 
 
 # ---- the watched container ------------------------------------------------------------------------

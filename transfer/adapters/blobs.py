@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from transfer.adapters.retry import storage_retry_policy
+from transfer.adapters.retry import client_timeouts, storage_retry_policy
 from transfer.adapters.sdk_errors import IGNORE, install_log_redaction, redact, translated
 from transfer.domain.errors import PreconditionFailed, Refused, TransferError
 from transfer.domain.ports import BlobCopier
@@ -87,13 +87,16 @@ class AzureBlobStore:
 
                 if self._connection.connection_string:
                     service = BlobServiceClient.from_connection_string(
-                        self._connection.connection_string, retry_policy=storage_retry_policy()
+                        self._connection.connection_string,
+                        retry_policy=storage_retry_policy(),
+                        **client_timeouts(),
                     )
                 else:
                     service = BlobServiceClient(
                         self._connection.blob_service_uri or "",
                         credential=self._credential,
                         retry_policy=storage_retry_policy(),
+                        **client_timeouts(),
                     )
                 self._client = service.get_container_client(self._container_name)
             return self._client
@@ -177,7 +180,10 @@ class AzureBlobWriter:
         where = f"blob storage: writing {name} to {container_url.rstrip('/')}"
         with translated(where, sas=bool(sas_token)):
             container = ContainerClient.from_container_url(
-                container_url.rstrip("/"), credential=auth, retry_policy=storage_retry_policy()
+                container_url.rstrip("/"),
+                credential=auth,
+                retry_policy=storage_retry_policy(),
+                **client_timeouts(),
             )
             container.upload_blob(
                 name, data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
@@ -243,7 +249,10 @@ class AzureBlobCopier:
                 from azure.storage.blob import ContainerClient
 
                 self._client = ContainerClient.from_container_url(
-                    self._container_url, credential=self._auth, retry_policy=storage_retry_policy()
+                    self._container_url,
+                    credential=self._auth,
+                    retry_policy=storage_retry_policy(),
+                    **client_timeouts(),
                 )
             return self._client
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from transfer.adapters.retry import client_retries, client_timeouts
 from transfer.adapters.sdk_errors import translated
 from transfer.domain.errors import InvalidInput, InvalidSecret, NotFound
 from transfer.domain.records import SasSecret
@@ -98,7 +99,9 @@ class KeyVaultSecretReader:
             if client is None:
                 from azure.keyvault.secrets import SecretClient
 
-                client = SecretClient(vault_url, self._credential, retry_total=3, **self._options)
+                client = SecretClient(
+                    vault_url, self._credential, **client_retries(), **client_timeouts(), **self._options
+                )
                 self._clients[vault_url] = client
             return client
 

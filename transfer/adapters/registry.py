@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from transfer.adapters.retry import client_retries, client_timeouts
 from transfer.adapters.sdk_errors import IGNORE, translated
 from transfer.domain.errors import AccessDenied
 from transfer.domain.records import TagInfo
@@ -65,7 +66,12 @@ class AzureRegistry:
                 from azure.containerregistry import ContainerRegistryClient
 
                 self._client = ContainerRegistryClient(
-                    self._endpoint, self._credential, audience=self._audience, retry_total=3, **self._options
+                    self._endpoint,
+                    self._credential,
+                    audience=self._audience,
+                    **client_retries(),
+                    **client_timeouts(),
+                    **self._options,
                 )
             return self._client
 
