@@ -108,3 +108,4 @@ bench: $(STAMPS)/venv $(STAMPS)/npm
 	-$(PY) -m bench.http_export
 	-$(PY) -m bench.throughput
 	-$(PY) -m bench.incremental
+	-$(PY) -m bench.soak
