@@ -1,5 +1,6 @@
 # One entry point for people and CI. Every install step lives here, so a fresh clone needs only
-# Python 3.11+, Python 3.13 (for the Functions worker's own indexing, tests/host), Node.js 20+ and npm.
+# Python 3.11+, Python 3.13 (for the Functions worker's own indexing, tests/host), Node.js 20+, npm and
+# bash (the conformance suite runs the guide's shell blocks).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -15,7 +16,7 @@ find_python313 = $(shell for p in python3.13 "$$(pyenv root 2>/dev/null || echo 
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 PYTHON313 ?= $(eval PYTHON313 := $(find_python313))$(PYTHON313)
 
-.PHONY: test lint typecheck pytest checkov demo serve bench deps clean format require-python313 package
+.PHONY: test lint typecheck pytest checkov demo serve bench deps clean format require-python313 package chromium
 
 # Python 3.13 is checked first, so a machine without it stops here with how to get it, not midway.
 test: require-python313 lint typecheck pytest checkov
@@ -55,10 +56,19 @@ $(STAMPS)/venv-checkov: requirements-checkov.txt | $(STAMPS)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
+# The real Azure CLI for the conformance suite (tests/conformance) in its own environment .venv-azcli: it
+# brings well over a hundred packages that must not change .venv. Installs in a few minutes.
+AZCLI_VENV := .venv-azcli
+$(STAMPS)/venv-azcli: requirements-azcli.txt | $(STAMPS)
+	test -x $(AZCLI_VENV)/bin/python || $(PYTHON) -m venv $(AZCLI_VENV)
+	$(AZCLI_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(AZCLI_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-azcli.txt
+	touch $@
+
 checkov: $(STAMPS)/venv-checkov
 	LOG_LEVEL=ERROR $(CHECKOV_VENV)/bin/checkov -d infra --framework arm --config-file .checkov.yaml
 
-deps: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/npm
+deps: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/npm $(STAMPS)/venv-azcli
 
 # Beside ruff and the layering: the code's shape (module and function sizes, radon's cyclomatic
 # complexity: tools/code_shape.py), and no use case reaching through a shared context.
@@ -76,8 +86,14 @@ format: $(STAMPS)/venv
 typecheck: $(STAMPS)/venv
 	$(PY) -m mypy
 
+# The dashboard's browser tests drive headless Chromium (Debian's chromium package), installed when missing
+# (as root in CI; elsewhere through sudo when there is one).
+SUDO := $(shell test "$$(id -u)" -eq 0 || command -v sudo)
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
 # tests/test_infra.py scans each hosting plan's evaluated resources with checkov too.
-pytest: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/venv-checkov $(STAMPS)/npm
+pytest: $(STAMPS)/venv $(STAMPS)/venv-host $(STAMPS)/venv-checkov $(STAMPS)/npm $(STAMPS)/venv-azcli chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMPS)/venv $(STAMPS)/npm
@@ -92,8 +108,8 @@ package:
 	$(PYTHON) infra/package.py $(PACKAGE_ARGS)
 
 clean:
-	rm -rf $(VENV) $(HOST_VENV) $(CHECKOV_VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache .ruff_cache \
-		.import_linter_cache dist .serve
+	rm -rf $(VENV) $(HOST_VENV) $(CHECKOV_VENV) $(AZCLI_VENV) node_modules $(STAMPS) .pytest_cache .mypy_cache \
+		.ruff_cache .import_linter_cache dist .serve .demo
 
 bench: $(STAMPS)/venv $(STAMPS)/npm
 	$(PY) -m bench.active_runs
@@ -109,3 +125,4 @@ bench: $(STAMPS)/venv $(STAMPS)/npm
 	-$(PY) -m bench.throughput
 	-$(PY) -m bench.incremental
 	-$(PY) -m bench.soak
+	-$(PY) -m bench.dashboard

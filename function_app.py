@@ -238,3 +238,9 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="blobs/{*name}", methods=[func.HttpMethod.GET])
 def get_blob(req: func.HttpRequest) -> func.HttpResponse:
     return _serve("get_blob", req)
+
+
+@app.function_name("dashboard")
+@app.route(route="dashboard", methods=[func.HttpMethod.GET])
+def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    return _serve("dashboard", req)

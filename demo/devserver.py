@@ -52,7 +52,7 @@ def _handler(side: scenario.Side, app: Any) -> type[BaseHTTPRequestHandler]:
                 if key.lower() not in ("content-length", "content-type"):
                     self.send_header(key, value)
             body = response.get_body() or b""
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", f"{response.mimetype}; charset=utf-8")  # JSON, or a page
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -161,9 +161,13 @@ def serve(source_port: int = 7071, target_port: int = 7072, settings_dir: Path =
                     "target": cli_settings(stack, stack.target_env),
                 },
             )
+            az_env = stack.emulator.settings()["EMULATOR_AZ_ENV"]
             try:  # the usage, last, says it is serving: a signal from then on ends here
                 print(
-                    _USAGE.format(source=source_port, target=target_port, files=_shown(written)), flush=True
+                    _USAGE.format(
+                        source=source_port, target=target_port, files=_shown(written), az_env=az_env
+                    ),
+                    flush=True,
                 )
                 while True:
                     time.sleep(3600)
@@ -201,5 +205,6 @@ get their blob event. Try:
 Each side's settings, in local.settings.json's shape (removed when the stack stops):
 {files}
 
+The real Azure CLI reaches the same emulator after `source {az_env}` (README: Rehearse your own az workflow).
 Ctrl-C or SIGTERM stops everything.
 """

@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 
+from demo import dashboards as dashboard_files
 from demo import stack as demo_stack
 from demo.stack import Stack
 from transfer import bootstrap
@@ -122,8 +124,17 @@ def _function_app() -> Any:
     return function_app
 
 
-def run(out: Callable[[str], None] = print, run_seconds: float = 0.3) -> None:
-    """Start the stack, tell the story, stop the stack; DemoFailure when any step misbehaves."""
+Finale = Callable[[Stack, "Side", "Side"], None]
+
+
+def run(
+    out: Callable[[str], None] = print,
+    run_seconds: float = 0.3,
+    dashboards: Path = dashboard_files.FOLDER,
+    finale: Finale | None = None,
+) -> None:
+    """Start the stack, tell the story, write both sides' dashboards into `dashboards`, stop the stack;
+    DemoFailure when any step misbehaves. `finale` (tests) sees the stack and both sides before it stops."""
     story = Story(out)
     story.step("Start Azurite (a source and a target storage account) and the ARM/ACR Transfer emulator")
     stack = demo_stack.start(run_seconds=run_seconds)
@@ -132,13 +143,19 @@ def run(out: Callable[[str], None] = print, run_seconds: float = 0.3) -> None:
             story.say(
                 f"ARM endpoint {stack.emulator.arm_endpoint}, Azurite blob port {stack.azurite.blob_port}"
             )
-            _story(story, stack)
+            source, target = _story(story, stack)
+            story.step("The dashboard of each side (GET /api/dashboard), written for a browser")
+            sides = [(source, "http://localhost:7071/api/"), (target, "http://localhost:7072/api/")]
+            for path in dashboard_files.write(sides, _function_app(), dashboards):
+                story.say(f"open {path.resolve().as_uri()}")
+            if finale is not None:
+                finale(stack, source, target)
     finally:
         stack.stop()
     out("\nThe demo finished: every step did what it should.")
 
 
-def _story(story: Story, stack: Stack) -> None:
+def _story(story: Story, stack: Stack) -> tuple[Side, Side]:
     app = _function_app()
     admin = stack.emulator.admin
     source = Side("source", load_settings(stack.source_env), stack.clock)
@@ -302,6 +319,7 @@ def _story(story: Story, stack: Stack) -> None:
         and _tags(admin, "samples/hello-world") == {"v1", "v2"},
         "the target registry holds everything exported",
     )
+    return source, target
 
 
 def _selectors_and_manifests(story: Story, stack: Stack, source: Side, target: Side, app: Any) -> None:

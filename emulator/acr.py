@@ -8,11 +8,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from emulator import ids, validation
+from emulator import export_policy, ids, validation
 from emulator.arm_errors import ApiError, bad_request
 from emulator.clock import Clock, iso
 from emulator.identities import pipeline_identity
-from emulator.registry_content import Manifest, RegistryStore, seed_manifest
+from emulator.pipeline_shapes import shape_pipeline
+from emulator.registry_content import Change, Manifest, RegistryStore, seed_manifest
 from emulator.resources import PutResult, ResourceManager
 from emulator.store import Config, Repository, Resource, State
 
@@ -59,6 +60,7 @@ class Registries:
         self.resources = resources
         self.store = RegistryStore(state.lock)  # manifest documents, times, data-plane settings
         self.listen: Callable[[str], int] | None = None  # opens the registry's data-plane port (runtime)
+        self.listeners: list[Callable[[Change], None]] = []  # told of every push and delete (events)
 
     def preflight(self, rid: ids.ResourceId, api_version: str, body: dict[str, Any]) -> None:
         validation.check_name("registry", rid.name)
@@ -71,6 +73,14 @@ class Registries:
         properties["loginServer"] = login_server(rid.name)
         properties.setdefault("adminUserEnabled", False)
         properties.setdefault("creationDate", iso(self.clock.now()))
+        existing = self.resources.find(resource_id)
+        pipelines = [p.body["name"] for p in self.resources.children(resource_id, EXPORT_PIPELINES)]
+        export_policy.check_registry_update(
+            rid.name,
+            existing.body.get("properties") if existing else None,
+            export_policy.with_defaults(properties),
+            pipelines,
+        )
         body = {
             **body,
             "location": body.get("location") or self.config.location,
@@ -78,7 +88,7 @@ class Registries:
         }
         with self.state.lock:
             self.state.registries.setdefault(ids.key(resource_id), {})
-        return self.resources.store_generic(rid, resource_id, api_version, body, properties)
+        return self.resources.store_generic(rid, resource_id, api_version, body, properties, system_data=True)
 
     def delete(self, resource: Resource) -> None:
         with self.state.lock:
@@ -99,8 +109,14 @@ class Registries:
         tag: str | None,
         digest: str,
         manifest: Manifest | None = None,
+        *,
+        via: str = "admin",
+        user_agent: str = "",
+        actor: str = "",
+        request_id: str = "",
     ) -> None:
-        """Write a manifest (its document when known: its sha256 must be `digest`) and point `tag` at it."""
+        """Write a manifest (its document when known: its sha256 must be `digest`) and point `tag` at it;
+        `via` says who pushed it (the registry's events report each push)."""
         now = self.clock.now()
         with self.state.lock:
             repo = self.content(registry_id).setdefault(repository, Repository())
@@ -109,6 +125,65 @@ class Registries:
             repo.manifests.add(digest)
             if tag:
                 repo.tags[tag] = digest
+            document = manifest or self.store.document(digest)
+            change = Change(
+                "push",
+                registry_id,
+                repository,
+                tag,
+                digest,
+                document.media_type if document else None,
+                len(document.data) if document else 0,
+                via,
+                user_agent,
+                request_id,
+                actor,
+            )
+            for listener in self.listeners:
+                listener(change)
+
+    def delete_manifest(
+        self, registry_id: str, repository: str, digest: str, *, via: str = "admin", **request: str
+    ) -> bool:
+        """Delete a manifest and the tags pointing at it; False when the repository does not have it."""
+        with self.state.lock:
+            content = self.content(registry_id)
+            repo = content.get(repository)
+            if repo is None or digest not in repo.manifests:
+                return False
+            tags = [t for t, d in repo.tags.items() if d == digest]
+            for tag in tags:
+                del repo.tags[tag]
+            repo.manifests.discard(digest)
+            self.store.forget_manifest(ids.key(registry_id), repository, digest, tags)
+            if not repo.manifests:
+                del content[repository]
+            document = self.store.document(digest)
+            change = Change(
+                "delete",
+                registry_id,
+                repository,
+                None,
+                digest,
+                document.media_type if document else None,
+                len(document.data) if document else 0,
+                via,
+                request.get("user_agent", ""),
+                request.get("request_id", ""),
+                request.get("actor", ""),
+            )
+            for listener in self.listeners:
+                listener(change)
+            return True
+
+    def untag(self, registry_id: str, repository: str, tag: str) -> bool:
+        with self.state.lock:
+            repo = self.content(registry_id).get(repository)
+            if repo is None or tag not in repo.tags:
+                return False
+            del repo.tags[tag]
+            self.store.forget_tag(ids.key(registry_id), repository, tag)
+            return True
 
     def describe(self, registry_id: str) -> dict[str, Any]:
         with self.state.lock:
@@ -137,6 +212,9 @@ class Pipelines:
 
     def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
         properties = self._check(rid, api_version, body)
+        registry = self.resources.find(rid.parent.id) if rid.parent else None
+        if rid.is_type(EXPORT_PIPELINES) and registry is not None:
+            export_policy.check_export_pipeline(registry.body["name"], registry.body.get("properties") or {})
         with self.state.lock:
             existing = self.resources.find(resource_id)
             identity = pipeline_identity(
@@ -146,14 +224,17 @@ class Pipelines:
                 self.config.tenant_id,
             )
             properties["provisioningState"] = "Succeeded"
+            # As the live service answers (recorded 2026-04-07): no location (a request's is ignored),
+            # systemData, and no options when none were sent.
             stored = {
                 "id": resource_id,
                 "name": rid.name,
                 "type": rid.type,
-                "location": body.get("location") or self.config.location,
                 "identity": identity,
+                "systemData": self.resources.system_data(existing),
                 "properties": properties,
             }
+            shape_pipeline(stored, self.config.managed_identity_answer_shape)
             resource = self.resources.save(resource_id, rid.type, api_version, stored, existing)
             return PutResult(200, resource)  # the real service answers a pipeline PUT with 200 at once
 
@@ -229,7 +310,13 @@ class PipelineRuns:
                 properties["forceUpdateTag"] = force_tag
             properties["response"] = response
             properties["provisioningState"] = "Creating" if existing is None else "Updating"
-            stored = {"id": resource_id, "name": rid.name, "type": rid.type, "properties": properties}
+            stored = {
+                "id": resource_id,
+                "name": rid.name,
+                "type": rid.type,
+                "systemData": self.resources.system_data(existing),
+                "properties": properties,
+            }
             resource = self.resources.save(resource_id, rid.type, api_version, stored, existing)
             generation = self.state.run_generations.get(ids.key(resource_id), 0) + 1
             self.state.run_generations[ids.key(resource_id)] = generation

@@ -7,7 +7,7 @@ import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 
@@ -72,13 +72,33 @@ class AdminClient:
         resource_group: str | None = None,
         subscription_id: str | None = None,
         location: str | None = None,
+        export_policy: str | None = None,
+        public_network_access: str | None = None,
     ) -> dict[str, Any]:
-        """Create a registry with content {repo: {tag: digest or None}} (None derives a digest)."""
+        """Create a registry with content {repo: {tag: digest or None}} (None derives a digest);
+        export_policy "disabled" needs public_network_access "Disabled"."""
         body: dict[str, Any] = {"name": name, "repositories": repositories or {}}
         body.update(_scope(resource_group, subscription_id))
         if location:
             body["location"] = location
+        if export_policy:
+            body["exportPolicy"] = export_policy
+        if public_network_access:
+            body["publicNetworkAccess"] = public_network_access
         return self._call("POST", "registries", body)
+
+    def set_registry_policies(
+        self, registry: str, *, export_policy: str | None = None, public_network_access: str | None = None
+    ) -> dict[str, Any]:
+        """Update the registry's exportPolicy ("enabled" / "disabled") and publicNetworkAccess as a PUT
+        through ARM would (refused while export pipelines exist, or disabling exports with public access
+        on: AdminError 400 with the ARM error). Returns the registry's resource body."""
+        body: dict[str, Any] = {}
+        if export_policy:
+            body["exportPolicy"] = export_policy
+        if public_network_access:
+            body["publicNetworkAccess"] = public_network_access
+        return self._call("POST", f"registries/{quote(registry)}/policies", body)
 
     def add_repositories(
         self, registry: str, repositories: dict[str, dict[str, str | None] | list[str]]
@@ -87,11 +107,136 @@ class AdminClient:
             "POST", f"registries/{quote(registry)}/repositories", {"repositories": repositories}
         )
 
-    def add_image(self, registry: str, repository: str, tag: str, layer_sizes: list[int]) -> dict[str, Any]:
-        """An image whose manifest has layers of these sizes (e.g. one over the 8 GB limit of ACR Transfer);
-        returns {"repository", "tag", "digest", "size"}."""
-        body = {"repository": repository, "tag": tag, "layerSizes": layer_sizes}
+    def add_image(
+        self,
+        registry: str,
+        repository: str,
+        tag: str,
+        layer_sizes: list[int] | None = None,
+        *,
+        layers: list[dict[str, Any]] | None = None,
+        media_type: str = "oci",
+        platform: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Push an image whose manifest has layers of these sizes (`layer_sizes`), or these layer specs
+        (`layers=[{"size", "mediaType"?, "urls"?}]`: foreign / non-distributable layers carry urls; a size
+        over 8 GB is declared, no bytes), as an OCI (`media_type="oci"`) or Docker v2 (`"docker"`) manifest.
+        Returns {"repository", "tag", "digest", "mediaType", "size"}."""
+        body: dict[str, Any] = {"repository": repository, "tag": tag, "mediaType": media_type}
+        if layers is not None:
+            body["layers"] = layers
+        else:
+            body["layerSizes"] = layer_sizes
+        if platform:
+            body["platform"] = platform
         return self._call("POST", f"registries/{quote(registry)}/images", body)
+
+    def add_index(
+        self,
+        registry: str,
+        repository: str,
+        tag: str,
+        platforms: list[dict[str, Any]],
+        *,
+        media_type: str = "oci",
+    ) -> dict[str, Any]:
+        """Push a multi-platform index: `platforms=[{"os", "architecture", "layerSizes" | "layers"}]` become
+        untagged image manifests, the index gets the tag. Returns {"digest", "manifests": [{"digest", "os",
+        "architecture", "size"}]}."""
+        body = {"repository": repository, "tag": tag, "platforms": platforms, "mediaType": media_type}
+        return self._call("POST", f"registries/{quote(registry)}/index", body)
+
+    def attach_referrer(
+        self,
+        registry: str,
+        repository: str,
+        subject: str,
+        artifact_type: str,
+        *,
+        annotations: dict[str, str] | None = None,
+        payload: str | None = None,
+        tag: str | None = None,
+    ) -> dict[str, Any]:
+        """Push a referrer of `subject` (a digest or a tag of `repository`): a signature
+        (`application/vnd.cncf.notary.signature`), an SBOM, an attestation, or a referrer of a referrer.
+        When the registry lacks the referrers API the fallback tag `sha256-<hex>` is updated, as a client
+        would. Returns {"digest", "subject", "artifactType", "mediaType", "size"}."""
+        body: dict[str, Any] = {"repository": repository, "subject": subject, "artifactType": artifact_type}
+        if annotations:
+            body["annotations"] = annotations
+        if payload is not None:
+            body["payload"] = payload
+        if tag:
+            body["tag"] = tag
+        return self._call("POST", f"registries/{quote(registry)}/referrers", body)
+
+    def referrers(self, registry: str) -> list[dict[str, Any]]:
+        """Every referrer of the registry: {repository, digest, subject, artifactType, annotations}."""
+        return list(self._call("GET", f"registries/{quote(registry)}/referrers")["referrers"])
+
+    def set_referrers_api(
+        self,
+        registry: str,
+        enabled: bool,
+        *,
+        write_fallback_tags: bool = True,
+        page_size: int | Literal["unchanged"] | None = "unchanged",
+    ) -> dict[str, Any]:
+        """enabled=False: the registry lacks the referrers API (404, clients fall back to `sha256-<hex>` tags,
+        written now for existing referrers unless write_fallback_tags=False). page_size: referrers per page
+        (None: one page)."""
+        body: dict[str, Any] = {"enabled": enabled, "writeFallbackTags": write_fallback_tags}
+        if page_size != "unchanged":
+            body["pageSize"] = page_size
+        return self._call("POST", f"registries/{quote(registry)}/referrers-api", body)
+
+    def throttle_registry(
+        self,
+        registry: str,
+        *,
+        path: str = ".*",
+        method: str = "*",
+        seconds: float = 5,
+        count: int | None = None,
+    ) -> dict[str, Any]:
+        """The registry's data-plane requests matching method + path regex answer 429 TOOMANYREQUESTS for
+        `seconds` from the first one (at most `count` of them), each with Retry-After counting down."""
+        body: dict[str, Any] = {"path": path, "method": method, "seconds": seconds}
+        if count is not None:
+            body["count"] = count
+        return self._call("POST", f"registries/{quote(registry)}/throttle", body)
+
+    def registry_throttles(self, registry: str) -> dict[str, Any]:
+        """{"limits": {...}, "rules": [...], "throttled": number of 429s answered}."""
+        return self._call("GET", f"registries/{quote(registry)}/throttle")
+
+    def clear_registry_throttles(self, registry: str) -> dict[str, Any]:
+        return self._call("DELETE", f"registries/{quote(registry)}/throttle")
+
+    def set_referrer_limits(
+        self,
+        registry: str,
+        *,
+        per_registry: int | Literal["unchanged"] | None = "unchanged",
+        per_identity: int | Literal["unchanged"] | None = "unchanged",
+        window_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """ListReferrers limits (default: ACR's published 2,000 per registry and 1,000 per identity a
+        minute); None turns one off."""
+        body: dict[str, Any] = {}
+        if per_registry != "unchanged":
+            body["listReferrersPerRegistry"] = per_registry
+        if per_identity != "unchanged":
+            body["listReferrersPerIdentity"] = per_identity
+        if window_seconds is not None:
+            body["windowSeconds"] = window_seconds
+        return self._call("POST", f"registries/{quote(registry)}/limits", body)
+
+    def delete_manifest(self, registry: str, repository: str, reference: str) -> dict[str, Any]:
+        """Delete a manifest (by digest or tag) and its tags, as a client's DELETE does (ImageDeleted)."""
+        key = "digest" if reference.startswith("sha256:") else "tag"
+        body = {"repository": repository, key: reference}
+        return self._call("POST", f"registries/{quote(registry)}/delete", body)
 
     def registry_content(self, registry: str) -> dict[str, Any]:
         """{repo: {"tags": {tag: digest}, "manifests": [digest, ...]}}."""
@@ -158,6 +303,24 @@ class AdminClient:
             body["expires"] = expires
         return self._call("PUT", f"vaults/{quote(vault)}/secrets/{quote(name)}", body)
 
+    def add_access_policy(
+        self,
+        vault: str,
+        object_id: str,
+        *,
+        secrets: list[str] | None = None,
+        keys: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """An access policy for `object_id` (through `accessPolicies/add`, as the templates add one):
+        secrets permissions (get, list, set, delete) and keys permissions (get, list, create, sign, verify,
+        delete). Returns the vault's resource body."""
+        permissions = {"secrets": secrets or [], "keys": keys or []}
+        return self._call(
+            "POST",
+            f"vaults/{quote(vault)}/access-policies",
+            {"objectId": object_id, "permissions": permissions},
+        )
+
     def create_identity(
         self, name: str, *, resource_group: str | None = None, subscription_id: str | None = None
     ) -> dict[str, Any]:
@@ -173,12 +336,27 @@ class AdminClient:
         key: str | None = None,
         resource_group: str | None = None,
         subscription_id: str | None = None,
+        public_network_access: str | None = None,
+        default_action: str = "Allow",
+        bypass: str = "AzureServices",
+        private_endpoints: list[str] | None = None,
     ) -> dict[str, Any]:
-        """The account's ARM resource (the scope of role assignments on it); `key`: its Azurite account key,
-        which the emulator needs to reach an account other than the connection string's."""
-        body: dict[str, Any] = {"name": name, **_scope(resource_group, subscription_id)}
+        """The account's ARM resource (the scope of role assignments on it, its network rules); `key`: its
+        Azurite account key, which the emulator needs to reach an account other than the connection
+        string's. A network-restricted account (default_action="Deny", public_network_access="Disabled",
+        private endpoints only) answers a pipeline 403 AuthorizationFailure: ACR is not a trusted service."""
+        body: dict[str, Any] = {
+            "name": name,
+            **_scope(resource_group, subscription_id),
+            "networkDefaultAction": default_action,
+            "bypass": bypass,
+        }
         if key:
             body["key"] = key
+        if public_network_access:
+            body["publicNetworkAccess"] = public_network_access
+        if private_endpoints:
+            body["privateEndpoints"] = private_endpoints
         return self._call("POST", "storage-accounts", body)
 
     def assign_role(
@@ -197,6 +375,74 @@ class AdminClient:
         if storage_account:
             body["storageAccount"] = storage_account
         return self._call("POST", "role-assignments", body)
+
+    def restrict_arm_access(self, principal: str | None = None, *, restricted: bool = True) -> dict[str, Any]:
+        """principal (default: the app's identity, `EMULATOR_APP_PRINCIPAL_ID`; "*": every caller) holds only
+        its role assignments: ARM answers what they do not allow with 403 AuthorizationFailed, a deployment
+        writing such a resource fails pre-flight, and the permissions API lists just those roles."""
+        body: dict[str, Any] = {"restricted": restricted}
+        if principal:
+            body["principal"] = principal
+        return self._call("POST", "arm-access", body)
+
+    def arm_access(self) -> dict[str, Any]:
+        """{"restricted": [principals], "appPrincipalId"}."""
+        return self._call("GET", "arm-access")
+
+    # --- Event Grid events of the registries
+
+    def subscribe_events(
+        self,
+        registry: str,
+        endpoint: str,
+        *,
+        name: str | None = None,
+        event_types: list[str] | None = None,
+        max_events_per_batch: int = 1,
+        schema: str = "EventGridSchema",
+        subject_begins_with: str | None = None,
+        subject_ends_with: str | None = None,
+        max_delivery_attempts: int = 30,
+        validate: bool = False,
+    ) -> dict[str, Any]:
+        """A WebHook subscription to the registry's events (ImagePushed, ImageDeleted), as an Event Grid
+        system topic subscription delivers them: batches of up to max_events_per_batch, POSTed as a JSON array
+        (EventGridSchema, or CloudEventSchemaV1_0). validate=True runs Event Grid's handshake first."""
+        body: dict[str, Any] = {
+            "registry": registry,
+            "endpoint": endpoint,
+            "maxEventsPerBatch": max_events_per_batch,
+            "schema": schema,
+            "maxDeliveryAttempts": max_delivery_attempts,
+            "validate": validate,
+        }
+        if name:
+            body["name"] = name
+        if event_types is not None:
+            body["includedEventTypes"] = event_types
+        if subject_begins_with:
+            body["subjectBeginsWith"] = subject_begins_with
+        if subject_ends_with:
+            body["subjectEndsWith"] = subject_ends_with
+        return self._call("POST", "events/subscriptions", body)
+
+    def unsubscribe_events(self, name: str) -> dict[str, Any]:
+        return self._call("DELETE", f"events/subscriptions/{quote(name)}")
+
+    def event_delivery(self, **knobs: Any) -> dict[str, Any]:
+        """How delivery misbehaves: duplicates=1 (each batch twice), reorder="reverse" | "shuffle" | "none",
+        delaySeconds=2.0, hold=True (until flush_events), batchSize=10 (overrides maxEventsPerBatch),
+        retryDelays=[0.1, 0.5] (after a failed POST)."""
+        return self._call("POST", "events/delivery", knobs)
+
+    def flush_events(self) -> int:
+        """Deliver what is held or delayed now; returns how many events were waiting."""
+        return int(self._call("POST", "events/flush", {})["released"])
+
+    def events(self) -> dict[str, Any]:
+        """{"subscriptions", "knobs", "published": [events], "deliveries": [{subscription, eventIds,
+        subjects, attempt, status, error, time}], "deadLetters": [{subscription, event, reason}]}."""
+        return self._call("GET", "events")
 
     # --- clock
 

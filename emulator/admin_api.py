@@ -4,45 +4,26 @@ request log, configuration and reset. `emulator/admin.py` is its Python client."
 from __future__ import annotations
 
 import copy
-import json
 import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from emulator import ids, registry_api
+from emulator import ids, registry_admin
 from emulator.acr import REGISTRIES, Registries, seed_digest
 from emulator.arm_errors import ApiError, bad_request
 from emulator.authorization import ROLE_ASSIGNMENTS, RoleAssignments, role_id
 from emulator.clock import Clock, iso
+from emulator.events import Events, subscription_from
 from emulator.faults import Faults
 from emulator.identities import USER_ASSIGNED
-from emulator.registry_content import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Manifest, digest_of, seed_manifest
+from emulator.permissions import ArmAccess
+from emulator.registry_content import seed_manifest
 from emulator.resources import ResourceManager
 from emulator.server import Request, Response
 from emulator.storage import StorageAccounts
 from emulator.store import Config, State
 from emulator.vaults import VAULTS, KeyVault
-
-
-def sized_manifest(label: str, layer_sizes: list[int]) -> Manifest:
-    """An OCI image manifest with layer descriptors of the given sizes (the emulator stores no layers)."""
-    config = json.dumps(
-        {"architecture": "amd64", "os": "linux", "config": {"Labels": {"emulator.image": label}}}
-    )
-    data = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config.encode()), "size": len(config)},
-            "layers": [
-                {"mediaType": OCI_LAYER, "digest": digest_of(f"{label}:layer{i}".encode()), "size": size}
-                for i, size in enumerate(layer_sizes)
-            ],
-        },
-        indent=2,
-    ).encode("utf-8")
-    return Manifest.from_bytes(data)
 
 
 class SourceTriggerControl(Protocol):
@@ -64,6 +45,8 @@ class AdminHost(Protocol):
     trigger: SourceTriggerControl
     storage_accounts: StorageAccounts
     authorization: RoleAssignments
+    access: ArmAccess
+    events: Events
 
     def settings(self) -> dict[str, Any]: ...
 
@@ -105,7 +88,9 @@ class AdminRoutes:
             return Response(200, {"status": "reset"})
         if parts[:1] == ["registries"]:
             return self._registries(method, parts[1:], body)
-        if route == ("POST", "vaults"):
+        if method == "POST" and len(parts) == 3 and parts[0] == "vaults" and parts[2] == "access-policies":
+            return Response(200, self._access_policy(parts[1], body))
+        if route == ("POST", "vaults") and len(parts) == 1:
             return Response(201, self._vault(body))
         if method == "PUT" and len(parts) == 4 and parts[0] == "vaults" and parts[2] == "secrets":
             return Response(200, self._secret(parts[1], parts[3], body))
@@ -115,6 +100,10 @@ class AdminRoutes:
             return Response(201, self._storage_account(body))
         if route == ("POST", "role-assignments"):
             return Response(201, self._role_assignment(body))
+        if parts[:1] == ["arm-access"]:
+            return self._arm_access(method, body)
+        if parts[:1] == ["events"]:
+            return self._events(method, parts[1:], body)
         if parts[:1] == ["clock"]:
             return self._clock(method, body)
         if parts[:1] == ["faults"]:
@@ -159,7 +148,9 @@ class AdminRoutes:
             subscription, group = self._scope(body)
             registry_id = f"{ids.group_id(subscription, group)}/providers/{REGISTRIES}/{name}"
             resource = self._put(
-                registry_id, REGISTRY_API, {"location": body.get("location") or self.config.location}
+                registry_id,
+                REGISTRY_API,
+                {"location": body.get("location") or self.config.location, "properties": _policies(body)},
             )
             self._add_repositories(resource["id"], body.get("repositories") or {})
             return Response(201, {"resource": resource, "content": registries.describe(resource["id"])})
@@ -167,18 +158,35 @@ class AdminRoutes:
             raise ApiError(405, "MethodNotAllowed", "GET /_emulator/registries/{name} reads one registry.")
         registry_id = self._registry(rest[0])
         if method == "GET" and len(rest) == 1:
-            endpoint = registry_api.endpoint_of(registries, rest[0])
+            endpoint = registry_admin.endpoint_of(registries, rest[0])
             return Response(
                 200, {"id": registry_id, "endpoint": endpoint, "content": registries.describe(registry_id)}
             )
-        if len(rest) == 2 and rest[1] in registry_api.ADMIN_ROUTES:  # retag, manifests, access, ...
-            return registry_api.admin(registries, method, registry_id, rest[1:], body)
+        if len(rest) == 2 and rest[1] in registry_admin.ADMIN_ROUTES:  # retag, manifests, access, ...
+            return registry_admin.admin(registries, method, registry_id, rest[1:], body)
+        if method == "POST" and rest[1:] == ["policies"]:
+            return Response(200, self._registry_policies(registry_id, body))
         if method == "POST" and rest[1:] == ["images"]:
             return Response(201, self._image(registry_id, body))
         if method == "POST" and rest[1:] == ["repositories"]:
             self._add_repositories(registry_id, body.get("repositories") or {})
             return Response(200, {"id": registry_id, "content": registries.describe(registry_id)})
         raise ApiError(404, "NotFound", "Unknown registry admin route.")
+
+    def _registry_policies(self, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """{"exportPolicy"?: "enabled" | "disabled", "publicNetworkAccess"?: "Enabled" | "Disabled"}: a PUT of
+        the registry with them (the rules apply: no change of the export policy while export pipelines
+        exist, disabled only without public network access)."""
+        resource = self.emulator.resources.get(registry_id)
+        with self.state.lock:
+            current = copy.deepcopy(resource.body)
+        properties = {k: v for k, v in current.get("properties", {}).items() if k != "provisioningState"}
+        requested = _policies(body)
+        if "policies" in requested:
+            properties.setdefault("policies", {}).update(requested.pop("policies"))
+        properties.update(requested)
+        envelope = {k: current[k] for k in ("location", "sku", "tags") if k in current}
+        return self._put(registry_id, REGISTRY_API, {**envelope, "properties": properties})
 
     def _add_repositories(self, registry_id: str, repositories: dict[str, Any]) -> None:
         """{"repo": {"tag": "sha256:..." | null}} or {"repo": ["tag", ...]}; a null digest gets a manifest
@@ -199,20 +207,7 @@ class AdminRoutes:
                 )
 
     def _image(self, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """{"repository", "tag", "layerSizes": [bytes, ...]}: an image whose manifest has layers of these
-        sizes (e.g. one over ACR Transfer's 8 GB limit); returns its digest."""
-        repository, tag, sizes = body.get("repository"), body.get("tag"), body.get("layerSizes")
-        if (
-            not isinstance(repository, str)
-            or not isinstance(tag, str)
-            or not isinstance(sizes, list)
-            or not sizes
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)
-        ):
-            raise bad_request('Body: {"repository", "tag", "layerSizes": [positive byte counts]}.')
-        manifest = sized_manifest(f"{repository}:{tag}", sizes)
-        self.emulator.registries.add(registry_id, repository, tag, manifest.digest, manifest)
-        return {"repository": repository, "tag": tag, "digest": manifest.digest, "size": manifest.image_size}
+        return registry_admin.push_image(self.emulator.registries, registry_id, body)
 
     # --- Key Vault and identities
 
@@ -247,6 +242,26 @@ class AdminRoutes:
         uri = vault_resource.body["properties"]["vaultUri"]
         return {"id": f"{uri}secrets/{name}/{version.version}", "secretUri": f"{uri}secrets/{name}"}
 
+    def _access_policy(self, vault: str, body: dict[str, Any]) -> dict[str, Any]:
+        """{"objectId", "permissions": {"secrets": [...], "keys": [...]}}: an access policy added through the
+        vault's `accessPolicies/add` resource, as the official templates add one."""
+        object_id, permissions = body.get("objectId"), body.get("permissions")
+        if not isinstance(object_id, str) or not isinstance(permissions, dict):
+            raise bad_request(
+                'Body: {"objectId", "permissions": {"secrets": ["get"], "keys": ["get", "sign"]}}.'
+            )
+        resource = self.emulator.keyvault.vault(vault)
+        if resource is None:
+            raise ApiError(404, "VaultNotFound", f"No vault named '{vault}' exists in the emulator.")
+        policy = {"tenantId": self.config.tenant_id, "objectId": object_id, "permissions": permissions}
+        self._put(
+            f"{resource.id}/accessPolicies/add", VAULT_API, {"properties": {"accessPolicies": [policy]}}
+        )
+        with self.state.lock:
+            return copy.deepcopy(
+                resource.body if (found := self.emulator.keyvault.vault(vault)) is None else found.body
+            )
+
     def _identity(self, body: dict[str, Any]) -> dict[str, Any]:
         name = body.get("name")
         if not isinstance(name, str):
@@ -269,8 +284,22 @@ class AdminRoutes:
         if key is not None and not isinstance(key, str):
             raise bad_request("'key' must be the account key (base64).")
         subscription, group = self._scope(body)
+        network = {
+            "public_network_access": body.get("publicNetworkAccess"),
+            "default_action": str(body.get("networkDefaultAction") or "Allow"),
+            "bypass": str(body.get("bypass") or "AzureServices"),
+            "private_endpoints": list(body.get("privateEndpoints") or []),
+        }
+        if network["default_action"] not in ("Allow", "Deny") or network["public_network_access"] not in (
+            None,
+            "Enabled",
+            "Disabled",
+        ):
+            raise bad_request(
+                "'networkDefaultAction' is Allow or Deny; 'publicNetworkAccess' Enabled or Disabled."
+            )
         return self.emulator.storage_accounts.register(
-            name, key=key, resource_group=group, subscription_id=subscription
+            name, key=key, resource_group=group, subscription_id=subscription, network=network
         )
 
     def _role_assignment(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -291,6 +320,78 @@ class AdminRoutes:
             with self.state.lock:
                 return copy.deepcopy(existing.body)
         return self._put(resource_id, ROLE_ASSIGNMENT_API, {"properties": properties})
+
+    def _arm_access(self, method: str, body: dict[str, Any]) -> Response:
+        """{"principal"?: object id or "*" (default: the app's), "restricted": bool}: a restricted principal
+        holds only its role assignments (ARM refuses the rest: 403 AuthorizationFailed)."""
+        access = self.emulator.access
+        if method == "POST":
+            principal = body.get("principal") or self.config.app_principal_id
+            restricted = body.get("restricted", True)
+            if not isinstance(principal, str) or not isinstance(restricted, bool):
+                raise bad_request('Body: {"principal"?: "<object id>" or "*", "restricted": true|false}.')
+            access.restrict(principal, restricted)
+        elif method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "GET or POST /_emulator/arm-access.")
+        with self.state.lock:
+            restricted_now = sorted(access.restricted)
+        return Response(200, {"restricted": restricted_now, "appPrincipalId": self.config.app_principal_id})
+
+    # --- Event Grid events of the registries
+
+    def _events(self, method: str, rest: list[str], body: dict[str, Any]) -> Response:
+        events = self.emulator.events
+        route = (method, *rest[:1])
+        if route == ("GET",):
+            return Response(200, {**events.describe(), **events.log()})
+        if route == ("POST", "subscriptions") and len(rest) == 1:
+            return Response(201, self._subscribe(body))
+        if route == ("DELETE", "subscriptions") and len(rest) == 2:
+            found = [s for s in events.describe()["subscriptions"] if s["name"] == rest[1]]
+            for subscription in found:
+                events.unsubscribe(subscription["id"])
+            return Response(200 if found else 404, {"deleted": [s["id"] for s in found]})
+        if route == ("POST", "delivery"):
+            return Response(200, events.set_knobs(body).as_dict())
+        if route == ("POST", "flush"):
+            return Response(200, {"released": events.flush()})
+        raise ApiError(404, "NotFound", f"No events admin route {method} {'/'.join(rest)}.")
+
+    def _subscribe(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{"registry", "endpoint", "name"?, "includedEventTypes"?, "maxEventsPerBatch"?, "schema"?,
+        "subjectBeginsWith"?, "subjectEndsWith"?, "maxDeliveryAttempts"?, "validate"?: false}: a WebHook
+        subscription to the registry's events (not an ARM resource; no handshake unless "validate")."""
+        registry, endpoint = body.get("registry"), body.get("endpoint")
+        if not isinstance(registry, str) or not isinstance(endpoint, str):
+            raise bad_request("'registry' (a registry's name) and 'endpoint' (the webhook URL) are required.")
+        registry_id = self._registry(registry)
+        name = str(body.get("name") or f"sub{uuid.uuid4().hex[:12]}")
+        properties = {
+            "destination": {
+                "endpointType": "WebHook",
+                "properties": {
+                    "endpointUrl": endpoint,
+                    "maxEventsPerBatch": body.get("maxEventsPerBatch", 1),
+                },
+            },
+            "filter": {
+                k: body[k]
+                for k in (
+                    "includedEventTypes",
+                    "subjectBeginsWith",
+                    "subjectEndsWith",
+                    "isSubjectCaseSensitive",
+                )
+                if k in body
+            },
+            "eventDeliverySchema": body.get("schema") or "EventGridSchema",
+            "retryPolicy": {"maxDeliveryAttempts": body.get("maxDeliveryAttempts") or 30},
+        }
+        subscription_id = f"{registry_id}/providers/Microsoft.EventGrid/eventSubscriptions/{name}"
+        subscription = subscription_from(subscription_id, name, registry_id, properties)
+        if body.get("validate"):
+            self.emulator.events.validate(subscription)
+        return self.emulator.events.subscribe(subscription).describe()
 
     # --- clock, faults, request log
 
@@ -339,3 +440,19 @@ class AdminRoutes:
                 if i >= start
             ]
         return Response(200, {"requests": records, "count": len(records)})
+
+
+def _policies(body: dict[str, Any]) -> dict[str, Any]:
+    """A registry's exportPolicy / publicNetworkAccess from an admin body, as ARM properties."""
+    properties: dict[str, Any] = {}
+    export = body.get("exportPolicy")
+    if export is not None:
+        if export not in ("enabled", "disabled"):
+            raise bad_request("'exportPolicy' is enabled or disabled.")
+        properties["policies"] = {"exportPolicy": {"status": export}}
+    public = body.get("publicNetworkAccess")
+    if public is not None:
+        if public not in ("Enabled", "Disabled"):
+            raise bad_request("'publicNetworkAccess' is Enabled or Disabled.")
+        properties["publicNetworkAccess"] = public
+    return properties

@@ -226,7 +226,8 @@ def expressions_in(value: Any) -> Iterator[str]:
         if is_expression(value):
             yield value
     elif isinstance(value, dict):
-        for item in value.values():
+        for key, item in value.items():
+            yield from expressions_in(key)  # a property name may be an expression too
             yield from expressions_in(item)
     elif isinstance(value, list):
         for item in value:
@@ -262,10 +263,23 @@ class Evaluator:
         if isinstance(value, str):
             return self.evaluate_node(parse(value), site) if is_expression(value) else unescape(value)
         if isinstance(value, dict):
-            return {key: self.evaluate(item, site) for key, item in value.items()}
+            return {self._property_name(key, site): self.evaluate(item, site) for key, item in value.items()}
         if isinstance(value, list):
             return [self.evaluate(item, site) for item in value]
         return value
+
+    def _property_name(self, key: str, site: Site) -> str:
+        """A property name that is an expression (the official ACR templates key `userAssignedIdentities` by
+        `[parameters('userAssignedIdentity')]`) is evaluated like a value and must give a string."""
+        if not is_expression(key):
+            return unescape(key)
+        name = self.evaluate_node(parse(key), site)
+        if not isinstance(name, str):
+            raise ExpressionError(
+                f"The template language expression '{key}' used as a property name must evaluate to a "
+                f"string, but evaluated to a value of type '{arm_type(name)}'."
+            )
+        return name
 
     def evaluate_node(self, node: Node, site: Site) -> Any:
         if isinstance(node, Literal):

@@ -383,7 +383,9 @@ class _Deployment:
 
     def _identify(self, resource: _Resource) -> None:
         raw = resource.raw
-        own_type = _as_text(self._evaluate(raw["type"], _STATIC, resource), "type", resource)
+        # ARM ignores a trailing '/' of a type: the official ACR templates have written
+        # "Microsoft.ContainerRegistry/registries/exportPipelines/" since 2020 and deploy on Azure.
+        own_type = _as_text(self._evaluate(raw["type"], _STATIC, resource), "type", resource).rstrip("/")
         own_name = _as_text(self._evaluate(raw["name"], _STATIC, resource), "name", resource)
         resource.api_version = _as_text(
             self._evaluate(raw["apiVersion"], _STATIC, resource), "apiVersion", resource

@@ -31,6 +31,13 @@ BUILT_IN_ROLES = {
     "key vault secrets officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
     "key vault administrator": "00482a5a-887f-4fb3-b363-3b7fe8e74483",
     "acrpull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+    "acrpush": "8311e382-0749-4cb8-b61a-304f252e45ec",
+    "user access administrator": "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+    "container registry transfer pipeline contributor": "bf94e731-3a51-4a7c-8c54-a1ab9971dfc1",
+    "storage blob delegator": "db58b8e5-c6ad-4a2a-8342-4190687cbf4a",
+    "key vault crypto user": "12338af0-0e69-4776-bea7-57ae8d297424",
+    "key vault crypto officer": "14b46e9e-c2b7-41b4-b07b-48a6ebf60603",
+    "key vault reader": "21090545-7ca7-4776-b22c-e363652d74d2",
 }
 # A pipeline in ManagedIdentity mode reads, writes, lists and deletes blobs: data actions that Storage Blob
 # Data Contributor (what the docs ask for) and Storage Blob Data Owner grant. Owner and Contributor do not:

@@ -4,16 +4,18 @@ paging, cancel, validate, the history limit, and the long-running operation stat
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from emulator import arm_template, ids
+from emulator import arm_template, ids, resource_types
 from emulator.acr import PIPELINE_RUNS, TERMINAL
 from emulator.arm_errors import ApiError, bad_request
 from emulator.arm_template import TYPE_NAMES, DeploymentContext, PlannedResource, TemplateError
@@ -67,6 +69,10 @@ class Deployments:
         self.clock = clock
         self.resources = resources
         self.stop = stop
+        # ARM's authorization of a template's resources for the caller (permissions.ArmAccess wires them):
+        # pre-flight's reason to refuse a resource, and the error of a resource write during the deployment.
+        self.refuse_resource: Callable[[str, str, str], str | None] = lambda *_: None
+        self.refuse_write: Callable[[str, str], ApiError | None] = lambda *_: None
 
     # --- helpers
 
@@ -85,6 +91,7 @@ class Deployments:
             tenant_id=self.config.tenant_id,
             now=self.clock.now(),
             reference=self.resources.reference,
+            list_keys=self.resources.list_keys,
         )
 
     def find(self, subscription_id: str, group: str, name: str) -> Deployment | None:
@@ -165,9 +172,14 @@ class Deployments:
         InvalidTemplateDeployment with the providers' errors in `details` (one entry for one resource; two
         levels, under PreflightValidationCheckFailed, when several resources fail)."""
         found: list[dict[str, Any]] = []
+        unauthorized: list[str] = []
 
         def judge(planned: PlannedResource) -> dict[str, Any]:
+            refused = self.refuse_resource(planned.resource_id, planned.type, planned.name)
+            if refused:
+                unauthorized.append(refused)
             try:
+                self._check_type(planned)
                 self.resources.preflight(planned.resource_id, planned.api_version, planned.body)
             except ApiError as exc:
                 found.append(
@@ -179,6 +191,12 @@ class Deployments:
         # What needs runtime state, or fails at run time, is for the deployment to find.
         with contextlib.suppress(_Deferred, TemplateError):
             arm_template.deploy(deployment.template, deployment.parameters, context, judge)
+        if unauthorized:  # ARM checks the caller's write permission on every resource before the rest
+            raise ApiError(
+                400,
+                "InvalidTemplateDeployment",
+                f"The template deployment failed with error: '{unauthorized[0]}'.",
+            )
         if not found:
             return
         details = (
@@ -245,7 +263,11 @@ class Deployments:
             self.state.deployments[key] = deployment
             operation = self.resources.new_operation("deployment", key)
             self._groom(subscription_id, group_info["name"], key)
-        threading.Thread(target=self._run, args=(deployment,), name=f"deployment-{name}", daemon=True).start()
+        # The worker deploys as the PUT's caller (the systemData of what it makes): in the PUT's context.
+        worker = contextvars.copy_context()
+        threading.Thread(
+            target=worker.run, args=(self._run, deployment), name=f"deployment-{name}", daemon=True
+        ).start()
         return (200 if existing else 201), deployment, operation
 
     def _in_group(self, subscription_id: str, group: str) -> list[Deployment]:
@@ -296,7 +318,7 @@ class Deployments:
         created: list[str] = []
 
         def put_resource(planned: PlannedResource) -> dict[str, Any]:
-            return self._put_resource(planned, created)
+            return self._put_resource(planned, created, deployment.correlation_id)
 
         try:
             outcome = arm_template.deploy(
@@ -335,10 +357,65 @@ class Deployments:
             deployment.updated = self.clock.now()
             self.state.changed.notify_all()
 
-    def _put_resource(self, planned: PlannedResource, created: list[str]) -> dict[str, Any]:
+    def _check_type(self, planned: PlannedResource) -> None:
+        resource_types.check(
+            planned.type, planned.api_version, self.config.pipeline_api_versions, self.config.location
+        )
+
+    def _nested(self, planned: PlannedResource, parent_correlation: str) -> dict[str, Any]:
+        """A Microsoft.Resources/deployments resource of a template: a deployment of its own in its resource
+        group (recorded, listed, readable), run before the parent goes on; its failure fails the parent.
+        An inner-scope template comes as written, an outer-scope one already evaluated by the engine."""
+        rid = ids.parse(planned.resource_id)
+        if rid is None or not rid.resource_group:
+            raise TemplateError(
+                "InvalidTemplate",
+                "A nested deployment must go to a resource group in this emulator.",
+                planned.resource_id,
+            )
+        self.check_name(rid.name)
+        template, parameters, mode = self._request({"properties": planned.body.get("properties")})
+        group = self.state.resource_group(rid.subscription_id, rid.resource_group, self.config.location)
+        now = self.clock.now()
+        nested = Deployment(
+            f"{ids.group_id(rid.subscription_id, group['name'])}/providers/{TYPE}/{rid.name}",
+            rid.name, rid.subscription_id, group["name"], template, parameters,
+            self._echo_parameters(template, parameters), mode, "Accepted", now, now, parent_correlation, 0,
+        )  # fmt: skip
+        key = ids.key(nested.id)
+        with self.state.lock:
+            existing = self.state.deployments.get(key)
+            if existing is not None and existing.active:
+                raise TemplateError(
+                    "DeploymentActive", f"The nested deployment '{rid.name}' is still active.", nested.id
+                )
+            nested = replace(nested, seq=existing.seq if existing else self.state.next_seq())
+            self.state.deployments[key] = nested
+        self._run(nested)
+        with self.state.lock:
+            view = self.view(nested)
+            # reference() of the nested deployment reads its outputs
+            self.resources.save(nested.id, TYPE, planned.api_version, view, self.resources.find(nested.id))
+        if nested.state != "Succeeded":
+            inner = (nested.error or {}).get("details") or [{"code": "DeploymentFailed", "message": "failed"}]
+            raise TemplateError(
+                inner[0].get("code", "DeploymentFailed"), inner[0].get("message", ""), nested.id
+            )
+        return view
+
+    def _put_resource(self, planned: PlannedResource, created: list[str], correlation: str) -> dict[str, Any]:
         if self.stop.is_set():
             raise TemplateError("DeploymentCanceled", "The emulator is stopping.")
+        refused = self.refuse_write(planned.resource_id, planned.type)
+        if refused is not None:
+            raise TemplateError(refused.code, refused.message, planned.resource_id)
+        if planned.type.lower() == TYPE.lower():
+            self._check_type(planned)
+            view = self._nested(planned, correlation)
+            created.append(view["id"])
+            return view
         try:
+            self._check_type(planned)
             result = self.resources.put(planned.resource_id, planned.api_version, planned.body)
         except ApiError as exc:
             raise TemplateError(exc.code, exc.message, planned.resource_id) from None
@@ -388,7 +465,8 @@ class Deployments:
             if deployment.state == "Succeeded":
                 properties["outputs"] = deployment.outputs
             if deployment.output_resources:
-                properties["outputResources"] = [{"id": r} for r in deployment.output_resources]
+                ordered = _in_order(deployment.output_resources, self.config.output_resources_order)
+                properties["outputResources"] = [{"id": r} for r in ordered]
             if deployment.error:
                 properties["error"] = deployment.error
             return {"id": deployment.id, "name": deployment.name, "type": TYPE, "properties": properties}
@@ -406,6 +484,7 @@ class Deployments:
                     "finish.",
                 )
             del self.state.deployments[ids.key(deployment.id)]
+            self.resources.delete(deployment.id)  # what reference() of a nested deployment read
             return True
 
     def cancel(self, subscription_id: str, group: str, name: str) -> None:
@@ -458,6 +537,15 @@ class Deployments:
             if deployment.error:
                 status["error"] = deployment.error
             return status
+
+
+def _in_order(resource_ids: list[str], order: str) -> list[str]:
+    """outputResources as the setting `output_resources_order` says (ARM documents no order)."""
+    if order == "deployed":
+        return list(resource_ids)
+    if order == "sorted":
+        return sorted(resource_ids, key=str.lower)
+    return list(reversed(resource_ids))
 
 
 def parse_filter(expression: str | None) -> str | None:

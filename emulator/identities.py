@@ -4,7 +4,6 @@ managed identity token endpoint (IDENTITY_ENDPOINT / IDENTITY_HEADER) that Defau
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from typing import Any
 
@@ -12,9 +11,9 @@ from emulator import ids
 from emulator.arm_errors import ApiError, bad_request
 from emulator.resources import PutResult, ResourceManager
 from emulator.store import Config, Resource
+from emulator.tokens import Signer, managed_identity_claims
 
 USER_ASSIGNED = "Microsoft.ManagedIdentity/userAssignedIdentities"
-TOKEN_LIFETIME = 24 * 3600
 
 
 class UserAssignedIdentities:
@@ -85,12 +84,50 @@ def principals(resource_body: dict[str, Any]) -> list[str]:
 
 
 class TokenEndpoint:
-    """The App Service managed identity protocol (api-version 2019-08-01) at /msi/token."""
+    """The App Service managed identity protocol (api-version 2019-08-01) at /msi/token: JWTs (tokens.py) for
+    the host's system-assigned identity, or a user-assigned identity chosen by `client_id`, `principal_id` /
+    `object_id` or `mi_res_id`, as App Service does."""
 
     PATH = "/msi/token"
 
-    def __init__(self, secret: str | None = None) -> None:
+    def __init__(self, config: Config, resources: ResourceManager, secret: str | None = None) -> None:
+        self.config = config
+        self.resources = resources
         self.secret = secret or secrets.token_hex(16)
+        self.signer = Signer()
+
+    def host_identity(self) -> tuple[str, str, str]:
+        """(principal id, client id, resource id) of the identity the emulator's host has: stable for a
+        tenant, like the system-assigned identity of one function app."""
+        principal = str(uuid.uuid5(uuid.NAMESPACE_URL, f"emulator-host-principal/{self.config.tenant_id}"))
+        client = str(uuid.uuid5(uuid.NAMESPACE_URL, f"emulator-host-client/{self.config.tenant_id}"))
+        site = (
+            f"/subscriptions/{self.config.subscription_id}/resourcegroups/{self.config.resource_group}"
+            "/providers/Microsoft.Web/sites/emulator-host"
+        )
+        return principal, client, site
+
+    def _user_assigned(self, query: dict[str, str]) -> tuple[str, str, str] | None:
+        wanted = {
+            "clientId": query.get("client_id"),
+            "principalId": query.get("principal_id") or query.get("object_id"),
+            "id": query.get("mi_res_id"),
+        }
+        wanted = {k: v.lower() for k, v in wanted.items() if v}
+        if not wanted:
+            return None
+        for found in self.resources.by_type(USER_ASSIGNED):
+            properties = found.body.get("properties") or {}
+            values = {"clientId": properties.get("clientId"), "principalId": properties.get("principalId")}
+            values["id"] = found.id
+            if all(str(values[k] or "").lower() == v for k, v in wanted.items()):
+                return properties["principalId"], properties["clientId"], found.id
+        raise ApiError(
+            400,
+            "invalid_request",
+            "Unable to load the proper Managed Identity: no user-assigned identity matches "
+            f"{', '.join(f'{k}={v}' for k, v in wanted.items())}.",
+        )
 
     def token(self, query: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
         if headers.get("x-identity-header") != self.secret:
@@ -102,12 +139,18 @@ class TokenEndpoint:
         resource = query.get("resource")
         if not resource:
             raise bad_request("The 'resource' query parameter is required.", code="invalid_resource")
-        expires_on = int(time.time()) + TOKEN_LIFETIME
-        # A fake, opaque token: the emulator accepts any bearer token.
+        principal, client, resource_id = self._user_assigned(query) or self.host_identity()
+        claims = managed_identity_claims(
+            tenant_id=self.config.tenant_id,
+            audience=resource,
+            principal_id=principal,
+            client_id=client,
+            resource_id=resource_id,
+        )
         return {
-            "access_token": "emulator-" + secrets.token_urlsafe(24),
-            "expires_on": str(expires_on),
+            "access_token": self.signer.sign(claims),
+            "expires_on": str(claims["exp"]),
             "resource": resource,
             "token_type": "Bearer",
-            "client_id": query.get("client_id") or query.get("mi_res_id") or "",
+            "client_id": client,
         }

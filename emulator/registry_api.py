@@ -8,9 +8,12 @@
 - `GET /acr/v1/_catalog`, `GET /acr/v1/{repo}`, `GET /acr/v1/{repo}/_tags[/{tag}]`,
   `GET /acr/v1/{repo}/_manifests[/{digest}]` (paging: `n`, `last`, `orderby`, a `Link: <...>; rel="next"`);
 - `GET|HEAD /v2/`, `GET /v2/_catalog`, `GET /v2/{repo}/tags/list`, `GET|HEAD /v2/{repo}/manifests/{ref}`
-  (the manifest's exact bytes, `Docker-Content-Digest` = their sha256).
+  (the manifest's exact bytes, `Docker-Content-Digest` = their sha256);
+- `GET /v2/{repo}/referrers/{digest}` (referrers.py), pushes and deletes of blobs and manifests
+  (registry_writes.py);
+- throttling (registry_limits.py): an injected 429 on any route, the ListReferrers limits.
 
-Errors have ACR's shape `{"errors": [{"code", "message", "detail"}]}`. Writes are not emulated (405).
+Errors have ACR's shape `{"errors": [{"code", "message", "detail"}]}`.
 The admin routes of `/_emulator/registries/{name}/...` that belong to the data plane are here too.
 """
 
@@ -29,11 +32,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote, urlencode
 
-from emulator import ids
+from emulator import ids, referrers
 from emulator.acr import REGISTRIES, Registries, login_server
-from emulator.arm_errors import ApiError, bad_request
+from emulator.arm_errors import ApiError
 from emulator.clock import Clock, iso
-from emulator.registry_content import ACCESS_STATUSES, Manifest, new_manifest
+from emulator.registry_content import Manifest
+from emulator.registry_http import COMMON_HEADERS, throttled
+from emulator.registry_http import error as _error
+from emulator.registry_writes import Writer
 from emulator.resources import ResourceManager
 from emulator.server import HttpsServer, Request, Response
 from emulator.store import Config, State
@@ -55,24 +61,9 @@ DEFAULT_PAGE_SIZE = 100  # the emulator's page when a request has no `n` (not ch
 REFRESH_TOKEN_SECONDS = 3 * 3600
 ACCESS_TOKEN_SECONDS = 75 * 60
 READ_ACTIONS = ("pull", "metadata_read", "content_read")  # what AcrPull grants on a repository
+WRITE_ACTIONS = ("push", "delete", "metadata_write", "content_write")  # AcrPush / AcrDelete (granted too)
 AUTH_HELP = "visit https://aka.ms/acr/authorization for more information."
-COMMON_HEADERS = {"Docker-Distribution-Api-Version": "registry/2.0"}
 ORDERS = ("timedesc", "timeasc")
-ADMIN_ROUTES = ("retag", "manifests", "access", "import-failures")
-IMPORT_FAILURE = "the artifact could not be imported (a failure set through the emulator's admin API)"
-
-
-def _error(
-    status: int,
-    code: str,
-    message: str,
-    detail: Any = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    entry: dict[str, Any] = {"code": code, "message": message}
-    if detail is not None:
-        entry["detail"] = detail
-    return Response(status, {"errors": [entry]}, {**COMMON_HEADERS, **(headers or {})})
 
 
 @dataclass(frozen=True)
@@ -236,6 +227,7 @@ class _Context:
         self.server = login_server(name)  # what the body's "registry" and the tokens' audience name
         self.host = host
         self.request = request
+        self.principal: str | None = None  # the caller, once its access token is read
 
     # --- routing
 
@@ -246,6 +238,8 @@ class _Context:
             if request.method != "POST" or parts[1:] not in (["exchange"], ["token"]):
                 return _error(405, "UNSUPPORTED", f"{request.method} {request.path} is not emulated.")
             return self._exchange() if parts[1] == "exchange" else self._token()
+        if self._lacks_referrers_api(parts):
+            return referrers.lacks_api_answer()
         route = self._route(parts)
         if route is None:
             return _error(404, "NOT_FOUND", f"No route {request.method} {request.path}.")
@@ -253,43 +247,116 @@ class _Context:
         denied = self._authorize(scope)
         if denied is not None:
             return denied
-        if request.method not in ("GET", "HEAD"):
-            return _error(405, "UNSUPPORTED", f"{request.method} is not emulated by this registry.")
+        retry_after = self.store.throttles.injected(self.key, request.method, request.path)
+        if retry_after is not None:
+            return throttled(retry_after)
         return action()
 
+    def _lacks_referrers_api(self, parts: list[str]) -> bool:
+        return (
+            len(parts) >= 4
+            and parts[0] == "v2"
+            and parts[-2] == "referrers"
+            and not self.store.settings_of(self.key).referrers_api
+        )
+
+    def _scope(self, repository: str) -> Scope:
+        """The scope a /v2/ request needs: reads `pull`, pushes `pull,push`, deletes `delete`."""
+        method = self.request.method
+        if method in ("GET", "HEAD"):
+            return Scope("repository", repository, ("pull",))
+        if method == "DELETE":
+            return Scope("repository", repository, ("delete",))
+        return Scope("repository", repository, ("pull", "push"))
+
+    def _only(self, methods: tuple[str, ...], action: Any) -> Any:
+        if self.request.method in methods and action is not None:
+            return action
+        return lambda: _error(405, "UNSUPPORTED", f"{self.request.method} is not supported on this route.")
+
+    def _writer(self, repository: str) -> Writer:
+        registries = self.emulator.registries
+        return Writer(registries, self.registry_id, repository, self.request, self.principal or "")
+
     def _route(self, parts: list[str]) -> tuple[Scope | None, Any] | None:
+        reads = ("GET", "HEAD")
         if parts[:2] == ["acr", "v1"]:
             rest = parts[2:]
             if rest == ["_catalog"]:
-                return CATALOG, lambda: self._catalog(acr=True)
+                return CATALOG, self._only(reads, lambda: self._catalog(acr=True))
             marker = next((i for i, s in enumerate(rest) if i > 0 and s in ("_tags", "_manifests")), None)
             if marker is not None:
                 repository, reference = "/".join(rest[:marker]), "/".join(rest[marker + 1 :]) or None
                 scope = Scope("repository", repository, ("metadata_read",))
                 if rest[marker] == "_tags":
-                    return scope, lambda: self._tags(repository, reference)
-                return scope, lambda: self._manifests(repository, reference)
+                    return scope, self._only(reads, lambda: self._tags(repository, reference))
+                return scope, self._only(reads, lambda: self._manifests(repository, reference))
             if rest:
                 repository = "/".join(rest)
-                return Scope("repository", repository, ("metadata_read",)), lambda: self._repository(
-                    repository
+                return Scope("repository", repository, ("metadata_read",)), self._only(
+                    reads, lambda: self._repository(repository)
                 )
             return None
         if parts[:1] == ["v2"]:
-            rest = parts[1:]
-            if not rest:
-                return None, lambda: Response(200, {}, dict(COMMON_HEADERS))
-            if rest == ["_catalog"]:
-                return CATALOG, lambda: self._catalog(acr=False)
-            if len(rest) >= 3 and rest[-2] == "manifests":
-                repository, reference = "/".join(rest[:-2]), rest[-1]
-                return Scope("repository", repository, ("pull",)), lambda: self._manifest_document(
-                    repository, reference
-                )
-            if len(rest) >= 3 and rest[-2:] == ["tags", "list"]:
-                repository = "/".join(rest[:-2])
-                return Scope("repository", repository, ("pull",)), lambda: self._tag_names(repository)
+            return self._v2_route(parts[1:])
         return None
+
+    def _v2_route(self, rest: list[str]) -> tuple[Scope | None, Any] | None:
+        reads = ("GET", "HEAD")
+        method = self.request.method
+        if not rest:
+            return None, self._only(reads, lambda: Response(200, {}, dict(COMMON_HEADERS)))
+        if rest == ["_catalog"]:
+            return CATALOG, self._only(reads, lambda: self._catalog(acr=False))
+        if len(rest) >= 3 and rest[-2] == "manifests":
+            repository, reference = "/".join(rest[:-2]), rest[-1]
+            manifests = {
+                "GET": lambda: self._manifest_document(repository, reference),
+                "HEAD": lambda: self._manifest_document(repository, reference),
+                "PUT": lambda: self._writer(repository).put_manifest(reference),
+                "DELETE": lambda: self._writer(repository).delete_manifest(reference),
+            }
+            return self._scope(repository), self._only(tuple(manifests), manifests.get(method))
+        if len(rest) >= 3 and rest[-2:] == ["tags", "list"]:
+            repository = "/".join(rest[:-2])
+            return self._scope(repository), self._only(reads, lambda: self._tag_names(repository))
+        if len(rest) >= 3 and rest[-2] == "referrers":
+            repository, subject = "/".join(rest[:-2]), rest[-1]
+            return self._scope(repository), self._only(("GET",), lambda: self._referrers(repository, subject))
+        if len(rest) >= 3 and rest[-2:] == ["blobs", "uploads"]:
+            repository = "/".join(rest[:-2])
+            return self._scope(repository), self._only(
+                ("POST",), lambda: self._writer(repository).start_upload()
+            )
+        if len(rest) >= 4 and rest[-3:-1] == ["blobs", "uploads"]:
+            repository, session = "/".join(rest[:-3]), rest[-1]
+            sessions = {
+                "PATCH": lambda: self._writer(repository).upload_chunk(session),
+                "PUT": lambda: self._writer(repository).finish_upload(session),
+                "GET": lambda: self._writer(repository).upload_status(session),
+                "DELETE": lambda: self._writer(repository).cancel_upload(session),
+            }
+            scope = Scope("repository", repository, ("pull", "push"))
+            return scope, self._only(tuple(sessions), sessions.get(method))
+        if len(rest) >= 3 and rest[-2] == "blobs":
+            repository, digest = "/".join(rest[:-2]), rest[-1]
+            blobs = {
+                "GET": lambda: self._writer(repository).get_blob(digest),
+                "HEAD": lambda: self._writer(repository).get_blob(digest),
+                "DELETE": lambda: self._writer(repository).delete_blob(digest),
+            }
+            return self._scope(repository), self._only(tuple(blobs), blobs.get(method))
+        return None
+
+    def _referrers(self, repository: str, subject: str) -> Response:
+        return referrers.list_referrers(
+            self.emulator.registries,
+            self.registry_id,
+            repository,
+            subject,
+            self.request.query,
+            self.principal or "anonymous",
+        )
 
     # --- authentication and authorization
 
@@ -315,6 +382,7 @@ class _Context:
         claims = self.plane.tokens.verify(authorization[7:].strip(), "access", self.server)
         if claims is None:
             return self._unauthorized(scope)
+        self.principal = str(claims.get("sub") or "") or None
         status = self.store.denial(self.key, claims.get("sub"))
         if status == 403:
             return _error(
@@ -384,7 +452,9 @@ class _Context:
             scope = Scope.parse(text)
             if scope is None or denied:
                 continue  # the real service grants nothing it cannot grant: an empty `access` claim
-            granted = [a for a in scope.actions if a in READ_ACTIONS or scope == CATALOG]
+            granted = [
+                a for a in scope.actions if a in READ_ACTIONS or a in WRITE_ACTIONS or scope == CATALOG
+            ]
             if granted:
                 access.append({"type": scope.type, "name": scope.name, "actions": granted})
         now = int(time.time())
@@ -617,7 +687,11 @@ class _Repo:
             body["architecture"] = manifest.architecture
             body["os"] = manifest.os
             body["mediaType"] = manifest.media_type
-            body["configMediaType"] = "application/vnd.oci.image.config.v1+json"
+            config = None if manifest.is_index else (manifest.document.get("config") or {}).get("mediaType")
+            if config:
+                body["configMediaType"] = config
+            if manifest.document.get("artifactType"):
+                body["artifactType"] = manifest.document["artifactType"]
         body["tags"] = sorted(t for t, (d, _) in self.tags.items() if d == digest)
         body["changeableAttributes"] = {**_changeable(), "quarantineState": "Passed"}
         return body
@@ -643,95 +717,3 @@ def _ordered(names: list[str], updated: Any, order: str | None) -> list[str]:
     if order == "timeasc":
         return sorted(names, key=updated)
     return names
-
-
-# --- admin routes: /_emulator/registries/{name}/{retag | manifests | access | import-failures}
-
-
-def endpoint_of(registries: Registries, name: str) -> str | None:
-    """`https://127.0.0.1:{port}` of the registry `name` (None when the data plane is not wired)."""
-    return f"https://127.0.0.1:{registries.listen(name)}" if registries.listen else None
-
-
-def admin(
-    registries: Registries, method: str, registry_id: str, rest: list[str], body: dict[str, Any]
-) -> Response:
-    key = ids.key(registry_id)
-    store = registries.store
-    route = (method, rest[0])
-    if route == ("POST", "retag"):
-        return Response(200, retag(registries, registry_id, body))
-    if route == ("GET", "manifests"):
-        return Response(200, {"id": registry_id, "manifests": manifest_list(registries, registry_id)})
-    if route == ("GET", "access"):
-        return Response(200, store.access_rules(key))
-    if route == ("POST", "access"):
-        principal = body.get("principal") or "*"
-        allowed = body.get("acrPull")
-        status = body.get("status", 401)
-        if not isinstance(principal, str) or not isinstance(allowed, bool) or status not in ACCESS_STATUSES:
-            raise bad_request(
-                'Body: {"principal": "*" or an object/application id, "acrPull": true|false, '
-                '"status": 401|403}.'
-            )
-        store.set_access(key, principal, allowed, status)
-        return Response(200, store.access_rules(key))
-    if route == ("POST", "import-failures"):
-        artifacts = body.get("artifacts")
-        if isinstance(artifacts, list) and all(isinstance(a, str) for a in artifacts):
-            artifacts = dict.fromkeys(artifacts, str(body.get("message") or IMPORT_FAILURE))
-        if not isinstance(artifacts, dict) or not artifacts:
-            raise bad_request('Body: {"artifacts": ["repo:tag", ...], "message"?: "why"}.')
-        store.set_import_failures(key, {str(a): str(m) for a, m in artifacts.items()})
-        return Response(200, {"importFailures": store.import_failures_of(key)})
-    if route == ("GET", "import-failures"):
-        return Response(200, {"importFailures": store.import_failures_of(key)})
-    if route == ("DELETE", "import-failures"):
-        store.set_import_failures(key, {})
-        return Response(200, {"importFailures": {}})
-    raise ApiError(404, "NotFound", f"Unknown registry admin route {method} {'/'.join(rest)}.")
-
-
-def retag(registries: Registries, registry_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Point `repository:tag` at a new image (a new manifest, so a new digest), or at `digest` when given
-    (a manifest the repository already has). The old manifest stays, untagged, as after a push."""
-    repository, tag, digest = body.get("repository"), body.get("tag"), body.get("digest")
-    if not isinstance(repository, str) or not repository or not isinstance(tag, str) or not tag:
-        raise bad_request('Body: {"repository": "samples/hello", "tag": "v1", "digest"?: "sha256:..."}.')
-    with registries.state.lock:
-        repo = registries.content(registry_id).get(repository)
-        previous = repo.tags.get(tag) if repo else None
-        if digest is None:
-            manifest = new_manifest(repository, tag)
-            registries.add(registry_id, repository, tag, manifest.digest, manifest)
-            digest = manifest.digest
-        else:
-            if repo is None or digest not in repo.manifests:
-                raise bad_request(f"The repository '{repository}' has no manifest '{digest}'.")
-            registries.add(registry_id, repository, tag, digest, registries.store.document(digest))
-    return {"repository": repository, "tag": tag, "digest": digest, "previousDigest": previous}
-
-
-def manifest_list(registries: Registries, registry_id: str) -> list[dict[str, Any]]:
-    """Every manifest of the registry: repository, digest, tags, mediaType, imageSize, times, document."""
-    key = ids.key(registry_id)
-    found = []
-    with registries.state.lock:
-        now = registries.clock.now()
-        for name, repo in sorted(registries.content(registry_id).items()):
-            for digest in sorted(repo.manifests):
-                manifest = registries.store.document(digest)
-                times = registries.store.manifest_time(key, name, digest, now)
-                found.append(
-                    {
-                        "repository": name,
-                        "digest": digest,
-                        "tags": sorted(t for t, d in repo.tags.items() if d == digest),
-                        "mediaType": manifest.media_type if manifest else None,
-                        "imageSize": manifest.image_size if manifest else 0,
-                        "createdTime": iso(times.created),
-                        "lastUpdateTime": iso(times.updated),
-                        "document": manifest is not None,
-                    }
-                )
-    return found

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import copy
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any, Protocol, runtime_checkable
 
-from emulator import ids
+from emulator import ids, provider_defaults, resource_types
 from emulator.arm_errors import ApiError, bad_request, not_found
 from emulator.arm_template import TemplateError
+from emulator.clock import Clock
 from emulator.store import Config, Operation, Resource, State
+from emulator.tokens import UNKNOWN_CALLER, Caller
+
+# Who the current request (or the deployment that makes it) acts for: routes set it from the bearer token,
+# a deployment's worker runs in the context of its PUT.
+CALLER: ContextVar[Caller] = ContextVar("emulator_caller", default=UNKNOWN_CALLER)
 
 # Top-level keys of a PUT body that ARM keeps; everything else is ignored as ARM's RPs do.
 _ENVELOPE = ("location", "tags", "sku", "kind", "identity", "zones", "plan", "properties", "extendedLocation")
@@ -42,9 +50,10 @@ class Preflight(Protocol):
 
 
 class ResourceManager:
-    def __init__(self, state: State, config: Config) -> None:
+    def __init__(self, state: State, config: Config, clock: Clock | None = None) -> None:
         self.state = state
         self.config = config
+        self.clock = clock or Clock()
         self._handlers: dict[str, TypeHandler] = {}
         self._parents: dict[str, str] = {}  # child type -> parent type that must exist
 
@@ -126,18 +135,30 @@ class ResourceManager:
         api_version: str,
         body: dict[str, Any],
         properties: dict[str, Any] | None = None,
+        *,
+        system_data: bool = False,
     ) -> PutResult:
-        """Store a resource as ARM returns it: id, name, type, envelope keys, properties +
-        provisioningState."""
+        """Store a resource as ARM returns it: id, name, type, envelope keys (and systemData where the
+        provider sends it), properties + provisioningState."""
         with self.state.lock:
             existing = self.state.resources.get(ids.key(resource_id))
             stored: dict[str, Any] = {"id": resource_id, "name": rid.name, "type": rid.type}
             for key in _ENVELOPE:
                 if key in body and key != "properties":
                     stored[key] = copy.deepcopy(body[key])
+            if system_data:
+                stored["systemData"] = self.system_data(existing)
             props = copy.deepcopy(properties if properties is not None else body.get("properties") or {})
             props["provisioningState"] = "Succeeded"
             stored["properties"] = props
+            provider_defaults.complete(
+                rid,
+                stored,
+                existing.body if existing else None,
+                self.config.tenant_id,
+                self.clock.now().astimezone(UTC).isoformat(),
+                lambda other: found.body if (found := self.find(other)) else None,
+            )
             resource = self.save(resource_id, rid.type, api_version, stored, existing)
             return PutResult(200 if existing else 201, resource)
 
@@ -172,15 +193,63 @@ class ResourceManager:
             self.state.changed.notify_all()
             return True
 
+    def system_data(self, existing: Resource | None) -> dict[str, str]:
+        """ARM's systemData of a write by the current caller: creation kept from `existing`, the last
+        modification now (the provider's format, as recorded: `2026-04-07T14:20:10.752646+00:00`)."""
+        caller = CALLER.get()
+        now = self.clock.now().astimezone(UTC).isoformat()
+        modified = {"lastModifiedBy": caller.name, "lastModifiedByType": caller.kind, "lastModifiedAt": now}
+        previous = (existing.body.get("systemData") or {}) if existing else {}
+        if previous.get("createdBy"):
+            created = {k: previous[k] for k in ("createdBy", "createdByType", "createdAt") if k in previous}
+        else:
+            created = {"createdBy": caller.name, "createdByType": caller.kind, "createdAt": now}
+        return {**created, **modified}
+
     def new_operation(self, kind: str, target: str) -> Operation:
         with self.state.lock:
             operation = Operation(str(uuid.uuid4()), kind, target)
             self.state.operations[operation.id] = operation
             return operation
 
+    def list_keys(self, resource_id: str, api_version: str) -> dict[str, Any]:
+        """What POST {id}/listKeys answers (the engine's listKeys() and the HTTP action)."""
+        rid = self.parse(resource_id)
+        try:
+            resource_types.check(
+                rid.type, api_version, self.config.pipeline_api_versions, self.config.location
+            )
+        except ApiError as exc:
+            raise TemplateError(exc.code, exc.message, resource_id) from None
+        keys = provider_defaults.list_keys(resource_id)
+        if keys is None:
+            raise TemplateError(
+                "InvalidResourceOperation",
+                f"The resource type '{rid.type}' does not support the operation 'listKeys' in this emulator.",
+                resource_id,
+            )
+        if rid.parent is not None and self.find(rid.parent.id) is None:
+            raise TemplateError(
+                "ResourceNotFound",
+                f"The Resource '{rid.parent.type}/{rid.parent.full_name}' under resource group "
+                f"'{rid.resource_group}' was not found. For more details please go to "
+                "https://aka.ms/ARMResourceNotFoundFix",
+                resource_id,
+            )
+        return keys
+
     # --- the engine's reference()
 
     def reference(self, resource_id: str, api_version: str | None, full: bool) -> dict[str, Any]:
+        """What ARM's GET of the resource at `api_version` answers, for the engine's reference()."""
+        rid = ids.parse(resource_id)
+        if rid is not None and api_version:
+            try:
+                resource_types.check(
+                    rid.type, api_version, self.config.pipeline_api_versions, self.config.location
+                )
+            except ApiError as exc:
+                raise TemplateError(exc.code, exc.message, resource_id) from None
         resource = self.find(resource_id)
         if resource is None:
             rid = ids.parse(resource_id)

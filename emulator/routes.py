@@ -4,29 +4,32 @@ groups, deployments, long-running operation statuses and generic resources by id
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from emulator import ids
+from emulator import cloud, ids, jsonc, resource_types
 from emulator.acr import (
     PIPELINE_RUNS,
     TERMINAL,
-    check_pipeline_api_version,
     is_pipeline_type,
     supported_versions_header,
 )
 from emulator.arm_errors import ApiError, bad_request
+from emulator.arm_template import TemplateError
 from emulator.authorization import RoleAssignments
 from emulator.clock import Clock, iso
 from emulator.deployments import TYPE as DEPLOYMENTS
 from emulator.deployments import Deployments, parse_filter
 from emulator.faults import Faults
 from emulator.identities import TokenEndpoint
-from emulator.resources import ResourceManager
+from emulator.permissions import ArmAccess
+from emulator.resources import CALLER, ResourceManager
 from emulator.server import Request, Response
 from emulator.store import Config, RequestRecord, State
+from emulator.tokens import Caller
 
 ADMIN_PREFIX = "/_emulator"
 CORRELATION = "x-ms-correlation-request-id"  # the server sets it on every request (the client's, else new)
@@ -47,6 +50,7 @@ class ArmHost(Protocol):
     faults: Faults
     tokens: TokenEndpoint
     authorization: RoleAssignments
+    access: ArmAccess
     stop_event: threading.Event
     admin_routes: Dispatcher
 
@@ -71,8 +75,12 @@ class ArmRoutes:
     def dispatch(self, request: Request) -> Response:
         if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/"):
             return self.emulator.admin_routes.dispatch(request)
-        if request.path == TokenEndpoint.PATH:
-            return Response(200, self.emulator.tokens.token(request.query, request.headers))
+        try:
+            public = self._public(request)
+        except ApiError as exc:
+            return Response.error(exc)
+        if public is not None:
+            return public  # not an ARM request: not in the request log
         try:
             response = self._arm(request)
         except ApiError as exc:
@@ -82,6 +90,17 @@ class ArmRoutes:
                 RequestRecord(iso(self.emulator.clock.now()), request.method, request.path, response.status)
             )
         return response
+
+    def _public(self, request: Request) -> Response | None:
+        """What answers without a bearer token: the managed identity endpoint, ARM's metadata (read by
+        `az cloud register`) and the public key of the tokens."""
+        if request.path == TokenEndpoint.PATH:
+            return Response(200, self.emulator.tokens.token(request.query, request.headers))
+        if request.method == "GET" and request.path.lower() == cloud.METADATA_PATH:
+            return Response(200, cloud.metadata_endpoints(self.base))
+        if request.method == "GET" and request.path.lower() == cloud.TOKEN_KEYS_PATH:
+            return Response(200, self.emulator.tokens.signer.jwks())
+        return None
 
     def _arm(self, request: Request) -> Response:
         authorization = request.headers.get("authorization", "")
@@ -107,14 +126,34 @@ class ArmRoutes:
                 "The api-version query parameter (?api-version=) is required for all requests.",
                 code="MissingApiVersionParameter",
             )
-        return self._route(request)
+        caller = CALLER.set(Caller.of_token(authorization[7:].strip()))
+        try:
+            self.emulator.access.authorize(request)  # the caller; a restricted one's missing role is a 403
+            return self._route(request)
+        finally:
+            CALLER.reset(caller)
 
     def _route(self, request: Request) -> Response:
         segments = request.path.strip("/").split("/")
         lowered = [s.lower() for s in segments]
+        if request.method == "GET" and lowered == ["tenants"]:
+            return Response(200, cloud.tenants(self.config))
+        if request.method == "GET" and lowered == ["subscriptions"]:
+            return Response(200, cloud.subscriptions(self.config))
         if len(segments) < 2 or lowered[0] != "subscriptions":
             raise ApiError(404, "NotFound", f"The emulator serves no ARM path '{request.path}'.")
         subscription = segments[1]
+        if len(segments) == 2 and request.method == "GET":
+            return self._subscription(subscription)
+        if lowered[-1:] == ["resources"] and request.method == "GET" and len(segments) in (3, 5):
+            return self._resource_list(request, "/" + "/".join(segments[:-1]))
+        if len(segments) == 4 and lowered[2] == "providers" and request.method == "GET":
+            return Response(
+                200,
+                resource_types.provider(
+                    subscription, segments[3], self.config.pipeline_api_versions, self.config.location
+                ),
+            )
         if len(segments) == 4 and lowered[2] == "resourcegroups":
             return self._resource_group(request, subscription, segments[3])
         deployments_at = 6
@@ -128,6 +167,15 @@ class ArmRoutes:
             return self._deployments(request, subscription, segments[3], segments[7:])
         if len(segments) >= 2 and lowered[-2] == "operationstatuses":
             return self._resource_status(request, segments[-1])
+        if (
+            lowered[-3:] == ["providers", "microsoft.authorization", "permissions"]
+            and request.method == "GET"
+        ):
+            scope = "/" + "/".join(segments[:-3])
+            access = self.emulator.access
+            return Response(
+                200, {"value": access.permissions(access.caller(request), scope), "nextLink": None}
+            )
         if lowered[-3:] == ["providers", "microsoft.authorization", "roleassignments"]:
             if request.method != "GET":
                 raise ApiError(405, "MethodNotAllowed", f"{request.method} on a collection is not supported.")
@@ -136,6 +184,31 @@ class ArmRoutes:
                 request, self.emulator.authorization.listing(scope, request.query.get("$filter"))
             )
         return self._resources(request)
+
+    def _resource_list(self, request: Request, scope: str) -> Response:
+        """`GET {subscription or group}/resources` (what `az acr` looks registries up with): the top-level
+        resources at the scope, with `$filter` on `resourceType eq '...'` and `name eq '...'`."""
+        wanted = _resource_filter(request.query.get("$filter"))
+        prefix = ids.key(scope) + "/"
+        with self.state.lock:
+            found = sorted(self.state.resources.values(), key=lambda r: r.seq)
+        listed = []
+        for resource in found:
+            rid = ids.parse(resource.id)
+            if rid is None or len(rid.types) != 1 or not ids.key(rid.scope + "/").startswith(prefix):
+                continue
+            if ids.key(rid.scope).count("/") > 4:  # an extension resource (a role assignment on something)
+                continue
+            if all(str(_generic_field(resource.body, k)).lower() == v.lower() for k, v in wanted.items()):
+                listed.append(resource)
+        return self._page(request, listed, lambda r: _generic(self._snapshot(r.body)))
+
+    def _subscription(self, subscription: str) -> Response:
+        if subscription.lower() != self.config.subscription_id.lower():
+            raise ApiError(
+                404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found."
+            )
+        return Response(200, cloud.subscription(self.config))
 
     # --- resource groups
 
@@ -193,14 +266,14 @@ class ArmRoutes:
             return Response(
                 200,
                 self.deployments.validate_only(
-                    subscription, group, name, request.json(), request.headers.get(CORRELATION)
+                    subscription, group, name, _deployment_body(request), request.headers.get(CORRELATION)
                 ),
             )
         if tail:
             raise ApiError(404, "NotFound", f"The emulator serves no deployment path '{request.path}'.")
         if request.method == "PUT":
             status, deployment, operation = self.deployments.put(
-                subscription, group, name, request.json(), request.headers.get(CORRELATION)
+                subscription, group, name, _deployment_body(request), request.headers.get(CORRELATION)
             )
             return Response(
                 status,
@@ -289,12 +362,29 @@ class ArmRoutes:
         return {"Retry-After": str(self.config.retry_after)} if pending else {}
 
     def _resources(self, request: Request) -> Response:
-        """Generic resources; the pipeline types check their API version and answer, like the live
-        service, with the header api-supported-versions."""
+        """Generic resources: only the types of resource_types.TYPES at their API versions (anything else
+        is refused as ARM refuses it); the pipeline types answer, like the live service, with the header
+        api-supported-versions."""
+        target, _, action = request.path.rpartition("/")
+        if request.method == "POST" and action.lower() == "listkeys" and ids.parse(target) is not None:
+            return self._list_keys(request, target)
         resource_type = _type_of(request.path)
-        if resource_type is None or not is_pipeline_type(resource_type):
+        if resource_type is None:
+            raise ApiError(404, "NotFound", f"The emulator serves no ARM path '{request.path}'.")
+        is_pipeline = is_pipeline_type(resource_type)
+        try:
+            resource_types.check(
+                resource_type,
+                request.query["api-version"],
+                self.config.pipeline_api_versions,
+                self.config.location,
+            )
+        except ApiError as exc:
+            if is_pipeline:
+                exc.headers = {**supported_versions_header(self.config), **exc.headers}
+            raise
+        if not is_pipeline:
             return self._by_id(request)
-        check_pipeline_api_version(self.config, resource_type, request.query["api-version"])
         supported = supported_versions_header(self.config)
         try:
             response = self._by_id(request)
@@ -303,6 +393,14 @@ class ArmRoutes:
             raise
         response.headers = {**supported, **response.headers}
         return response
+
+    def _list_keys(self, request: Request, resource_id: str) -> Response:
+        """POST {id}/listKeys (`az functionapp keys list` reads a site's host keys so)."""
+        try:
+            return Response(200, self.resources.list_keys(resource_id, request.query["api-version"]))
+        except TemplateError as exc:
+            status = 404 if exc.code == "ResourceNotFound" else 400
+            raise ApiError(status, exc.code, exc.message) from None
 
     def _by_id(self, request: Request) -> Response:
         api_version = request.query["api-version"]
@@ -356,11 +454,62 @@ class ArmRoutes:
             return copy.deepcopy(body)
 
 
+_GENERIC_KEYS = ("id", "name", "type", "kind", "location", "tags", "sku", "identity", "managedBy", "plan")
+
+
+def _generic(body: dict[str, Any]) -> dict[str, Any]:
+    """A resource as ARM's resource list shows it (GenericResourceExpanded: no properties)."""
+    return {key: body[key] for key in _GENERIC_KEYS if key in body}
+
+
+def _generic_field(body: dict[str, Any], name: str) -> Any:
+    return body.get("type") if name == "resourceType" else body.get(name)
+
+
+def _resource_filter(expression: str | None) -> dict[str, str]:
+    """`resourceType eq 'X' and name eq 'y'`: the filters ARM's resource list takes that clients send."""
+    if not expression:
+        return {}
+    wanted: dict[str, str] = {}
+    for clause in re.split(r"\s+and\s+", expression.strip(), flags=re.IGNORECASE):
+        match = re.fullmatch(r"\s*(resourceType|name)\s+eq\s+'([^']*)'\s*", clause, flags=re.IGNORECASE)
+        if not match:
+            raise bad_request(
+                f"The $filter '{expression}' is not supported: use resourceType eq '<type>' and/or "
+                "name eq '<name>'.",
+                code="InvalidFilterInQueryString",
+            )
+        key = "resourceType" if match.group(1).lower() == "resourcetype" else "name"
+        wanted[key] = match.group(2)
+    return wanted
+
+
+def _deployment_body(request: Request) -> Any:
+    """A deployment request in ARM's lenient JSON (jsonc): the Azure CLI splices the template file's text in
+    unquoted, comments and all."""
+    if not request.body:
+        return None
+    try:
+        return jsonc.loads(request.body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(
+            400,
+            "InvalidRequestContent",
+            f"The request content was invalid and could not be deserialized: {exc}",
+        ) from None
+
+
 def _type_of(path: str) -> str | None:
-    """The resource type a path addresses: a resource by id, or a child collection of one."""
+    """The resource type a path addresses: a resource by id, a child collection of one, or a collection
+    of a provider at a scope (`.../providers/{namespace}/{type}`)."""
     rid = ids.parse(path)
     if rid is not None:
         return rid.type
     parent_path, _, child = path.rpartition("/")
     parent = ids.parse(parent_path)
-    return f"{parent.type}/{child}" if parent is not None else None
+    if parent is not None:
+        return f"{parent.type}/{child}"
+    segments = parent_path.strip("/").split("/")
+    if len(segments) >= 2 and segments[-2].lower() == "providers":
+        return f"{segments[-1]}/{child}"
+    return None

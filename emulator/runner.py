@@ -4,7 +4,6 @@ registry. A run takes `config.run_seconds`; its resource moves Running -> Succee
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import threading
 from dataclasses import dataclass, field, replace
@@ -13,7 +12,7 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from emulator import ids, storage, transfer_blob
+from emulator import ids, network_rules, storage, transfer_blob
 from emulator.acr import EXPORT_PIPELINES, Registries, login_server
 from emulator.authorization import BLOB_DATA_WRITERS, RoleAssignments
 from emulator.clock import Clock, iso
@@ -45,6 +44,7 @@ class Endpoint:
     principals: list[str]
     options: list[str]
     kind: str  # "export" or "import"
+    key_vault_uri_shown: bool = False  # ManagedIdentity mode answered with keyVaultUri null or ""
 
 
 class Runner:
@@ -161,6 +161,7 @@ class Runner:
             principals=principals(pipeline_body),
             options=list(properties.get("options") or []),
             kind="export" if "target" in properties else "import",
+            key_vault_uri_shown="keyVaultUri" in where,
         )
 
     def container(self, endpoint: Endpoint) -> tuple[ContainerClient, storage.ContainerAddress]:
@@ -171,10 +172,12 @@ class Runner:
             where = self.storage_accounts.address(endpoint.uri)
             sas = None
             if endpoint.mode == "ManagedIdentity":
+                self._check_network(endpoint, where)
                 self._check_role(endpoint, where)
             else:
                 assert endpoint.key_vault_uri is not None
                 secret = self.keyvault.read_for(endpoint.key_vault_uri, endpoint.principals)
+                self._check_network(endpoint, where)  # Key Vault trusts ACR; storage does not
                 sas = storage.check_sas(
                     secret,
                     needed=storage.needed_permissions(endpoint.kind, endpoint.options),
@@ -188,6 +191,25 @@ class Runner:
             return self.storage_accounts.client(where, sas), where
         except (SecretAccessError, storage.StorageAccessError) as exc:
             raise RunFailed(str(exc)) from None
+
+    def _check_network(self, endpoint: Endpoint, where: storage.ContainerAddress) -> None:
+        restricted = network_rules.restriction(self.storage_accounts.properties(where.account))
+        if restricted is None:
+            return
+        how = (
+            "with the pipeline's managed identity"
+            if endpoint.mode == "ManagedIdentity"
+            else f"with the SAS token of Key Vault secret '{endpoint.key_vault_uri}'"
+        )
+        raise storage.StorageAccessError(
+            storage.storage_error(
+                f"Access to container '{where.container}' {how}",
+                where.account,
+                "AuthorizationFailure",
+                restricted,
+            ),
+            "AuthorizationFailure",
+        )
 
     def _check_role(self, endpoint: Endpoint, where: storage.ContainerAddress) -> None:
         if not self.config.enforce_storage_roles:
@@ -237,8 +259,20 @@ class Runner:
                 if resolved:
                     document = self.registries.store.document(resolved.digest)  # the blob carries it
                     if document is not None:
-                        resolved = replace(resolved, media_type=document.media_type, manifest=document.data)
-                        error = _oversized_layer(artifact, document.data)
+                        children = [
+                            child
+                            for entry in document.children
+                            if (child := self.registries.store.document(str(entry["digest"]))) is not None
+                        ]
+                        resolved = replace(
+                            resolved,
+                            media_type=document.media_type,
+                            manifest=document.data,
+                            children=tuple(
+                                transfer_blob.Child(c.digest, c.media_type, c.data) for c in children
+                            ),
+                        )
+                        error = _oversized_layer(artifact, [document, *children])
                 if resolved and not error:
                     found.append(resolved)
                 else:
@@ -327,10 +361,21 @@ class Runner:
             if errors and "ContinueOnErrors" not in endpoint.options:
                 raise RunFailed(" ".join(errors))
             for artifact in accepted:
+                for child in artifact.children:  # an index's platforms first, untagged
+                    self.registries.add(
+                        registry_id,
+                        artifact.repository,
+                        None,
+                        child.digest,
+                        Manifest.from_bytes(child.manifest, child.media_type),
+                        via="import",
+                    )
                 manifest = (
                     Manifest.from_bytes(artifact.manifest, artifact.media_type) if artifact.manifest else None
                 )
-                self.registries.add(registry_id, artifact.repository, artifact.tag, artifact.digest, manifest)
+                self.registries.add(
+                    registry_id, artifact.repository, artifact.tag, artifact.digest, manifest, via="import"
+                )
                 imported.append(artifact.artifact)
         if delete_after and not errors:
             try:
@@ -347,9 +392,11 @@ class Runner:
     def _import_failure(self, registry_id: str, artifact: transfer_blob.Artifact) -> str | None:
         """Why this import cannot bring the artifact in: its manifest is unusable, or the admin API said so
         (by the name the export was asked for, `repo:tag` or `repo@digest`)."""
-        if artifact.manifest is not None:
+        documents = [(artifact.manifest, artifact.media_type)] if artifact.manifest is not None else []
+        documents += [(child.manifest, child.media_type) for child in artifact.children]
+        for data, media_type in documents:
             try:
-                Manifest.from_bytes(artifact.manifest, artifact.media_type)
+                Manifest.from_bytes(data, media_type)
             except ValueError as exc:
                 return f"MANIFEST_INVALID: {exc}."
         names = [artifact.artifact, f"{artifact.repository}@{artifact.digest}"]
@@ -374,6 +421,8 @@ def storage_echo(endpoint: Endpoint) -> dict[str, Any]:
     echo: dict[str, Any] = {"type": "AzureStorageBlobContainer", "uri": endpoint.uri}
     if endpoint.mode == "SasToken" and endpoint.key_vault_uri:
         echo["keyVaultUri"] = endpoint.key_vault_uri
+    elif endpoint.mode == "ManagedIdentity" and endpoint.key_vault_uri_shown:
+        echo["keyVaultUri"] = endpoint.key_vault_uri  # null or "", as the pipeline answers
     echo["storageAccessMode"] = endpoint.mode
     return echo
 
@@ -417,19 +466,19 @@ def _resolve(
 MAX_LAYER_BYTES = 8 * 1024**3  # "ACR Transfer supports artifacts with layer sizes up to 8 GB"
 
 
-def _oversized_layer(artifact: str, manifest: bytes) -> str:
-    """Why an artifact cannot be exported for its layers' size (the official limit), else ""."""
-    try:
-        layers = json.loads(manifest.decode("utf-8")).get("layers") or []
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return ""
-    for layer in layers:
-        size = layer.get("size") if isinstance(layer, dict) else None
-        if isinstance(size, int) and size > MAX_LAYER_BYTES:
-            return (
-                f"Failed to export artifact '{artifact}': its layer '{layer.get('digest')}' is {size} "
-                f"bytes; ACR Transfer supports layers up to 8 GB ({MAX_LAYER_BYTES} bytes)."
-            )
+def _oversized_layer(artifact: str, manifests: list[Manifest]) -> str:
+    """Why an artifact cannot be exported for a layer's size (an index: any platform's), else "". The
+    service's limit is documented ("supports artifacts with layer sizes up to 8 GB due to technical
+    limitations"); the run's message around it is the emulator's."""
+    for manifest in manifests:
+        for layer in manifest.layers:
+            size = layer.get("size") if isinstance(layer, dict) else None
+            if isinstance(size, int) and size > MAX_LAYER_BYTES:
+                return (
+                    f"Failed to export artifact '{artifact}': its layer '{layer.get('digest')}' is {size} "
+                    f"bytes; ACR Transfer supports artifacts with layer sizes up to 8 GB ({MAX_LAYER_BYTES} "
+                    "bytes) due to technical limitations."
+                )
     return ""
 
 

@@ -29,6 +29,7 @@ class Request:
     headers: dict[str, str]  # keys lower-cased
     body: bytes
     port: int  # the local port the request came in on
+    raw_target: str = ""  # the request line's path and query, as sent (for what is proxied on)
 
     def json(self) -> Any:
         if not self.body:
@@ -82,6 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             port=self.server.server_address[1],
+            raw_target=self.path,
         )
         # ARM's correlation id: the client's if it sent one, else a new one; the response echoes it and a
         # deployment PUT keeps it as properties.correlationId.
@@ -104,6 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             payload = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
         self.send_response(response.status)
+        # A HEAD answer may state the length of what a GET would send (a blob the emulator holds no bytes of).
+        length = response.headers.pop("Content-Length", None) if request.method == "HEAD" else None
         headers = {
             "x-ms-request-id": str(uuid.uuid4()),
             "x-ms-correlation-request-id": request.headers.get("x-ms-correlation-request-id")
@@ -115,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Type"] = "application/json; charset=utf-8"
         for name, value in headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", length or str(len(payload)))
         self.end_headers()
         if payload and request.method != "HEAD":
             self.wfile.write(payload)

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlparse
 
 from azure.storage.blob import ContainerClient
 
-from emulator import ids
+from emulator import ids, network_rules
 from emulator.resources import ResourceManager
 from emulator.store import Config, State
 
@@ -38,6 +38,7 @@ STORAGE_MESSAGES = {
     "header is formed correctly including the signature.",
     "AuthorizationPermissionMismatch": "This request is not authorized to perform this operation using this "
     "permission.",
+    "AuthorizationFailure": "This request is not authorized to perform this operation.",
     "AuthorizationResourceTypeMismatch": "This request is not authorized to perform this operation using "
     "this resource type.",
     "AuthorizationProtocolMismatch": "This request is not authorized to perform this operation using this "
@@ -89,16 +90,21 @@ def connection_parts(connection_string: str) -> dict[str, str]:
 
 
 def address(
-    uri: str, azurite_blob_endpoint: str, azurite_account: str = "devstoreaccount1"
+    uri: str, azurite_blob_endpoint: str, azurite_account: str = "devstoreaccount1", front: str | None = None
 ) -> ContainerAddress:
-    """Loopback URIs are used as they are (`http://127.0.0.1:port/<account>/<container>`); any other host
-    (e.g. `https://<account>.blob.core.windows.net/<container>` from an example parameter file) maps onto the
+    """Loopback URIs are used as they are (`http://127.0.0.1:port/<account>/<container>`), the storage
+    front's (`front`, `127.0.0.1:port`) lead to Azurite itself; any other host (e.g.
+    `https://<account>.blob.core.windows.net/<container>` from an example parameter file) maps onto the
     Azurite account, keeping the container name (the last path segment) and the account's name for ARM."""
     parsed = urlparse(uri)
     segments = [s for s in parsed.path.split("/") if s]
     if not segments:
         raise StorageAccessError(f"The storage URI '{uri}' names no container.", "InvalidUri", 400)
     container = segments[-1]
+    if front is not None and parsed.netloc == front and len(segments) >= 2:
+        origin = azurite_blob_endpoint.rstrip("/").rsplit("/", 1)[0]
+        base = f"{origin}/" + "/".join(segments[:-1])
+        return ContainerAddress(uri, base, container, segments[0], segments[0])
     if parsed.hostname in _LOOPBACK and len(segments) >= 2:
         base = f"{parsed.scheme}://{parsed.netloc}/" + "/".join(segments[:-1])
         return ContainerAddress(uri, base, container, segments[0], segments[0])
@@ -273,9 +279,10 @@ class StorageAccounts:
         self.default_account = parts.get("AccountName", "devstoreaccount1")
         self._default_key = parts.get("AccountKey")
         self.blob_endpoint = blob_endpoint
+        self.front: str | None = None  # "127.0.0.1:{port}" of the storage front (storage_front.py)
 
     def address(self, uri: str) -> ContainerAddress:
-        return address(uri, self.blob_endpoint, self.default_account)
+        return address(uri, self.blob_endpoint, self.default_account, self.front)
 
     def register(
         self,
@@ -284,8 +291,10 @@ class StorageAccounts:
         key: str | None = None,
         resource_group: str | None = None,
         subscription_id: str | None = None,
+        network: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Create (or update) the account's ARM resource; remember its key for the data plane."""
+        """Create (or update) the account's ARM resource (with its network rules: `network` is
+        network_rules.network_properties' keywords); remember its key for the data plane."""
         group = ids.group_id(
             subscription_id or self.config.subscription_id, resource_group or self.config.resource_group
         )
@@ -297,7 +306,10 @@ class StorageAccounts:
             "location": self.config.location,
             "kind": "StorageV2",
             "sku": {"name": "Standard_LRS", "tier": "Standard"},
-            "properties": {"primaryEndpoints": {"blob": f"{self.blob_endpoint.rsplit('/', 1)[0]}/{name}/"}},
+            "properties": {
+                "primaryEndpoints": {"blob": f"{self.blob_endpoint.rsplit('/', 1)[0]}/{name}/"},
+                **network_rules.network_properties(**(network or {}), account_id=resource_id),
+            },
         }
         result = self.resources.put(resource_id, STORAGE_API, body)
         if key:
@@ -305,6 +317,15 @@ class StorageAccounts:
                 self.state.storage_keys[name.lower()] = key
         with self.state.lock:
             return dict(result.resource.body)
+
+    def properties(self, name: str) -> dict[str, Any] | None:
+        """The account's ARM properties (network rules among them), when it has a resource."""
+        found = self.find(name)
+        resource = self.resources.find(found) if found else None
+        if resource is None:
+            return None
+        with self.state.lock:
+            return dict(resource.body.get("properties") or {})
 
     def find(self, name: str) -> str | None:
         """The id of the account's ARM resource, registered or deployed (names are global)."""

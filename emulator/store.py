@@ -29,6 +29,9 @@ class Config:
     resource_group: str = "transfer-rg"
     tenant_id: str = DEFAULT_TENANT
     location: str = "eastus"
+    # The principal an opaque bearer token stands for: the app's managed identity (the emulator's /msi/token
+    # hands out opaque tokens; a JWT names its own principal).
+    app_principal_id: str = "9a7e1d00-4a2b-4c3d-8e5f-0a1b2c3d4e5f"
     run_seconds: float = 0.2  # how long a pipeline run takes
     trigger_interval: float = 0.2  # how often the source trigger lists its containers
     retry_after: int = 1  # Retry-After of long-running operations, seconds
@@ -47,12 +50,26 @@ class Config:
     # How the source trigger names its runs: "guid" (8-4-4-4-12 hex, hyphens), "pipeline-timestamp"
     # ("<pipeline>-<UTC yyyymmddThhmmssZ>-<4 hex>") or "alphanumeric" ("sourcetrigger<hex>", no hyphen).
     source_trigger_run_names: str = "guid"
+    # How a ManagedIdentity pipeline comes back (pipeline_shapes.py): "omitted" (user-assigned identity: no
+    # top-level principalId / tenantId; no keyVaultUri), "null" (those null) or "empty" (keyVaultUri "").
+    managed_identity_answer_shape: str = "omitted"
+    # The order of a deployment's properties.outputResources, which ARM does not document: "reverse" (the
+    # last deployed first: the only order under which the guide's `outputResources[1]` is the pipeline of
+    # an official SasToken-mode template, which also deploys an access policy after it), "deployed" (in
+    # deployment order: [1] is then the access policy) or "sorted" (by id, case-insensitively).
+    output_resources_order: str = "reverse"
     # ManagedIdentity mode: a pipeline's identity needs a blob data role on the storage account, as on
     # Azure. False: the old leniency (any identity reaches the container).
     enforce_storage_roles: bool = True
     # SasToken mode: the SAS must be HTTPS only (spr=https), as the service requires. False: also a SAS that
     # allows HTTP (for a stack whose other clients use the same SAS against Azurite's HTTP).
     require_https_sas: bool = True
+    # An access-policy vault's data plane asks its policies of every caller (True), or only of the
+    # pipelines (False: the app and tests read secrets and use keys without a policy of their own). An RBAC
+    # vault always asks for a role.
+    enforce_vault_access_policies: bool = False
+    # A WebHook event subscription made through ARM passes Event Grid's validation handshake first.
+    event_subscription_validation: bool = True
     # API versions the pipeline resources accept (and list in api-supported-versions); others are 400.
     pipeline_api_versions: list[str] = field(
         default_factory=lambda: [
@@ -66,6 +83,8 @@ class Config:
     CHOICES = {
         "source_trigger_run_shape": ("spec", "response-uri", "request-name"),
         "source_trigger_run_names": ("guid", "pipeline-timestamp", "alphanumeric"),
+        "managed_identity_answer_shape": ("omitted", "null", "empty"),
+        "output_resources_order": ("reverse", "deployed", "sorted"),
     }
     MUTABLE = (
         "run_seconds",
@@ -79,9 +98,13 @@ class Config:
         "source_trigger_window_days",
         "source_trigger_run_shape",
         "source_trigger_run_names",
+        "managed_identity_answer_shape",
+        "output_resources_order",
         "pipeline_api_versions",
         "enforce_storage_roles",
         "require_https_sas",
+        "enforce_vault_access_policies",
+        "event_subscription_validation",
     )
 
     def as_dict(self) -> dict[str, Any]:

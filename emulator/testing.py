@@ -102,6 +102,11 @@ class RunningEmulator(_Client):
         with `connection_verify=ca_file`)."""
         return self.emulator.registry_api.endpoint(name)
 
+    def storage_url(self, account: str) -> str:
+        """`https://127.0.0.1:{port}/{account}`: the account's blob endpoint with Entra ID (token credentials,
+        user delegation keys), in front of Azurite."""
+        return f"{self.emulator.storage_front_endpoint}/{account}"
+
     def stop(self) -> None:
         self.emulator.stop()
 
@@ -160,6 +165,9 @@ class EmulatorProcess(_Client):
 
     def registry_endpoint(self, name: str) -> str:
         return self.admin.registry_endpoint(name)
+
+    def storage_url(self, account: str) -> str:
+        return f"{self.printed['EMULATOR_STORAGE_FRONT']}/{account}"
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -1,4 +1,5 @@
-"""A throw-away certificate authority and a server certificate for 127.0.0.1 / localhost."""
+"""A throw-away certificate authority and a server certificate for 127.0.0.1 / localhost (and the
+registries' login servers `*.azurecr.io`, which only the emulator's proxy leads to)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def _name(common_name: str) -> x509.Name:
 
 
 def generate(directory: Path) -> Certificates:
-    """Create a CA and a server certificate (SAN IP:127.0.0.1, DNS:localhost) valid for 30 days."""
+    """Create a CA and a server certificate (SAN IP:127.0.0.1, DNS:localhost, DNS:*.azurecr.io) valid for
+    30 days."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC) - timedelta(minutes=5)
     until = now + timedelta(days=30)
@@ -83,7 +85,12 @@ def generate(directory: Path) -> Certificates:
         .not_valid_after(until)
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName("localhost"),
+                    # registries' login servers, reached through the emulator's proxy (proxy.py)
+                    x509.DNSName("*.azurecr.io"),
+                ]
             ),
             critical=False,
         )

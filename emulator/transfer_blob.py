@@ -7,10 +7,13 @@
   "pipelineRunId": "<resource id of the export run>",
   "exportedAt": "<ISO time, emulator clock>",
   "artifacts": [{"artifact": "repo:tag", "repository": "repo", "tag": "tag" | null, "digest": "sha256:...",
-                 "mediaType": "application/vnd.oci.image.manifest.v1+json", "manifest": "<document>"}]
+                 "mediaType": "application/vnd.oci.image.manifest.v1+json", "manifest": "<document>",
+                 "children": [{"digest", "mediaType", "manifest"}]}]
 }
-`manifest` is the image manifest's exact text (UTF-8; its sha256 is `digest`), so an import writes the same
-digest; `mediaType` and `manifest` are absent for an image the emulator holds no document of.
+`manifest` is the manifest's exact text (UTF-8; its sha256 is `digest`), so an import writes the same digest
+(a referrer keeps its `subject`, so the target's referrers API lists it); `mediaType` and `manifest` are
+absent for an image the emulator holds no document of. `children` (an index only) are its platforms' image
+manifests, imported untagged before it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ class Artifact:
     digest: str
     media_type: str | None = None
     manifest: bytes | None = None  # the manifest document; sha256(manifest) == digest
+    children: tuple[Child, ...] = ()  # an index's platform manifests
+
+
+@dataclass(frozen=True)
+class Child:
+    digest: str
+    media_type: str
+    manifest: bytes
 
 
 def encode(source_registry: str, run_id: str, exported_at: str, artifacts: list[Artifact]) -> bytes:
@@ -57,6 +68,11 @@ def _artifact_entry(a: Artifact) -> dict[str, Any]:
     if a.manifest is not None:
         entry["mediaType"] = a.media_type
         entry["manifest"] = a.manifest.decode("utf-8")
+    if a.children:
+        entry["children"] = [
+            {"digest": c.digest, "mediaType": c.media_type, "manifest": c.manifest.decode("utf-8")}
+            for c in a.children
+        ]
     return entry
 
 
@@ -85,8 +101,20 @@ def _artifact(entry: dict[str, Any]) -> Artifact:
     if data is not None and catalog_digest(data) != digest:
         raise NotATransferBlob(f"the manifest of '{entry['artifact']}' does not have the digest {digest}")
     media_type = entry.get("mediaType") if data is not None else None
+    children = []
+    for child in entry.get("children") or []:
+        content = str(child["manifest"]).encode("utf-8")
+        if catalog_digest(content) != child["digest"]:
+            raise NotATransferBlob(f"a platform manifest of '{entry['artifact']}' does not have its digest")
+        children.append(Child(str(child["digest"]), str(child["mediaType"]), content))
     return Artifact(
-        str(entry["artifact"]), str(entry["repository"]), entry.get("tag"), digest, media_type, data
+        str(entry["artifact"]),
+        str(entry["repository"]),
+        entry.get("tag"),
+        digest,
+        media_type,
+        data,
+        tuple(children),
     )
 
 

@@ -9,8 +9,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from emulator import resource_models
-from emulator.arm_errors import ApiError, bad_request
+from emulator import resource_models, resource_types
+from emulator.arm_errors import bad_request
 from emulator.resource_models import EXPORT_PIPELINES, IMPORT_PIPELINES, PIPELINE_RUNS
 
 EXPORT_OPTIONS = ("OverwriteBlobs", "ContinueOnErrors")
@@ -34,7 +34,6 @@ SUPPORTED_API_VERSIONS = (
     "2026-01-01-preview",
     "2026-03-01-preview",
 )
-API_VERSION_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}(-[a-z]+)?$")
 
 
 def check_api_version(
@@ -45,24 +44,8 @@ def check_api_version(
 ) -> None:
     """Only the versions the service supports (an emulator setting): ARM answers 400
     InvalidApiVersionParameter for a malformed version and NoRegisteredProviderFound for one the provider
-    does not register."""
-    listed = ", ".join(supported)
-    if not API_VERSION_FORMAT.match(api_version):
-        raise ApiError(
-            400,
-            "InvalidApiVersionParameter",
-            f"The api-version '{api_version}' is invalid. The supported versions are '{listed}'. Please see "
-            "https://aka.ms/arm-api-versions for usage details.",
-        )
-    if api_version not in supported:
-        _, _, rest = resource_type.partition("/")
-        raise ApiError(
-            400,
-            "NoRegisteredProviderFound",
-            f"No registered resource provider found for location '{location}' and API version "
-            f"'{api_version}' for type '{rest}'. The supported api-versions are '{listed}'. The supported "
-            f"locations are '{location}'.",
-        )
+    does not register (resource_types says it for every type)."""
+    resource_types.check(resource_type, api_version, supported, location)
 
 
 def check_shape(resource_type: str, body: dict[str, Any]) -> None:
@@ -178,11 +161,9 @@ def export_pipeline(
     properties = body["properties"]
     _identity(body)
     _options(properties, EXPORT_OPTIONS, "export")
-    return {
-        **properties,
-        "target": _storage(properties["target"], api_version, "target"),
-        "options": list(properties.get("options") or []),
-    }
+    return _without_empty_options(
+        {**properties, "target": _storage(properties["target"], api_version, "target")}
+    )
 
 
 def import_pipeline(
@@ -202,12 +183,39 @@ def import_pipeline(
     _identity(body)
     _options(properties, IMPORT_OPTIONS, "import")
     status = ((properties.get("trigger") or {}).get("sourceTrigger") or {}).get("status", "Enabled")
-    return {
-        **properties,
-        "source": _storage(properties["source"], api_version, "source"),
-        "trigger": {"sourceTrigger": {"status": status}},
-        "options": list(properties.get("options") or []),
-    }
+    return _without_empty_options(
+        {
+            **properties,
+            "source": _storage(properties["source"], api_version, "source"),
+            "trigger": {"sourceTrigger": {"status": status}},
+        }
+    )
+
+
+def _without_empty_options(properties: dict[str, Any]) -> dict[str, Any]:
+    """The live service omits `options` when none were sent (recorded); an empty list (the official
+    templates' default) is taken as none: a guess, README says so."""
+    options = list(properties.pop("options", None) or [])
+    return {**properties, "options": options} if options else properties
+
+
+def given(endpoint: Any) -> bool:
+    """A run's `source` / `target` that names something. The official PipelineRun templates always send both
+    sides, the one a run does not use as {"type": "", "name": ""}, and the service accepts that: an empty
+    side counts as not given."""
+    return isinstance(endpoint, dict) and bool(endpoint.get("type") or endpoint.get("name"))
+
+
+def _as_judged(body: dict[str, Any]) -> dict[str, Any]:
+    """The run body as the provider's model reads it: without ARM's envelope member `location` (the official
+    templates set it on a run; a PipelineRun has none and the service ignores it) and without empty sides."""
+    judged = {key: value for key, value in body.items() if key != "location"}
+    request = (body.get("properties") or {}).get("request")
+    if isinstance(request, dict):
+        sides = ("source", "target")
+        kept = {key: value for key, value in request.items() if key not in sides or given(value)}
+        judged["properties"] = {**body["properties"], "request": kept}
+    return judged
 
 
 def pipeline_run(
@@ -216,11 +224,13 @@ def pipeline_run(
     body: dict[str, Any],
     supported: Sequence[str] = SUPPORTED_API_VERSIONS,
 ) -> dict[str, Any]:
-    """Validate a pipeline run PUT (shape only; the pipeline's existence is checked by the caller)."""
+    """Validate a pipeline run PUT (shape only; the pipeline's existence is checked by the caller). Returns
+    the properties as sent (an empty unused side included: the service echoes its request)."""
     check_api_version(PIPELINE_RUNS, api_version, supported)
     check_name("pipeline run", name)
-    check_shape(PIPELINE_RUNS, body)
-    properties = body.get("properties") or {}
+    judged = _as_judged(body)
+    check_shape(PIPELINE_RUNS, judged)
+    properties = judged.get("properties") or {}
     request = properties.get("request")
     if not isinstance(request, dict) or not request.get("pipelineResourceId"):
         raise bad_request(
@@ -257,31 +267,31 @@ def pipeline_run(
                 f"The run's {key} must be {{'type': 'AzureStorageBlob', 'name': '<blob name>'}}.",
                 target=f"properties.request.{key}",
             )
-    return properties
+    return body.get("properties") or {}
 
 
 def run_matches_pipeline(pipeline_type: str, request: dict[str, Any]) -> None:
-    """Export runs name artifacts and a target; import runs name a source."""
+    """Export runs name artifacts and a target; import runs name a source (an empty side is not given)."""
     if pipeline_type.lower() == EXPORT_PIPELINES.lower():
         if not request.get("artifacts"):
             raise bad_request(
                 "An export pipeline run needs 'request.artifacts' (1 to 50 artifacts).",
                 target="properties.request.artifacts",
             )
-        if not request.get("target"):
+        if not given(request.get("target")):
             raise bad_request(
                 "An export pipeline run needs 'request.target'.", target="properties.request.target"
             )
-        if request.get("source"):
+        if given(request.get("source")):
             raise bad_request(
                 "An export pipeline run takes a 'target', not a 'source'.", target="properties.request.source"
             )
     else:
-        if not request.get("source"):
+        if not given(request.get("source")):
             raise bad_request(
                 "An import pipeline run needs 'request.source'.", target="properties.request.source"
             )
-        if request.get("target"):
+        if given(request.get("target")):
             raise bad_request(
                 "An import pipeline run takes a 'source', not a 'target'.", target="properties.request.target"
             )

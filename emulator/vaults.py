@@ -1,4 +1,8 @@
-"""Key Vault: the vault resources (ARM side), access policies, and the secrets data plane.
+"""Key Vault: the vault resources (ARM side), access policies, and the data plane (secrets here, keys in
+keys.py), with the vault's permission model: an RBAC vault (`enableRbacAuthorization`) ignores access
+policies and asks for a role whose data actions cover the call at the vault (or the secret / key) or above;
+an access-policy vault asks its policies for the pipelines always and for other callers when
+`enforce_vault_access_policies` is set.
 
 Each vault is served on its own HTTPS port of 127.0.0.1, so its vaultUri is `https://127.0.0.1:{port}/` and
 secret ids have the shape the SDK parses (`https://host/secrets/{name}/{version}`). The data plane answers
@@ -16,21 +20,29 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from emulator import ids
+from emulator import ids, keys
 from emulator.arm_errors import ApiError, bad_request
 from emulator.clock import Clock
+from emulator.permissions import client_of, definition
 from emulator.resources import PutResult, ResourceManager
 from emulator.store import Config, Resource, SecretVersion, State
 
 VAULTS = "Microsoft.KeyVault/vaults"
 ACCESS_POLICIES = "Microsoft.KeyVault/vaults/accessPolicies"
 ROLE_ASSIGNMENTS = "Microsoft.Authorization/roleAssignments"
-# Built-in roles that may read secret values: Secrets User, Secrets Officer, Administrator.
-SECRET_READER_ROLES = (
-    "4633458b-17de-408a-b874-0445c86b69e6",
-    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
-    "00482a5a-887f-4fb3-b363-3b7fe8e74483",
-)
+# Each data-plane call: its RBAC data action, and the access-policy permission it needs.
+DATA_ACTIONS = {
+    ("secrets", "get"): "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+    ("secrets", "list"): "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+    ("secrets", "set"): "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+    ("secrets", "delete"): "Microsoft.KeyVault/vaults/secrets/delete",
+    ("keys", "get"): "Microsoft.KeyVault/vaults/keys/read",
+    ("keys", "list"): "Microsoft.KeyVault/vaults/keys/read",
+    ("keys", "create"): "Microsoft.KeyVault/vaults/keys/create/action",
+    ("keys", "sign"): "Microsoft.KeyVault/vaults/keys/sign/action",
+    ("keys", "verify"): "Microsoft.KeyVault/vaults/keys/verify/action",
+    ("keys", "delete"): "Microsoft.KeyVault/vaults/keys/delete",
+}
 SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 
 
@@ -59,6 +71,7 @@ class KeyVault:
         self.resources = resources
         self._listen = listen
         self.vault_by_port: dict[int, str] = {}
+        self.keys = keys.KeyStore(state.lock)
 
     # --- ARM: Microsoft.KeyVault/vaults
 
@@ -92,6 +105,7 @@ class KeyVault:
     def delete(self, resource: Resource) -> None:
         with self.state.lock:
             self.state.secrets.pop(resource.body["name"].lower(), None)
+        self.keys.forget(resource.body["name"])
 
     def vault(self, name: str) -> Resource | None:
         for resource in self.resources.by_type(VAULTS):
@@ -159,7 +173,7 @@ class KeyVault:
             raise SecretAccessError(f"The keyVaultUri '{secret_uri}' is not a Key Vault secret URI.")
         vault = self.vault(vault_name)
         assert vault is not None
-        if not self._may_read(vault, principal_ids):
+        if not self.allowed(vault, principal_ids, "secrets", "get", parts[1], policies=True):
             raise SecretAccessError(self._forbidden(vault, secret_uri, parts[1], principal_ids))
         try:
             return self.get_secret(vault_name, parts[1], parts[2] if len(parts) > 2 else None).value
@@ -191,28 +205,71 @@ class KeyVault:
             "see https://go.microsoft.com/fwlink/?linkid=2125287"
         )
 
-    def _may_read(self, vault: Resource, principal_ids: list[str]) -> bool:
+    def allowed(
+        self,
+        vault: Resource,
+        principal_ids: list[str],
+        kind: str,
+        operation: str,
+        item: str | None = None,
+        *,
+        policies: bool,
+    ) -> bool:
+        """May one of the principals do `operation` on the vault's `kind` ("secrets", "keys")? An RBAC vault:
+        a role assignment at the vault, the item or above whose role has the data action. An access-policy
+        vault: a policy with the permission (`policies`; otherwise, for a caller the emulator is lenient
+        with, yes)."""
         wanted = {p.lower() for p in principal_ids}
         properties = vault.body["properties"]
         if properties.get("enableRbacAuthorization"):
-            vault_key = ids.key(vault.id)
+            action = DATA_ACTIONS[(kind, operation)]
+            target = f"{vault.id}/{kind}/{item}" if item else vault.id
             for assignment in self.resources.by_type(ROLE_ASSIGNMENTS):
                 props = assignment.body.get("properties") or {}
-                rid = ids.parse(assignment.id)
-                in_scope = rid is not None and vault_key.startswith(ids.key(rid.scope))
-                role = str(props.get("roleDefinitionId", "")).lower().rsplit("/", 1)[-1]
+                role = definition(str(props.get("roleDefinitionId", "")))
                 if (
-                    in_scope
-                    and role in SECRET_READER_ROLES
-                    and str(props.get("principalId", "")).lower() in wanted
+                    str(props.get("principalId", "")).lower() in wanted
+                    and _within(target, str(props.get("scope", "")))
+                    and role is not None
+                    and role.allows(action, data=True)
                 ):
                     return True
             return False
+        if not policies:
+            return True
         for policy in properties.get("accessPolicies") or []:
-            secrets = [p.lower() for p in (policy.get("permissions") or {}).get("secrets") or []]
-            if str(policy.get("objectId", "")).lower() in wanted and ("get" in secrets or "all" in secrets):
+            granted = [p.lower() for p in (policy.get("permissions") or {}).get(kind) or []]
+            if str(policy.get("objectId", "")).lower() in wanted and (
+                operation in granted or "all" in granted
+            ):
                 return True
         return False
+
+    def refusal(
+        self, vault: Resource, principal: str, kind: str, operation: str, item: str | None
+    ) -> dict[str, Any]:
+        """Key Vault's 403 body for a caller: ForbiddenByRbac (an RBAC vault) or AccessDenied (policies)."""
+        name = vault.body["name"]
+        location = vault.body.get("location") or self.config.location
+        caller = f"appid={client_of(principal)};oid={principal};iss=https://sts.windows.net/{self.config.tenant_id}/"
+        if vault.body["properties"].get("enableRbacAuthorization"):
+            resource = f"{ids.key(vault.id)}/{kind}/{item.lower()}" if item else ids.key(vault.id)
+            message = (
+                "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny "
+                "assignments or role definitions were changed recently, please observe propagation time.\r\n"
+                f"Caller: {caller}\r\nAction: '{DATA_ACTIONS[(kind, operation)]}'\r\nResource: '{resource}'"
+                "\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\n"
+                f"Vault: {name};location={location}\r\n"
+            )
+            inner = "ForbiddenByRbac"
+        else:
+            message = (
+                f"The user, group or application '{caller}' does not have {kind} {operation} permission on "
+                f"key vault '{name};location={location}'. For help resolving this issue, please see "
+                "https://go.microsoft.com/fwlink/?linkid=2125287"
+            )
+            inner = "AccessDenied"
+        return {"error": {"code": "Forbidden", "message": message, "innererror": {"code": inner}}}
 
     # --- data plane (served on the vault's own port)
 
@@ -224,14 +281,26 @@ class KeyVault:
             )
         }
 
-    def handle(self, port: int, method: str, path: str, body: Any) -> tuple[int, dict[str, Any] | None]:
+    def handle(
+        self, port: int, method: str, path: str, body: Any, principal: str
+    ) -> tuple[int, dict[str, Any] | None]:
         vault_name = self.vault_by_port.get(port)
-        if vault_name is None or self.vault(vault_name) is None:
+        vault = self.vault(vault_name) if vault_name else None
+        if vault_name is None or vault is None:
             raise ApiError(404, "VaultNotFound", "No vault is served on this port (it was deleted or reset).")
         base = f"https://127.0.0.1:{port}"
         parts = [p for p in path.split("/") if p]
+        if parts[:1] == ["keys"]:
+            return self._keys(vault, base, method, parts[1:], body, principal)
         if not parts or parts[0] != "secrets" or len(parts) > 3:
-            raise ApiError(404, "NotFound", f"The Key Vault emulator serves only /secrets, not '{path}'.")
+            raise ApiError(
+                404, "NotFound", f"The Key Vault emulator serves /secrets and /keys, not '{path}'."
+            )
+        operation = {"GET": "get" if len(parts) > 1 else "list", "PUT": "set", "DELETE": "delete"}.get(method)
+        item = parts[1] if len(parts) > 1 else None
+        strict = self.config.enforce_vault_access_policies
+        if operation and not self.allowed(vault, [principal], "secrets", operation, item, policies=strict):
+            return 403, self.refusal(vault, principal, "secrets", operation, item)
         if len(parts) == 1 and method == "GET":
             with self.state.lock:
                 names = sorted(self.state.secrets.get(vault_name, {}).items())
@@ -265,6 +334,65 @@ class KeyVault:
             return 200, self._bundle(base, name, version, value=False)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on '{path}' by the emulator.")
 
+    def _keys(
+        self, vault: Resource, base: str, method: str, parts: list[str], body: Any, principal: str
+    ) -> tuple[int, dict[str, Any] | None]:
+        """/keys, /keys/{name}[/{version}], /keys/{name}/versions, /keys/{name}/create,
+        /keys/{name}[/{version}]/sign|verify."""
+        name = parts[0] if parts else None
+        tail = parts[1:]
+        action = tail[-1] if tail and tail[-1] in ("create", "sign", "verify", "versions") else None
+        version = tail[0] if tail and (action is None or len(tail) == 2) else None
+        if action is None and len(tail) > 1:
+            raise ApiError(
+                404, "NotFound", f"The Key Vault emulator serves no key route '/keys/{'/'.join(parts)}'."
+            )
+        operation = {
+            ("GET", None): "get" if name else "list",
+            ("GET", "versions"): "list",
+            ("POST", "create"): "create",
+            ("POST", "sign"): "sign",
+            ("POST", "verify"): "verify",
+            ("DELETE", None): "delete",
+        }.get((method, action))
+        if operation is None or (name is None and operation != "list"):
+            raise ApiError(
+                405, "MethodNotAllowed", f"{method} is not supported on this key route by the emulator."
+            )
+        strict = self.config.enforce_vault_access_policies
+        if not self.allowed(vault, [principal], "keys", operation, name, policies=strict):
+            return 403, self.refusal(vault, principal, "keys", operation, name)
+        vault_name = vault.body["name"]
+        if name is None:
+            items = [
+                {"kid": f"{base}/keys/{key_name}", "attributes": _key_attributes(versions[-1])}
+                for key_name, versions in self.keys.names(vault_name).items()
+            ]
+            return 200, {"value": items, "nextLink": None}
+        if operation == "create":
+            created_name, created = self.keys.create(vault_name, name, body or {}, self.clock.now())
+            return 200, _key_bundle(base, created_name, created)
+        if action == "versions":
+            found = self.keys.get(vault_name, name)  # 404 for an unknown key
+            items = [
+                {"kid": f"{base}/keys/{name}/{v.version}", "attributes": _key_attributes(v)}
+                for v in self.keys.names(vault_name).get(name.lower(), [found])
+            ]
+            return 200, {"value": items, "nextLink": None}
+        key = self.keys.get(vault_name, name, version)
+        kid = f"{base}/keys/{name}/{key.version}"
+        if operation == "get":
+            return 200, _key_bundle(base, name, key)
+        if operation == "delete":
+            self.keys.delete(vault_name, name)
+            return 200, _key_bundle(base, name, key)
+        algorithm = str((body or {}).get("alg") or "")
+        if operation == "sign":
+            signature = keys.sign(key, algorithm, keys.decode_value(body))
+            return 200, {"kid": kid, "value": keys.b64url(signature)}
+        valid = keys.verify(key, algorithm, keys.decode_value(body, "digest"), keys.decode_value(body))
+        return 200, {"value": valid}
+
     def _bundle(self, base: str, name: str, version: SecretVersion, value: bool = True) -> dict[str, Any]:
         attributes: dict[str, Any] = {
             "enabled": True,
@@ -285,6 +413,32 @@ class KeyVault:
         if version.tags:
             bundle["tags"] = version.tags
         return bundle
+
+
+def _key_attributes(key: keys.KeyVersion) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "created": _epoch(key.created),
+        "updated": _epoch(key.created),
+        "recoveryLevel": "Recoverable+Purgeable",
+        "recoverableDays": 90,
+        "exportable": False,
+    }
+
+
+def _key_bundle(base: str, name: str, key: keys.KeyVersion) -> dict[str, Any]:
+    bundle: dict[str, Any] = {
+        "key": key.jwk(f"{base}/keys/{name}/{key.version}"),
+        "attributes": _key_attributes(key),
+    }
+    if key.tags:
+        bundle["tags"] = key.tags
+    return bundle
+
+
+def _within(inner: str, outer: str) -> bool:
+    inner_key, outer_key = ids.key(inner), ids.key(outer)
+    return inner_key == outer_key or inner_key.startswith(outer_key + "/") or outer_key == ""
 
 
 def _from_epoch(value: Any) -> datetime | None:

@@ -175,6 +175,14 @@ class FakeStateStore(_Faults):
                 if (kind is None or r.kind is kind) and (status is None or r.status is status)
             ][:top]
 
+    def runs_before(self, before: str | None, top: int) -> list[Run]:
+        with self._lock:
+            self._enter("runs_before", before)
+            top = min(top, MAX_TOP)
+            after = run_key(before) if before is not None else None
+            ordered = sorted(self.runs.values(), key=lambda r: run_key(r.id))
+            return [r for r in ordered if after is None or run_key(r.id) > after][: max(top, 0)]
+
     def active_runs(self) -> list[Run]:
         with self._lock:
             self._enter("active_runs")
@@ -343,6 +351,15 @@ class FakeBlobStore(_Faults):
         for start in range(0, len(snapshot), self.page_size):
             self.pages_listed += 1
             yield from snapshot[start : start + self.page_size]
+
+    def blob_page(self, marker: str | None, size: int) -> tuple[list[BlobInfo], str | None]:
+        """Like Storage's listing: by name from an opaque marker (here the next page's first name)."""
+        self._enter("blob_page", marker)
+        with self._lock:
+            names = [n for n in sorted(self.blobs) if marker is None or n >= marker]
+            self.pages_listed += 1
+            page = [self.blobs[n] for n in names[:size]]
+            return page, (names[size] if len(names) > size else None)
 
 
 class FakeBlobCopier(_Faults):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the service and its use cases load on the first invocation,
     from transfer.service import TransferService
     from transfer.service.blob_events import HandleBlob
     from transfer.service.cleanup import Cleanup, DeleteRun
+    from transfer.service.dashboard import Dashboard
     from transfer.service.diagnosis import DiagnoseBlob
     from transfer.service.exports import ScheduledExport, StartExport
     from transfer.service.health import Health
@@ -96,6 +97,7 @@ def assemble(
         health=health,
         pipelines=pipeline_admin,
         inventory=inventory,
+        dashboard=_dashboard(settings, ports, pipelines, health, memory, clock),
     )
     return TransferService(settings, use_cases)
 
@@ -197,6 +199,20 @@ def _operating(
         PipelineAdmin(settings, arm, ports.templates, pipelines),
         Inventory(settings, arm, arm, state, pipelines),
     )
+
+
+def _dashboard(
+    settings: Settings, ports: Ports, pipelines: Pipelines, health: Health, memory: WorkerMemory, clock: Clock
+) -> Dashboard:
+    from transfer.service.blob_rule import BlobRule
+    from transfer.service.dashboard import Dashboard
+    from transfer.service.dashboard_blobs import WatchedBlobs
+
+    watched = None
+    if ports.blobs is not None:
+        rule = BlobRule(settings, pipelines, ports.state, ports.state, memory)
+        watched = WatchedBlobs(settings, ports.blobs, ports.blobs, rule, clock)
+    return Dashboard(settings, ports.state, ports.state, health, pipelines, watched, clock)
 
 
 def build_service(settings: Settings, clock: Clock = utc_now) -> TransferService:

@@ -40,14 +40,14 @@ SLOW_TEMPLATE = {
     "parameters": {"name": {"type": "string"}},
     "resources": [
         {
-            "type": "Microsoft.Example/widgets",
-            "apiVersion": "2024-01-01",
+            "type": "Microsoft.Insights/components",
+            "apiVersion": "2020-02-02",
             "name": "[parameters('name')]",
             "properties": {},
         }
     ],
     "outputs": {
-        "id": {"type": "string", "value": "[resourceId('Microsoft.Example/widgets', parameters('name'))]"}
+        "id": {"type": "string", "value": "[resourceId('Microsoft.Insights/components', parameters('name'))]"}
     },
 }
 
@@ -116,7 +116,7 @@ def test_deployment_with_the_real_poller_and_case_insensitive_ids(emulator_reset
     assert result.properties.parameters == {"name": {"type": "String", "value": "widget1"}}
     widget = result.properties.outputs["id"]["value"]
     found = resources_client(emulator_reset).resources.get_by_id(
-        widget.upper().replace("/SUBSCRIPTIONS/", "/subscriptions/"), api_version="2024-01-01"
+        widget.upper().replace("/SUBSCRIPTIONS/", "/subscriptions/"), api_version="2020-02-02"
     )
     assert found.id == widget  # stored under its canonical id, found by any casing
     assert [r.id for r in result.properties.output_resources] == [widget]

@@ -136,6 +136,34 @@ def test_expressions_are_evaluated_inside_objects_and_arrays() -> None:
     }
 
 
+def test_a_property_name_may_be_an_expression() -> None:
+    # The official ACR templates key userAssignedIdentities by the identity's id, given as a parameter.
+    identity = f"{GROUP_ID}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai1"
+    template = make_template(
+        [thing("t", identity="[variables('userIdentity')]")],
+        parameters={"userAssignedIdentity": {"type": "string"}},
+        variables={
+            "userIdentity": {
+                "type": "UserAssigned",
+                "userAssignedIdentities": {"[parameters('userAssignedIdentity')]": {}},
+            }
+        },
+    )
+    arm = FakeArm()
+    run(template, {"userAssignedIdentity": identity}, arm)
+    assert arm.puts[0].body["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {identity: {}}}
+
+
+def test_a_property_name_expression_must_give_a_string_and_escapes_stay_literal() -> None:
+    assert value_of({"[[literal]": 1, "[concat('a', 'b')]": 2}) == {"[literal]": 1, "ab": 2}
+    assert "must evaluate to a string" in invalid({"[add(1, 2)]": True}).message
+
+
+def test_a_property_name_expression_is_checked_before_the_deployment() -> None:
+    template = make_template([thing("t", properties={"[noSuchFunction()]": 1})])
+    assert "noSuchFunction" in error_of(lambda: validate(template, {}, context())).message
+
+
 def test_property_and_index_access() -> None:
     obj = "createObject('Items', createArray(1, createObject('name', 'x')), 'key', 'v')"
     assert value_of(f"[{obj}.Items[1].name]") == "x"
@@ -748,6 +776,19 @@ def test_nested_child_resources_are_flattened() -> None:
 def test_name_segments_must_match_type_segments() -> None:
     template = make_template([{"type": "Microsoft.Test/things/parts", "apiVersion": "1", "name": "onlyone"}])
     assert "incorrect segment lengths" in error_of(lambda: validate(template, {}, context())).message
+
+
+def test_a_trailing_slash_in_a_type_is_ignored_as_arm_does() -> None:
+    # "Microsoft.ContainerRegistry/registries/exportPipelines/": every official ACR template since 2020.
+    arm = FakeArm()
+    template = make_template(
+        [{"type": "Microsoft.Test/things/parts/", "apiVersion": "1", "name": "[concat('a', '/', 'b')]"}],
+        outputs={"id": {"type": "string", "value": "[resourceId('Microsoft.Test/things/parts', 'a', 'b')]"}},
+    )
+    outcome = run(template, arm=arm)
+    assert arm.puts[0].type == "Microsoft.Test/things/parts"
+    assert arm.puts[0].resource_id == f"{GROUP_ID}/providers/Microsoft.Test/things/a/parts/b"
+    assert outcome.outputs["id"]["value"] == arm.puts[0].resource_id
 
 
 def test_explicit_resource_group_and_scope() -> None:

@@ -3,8 +3,14 @@ against the emulator's Key Vault data plane."""
 
 from __future__ import annotations
 
+import json
+import ssl
+import urllib.request
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
+import jwt
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
@@ -33,12 +39,41 @@ def msi(emulator_reset: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> Ite
         yield emulator_reset
 
 
-def test_default_azure_credential_gets_a_token_from_the_msi_endpoint(msi: RunningEmulator) -> None:
+def published_key(emulator: RunningEmulator) -> Any:
+    context = ssl.create_default_context(cafile=emulator.ca_file)
+    with urllib.request.urlopen(emulator.arm_endpoint + "/discovery/keys", context=context) as answer:  # noqa: S310
+        (key,) = json.loads(answer.read())["keys"]
+    return jwt.PyJWK(key)
+
+
+def test_default_azure_credential_gets_a_signed_jwt_from_the_msi_endpoint(msi: RunningEmulator) -> None:
+    """The Azure CLI decodes the token of `az login --identity` for its `tid`; the registry reads `oid`."""
     credential = DefaultAzureCredential()
     token = credential.get_token(msi.arm_endpoint + "/.default")
-    assert token.token.startswith("emulator-")
+    claims = jwt.decode(token.token, published_key(msi).key, algorithms=["RS256"], audience=msi.arm_endpoint)
+    assert claims["tid"] == msi.tenant_id
+    assert claims["iss"] == f"https://sts.windows.net/{msi.tenant_id}/"
+    assert claims["exp"] == token.expires_on
+    assert claims["idtyp"] == "app"
+    assert claims["oid"] == claims["sub"]
+    assert claims["appid"]
     client = DeploymentsMgmtClient(credential, msi.subscription_id, **msi.client_kwargs())
     assert list(client.deployments.list_by_resource_group(msi.resource_group)) == []
+
+
+def test_a_user_assigned_identity_gets_its_own_token(
+    msi: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identity = msi.admin.create_identity("transferidentity")
+    client_id = identity["properties"]["clientId"]
+    token = ManagedIdentityCredential(client_id=client_id).get_token("https://containerregistry.azure.net")
+    claims = jwt.decode(token.token, options={"verify_signature": False})
+    assert claims["oid"] == identity["properties"]["principalId"]
+    assert claims["appid"] == client_id
+    assert claims["xms_mirid"].lower() == identity["id"].lower()
+    assert claims["aud"] == "https://containerregistry.azure.net"
+    with pytest.raises(ClientAuthenticationError):
+        ManagedIdentityCredential(client_id=str(uuid.uuid4())).get_token("https://management.azure.com")
 
 
 def test_msi_endpoint_requires_the_identity_header(

@@ -4,21 +4,18 @@ is their digest, AcrPull denials, retag, and digests kept across export + import
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import time
 from typing import Any
 
 import pytest
 import requests
-from azure.containerregistry import ContainerRegistryClient
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.identity import DefaultAzureCredential
 
 from emulator.testing import RunningEmulator
-from emulator.tests.helpers import StaticCredential, new_container, run_response, state
+from emulator.tests.helpers import new_container, run_response, state
+from emulator.tests.registry_helpers import JwtCredential, client
 from emulator.tests.test_transfer import (
     export_pipeline,
     export_run,
@@ -30,31 +27,7 @@ from emulator.tests.test_transfer import (
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
 
-AUDIENCE = "https://containerregistry.azure.net"  # the SDK's default; any audience is accepted
 GIVEN = "sha256:" + "cd" * 32
-
-
-class JwtCredential:
-    """An Entra-like token that names its principal (`oid`); the emulator reads, never verifies, it."""
-
-    def __init__(self, oid: str) -> None:
-        self.oid = oid
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        def part(value: dict[str, Any]) -> str:
-            return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-        claims = {"oid": self.oid, "tid": "tenant", "aud": scopes[0], "exp": int(time.time()) + 3600}
-        return AccessToken(f"{part({'alg': 'none'})}.{part(claims)}.sig", int(time.time()) + 3600)
-
-
-def client(emulator: RunningEmulator, registry: str, credential: Any = None) -> ContainerRegistryClient:
-    return ContainerRegistryClient(
-        emulator.registry_endpoint(registry),
-        credential or StaticCredential(),
-        audience=AUDIENCE,
-        connection_verify=emulator.ca_file,
-    )
 
 
 @pytest.fixture

@@ -249,9 +249,15 @@ RUN_CASES = [
         id="not a string",
     ),
     pytest.param(
-        lambda r: r.update(source={"type": ""}),
+        lambda r: r.update(source={"type": "", "name": "blob1"}),
         "properties.request.source.type",
         "''",
+        id="a side with a blob name but no type",
+    ),
+    pytest.param(
+        lambda r: r.update(source={"type": "AzureStorageBlob", "name": "blob1"}),
+        "properties.request.source",
+        "takes a 'target', not a 'source'",
         id="export run given the import side",
     ),
     pytest.param(
@@ -294,6 +300,56 @@ def test_the_bodies_the_service_accepts_pass(emulator_reset: RunningEmulator, re
         f"{registry}/pipelineRuns/run00001", api_version=PIPELINE_API, parameters=export_run(pipeline_id)
     )
     assert started.polling_method()._initial_response.http_response.status_code == 201
+
+
+def test_a_run_as_the_official_templates_send_it_passes(
+    emulator_reset: RunningEmulator, registry: str
+) -> None:
+    """Azure/acr's PipelineRun templates set `location` on the run and always send both sides, the unused
+    one as {"type": "", "name": ""}, with an empty catalogDigest and forceUpdateTag: the service accepts
+    that and echoes the request."""
+    export_id = f"{registry}/exportPipelines/exportpipeline"
+    put(emulator_reset, export_id, export_pipeline())
+    put(emulator_reset, f"{registry}/importPipelines/importpipeline", import_pipeline())
+    empty = {"type": "", "name": ""}
+    body = export_run(export_id)
+    body["location"] = "eastus"
+    body["properties"]["request"].update(source=empty, catalogDigest="")
+    body["properties"]["forceUpdateTag"] = ""
+    client = resources_client(emulator_reset).resources
+    client.begin_create_or_update_by_id(
+        f"{registry}/pipelineRuns/exportrun1", api_version=PIPELINE_API, parameters=body
+    )
+    stored = client.get_by_id(f"{registry}/pipelineRuns/exportrun1", api_version=PIPELINE_API)
+    assert stored.location is None
+    assert stored.properties["request"] == body["properties"]["request"]
+    import_body = {
+        "location": "eastus",
+        "properties": {
+            "request": {
+                "pipelineResourceId": f"{registry}/importPipelines/importpipeline",
+                "artifacts": [],
+                "source": {"type": "AzureStorageBlob", "name": "blob1"},
+                "target": empty,
+                "catalogDigest": "",
+            },
+            "forceUpdateTag": "",
+        },
+    }
+    started = client.begin_create_or_update_by_id(
+        f"{registry}/pipelineRuns/importrun1", api_version=PIPELINE_API, parameters=import_body
+    )
+    assert started.polling_method()._initial_response.http_response.status_code == 201
+
+
+def test_an_empty_side_is_not_a_side(emulator_reset: RunningEmulator, registry: str) -> None:
+    pipeline_id = f"{registry}/exportPipelines/exportpipeline"
+    put(emulator_reset, pipeline_id, export_pipeline())
+    body = export_run(pipeline_id)
+    body["properties"]["request"]["target"] = {"type": "", "name": ""}
+    error = refused(emulator_reset, f"{registry}/pipelineRuns/run00001", body)
+    assert error.target == "properties.request.target"
+    assert "needs 'request.target'" in error.message
 
 
 def test_read_only_members_sent_back_are_ignored() -> None:

@@ -140,6 +140,13 @@ class AzureBlobStore:
                 for props in page:
                     yield blob_info(props)
 
+    def blob_page(self, marker: str | None, size: int) -> tuple[list[BlobInfo], str | None]:
+        with translated(f"blob storage: listing container {self._container_name}"):
+            listing = self._container().list_blobs(include=["metadata"], results_per_page=size)
+            pages = listing.by_page(continuation_token=marker or None)
+            page = [blob_info(props) for props in next(pages, [])]
+            return page, pages.continuation_token or None
+
     def read_blob(self, name: str, max_bytes: int) -> bytes | None:
         client = self._container().get_blob_client(name)
         with translated(f"blob storage: reading {name}", absent=IGNORE) as call:

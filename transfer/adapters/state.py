@@ -242,6 +242,23 @@ class TableStateStore:
                 break
         return runs
 
+    def runs_before(self, before: str | None, top: int) -> list[Run]:
+        """A page of the runs table's own order (newest first) from a cursor: one range query of `top`."""
+        top = min(top, MAX_TOP)
+        if top < 1:
+            return []
+        query = "RowKey eq @row"
+        parameters: dict[str, Any] = {"row": RUN_ROW}
+        if before is not None:
+            query += " and PartitionKey gt @after"
+            parameters["after"] = run_key(before)
+        runs: list[Run] = []
+        for entity in self._query("runs", query, parameters, page_size=top):
+            runs.append(run_from_entity(entity, entity.metadata.get("etag")))
+            if len(runs) >= top:
+                break
+        return runs
+
     def active_runs(self) -> list[Run]:
         return [run for run in self._indexed(ACTIVE) if index_partition(run) == ACTIVE]
 

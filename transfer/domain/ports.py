@@ -100,6 +100,15 @@ class RunStore(Protocol):
         ...
 
 
+class RunPages(Protocol):
+    """Runs a page at a time, newest first, from a cursor: a page's cost follows its size, not the table's."""
+
+    def runs_before(self, before: str | None, top: int) -> list[Run]:
+        """At most `top` (<= MAX_TOP) runs created before the run with id `before` (None: the newest),
+        newest first."""
+        ...
+
+
 class RunIndex(Protocol):
     """The runs a timer pass works on, read from an index: their cost follows those runs, not all runs."""
 
@@ -165,12 +174,23 @@ class StateProbe(Protocol):
         ...
 
 
-class StateStore(RunStore, RunIndex, BlobRecords, RequestRecords, ExportLedger, StateProbe, Protocol):
+class StateStore(
+    RunStore, RunPages, RunIndex, BlobRecords, RequestRecords, ExportLedger, StateProbe, Protocol
+):
     """Every state role at once (what the Table adapter and its fake implement)."""
 
 
 # ---- Storage, the registry, Key Vault, templates ---------------------------------------------------------
-class BlobStore(Protocol):
+class BlobPages(Protocol):
+    """The watched container one page at a time, by name, from the listing's continuation marker."""
+
+    def blob_page(self, marker: str | None, size: int) -> tuple[list[BlobInfo], str | None]:
+        """At most `size` blobs with their metadata from `marker` (None: the first), and the marker of
+        the next page (None: the last page)."""
+        ...
+
+
+class BlobStore(BlobPages, Protocol):
     """The watched container on the target side."""
 
     def get_properties(self, name: str) -> BlobInfo | None: ...

@@ -38,7 +38,7 @@ from transfer.domain.errors import (
 )
 from transfer.domain.runs import Trigger
 from transfer.entrypoints.presentation import blob_json, health_json, run_json
-from transfer.entrypoints.routes import JSON, ROUTE_PREFIX, Route, find
+from transfer.entrypoints.routes import HTML, JSON, ROUTE_PREFIX, Route, find
 
 if TYPE_CHECKING:  # the service loads on the first request, not at cold start
     from transfer.service import Accepted, Check, TransferService
@@ -50,6 +50,7 @@ UNAVAILABLE_RETRY_AFTER = 30  # seconds: a 503 says when to ask again (state, AR
 EXPORT_FIELDS = frozenset({"artifacts", "targetName", "incremental"})
 IMPORT_FIELDS = frozenset({"blob"})
 LIST_PARAMS = frozenset({"kind", "status", "top"})
+DASHBOARD_PARAMS = frozenset({"runs", "blobs"})
 HOST_PARAMS = frozenset({"code"})  # the function key; the host checks it, we never echo it
 DEFAULT_TOP = 50
 
@@ -114,11 +115,7 @@ def get_run(service: TransferService, request: ApiRequest) -> ApiResponse:
 
 def list_runs(service: TransferService, request: ApiRequest) -> ApiResponse:
     _no_body(request)
-    unknown = sorted(set(request.params) - LIST_PARAMS - HOST_PARAMS)
-    if unknown:
-        raise InvalidInput(
-            f"unknown query parameter; use {', '.join(sorted(LIST_PARAMS))}", target=unknown[0]
-        )
+    _known_params(request, LIST_PARAMS)
     top_raw = request.params.get("top")
     top = DEFAULT_TOP
     if top_raw is not None:
@@ -154,6 +151,17 @@ def health(service: TransferService, request: ApiRequest) -> ApiResponse:
     return health_response(service.health())
 
 
+def dashboard(service: TransferService, request: ApiRequest) -> ApiResponse:
+    """The operator's page: `runs` pages the runs (a run id), `blobs` the watched container (a marker)."""
+    from transfer.entrypoints import dashboard_page, dashboard_svg
+
+    _no_body(request)
+    _known_params(request, DASHBOARD_PARAMS)
+    view = service.dashboard(before=request.params.get("runs") or None, marker=request.params.get("blobs"))
+    headers = {"Content-Security-Policy": dashboard_svg.CSP, "Cache-Control": "no-store"}
+    return ApiResponse(200, dashboard_page.render(view, base_url(request)), headers, HTML)
+
+
 def health_response(checks: list[Check]) -> ApiResponse:
     body = health_json(checks)
     return ApiResponse(200 if body["status"] == "healthy" else 503, body)
@@ -168,6 +176,7 @@ ROUTES: tuple[Route, ...] = (
     Route("delete_run", "DELETE", "runs/{run_id}", delete_run),
     Route("health", "GET", "health", health),
     Route("get_blob", "GET", "blobs/{*name}", get_blob),
+    Route("dashboard", "GET", "dashboard", dashboard, media_type=HTML),
 )
 BY_FUNCTION = {route.function: route for route in ROUTES}
 
@@ -301,6 +310,12 @@ def _no_constant(name: str) -> Any:
 def _no_body(request: ApiRequest) -> None:
     if request.body:
         raise InvalidInput("this request takes no body", target="body")
+
+
+def _known_params(request: ApiRequest, allowed: frozenset[str]) -> None:
+    unknown = sorted(set(request.params) - allowed - HOST_PARAMS)
+    if unknown:
+        raise InvalidInput(f"unknown query parameter; use {', '.join(sorted(allowed))}", target=unknown[0])
 
 
 def _idempotency_key(request: ApiRequest) -> str | None:

@@ -17,6 +17,7 @@ from transfer.domain.runs import Run, Trigger
 from transfer.domain.settings import Settings
 from transfer.service.blob_events import BlobResult, HandleBlob
 from transfer.service.cleanup import Cleanup, DeleteRun
+from transfer.service.dashboard import Dashboard, DashboardView
 from transfer.service.diagnosis import BlobDiagnosis, DiagnoseBlob
 from transfer.service.exports import ScheduledExport, StartExport
 from transfer.service.health import Check, Health
@@ -46,6 +47,7 @@ class UseCases:
     health: Health
     pipelines: PipelineAdmin
     inventory: Inventory
+    dashboard: Dashboard
 
 
 class TransferService:
@@ -110,6 +112,10 @@ class TransferService:
 
     def health(self) -> list[Check]:
         return self.use_cases.health()
+
+    def dashboard(self, before: str | None = None, marker: str | None = None) -> DashboardView:
+        """The operator's page: `before` pages the runs (a run id), `marker` the watched container."""
+        return self.use_cases.dashboard(before, marker)
 
     def deploy_pipeline(self, kind: str, spec: PipelineSpec) -> str:
         return self.use_cases.pipelines.deploy(kind, spec)
