@@ -41,6 +41,7 @@ from transfer.service.passes import PASS_BUDGET
 
 REPOSITORY = "soak/app{:04d}"
 MAX_TICKS = 40  # ticks after the faults are cleared
+FAULTY_TICKS = 12  # at most, with faults on after the last export was asked, until every blob arrived
 TICK = timedelta(minutes=10)  # the app's clock per settling tick: past every grace period and backoff
 CALL_WORST = 2 * 15 + 10  # seconds: a call whose reads time out (transfer/adapters/retry.py) and its retries
 
@@ -104,6 +105,7 @@ class Figures:
     rate: float
     runs: int = 0
     faults: Counter[str] = field(default_factory=Counter)
+    calls: Counter[str] = field(default_factory=Counter)  # hooked calls while faults were on, by port
     crashes: int = 0
     events: int = 0
     ticks_to_converge: int = 0
@@ -120,7 +122,8 @@ class Figures:
         return [
             f"soak seed {self.seed}: {self.exports} exports, {self.runs} runs, "
             f"{self.rate:.0%} of calls faulted",
-            f"faults injected ({sum(self.faults.values())}): {kinds}",
+            f"faults injected ({sum(self.faults.values())}) in {sum(self.calls.values())} calls "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(self.calls.items()))}): {kinds}",
             f"worker crashes {self.crashes}, blob events {self.events}, "
             f"log records searched for secrets {self.log_records}",
             f"lost {self.lost}, duplicated {self.duplicated}, stuck {self.stuck}",
@@ -147,8 +150,13 @@ class Injector:
 
         def hook(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             with self.lock:
+                if self.on:
+                    self.figures.calls[port] += 1
                 drawn = self.on and self.rng.random() < self.rate
-                kind = self.rng.choice(sorted(kinds)) if drawn else ""
+                # a 429 ends a pass's ARM work (and its copies): drawn less often, so passes progress
+                names = sorted(kinds)
+                weights = [1 if name == "429" else 3 for name in names]
+                kind = self.rng.choices(names, weights)[0] if drawn else ""
             if not drawn:
                 return call(*args, **kwargs)
             self.figures.faults[f"{port}:{kind}"] += 1
@@ -301,6 +309,14 @@ class Soak:
             self.emulator_fault()
             self.tick()
             self.progress(f"{len(self.requests)} exports asked")
+        for tick in range(FAULTY_TICKS):  # the copies, blob events and imports meet the faults too
+            if len(self.seen_blobs) >= self.figures.exports:
+                break
+            self.source_clock.offset += TICK
+            self.target_clock.offset += TICK
+            self.emulator_fault()
+            self.tick()
+            self.progress(f"faulty tick {tick + 1} after the exports")
         self.injector.on = False
         self.stack.emulator.admin.clear_faults()
         self.figures.ticks_to_converge = self.settle()
