@@ -125,4 +125,5 @@ bench: $(STAMPS)/venv $(STAMPS)/npm
 	-$(PY) -m bench.throughput
 	-$(PY) -m bench.incremental
 	-$(PY) -m bench.soak
+	-$(PY) -m bench.push_latency --window 5
 	-$(PY) -m bench.dashboard

@@ -482,7 +482,8 @@ def _base(url: str) -> str:
 
 
 class SystemTopics:
-    """Microsoft.EventGrid/systemTopics of a registry (`source`, `topicType`)."""
+    """Microsoft.EventGrid/systemTopics of a registry (`source`, `topicType`). Topics of other sources (a
+    storage account's, for the blob trigger) are stored as sent: the emulator delivers no event of theirs."""
 
     def __init__(self, resources: ResourceManager, config: Config) -> None:
         self.resources = resources
@@ -493,11 +494,7 @@ class SystemTopics:
         source = str(properties.get("source") or "")
         topic_type = str(properties.get("topicType") or "")
         if topic_type.lower() != TOPIC_TYPE.lower():
-            raise bad_request(
-                f"The topic type '{topic_type}' is not modelled by the emulator: only {TOPIC_TYPE}.",
-                code="InvalidRequest",
-                target="properties.topicType",
-            )
+            return self.resources.store_generic(rid, resource_id, api_version, body, properties)
         if self.resources.find(source) is None:
             raise bad_request(
                 f"The source '{source}' of the system topic does not exist.",
@@ -547,8 +544,18 @@ class EventSubscriptions:
             )
         return rid.scope
 
+    def _of_other_topic(self, rid: ids.ResourceId) -> bool:
+        """A subscription of a system topic that is not a registry's (stored as sent, never delivered)."""
+        if not rid.is_type(TOPIC_SUBSCRIPTIONS) or rid.parent is None:
+            return False
+        topic = self.resources.find(rid.parent.id)
+        topic_type = str(((topic.body.get("properties") or {}) if topic else {}).get("topicType") or "")
+        return topic is not None and topic_type.lower() != TOPIC_TYPE.lower()
+
     def put(self, rid: ids.ResourceId, resource_id: str, api_version: str, body: dict[str, Any]) -> PutResult:
         properties = copy.deepcopy(body.get("properties") or {})
+        if self._of_other_topic(rid):
+            return self.resources.store_generic(rid, resource_id, api_version, body, properties)
         subscription = subscription_from(resource_id, rid.name, self._topic(rid), properties)
         existing = self.resources.find(resource_id)
         changed = subscription.endpoint is not None and _endpoint_of(
@@ -575,7 +582,7 @@ class EventSubscriptions:
         return self.resources.store_generic(rid, resource_id, api_version, body, properties)
 
     def delete(self, resource: Resource) -> None:
-        self.events.unsubscribe(resource.id)
+        self.events.unsubscribe(resource.id)  # nothing for one that was never subscribed
 
 
 def _endpoint_of(body: dict[str, Any]) -> str | None:

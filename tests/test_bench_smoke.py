@@ -26,6 +26,7 @@ TINY = {
     "throughput": ["--events", "10", "--threads", "2"],
     "active_runs": ["--finished", "5", "--repeat", "1"],
     "soak": ["--exports", "3", "--ticks", "2"],
+    "push_latency": ["--bursts", "1,2", "--window", "1"],
     "dashboard": ["--runs", "30", "--blobs", "20", "--repeat", "1"],
 }
 

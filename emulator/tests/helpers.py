@@ -146,8 +146,10 @@ def blob_service(emulator: RunningEmulator) -> BlobServiceClient:
     return BlobServiceClient.from_connection_string(emulator.azurite_connection_string)
 
 
-def get_resource(emulator: RunningEmulator, resource_id: str) -> dict[str, Any]:
-    return resources_client(emulator).resources.get_by_id(resource_id, api_version=PIPELINE_API).as_dict()
+def get_resource(
+    emulator: RunningEmulator, resource_id: str, api_version: str = PIPELINE_API
+) -> dict[str, Any]:
+    return resources_client(emulator).resources.get_by_id(resource_id, api_version=api_version).as_dict()
 
 
 def registry_id(emulator: RunningEmulator, registry: str) -> str:

@@ -74,7 +74,7 @@ def test_a_network_restricted_account_refuses_the_pipeline_whatever_its_identity
 ) -> None:
     emulator: RunningEmulator = source["emulator"]
     emulator.admin.register_storage_account(azurite.ACCOUNT, **network)
-    account = get_resource(emulator, _account_id(emulator))
+    account = get_resource(emulator, _account_id(emulator), api_version="2023-05-01")
     assert account["properties"]["networkAcls"]["defaultAction"] == network.get("default_action", "Allow")
     assert account["properties"].get("publicNetworkAccess") == network.get("public_network_access")
 

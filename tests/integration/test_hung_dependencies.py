@@ -57,9 +57,9 @@ def test_a_hung_table_storage_ends_the_reconcile_tick_with_a_report_within_its_t
     with caplog.at_level(logging.WARNING, logger="transfer.functions"):
         function_app.reconcile(func.timer.TimerRequest(past_due=False))  # held the tick 200+ s, then raised
     elapsed = time.monotonic() - started
-    assert elapsed < 2 * WORST_CALL + 2, elapsed  # reconcile's first read, then cleanup's
+    assert elapsed < 3 * WORST_CALL + 2, elapsed  # the push exports' first read, reconcile's, cleanup's
     outages = [r for r in caplog.records if getattr(r, "event", None) == "timer.outage"]
-    assert [r.getMessage().split(":")[0] for r in outages] == ["reconcile", "cleanup"]
+    assert {"reconcile", "cleanup"} <= {r.getMessage().split(":")[0] for r in outages}
     assert proxy.seen["hang"] >= 2
 
 
