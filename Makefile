@@ -124,6 +124,7 @@ bench: $(STAMPS)/venv $(STAMPS)/npm
 	-$(PY) -m bench.http_export
 	-$(PY) -m bench.throughput
 	-$(PY) -m bench.incremental
+	-$(PY) -m bench.soak
 	-$(PY) -m bench.push_latency --window 5
 	-$(PY) -m bench.referrers
 	-$(PY) -m bench.dashboard

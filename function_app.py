@@ -17,7 +17,14 @@ import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
 from transfer.adapters import telemetry
-from transfer.domain.errors import InvalidInput, NotConfigured, PipelineNotReady, Throttled, TransferError
+from transfer.domain.errors import (
+    TRANSIENT_ERRORS,
+    InvalidInput,
+    NotConfigured,
+    PipelineNotReady,
+    Throttled,
+    TransferError,
+)
 
 if TYPE_CHECKING:  # the service, its settings and the HTTP layer load on the first invocation
     from transfer.service import Report, TransferService
@@ -55,6 +62,17 @@ def _log_report(name: str, report: "Report", trigger: str = "schedule") -> None:
     )
 
 
+def _outage(name: str, exc: TransferError, trigger: str = "schedule") -> None:
+    """A dependency outage during a timer: a report in the log, no exception (the host's retry of a timer
+    adds nothing: the next occurrence does the work, and nothing was lost)."""
+    log.warning(
+        "%s: stopped, %s (nothing lost: the next occurrence goes on)",
+        name,
+        exc.message,
+        extra={"trigger": trigger, "event": "timer.outage", "errors": [exc.message]},
+    )
+
+
 @app.function_name("scheduled_export")
 @app.timer_trigger(arg_name="timer", schedule="%TRANSFER_EXPORT_SCHEDULE%", use_monitor=True)
 def scheduled_export(timer: func.TimerRequest) -> None:
@@ -74,6 +92,9 @@ def scheduled_export(timer: func.TimerRequest) -> None:
             exc.retry_after,
             extra={"trigger": "schedule"},
         )
+        return
+    except TRANSIENT_ERRORS as exc:  # the request record keeps the occurrence: the next tick is a repeat
+        _outage("scheduled_export", exc)
         return
     if accepted is None:
         log.info("scheduled export: TRANSFER_EXPORT_ARTIFACTS is not set", extra={"trigger": "schedule"})
@@ -110,9 +131,15 @@ def scheduled_export(timer: func.TimerRequest) -> None:
 def reconcile(timer: func.TimerRequest) -> None:
     _timer_started("reconcile", timer)
     service = _service()
-    service.start_push_exports()  # what a dead worker recorded, should no follow tick have started it
-    _log_report("reconcile", service.reconcile())
-    _log_report("cleanup", service.cleanup())
+    try:
+        service.start_push_exports()  # what a dead worker recorded, should no follow tick have started it
+    except TRANSIENT_ERRORS as exc:
+        _outage("push exports", exc)
+    for name, work in (("reconcile", service.reconcile), ("cleanup", service.cleanup)):
+        try:
+            _log_report(name, work())
+        except TRANSIENT_ERRORS as exc:
+            _outage(name, exc)
 
 
 @app.function_name("follow_runs")
@@ -136,7 +163,10 @@ def sweep_stale_blobs(timer: func.TimerRequest) -> None:
     if not service.settings.import_pipeline:
         log.info("sweep skipped: this instance does not import", extra={"trigger": "sweep"})
         return
-    _log_report("sweep", service.sweep(), trigger="sweep")
+    try:
+        _log_report("sweep", service.sweep(), trigger="sweep")
+    except TRANSIENT_ERRORS as exc:
+        _outage("sweep_stale_blobs", exc, trigger="sweep")
 
 
 # ---- the watched container ------------------------------------------------------------------------
@@ -157,9 +187,15 @@ def on_target_blob(client: blob.BlobClient) -> None:
         from transfer.domain.runs import Trigger
 
         result = _service().handle_blob(name, Trigger.BLOB)
-    except (InvalidInput, NotConfigured) as exc:
+    except TransferError as exc:
+        if isinstance(exc, TRANSIENT_ERRORS):
+            raise  # the host retries the event: a dependency may answer next time
         # Retrying cannot help; raising would only send the blob to the poison queue after 5 tries.
-        log.error("blob ignored: %s", exc.message, extra={"blob": name, "trigger": "blob"})
+        log.error(
+            "blob ignored: %s",
+            exc.message,
+            extra={"blob": name, "trigger": "blob", "event": "blob.needs_attention"},
+        )
         return
     run_id = result.run.id if result.run else None
     log.info(

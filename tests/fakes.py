@@ -27,17 +27,24 @@ from transfer.adapters.entities import (
     ACTIVE,
     CLEANUP,
     index_partition,
-    ledger_supersedes,
     run_key,
     stored_blob_record,
-    stored_ledger_entry,
     stored_run,
     table_key,
     utc,
 )
 from transfer.adapters.keyvault import parse_sas, split_secret_uri
+from transfer.adapters.ledger_entities import ledger_supersedes, stored_ledger_entry
 from transfer.domain.arm_views import DeploymentState
-from transfer.domain.errors import AccessDenied, AlreadyExists, NotFound, PreconditionFailed, TransferError
+from transfer.domain.errors import (
+    AccessDenied,
+    AlreadyExists,
+    InvalidSecret,
+    NotFound,
+    PreconditionFailed,
+    Refused,
+    TransferError,
+)
 from transfer.domain.naming import check_run_id
 from transfer.domain.ports import MAX_TOP
 from transfer.domain.pushes import Push
@@ -52,6 +59,7 @@ from transfer.domain.records import (
 )
 from transfer.domain.referrers import Descriptor
 from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
+from transfer.domain.staleness import METADATA_LIMIT, metadata_bytes
 
 PIPELINE_RUN_TYPE = "Microsoft.ContainerRegistry/registries/pipelineRuns"
 # What the live service advertised for pipeline resources (docs/service-facts.md).
@@ -350,12 +358,12 @@ class FakeBlobStore(_Faults):
                 raise PreconditionFailed(f"blob {name} changed meanwhile", target="blob")
             for key, value in updates.items():
                 if not key.isidentifier() or not value.isascii():
-                    raise TransferError(
-                        f"blob storage: writing metadata of {name}: failed (400) (InvalidMetadata)"
-                    )
+                    raise Refused(f"blob storage: writing metadata of {name}: failed (400) (InvalidMetadata)")
             lowered = {k.lower() for k in updates}
             merged = {k: v for k, v in current.metadata.items() if k.lower() not in lowered}
             merged.update(updates)
+            if metadata_bytes(merged) > METADATA_LIMIT:  # as the adapter, before Azure's 400
+                raise Refused(f"blob storage: writing metadata of {name}: over {METADATA_LIMIT} bytes")
             info = replace(current, etag=self._etag(), last_modified=utc(self.clock()), metadata=merged)
             self.blobs[name] = info
             return info
@@ -634,9 +642,7 @@ class FakeSecretReader(_Faults):
             try:
                 expires_at, permissions = parse_sas(value)
             except ValueError as exc:
-                raise TransferError(
-                    f"key vault: reading secret {name}: {exc}", code="InvalidSecret"
-                ) from None
+                raise InvalidSecret(f"key vault: reading secret {name}: {exc}", target="secretUri") from None
             return SasSecret(token=value.strip().lstrip("?"), expires_at=expires_at, permissions=permissions)
 
 

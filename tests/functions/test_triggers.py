@@ -17,6 +17,7 @@ import function_app
 from tests.conftest import ENV, World, make_world
 from tests.faults import instead
 from transfer import bootstrap
+from transfer.domain.errors import Refused, TransferError, Unavailable
 from transfer.domain.runs import RunStatus
 
 SECRETS = ("sig=", "AccountKey=", "Bearer ", "fUnCtIoNkEy")
@@ -189,3 +190,25 @@ def test_no_secret_in_the_logs_of_a_blob_flow_and_an_error_flow(
     )
     for secret in SECRETS:
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        Refused("blob storage: reading properties of b: failed (409) (BlobImmutableDueToPolicy)"),
+        TransferError("ARM: starting deployment d: failed (400) (InvalidTemplate)"),
+    ],
+)
+def test_the_blob_trigger_never_raises_for_what_a_retry_cannot_change(
+    world: World, caplog: pytest.LogCaptureFixture, error: TransferError
+) -> None:
+    world.blobs.fail("get_properties", error)
+    with caplog.at_level(logging.ERROR):
+        function_app.on_target_blob(FakeBlobClient("b"))  # raised: the host retried it into poison
+    assert logged(caplog, blob="b", event="blob.needs_attention")
+
+
+def test_the_blob_trigger_raises_a_transient_error_for_the_host_to_retry(world: World) -> None:
+    world.blobs.fail("get_properties", Unavailable("blob storage: the service could not be reached"))
+    with pytest.raises(Unavailable):
+        function_app.on_target_blob(FakeBlobClient("b"))

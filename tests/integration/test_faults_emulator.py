@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import logging
 import socket
 import ssl
 from collections.abc import Iterator
@@ -372,6 +373,8 @@ def test_arm_unreachable_is_a_clear_503_and_health_names_it(
     assert status == 503
     failing = {c["name"]: c["detail"] for c in health["checks"] if not c["ok"]}
     assert {"exportPipeline", "deployments"} <= set(failing), failing
+    copy_sas = failing.pop("copySas", None)  # the copy target's secret, read with the same identity
+    assert copy_sas is None if down == "arm" else "could not get a token" in copy_sas, copy_sas
     assert all(detail.startswith("ARM: ") and said in detail for detail in failing.values()), failing
     assert (export_status, body["error"]["code"]) == (503, "Unavailable")
     assert body["error"]["message"].startswith("ARM: ")
@@ -379,7 +382,9 @@ def test_arm_unreachable_is_a_clear_503_and_health_names_it(
     assert len(source.service.list_runs(top=1000)) == before  # nothing recorded that cannot start
 
 
-def test_table_storage_unreachable_is_a_clear_503_and_health_names_it(stack: Stack) -> None:
+def test_table_storage_unreachable_is_a_clear_503_and_health_names_it(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
     port = _closed_port()
     down = stack.connection_string(demo_stack.SOURCE_ACCOUNT).replace(
         f":{stack.azurite.table_port}/", f":{port}/"
@@ -396,8 +401,12 @@ def test_table_storage_unreachable_is_a_clear_503_and_health_names_it(stack: Sta
     assert (status, body["error"]["code"]) == (503, "Unavailable")
     assert "table storage" in body["error"]["message"]
     assert puts_of(stack, since, "") == []  # nothing deployed without its record
-    with pytest.raises(Unavailable, match="table storage"):
-        source.timer(function_app.reconcile)  # the host logs it and runs the next tick
+    with caplog.at_level(logging.WARNING, logger="transfer.functions"):
+        elapsed, _ = timed(lambda: source.timer(function_app.reconcile))  # it raised, after 52 s
+    outages = [r for r in caplog.records if getattr(r, "event", None) == "timer.outage"]
+    assert {"reconcile", "cleanup"} <= {r.getMessage().split(":")[0] for r in outages}
+    assert all("table storage" in r.getMessage() for r in outages)
+    assert elapsed < 30, elapsed
 
 
 def test_blob_storage_unreachable_is_a_clear_error_and_health_names_it(stack: Stack) -> None:

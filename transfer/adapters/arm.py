@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from transfer.adapters.retry import capped_retry_policy
+from transfer.adapters.retry import capped_retry_policy, client_timeouts
 from transfer.adapters.sdk_errors import IGNORE, redact, redact_json, status_of, translated
 from transfer.domain.arm_views import DeploymentState, error_message
 from transfer.domain.errors import NotFound, Throttled, TransferError, Unavailable
@@ -169,6 +169,7 @@ class ArmResourceManager:
             "base_url": self._settings.arm_endpoint,
             "credential_scopes": [self._settings.credential_scope],
             "retry_policy": self._policy(),
+            **client_timeouts(),
         }
 
     def _deployments(self) -> DeploymentsMgmtClient:

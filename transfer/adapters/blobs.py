@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from transfer.adapters.retry import storage_retry_policy
+from transfer.adapters.retry import client_timeouts, storage_retry_policy
 from transfer.adapters.sdk_errors import IGNORE, install_log_redaction, redact, translated
-from transfer.domain.errors import PreconditionFailed, TransferError
+from transfer.domain.errors import PreconditionFailed, Refused, TransferError
 from transfer.domain.ports import BlobCopier
 from transfer.domain.records import BlobInfo, CopyState
 from transfer.domain.settings import StorageConnection
+from transfer.domain.staleness import METADATA_LIMIT, metadata_bytes
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -86,13 +87,16 @@ class AzureBlobStore:
 
                 if self._connection.connection_string:
                     service = BlobServiceClient.from_connection_string(
-                        self._connection.connection_string, retry_policy=storage_retry_policy()
+                        self._connection.connection_string,
+                        retry_policy=storage_retry_policy(),
+                        **client_timeouts(),
                     )
                 else:
                     service = BlobServiceClient(
                         self._connection.blob_service_uri or "",
                         credential=self._credential,
                         retry_policy=storage_retry_policy(),
+                        **client_timeouts(),
                     )
                 self._client = service.get_container_client(self._container_name)
             return self._client
@@ -103,15 +107,20 @@ class AzureBlobStore:
         return None if call.ignored else blob_info(props)
 
     def merge_metadata(self, name: str, updates: Mapping[str, str], etag: str) -> BlobInfo:
-        """Raises PreconditionFailed when the blob no longer has `etag` (changed, or deleted)."""
+        """Raises PreconditionFailed when the blob no longer has `etag` (changed, or deleted), Refused when
+        Storage refuses the write for good (too much metadata, immutable, leased)."""
         from azure.core import MatchConditions
 
         client = self._container().get_blob_client(name)
         condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
         lost = PreconditionFailed(f"blob {name} changed meanwhile", target="blob")
-        with translated(f"blob storage: writing metadata of {name}", changed=lost, absent=lost):
+        what = f"blob storage: writing metadata of {name}"
+        with translated(what, changed=lost, absent=lost):
             props = client.get_blob_properties(**condition)
             metadata = merged_metadata(props.metadata or {}, updates)
+            size = metadata_bytes(metadata)
+            if size > METADATA_LIMIT:  # Azure answers 400 MetadataTooLarge; Azurite would take it
+                raise Refused(f"{what}: {size} bytes of metadata, over the {METADATA_LIMIT} allowed")
             written = client.set_blob_metadata(metadata, **condition)
         info = blob_info(props)
         last_modified = written.get("last_modified")
@@ -176,9 +185,12 @@ class AzureBlobWriter:
         if auth is None:
             raise TransferError("writing a manifest needs a SAS token or a credential")
         where = f"blob storage: writing {name} to {container_url.rstrip('/')}"
-        with translated(where):
+        with translated(where, sas=bool(sas_token)):
             container = ContainerClient.from_container_url(
-                container_url.rstrip("/"), credential=auth, retry_policy=storage_retry_policy()
+                container_url.rstrip("/"),
+                credential=auth,
+                retry_policy=storage_retry_policy(),
+                **client_timeouts(),
             )
             container.upload_blob(
                 name, data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
@@ -231,6 +243,7 @@ class AzureBlobCopier:
         install_log_redaction()
         self._container_url = container_url.rstrip("/")
         self._auth: Any = sas_token.strip().lstrip("?") if sas_token else credential
+        self._sas = bool(sas_token)
         self._client: ContainerClient | None = None
         self._lock = threading.Lock()
 
@@ -243,21 +256,25 @@ class AzureBlobCopier:
                 from azure.storage.blob import ContainerClient
 
                 self._client = ContainerClient.from_container_url(
-                    self._container_url, credential=self._auth, retry_policy=storage_retry_policy()
+                    self._container_url,
+                    credential=self._auth,
+                    retry_policy=storage_retry_policy(),
+                    **client_timeouts(),
                 )
             return self._client
 
     def start_copy(self, source_url: str, name: str) -> CopyState:
         """Server-side asynchronous copy (large blobs included); the copy keeps the source's metadata and
         Content-MD5. The source URL is never logged nor put into an error."""
-        with translated(f"blob storage: copying {name}"):
+        with translated(f"blob storage: copying {name}", sas=self._sas):
             result = self._container().get_blob_client(name).start_copy_from_url(source_url)
         return _copy_state(result.get("copy_status"), None)
 
     def copy_state(self, name: str) -> CopyState | None:
         """The copy's state from the destination blob; None when it does not exist. A blob without copy
         properties (written otherwise, or overwritten since) counts as copied."""
-        with translated(f"blob storage: reading the copy state of {name}", absent=IGNORE) as call:
+        what = f"blob storage: reading the copy state of {name}"
+        with translated(what, absent=IGNORE, sas=self._sas) as call:
             props = self._container().get_blob_client(name).get_blob_properties()
         if call.ignored:
             return None

@@ -18,9 +18,12 @@ if TYPE_CHECKING:
 def make_credential(settings: Settings) -> TokenCredential:
     from azure.identity import DefaultAzureCredential
 
+    from transfer.adapters.retry import client_timeouts
+
     credential: TokenCredential = DefaultAzureCredential(
         managed_identity_client_id=settings.client_id,
         authority=settings.cloud.authority_host,
         exclude_interactive_browser_credential=True,
+        **client_timeouts(),
     )
     return credential

@@ -31,7 +31,7 @@ from typing import Any
 
 from transfer.domain import naming
 from transfer.domain.manifests import Verification
-from transfer.domain.records import BlobAction, BlobRecord, LedgerEntry, RequestRecord
+from transfer.domain.records import BlobAction, BlobRecord, RequestRecord
 from transfer.domain.runs import CopyStatus, Run, RunKind, RunStatus, Trigger
 
 RUN_ROW = "run"
@@ -40,6 +40,17 @@ CLEANUP = "cleanup"
 SOURCE = "source"  # index partition of the runs the import pipeline's source trigger started
 REQUEST_PARTITION = "request"
 MAX_TEXT = 8 * 1024  # error messages and reasons are cut to this many characters
+
+# Azure Table Storage's limits, stated once: what every entity written here stays within by construction.
+TABLE_PROPERTY_BYTES = 64 * 1024  # a string property: 64 KiB of UTF-16, so 32 Ki characters
+TABLE_ENTITY_BYTES = 1024 * 1024  # a whole entity
+TABLE_PROPERTIES = 255  # properties of an entity, the three system ones included
+# A list kept in one property is JSON with ASCII escapes (each character one UTF-16 unit) of at most this
+# many characters: 60,000 bytes, under the property limit. A run has four such lists and five texts of
+# MAX_TEXT: about 340 KB, under the entity limit. An export run's artifacts (at most 50 references of at
+# most 384 characters) always fit; what grows with input (an import's imported and skipped artifacts, a
+# source-trigger run's artifacts) is cut to its first items, and the run counts what was left out.
+LIST_CHARS = 30_000
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ascending, as ASCII
 _INVERT = str.maketrans(_ALPHABET, _ALPHABET[::-1])
@@ -103,8 +114,54 @@ def utc(value: datetime) -> datetime:
 # ---- runs ---------------------------------------------------------------------------------------------
 
 
+def bounded(values: tuple[Any, ...], limit: int = LIST_CHARS) -> tuple[tuple[Any, ...], int]:
+    """The longest prefix of `values` whose JSON has at most `limit` characters; how many were left out."""
+    size = 2  # the brackets
+    for index, value in enumerate(values):
+        size += len(json.dumps(value)) + (2 if index else 0)  # json.dumps separates items with ", "
+        if size > limit:
+            return values[:index], len(values) - index
+    return values, 0
+
+
+def _bounded_lists(run: Run) -> Run:
+    """The run's lists cut to LIST_CHARS each, each cut counted in `left_out` (added to an earlier count
+    of the same list: a list read back cut is cut no further)."""
+    counts = dict(run.left_out)
+    lists: dict[str, Any] = {}
+    for field, name in _LISTS:
+        values = getattr(run, field)
+        if field == "digests":
+            values = tuple(list(pair) for pair in values)
+        kept, dropped = bounded(values)
+        if dropped:
+            counts[name] = counts.get(name, 0) + dropped
+            lists[field] = tuple(tuple(pair) for pair in kept) if field == "digests" else kept
+    if not lists:
+        return run
+    return replace(run, **lists, left_out=tuple(sorted(counts.items())))
+
+
+_LISTS = (
+    ("artifacts", "artifacts"),
+    ("imported_artifacts", "importedArtifacts"),
+    ("skipped_artifacts", "skippedArtifacts"),
+    ("digests", "digests"),
+)
+
+
+def entity_size(entity: Mapping[str, Any]) -> int:
+    """An entity's size as Table Storage counts it, roughly: strings in UTF-16, names too, 8 bytes a value
+    otherwise (tests hold every entity written here to TABLE_ENTITY_BYTES with it)."""
+    size = 0
+    for name, value in entity.items():
+        size += 2 * len(name) + (2 * len(value) if isinstance(value, str) else 8)
+    return size
+
+
 def stored_run(run: Run) -> Run:
-    """The run as the store keeps it: texts cut, datetimes in UTC."""
+    """The run as the store keeps it: lists and texts cut, datetimes in UTC."""
+    run = _bounded_lists(run)
     return replace(
         run,
         error=cut(run.error),
@@ -174,6 +231,7 @@ def run_entity(run: Run) -> dict[str, Any]:
         "verification_detail": run.verification_detail,
         "missing_since": run.missing_since,
         "delete_started": run.delete_started,
+        "left_out": json.dumps(dict(run.left_out)) if run.left_out else None,
     }
     entity.update({k: v for k, v in optional.items() if v is not None})
     return entity
@@ -229,6 +287,9 @@ def run_from_entity(entity: Mapping[str, Any], etag: str | None) -> Run:
         verification_detail=_opt_str(entity.get("verification_detail")),
         missing_since=_opt_dt(entity.get("missing_since")),
         delete_started=_opt_dt(entity.get("delete_started")),
+        left_out=tuple(
+            sorted((str(k), int(v)) for k, v in json.loads(entity.get("left_out") or "{}").items())
+        ),
         etag=etag,
     )
 
@@ -288,96 +349,6 @@ def request_from_entity(entity: Mapping[str, Any]) -> RequestRecord:
         run_ids=tuple(json.loads(entity.get("run_ids") or "[]")),
         created_at=_dt(entity["created_at"]),
     )
-
-
-# ---- the export ledger ----------------------------------------------------------------------------------
-
-
-LEDGER_PARTITION = "ledger"
-LEDGER_BUCKETS = 16
-LEDGER_PART = 30_000  # characters per property: a Table string holds 64 KiB of UTF-16
-LEDGER_PARTS = 30  # properties per bucket: its entity stays well under the 1 MiB limit
-
-
-_LEDGER_KEPT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
-_LEDGER_SEPARATOR = "|"  # never in an encoded repository, so one repository's rows are a range of their own
-_MAX_LEDGER_KEY = 1000
-
-
-def _ledger_repository_key(repository: str) -> str:
-    """The repository character by character: a registry's own characters kept, '/' as ':', any other as
-    '~' and 6 hex digits. Injective and prefix-keeping: names under a prefix have keys under its key."""
-    key = "".join(c if c in _LEDGER_KEPT else ":" if c == "/" else f"~{ord(c):06x}" for c in repository)
-    if len(key) > _MAX_LEDGER_KEY:
-        raise ValueError(f"the repository name is too long for the export ledger ({len(repository)})")
-    return key
-
-
-def ledger_row(repository: str, bucket: str) -> str:
-    return f"{_ledger_repository_key(repository)}{_LEDGER_SEPARATOR}{bucket}"
-
-
-def ledger_range(repository: str) -> tuple[str, str]:
-    """[low, high) of the RowKeys of one repository's ledger."""
-    key = _ledger_repository_key(repository) + _LEDGER_SEPARATOR
-    return key, _after(key)
-
-
-def ledger_prefix_range(prefix: str) -> tuple[str, str] | None:
-    """[low, high) of the RowKeys of every repository whose name starts with `prefix`; None: all of them."""
-    key = _ledger_repository_key(prefix)
-    return (key, _after(key)) if key else None
-
-
-def _after(key: str) -> str:
-    """The least string above every string that starts with `key` (its last character moved up one)."""
-    return key[:-1] + chr(ord(key[-1]) + 1)
-
-
-def ledger_bucket(reference: str) -> str:
-    """The bucket (RowKey) of a tag or digest reference in its repository's ledger."""
-    number = int(hashlib.sha256(reference.encode("utf-8")).hexdigest()[:8], 16) % LEDGER_BUCKETS
-    return f"{number:02d}"
-
-
-def ledger_entity(repository: str, bucket: str, entries: Mapping[str, LedgerEntry]) -> dict[str, Any]:
-    """One bucket of a repository's ledger as an entity; raises ValueError past LEDGER_PARTS properties."""
-    rows = sorted([e.reference, e.digest, e.run_id, utc(e.read_at).isoformat()] for e in entries.values())
-    text = json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
-    parts = [text[i : i + LEDGER_PART] for i in range(0, len(text), LEDGER_PART)] or ["[]"]
-    if len(parts) > LEDGER_PARTS:
-        raise ValueError(f"the export ledger of {repository} holds too many tags for one bucket")
-    entity: dict[str, Any] = {
-        "PartitionKey": LEDGER_PARTITION,
-        "RowKey": ledger_row(repository, bucket),
-        "repository": repository,
-        "parts": len(parts),
-    }
-    entity.update({f"p{index}": part for index, part in enumerate(parts)})
-    return entity
-
-
-def ledger_from_entity(entity: Mapping[str, Any]) -> dict[str, LedgerEntry]:
-    """A bucket's entries by reference."""
-    text = "".join(str(entity[f"p{index}"]) for index in range(int(entity["parts"])))
-    repository = str(entity["repository"])
-    return {
-        str(reference): LedgerEntry(repository, str(reference), str(digest), str(run_id), _dt(read_at))
-        for reference, digest, run_id, read_at in json.loads(text)
-    }
-
-
-def stored_ledger_entry(entry: LedgerEntry) -> LedgerEntry:
-    """The entry as the store keeps it (datetimes in UTC, to the second's fraction ISO keeps)."""
-    bucket = ledger_bucket(entry.reference)
-    return ledger_from_entity(ledger_entity(entry.repository, bucket, {entry.reference: entry}))[
-        entry.reference
-    ]
-
-
-def ledger_supersedes(new: LedgerEntry, stored: LedgerEntry | None) -> bool:
-    """Whether `new` may replace the stored row: it was read at least as late (ties: the newer write)."""
-    return stored is None or utc(new.read_at) >= utc(stored.read_at)
 
 
 def _verification(value: Any) -> Verification | None:

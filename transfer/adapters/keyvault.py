@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from transfer.adapters.retry import client_retries, client_timeouts
 from transfer.adapters.sdk_errors import translated
-from transfer.domain.errors import InvalidInput, NotFound, TransferError
+from transfer.domain.errors import InvalidInput, InvalidSecret, NotFound
 from transfer.domain.records import SasSecret
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ def parse_sas(token: str) -> tuple[datetime | None, str]:
 
     Raises ValueError (whose message never contains the token) when the token is not a SAS."""
     query = token.strip().lstrip("?")
+    if re.search(r"(?i)\b(AccountKey|DefaultEndpointsProtocol|SharedAccessKey)=", query):
+        raise ValueError("the value is a connection string, not a SAS token")
     if not query or "=" not in query:
         raise ValueError("the value is not a SAS token (no query parameters)")
     fields: dict[str, str] = {}
@@ -96,7 +99,9 @@ class KeyVaultSecretReader:
             if client is None:
                 from azure.keyvault.secrets import SecretClient
 
-                client = SecretClient(vault_url, self._credential, retry_total=3, **self._options)
+                client = SecretClient(
+                    vault_url, self._credential, **client_retries(), **client_timeouts(), **self._options
+                )
                 self._clients[vault_url] = client
             return client
 
@@ -109,5 +114,5 @@ class KeyVaultSecretReader:
         try:
             expires_at, permissions = parse_sas(value)
         except ValueError as exc:
-            raise TransferError(f"{what}: {exc}", code="InvalidSecret") from None
+            raise InvalidSecret(f"{what}: {exc}", target="secretUri") from None
         return SasSecret(token=value.strip().lstrip("?"), expires_at=expires_at, permissions=permissions)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from transfer.adapters.entities import (
+from transfer.adapters.ledger_entities import (
     LEDGER_PARTITION,
     ledger_bucket,
     ledger_entity,

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from transfer.adapters.retry import capped_retry_policy
+from transfer.adapters.retry import capped_retry_policy, client_timeouts
 from transfer.adapters.sdk_errors import IGNORE, translated
 from transfer.domain.errors import AccessDenied, TransferError
 from transfer.domain.records import TagInfo
@@ -90,6 +90,7 @@ class AzureRegistry:
                     self._credential,
                     audience=self._audience,
                     retry_policy=self._retry_policy(),
+                    **client_timeouts(),
                     **self._options,
                 )
             return self._client

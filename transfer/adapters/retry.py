@@ -25,6 +25,25 @@ ATTEMPTS = 3  # retries after the first try
 BACKOFF = 0.8  # seconds, doubled per consecutive error (azure-core's exponential backoff)
 
 
+# Every SDK client the app builds (ARM, Tables, Blob, Key Vault, the registry, the credential) waits at most
+# CONNECT_TIMEOUT to connect and READ_TIMEOUT for each read of an answer (azure-core's default: 300 s each,
+# so a hung Table Storage held a timer tick for minutes), and retries a read that timed out once.
+CONNECT_TIMEOUT = 5  # seconds
+READ_TIMEOUT = 15  # seconds; the app's answers are small (a page of a list at most) or asynchronous
+READ_RETRIES = 1
+
+
+def client_timeouts() -> dict[str, int]:
+    """The keyword arguments that bound every SDK client in time (docs/reliability.md)."""
+    return {"connection_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT}
+
+
+def client_retries() -> dict[str, int]:
+    """azure-core's retry counts for the clients that use its default policy (Tables, Key Vault, the
+    registry): 3 retries, of which one after a read that timed out."""
+    return {"retry_total": ATTEMPTS, "retry_read": READ_RETRIES}
+
+
 STORAGE_INITIAL_BACKOFF = 0  # seconds: Azure Storage's n-th retry waits initial + base**n (n = 1, 2, 3)
 STORAGE_BACKOFF_BASE = 1.5  # ... so 1.5, 2.25 and 3.4 s (each +- 0.5 s): about 7 s for its 3 retries
 
@@ -40,6 +59,7 @@ def storage_retry_policy() -> Any:
         initial_backoff=STORAGE_INITIAL_BACKOFF,
         increment_base=STORAGE_BACKOFF_BASE,  # typed int in the SDK, used as a float
         retry_total=ATTEMPTS,
+        retry_read=READ_RETRIES,
         random_jitter_range=0.5,
     )
 

@@ -16,7 +16,7 @@ to raise instead (NotFound, AlreadyExists, PreconditionFailed) or IGNORE (the bl
 | `ignore_if` | any exception the caller's predicate accepts |
 | `absent` | ResourceNotFoundError (404) |
 | `exists` | ResourceExistsError (409) |
-| `changed` | ResourceModifiedError, or any 412: an ETag-conditional write lost the race |
+| `changed` | ResourceModifiedError, or a 412 ConditionNotMet: an ETag-conditional write lost the race |
 
 Then the table (`translate`), in order; an undeclared 404, 409 or 412 is a plain TransferError, because
 the service gives NotFound, AlreadyExists and PreconditionFailed a meaning of their own:
@@ -29,6 +29,9 @@ the service gives NotFound, AlreadyExists and PreconditionFailed a meaning of th
 | 429 | Throttled, with Retry-After |
 | 5xx | Unavailable |
 | 401, 403, any other ClientAuthenticationError | AccessDenied (a NotConfigured: HTTP 422) |
+| 408 | Unavailable (the service timed out waiting for the request) |
+| any other 4xx but 404 (400 MetadataTooLarge, 409 BlobImmutableDueToPolicy, 412 LeaseIdMissing) | Refused: |
+|   a retry cannot change it (an undeclared 404 may heal: ARM's reads lag) |
 | any other HttpResponseError | TransferError naming the status and error code |
 | anything else | TransferError naming the exception's type |
 
@@ -52,7 +55,7 @@ from enum import Enum
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
-from transfer.domain.errors import AccessDenied, Throttled, TransferError, Unavailable
+from transfer.domain.errors import AccessDenied, Refused, Throttled, TransferError, Unavailable
 
 # ---- redaction ----------------------------------------------------------------------------------------
 
@@ -124,8 +127,8 @@ def status_of(exc: BaseException) -> int | None:
 def error_code_of(exc: BaseException) -> str:
     """The service's error code (ARM `error.code`, Storage `x-ms-error-code`), or ''."""
     code = getattr(exc, "error_code", None)
-    if code:
-        return str(code)
+    if code:  # Storage's SDKs give an enum (StorageErrorCode.LEASE_ID_MISSING): its value is the wire code
+        return str(getattr(code, "value", code))
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)
     return str(code) if code else ""
@@ -148,11 +151,11 @@ def retry_after_of(exc: BaseException) -> float | None:
 # ---- the table ----------------------------------------------------------------------------------------
 
 
-def translate(exc: Exception, what: str, *, detail: str = "") -> TransferError:
+def translate(exc: Exception, what: str, *, detail: str = "", sas: bool = False) -> TransferError:
     """The project's error for an SDK error (the table above): its message names `what` failed and
     never carries a secret. `detail` (the service's own words) is appended after redaction. The
     service's error codes and correlation id travel on the error."""
-    error = _translate(exc, what, detail=detail)
+    error = _translate(exc, what, detail=detail, sas=sas)
     error.service_codes = tuple(dict.fromkeys(c for c in (error_code_of(exc), *_nested_codes(exc)) if c))
     error.correlation_id = _header(exc, "x-ms-correlation-request-id")
     return error
@@ -179,7 +182,7 @@ def _nested_codes(exc: BaseException) -> list[str]:
     return found
 
 
-def _translate(exc: Exception, what: str, *, detail: str = "") -> TransferError:
+def _translate(exc: Exception, what: str, *, detail: str = "", sas: bool = False) -> TransferError:
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -201,14 +204,28 @@ def _translate(exc: Exception, what: str, *, detail: str = "") -> TransferError:
     if status is not None and status >= 500:
         return Unavailable(f"{what}: the service failed ({status}){suffix}{extra}")
     if status in (401, 403) or isinstance(exc, ClientAuthenticationError):
-        why = "not authenticated" if status in (None, 401) else "not authorized"
-        return AccessDenied(
-            f"{what}: {why} ({status or 'credential'}){suffix}: check the managed identity and its role "
-            f"assignments{extra}"
-        )
+        return _denied(status, what, suffix, extra, sas)
     if isinstance(exc, HttpResponseError):
-        return TransferError(f"{what}: failed ({status}){suffix}{extra}")
+        return _other_status(status, f"{what}: ", f"{suffix}{extra}")
     return TransferError(f"{what}: {type(exc).__name__}{extra}")
+
+
+def _denied(status: int | None, what: str, suffix: str, extra: str, sas: bool) -> AccessDenied:
+    why = "not authenticated" if status in (None, 401) else "not authorized"
+    # The call's own credential names what to check: a SAS refused is not an identity problem.
+    check = _CHECK_SAS if sas else "check the managed identity and its role assignments"
+    return AccessDenied(f"{what}: {why} ({status or 'credential'}){suffix}: {check}{extra}")
+
+
+_CHECK_SAS = "check the SAS (its expiry, permissions sp=, srt=sco for an account SAS, spr=https)"
+
+
+def _other_status(status: int | None, what: str, rest: str) -> TransferError:
+    if status == 408:
+        return Unavailable(f"{what}the service timed out (408){rest}")
+    if status is not None and 400 <= status < 500 and status != 404:  # a 404 may heal (ARM's reads lag)
+        return Refused(f"{what}failed ({status}){rest}")
+    return TransferError(f"{what}failed ({status}){rest}")
 
 
 # ---- the context manager ------------------------------------------------------------------------------
@@ -238,7 +255,7 @@ class Translated(Generic[Swallows]):
     `Swallows` is Literal[False] when nothing was declared IGNORE: then the type checker knows that the
     block never ends quietly on an error (a `return` inside it is the function's last word)."""
 
-    __slots__ = ("_absent", "_changed", "_detail", "_exists", "_ignore_if", "ignored", "what")
+    __slots__ = ("_absent", "_changed", "_detail", "_exists", "_ignore_if", "_sas", "ignored", "what")
 
     def __init__(
         self,
@@ -249,8 +266,10 @@ class Translated(Generic[Swallows]):
         exists: Reaction,
         changed: Reaction,
         ignore_if: Callable[[Exception], bool] | None,
+        sas: bool = False,
     ) -> None:
         self.what = what
+        self._sas = sas
         self.ignored = False
         self._detail = detail
         self._absent = absent
@@ -271,7 +290,8 @@ class Translated(Generic[Swallows]):
             self.ignored = True
             return True  # type: ignore[return-value]  # only a Translated[bool] declares IGNORE
         if reaction is None:
-            reaction = translate(exc, self.what, detail=self._detail(exc) if self._detail else "")
+            detail = self._detail(exc) if self._detail else ""
+            reaction = translate(exc, self.what, detail=detail, sas=self._sas)
         raise reaction from None
 
     def _declared(self, exc: Exception) -> Reaction:
@@ -283,9 +303,17 @@ class Translated(Generic[Swallows]):
             return self._absent
         if self._exists is not None and isinstance(exc, ResourceExistsError):
             return self._exists
-        if self._changed is not None and (isinstance(exc, ResourceModifiedError) or status_of(exc) == 412):
+        if self._changed is not None and (isinstance(exc, ResourceModifiedError) or _lost_race(exc)):
             return self._changed
         return None
+
+
+# A 412 that means "the ETag did not match"; others (LeaseIdMissing, LeaseIdMismatch...) are Refused.
+_RACE_CODES = frozenset({"", "ConditionNotMet", "PreconditionFailed", "UpdateConditionNotSatisfied"})
+
+
+def _lost_race(exc: Exception) -> bool:
+    return status_of(exc) == 412 and error_code_of(exc) in _RACE_CODES
 
 
 @overload
@@ -296,6 +324,7 @@ def translated(
     absent: TransferError | None = None,
     exists: TransferError | None = None,
     changed: TransferError | None = None,
+    sas: bool = False,
 ) -> Translated[Literal[False]]: ...
 
 
@@ -308,6 +337,7 @@ def translated(
     exists: Reaction = None,
     changed: Reaction = None,
     ignore_if: Callable[[Exception], bool] | None = None,
+    sas: bool = False,
 ) -> Translated[bool]: ...
 
 
@@ -319,11 +349,13 @@ def translated(
     exists: Reaction = None,
     changed: Reaction = None,
     ignore_if: Callable[[Exception], bool] | None = None,
+    sas: bool = False,
 ) -> Translated[bool]:
     """A context manager that raises the project's error for an SDK error inside it (see the module).
 
     `what` names the work ("ARM: reading deployment x"); `detail(exc)` adds the service's own words;
-    `absent`, `exists`, `changed` and `ignore_if` are the caller's declarations."""
+    `absent`, `exists`, `changed` and `ignore_if` are the caller's declarations; `sas`: the call is
+    authorised by a SAS, so a 401 / 403 says to check it (not the managed identity)."""
     return Translated[bool](
-        what, detail=detail, absent=absent, exists=exists, changed=changed, ignore_if=ignore_if
+        what, detail=detail, absent=absent, exists=exists, changed=changed, ignore_if=ignore_if, sas=sas
     )

@@ -63,6 +63,7 @@ from transfer.adapters.entities import (
 )
 from transfer.adapters.ledger_table import TableLedger
 from transfer.adapters.push_table import TablePushes
+from transfer.adapters.retry import client_retries, client_timeouts
 from transfer.adapters.sdk_errors import IGNORE, install_log_redaction, translated
 from transfer.domain import naming
 from transfer.domain.errors import AlreadyExists, PreconditionFailed, TransferError
@@ -138,7 +139,7 @@ class TableStateStore:
 
                 if self._connection.connection_string:
                     self._service = TableServiceClient.from_connection_string(
-                        self._connection.connection_string, retry_total=3
+                        self._connection.connection_string, **client_retries(), **client_timeouts()
                     )
                 else:
                     assert self._connection.table_service_uri is not None
@@ -146,7 +147,8 @@ class TableStateStore:
                     self._service = TableServiceClient(
                         endpoint=self._connection.table_service_uri,
                         credential=self._credential,
-                        retry_total=3,
+                        **client_retries(),
+                        **client_timeouts(),
                     )
             tables = {name: self._service.create_table_if_not_exists(self._prefix + name) for name in TABLES}
         self._tables.update(tables)

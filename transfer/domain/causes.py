@@ -166,12 +166,14 @@ _CODE = re.compile(r"\b([A-Za-z_]+)\b")
 
 
 def classify(
-    message: str | None, codes: Iterable[str] = (), *, managed_identity: bool = False
+    message: str | None, codes: Iterable[str] = (), *, managed_identity: bool | None = False
 ) -> Cause | None:
     """The known cause of a failure, from its error codes first and its wording second; None if unknown.
 
-    `message` is the run's error as recorded (ARM's "Code: message" parts or pipelineRunErrorMessage). In
-    ManagedIdentity mode a bare storage 403 means the identity's role, not a SAS.
+    `message` is the run's error as recorded (ARM's "Code: message" parts or pipelineRunErrorMessage). The
+    pipeline's storage access mode decides the family of a storage refusal: in ManagedIdentity mode a
+    storage 403 means the identity's role, never a SAS; in SasToken mode (False) the SAS, never a role;
+    None (the mode could not be read) keeps what the service's words matched.
     """
     text = (message or "").lower()
     for code in [*codes, *_CODE.findall(message or "")]:
@@ -184,8 +186,10 @@ def classify(
     return None
 
 
-def _in_mode(cause: Cause, managed_identity: bool) -> Cause:
+def _in_mode(cause: Cause, managed_identity: bool | None) -> Cause:
     sas_causes = (SAS_EXPIRED, SAS_PERMISSIONS, SAS_RESOURCE_TYPES, SAS_HTTP, STORAGE_FORBIDDEN)
     if managed_identity and cause in sas_causes:
         return STORAGE_ROLE
+    if managed_identity is False and cause is STORAGE_ROLE:
+        return STORAGE_FORBIDDEN  # a SasToken pipeline's storage 403: its SAS, not a role
     return cause

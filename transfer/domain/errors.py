@@ -106,6 +106,19 @@ class PipelineNotReady(NotConfigured):
     code = "PipelineNotReady"
 
 
+class Refused(TransferError):
+    """A service answered a 4xx that a retry cannot change (too much metadata, an immutable or a leased
+    blob, a request it rejects as sent): the caller takes another way or leaves the item for a person."""
+
+    code = "Refused"
+
+
+class InvalidSecret(NotConfigured):
+    """A Key Vault secret that should hold a SAS does not (no `sig=`, an account-key connection string)."""
+
+    code = "InvalidSecret"
+
+
 class Throttled(TransferError):
     code = "Throttled"
     http_status = 429

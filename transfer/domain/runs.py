@@ -120,7 +120,13 @@ class Run:
     verification_detail: str | None = None  # what differs, or why it is unavailable
     missing_since: datetime | None = None  # when ARM first showed neither deployment nor pipelineRun
     delete_started: datetime | None = None  # cleanup: when ARM accepted deletes it had not finished
+    # Lists cut to fit the store (transfer/adapters/entities.py): each list's JSON name and how many of
+    # its items were left out. A transition that sets a list anew forgets its count.
+    left_out: tuple[tuple[str, int], ...] = ()
     etag: str | None = field(default=None, compare=False)
+
+    def forgetting_cut(self, *names: str) -> tuple[tuple[str, int], ...]:
+        return tuple((name, count) for name, count in self.left_out if name not in names)
 
     # ---- what the run is ----
 
@@ -162,6 +168,7 @@ class Run:
             error=seen.error or self.error,
             imported_artifacts=seen.imported_artifacts or self.imported_artifacts,
             catalog_digest=seen.catalog_digest or self.catalog_digest,
+            left_out=self.forgetting_cut("importedArtifacts") if seen.imported_artifacts else self.left_out,
             warning=seen.warning or self.warning,
             correlation_id=seen.correlation_id or self.correlation_id,
             missing_since=None,
@@ -204,6 +211,7 @@ class Run:
             verification=verification,
             verification_detail=detail,
             skipped_artifacts=skipped,
+            left_out=self.forgetting_cut("skippedArtifacts"),
             manifest=manifest,
         )
 
@@ -220,8 +228,11 @@ class Run:
     def deployment_deferred(self, why: str) -> Run:
         return replace(self, warning=f"not deployed yet ({why}); reconcile deploys it on its next pass")
 
-    def rejected(self, why: str) -> Run:
-        return replace(self, status=RunStatus.FAILED, error=why)
+    def rejected(self, why: str, correlation_id: str | None = None) -> Run:
+        """Failed as ARM refused its deployment; the answer's correlation id kept (the guide asks for it)."""
+        return replace(
+            self, status=RunStatus.FAILED, error=why, correlation_id=correlation_id or self.correlation_id
+        )
 
     def missing(self, now: datetime) -> Run:
         """ARM showed nothing for it at `now`: believed only after a grace period."""

@@ -35,6 +35,8 @@ def fields(token: str) -> dict[str, str]:
 def required_permissions(kind: str, options: Iterable[str]) -> str:
     if kind == "export":
         return "rwla"
+    if kind == "copy":  # the copy step writes the blob into the target container and reads its state
+        return "rw"
     return "rld" if "DeleteSourceBlobOnSuccess" in options else "rl"
 
 
@@ -72,7 +74,8 @@ def _permissions(sas: dict[str, str], kind: str, options: Iterable[str]) -> list
         return []
     names = {"r": "read", "w": "write", "l": "list", "a": "add", "d": "delete"}
     lacks = ", ".join(names[p] for p in missing)
-    message = f"the SAS lacks {lacks} (sp={permissions or 'none'}; an {kind} needs sp={needed})"
+    article = "an" if kind[0] in "aeiou" else "a"
+    message = f"the SAS lacks {lacks} (sp={permissions or 'none'}; {article} {kind} needs sp={needed})"
     return [Shortfall(message, SAS_PERMISSIONS)]
 
 

@@ -8,7 +8,7 @@ Last-Modified to now, which is the documented way to make an aged blob eligible 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,6 +22,10 @@ CATEGORY_VALUE = "acr-transfer-blob"
 REFRESH_KEY = "acrtransferrefreshedat"
 RETRY_BACKOFF = timedelta(minutes=30)
 ON_ARRIVAL_REASON = "imported on arrival (TRANSFER_IMPORT_ON_ARRIVAL)"
+METADATA_LIMIT = (
+    8 * 1024
+)  # Azure's limit on a blob's metadata, names and values (Azurite does not enforce it)
+REFRESH_REFUSED = "refresh refused: "  # a refresh record's reason when Storage refused the metadata write
 MANIFEST_REASON = "a manifest beside a transfer blob (read to verify its import), never imported itself"
 
 
@@ -195,7 +199,7 @@ def decide(
     missing = _unreachable(blob, trigger_enabled)
     if missing:
         return Decision(Outcome.IMPORT, "; ".join(missing), f"import-{version}")
-    return _by_age(blob, version, policy, now, source_trigger_runs)
+    return _by_age(blob, version, policy, now, source_trigger_runs, records)
 
 
 def _unreachable(blob: BlobInfo, trigger_enabled: bool) -> list[str]:
@@ -217,6 +221,7 @@ def _by_age(
     policy: Policy,
     now: datetime,
     source_trigger_runs: Sequence[SourceTriggerRun],
+    records: Sequence[BlobRecord] = (),
 ) -> Decision:
     """The decision for a blob the source trigger could import: by its age, and what it may have taken."""
     age = now - blob.last_modified
@@ -236,9 +241,40 @@ def _by_age(
             "",
         )
     if policy.stale_action is StaleAction.REFRESH:
+        cannot = refresh_impossible(blob, version, records, now)
+        if cannot:
+            return Decision(
+                Outcome.IMPORT,
+                f"{aged}; a refresh cannot succeed ({cannot}): imported manually instead",
+                f"import-{version}",
+            )
         stamp = int(blob.last_modified.timestamp())
         return Decision(Outcome.REFRESH, aged, f"refresh-{stamp}-{version}")
     return Decision(Outcome.IMPORT, aged, f"import-{version}")
+
+
+def metadata_bytes(metadata: Mapping[str, str]) -> int:
+    return sum(len(name.encode()) + len(value.encode()) for name, value in metadata.items())
+
+
+def refresh_impossible(blob: BlobInfo, version: str, records: Sequence[BlobRecord], now: datetime) -> str:
+    """Why a refresh of this version cannot succeed ('' when it may): its metadata with the refresh key
+    would pass Azure's limit, or Storage already refused one (immutable, leased, any 4xx a retry cannot
+    change: transfer/adapters/sdk_errors.py's Refused)."""
+    merged = {k: v for k, v in blob.metadata.items() if k.lower() != REFRESH_KEY}
+    size = metadata_bytes({**merged, **refresh_metadata(now)})
+    if size > METADATA_LIMIT:
+        return (
+            f"its metadata would be {size} bytes, over the {METADATA_LIMIT} Azure allows (MetadataTooLarge)"
+        )
+    for record in records:
+        if (
+            record.action is BlobAction.REFRESH
+            and version in record.key
+            and record.reason.startswith(REFRESH_REFUSED)
+        ):
+            return record.reason.removeprefix(REFRESH_REFUSED)
+    return ""
 
 
 def refresh_metadata(now: datetime) -> dict[str, str]:

@@ -33,6 +33,7 @@ from transfer.domain.errors import (
     SettingsError,
     Throttled,
     TransferError,
+    Unavailable,
     UnsupportedMediaType,
 )
 from transfer.domain.runs import Trigger
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # the service loads on the first request, not at cold start
 log = logging.getLogger("transfer.http")
 
 MAX_BODY_BYTES = 256 * 1024
+UNAVAILABLE_RETRY_AFTER = 30  # seconds: a 503 says when to ask again (state, ARM or storage unreachable)
 EXPORT_FIELDS = frozenset({"artifacts", "targetName", "incremental"})
 IMPORT_FIELDS = frozenset({"blob"})
 LIST_PARAMS = frozenset({"kind", "status", "top"})
@@ -218,6 +220,8 @@ def handle(operation: Operation, request: ApiRequest, service: ServiceFactory) -
         headers = {}
         if isinstance(exc, Throttled):
             headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 10)))
+        elif isinstance(exc, Unavailable):  # a dependency down or hung: ask again after a while
+            headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
         return error_response(status, exc.code, exc.message, exc.target, headers)
     except Exception:
         incident = uuid.uuid4().hex

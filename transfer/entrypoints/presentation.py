@@ -61,6 +61,7 @@ def run_json(run: Run, base: str | None = None) -> dict[str, Any]:
         "warning": run.warning,
         "attempt": run.attempt,
         "skippedArtifacts": list(run.skipped_artifacts),
+        "leftOut": dict(run.left_out),  # how many items each list above lost to the store's limits
         "manifest": run.manifest,
         "verification": run.verification,
         "verificationDetail": run.verification_detail,

@@ -13,13 +13,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from transfer.domain import naming
-from transfer.domain.errors import PreconditionFailed
+from transfer.domain.errors import PreconditionFailed, Refused
 from transfer.domain.manifests import is_manifest
 from transfer.domain.ports import BlobRecords, BlobStore
 from transfer.domain.records import BlobAction, BlobInfo, BlobRecord
 from transfer.domain.runs import Run, RunKind, Trigger
 from transfer.domain.settings import Settings
-from transfer.domain.staleness import MANIFEST_REASON, Decision, Outcome, import_records, refresh_metadata
+from transfer.domain.staleness import (
+    MANIFEST_REASON,
+    REFRESH_REFUSED,
+    Decision,
+    Outcome,
+    content_version,
+    import_records,
+    refresh_metadata,
+)
 from transfer.service.blob_rule import BlobRule
 from transfer.service.imports import watched_container
 from transfer.service.lifecycle import RunLifecycle
@@ -73,13 +81,15 @@ class HandleBlob:
                 return self._resume_import(orphan, trigger, now)
         _log_decision(blob, decision, records, trigger)
         if decision.outcome is Outcome.REFRESH:
-            return self._refresh(blobs, blob, decision, now)
+            return self._refresh(blobs, blob, decision, trigger, now)
         if decision.outcome is Outcome.IMPORT:
             attempt = 1 + max((a.attempt for a in attempts if a.failed), default=0)
             return self._import_blob(blob, decision, trigger, now, attempt)
         return BlobResult(name, decision.outcome, decision.reason)
 
-    def _refresh(self, blobs: BlobStore, blob: BlobInfo, decision: Decision, now: datetime) -> BlobResult:
+    def _refresh(
+        self, blobs: BlobStore, blob: BlobInfo, decision: Decision, trigger: Trigger, now: datetime
+    ) -> BlobResult:
         record = decision.record(blob, BlobAction.REFRESH, now)
         if not self.records.claim_blob(record):
             stored = next(
@@ -98,12 +108,35 @@ class HandleBlob:
             return BlobResult(
                 blob.name, Outcome.NOTHING, "the blob changed meanwhile; its next event decides"
             )
+        except Refused as exc:
+            return self._refresh_refused(blob, record, decision, exc, trigger, now)
         self.records.update_blob_record(replace(record, reason=f"refreshed: {decision.reason}"))
         log.info(
             "blob refreshed for the source trigger",
             extra={"blob": blob.name, "last_modified": refreshed.last_modified.isoformat()},
         )
         return BlobResult(blob.name, Outcome.REFRESH, decision.reason)
+
+    def _refresh_refused(
+        self,
+        blob: BlobInfo,
+        record: BlobRecord,
+        decision: Decision,
+        refused: Refused,
+        trigger: Trigger,
+        now: datetime,
+    ) -> BlobResult:
+        """Storage refused the refresh for good: the blob needs no refresh to be imported, so a manual
+        import run takes it; the refresh record keeps why (the 60-day rule reads it: staleness.py)."""
+        self.records.update_blob_record(replace(record, reason=f"{REFRESH_REFUSED}{refused.message}"))
+        log.warning(
+            "blob refresh refused, importing it manually: %s",
+            refused.message,
+            extra={"blob": blob.name, "event": "blob.refresh_refused"},
+        )
+        why = f"{decision.reason}; a refresh cannot succeed ({refused.message}): imported manually instead"
+        fallback = Decision(Outcome.IMPORT, why, f"import-{content_version(blob)}")
+        return self._import_blob(blob, fallback, trigger, now)
 
     def _import_blob(
         self, blob: BlobInfo, decision: Decision, trigger: Trigger, now: datetime, attempt: int = 1

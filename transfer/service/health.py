@@ -24,7 +24,9 @@ from transfer.domain.ports import (
     StateProbe,
 )
 from transfer.domain.readiness import Finding
+from transfer.domain.records import SasSecret
 from transfer.domain.runs import Run, RunKind, RunStatus
+from transfer.domain.sas import Shortfall
 from transfer.domain.settings import Settings
 from transfer.service.imports import watched_container
 from transfer.service.memory import WorkerMemory
@@ -102,6 +104,7 @@ class Health:
             (importing, lambda: [probe("blobsWaiting", self._blobs_waiting)]),
             (self.memory is not None and exporting, lambda: [probe("preflight", self._preflight)]),
             (True, lambda: [probe("deployments", self._deployment_headroom)]),
+            (bool(self.settings.copy_target_sas_secret_uri), lambda: [probe("copySas", self._copy_sas)]),
         ]
         return [check for applies, check in rows if applies]
 
@@ -205,7 +208,13 @@ class Health:
 
     def _sas(self, pipeline: Pipeline) -> str:
         """What the troubleshooting guide requires of the SAS: permissions, HTTPS only, srt=sco, expiry."""
-        sas, found = self.pipelines.sas_shortfalls(pipeline, fresh=True)
+        return self._judged(*self.pipelines.sas_shortfalls(pipeline, fresh=True))
+
+    def _copy_sas(self) -> str:
+        """The copy target's SAS, judged like the pipelines' (a copy needs sp=rw)."""
+        return self._judged(*self.pipelines.copy_sas_shortfalls())
+
+    def _judged(self, sas: SasSecret, found: list[Shortfall]) -> str:
         if found:
             raise TransferError("; ".join(s.message for s in found))
         if sas.expires_at is None:

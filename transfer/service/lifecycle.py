@@ -135,7 +135,7 @@ class RunLifecycle:
         except TransferError as exc:
             failed = {"event": "run.failed", "outcome": RunStatus.FAILED.value}  # the failed-runs alert
             log.error("deployment rejected: %s", exc.message, extra={**context, **failed})
-            return self.save(run.rejected(exc.message))
+            return self.save(run.rejected(exc.message, exc.correlation_id))
         log.info("deployment started: %s", run.deployment_name, extra=context)
         return self.save(run.deploying())
 

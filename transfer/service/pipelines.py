@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from transfer.domain.arm_views import MANAGED_IDENTITY, Pipeline
-from transfer.domain.errors import InvalidInput, NotConfigured, NotFound, PipelineNotReady, TransferError
+from transfer.domain.errors import (
+    InvalidInput,
+    InvalidSecret,
+    NotConfigured,
+    NotFound,
+    PipelineNotReady,
+    TransferError,
+)
 from transfer.domain.ports import PipelineResources, SasSigner, SecretReader
 from transfer.domain.records import SasSecret
 from transfer.domain.sas import Shortfall, shortfalls
@@ -81,12 +88,13 @@ class Pipelines:
     def forget(self, kind: str) -> None:
         self.memory.pipelines.pop(kind, None)
 
-    def managed_identity(self, kind: str) -> bool:
-        """Whether the pipeline reaches its storage with its identity; False when it cannot be read."""
+    def managed_identity(self, kind: str) -> bool | None:
+        """Whether the pipeline reaches its storage with its identity; None when it cannot be read (a cause
+        is then not moved into either family: transfer/domain/causes.py)."""
         try:
             return self.get(kind).storage_access_mode == MANAGED_IDENTITY
         except TransferError:
-            return False
+            return None
 
     def sas(self, pipeline: Pipeline, fresh: bool = False) -> SasSecret:
         """The pipeline's SAS, read from its Key Vault secret and cached like the pipeline: the start
@@ -116,6 +124,22 @@ class Pipelines:
         )
         return secret, found
 
+    def copy_sas_shortfalls(self) -> tuple[SasSecret, list[Shortfall]]:
+        """The copy target's SAS (TRANSFER_COPY_TARGET_SAS_SECRET_URI), read now, and what it lacks."""
+        uri, target = self.settings.copy_target_sas_secret_uri, self.settings.copy_target_url or ""
+        if not uri or self.secrets is None:
+            raise NotConfigured("TRANSFER_COPY_TARGET_SAS_SECRET_URI is not set")
+        secret = self.secrets.read_sas(uri)
+        found = shortfalls(
+            secret.token,
+            kind="copy",
+            options=(),
+            expires_at=secret.expires_at,
+            now=self.clock(),
+            https_only=not is_loopback_http(target),
+        )
+        return secret, found
+
     def ensure_ready(self, kind: str) -> None:
         """Refuse a run the pipeline would fail as it is set up now, before anything is recorded: a missing
         pipeline, or a SAS that lacks what the troubleshooting guide requires (docs/service-facts.md). What
@@ -132,6 +156,11 @@ class Pipelines:
             _, found = self.sas_shortfalls(pipeline)
         except PipelineNotReady:
             raise
+        except InvalidSecret as exc:  # health reports it as not a SAS: so does the start
+            raise PipelineNotReady(
+                f"the {kind} pipeline's Key Vault secret is not a SAS: {exc.message}",
+                target=f"{kind}Pipeline",
+            ) from None
         except TransferError as exc:
             log.warning("the %s pipeline's SAS could not be checked: %s", kind, exc.message)
             return

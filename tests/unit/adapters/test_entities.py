@@ -173,7 +173,12 @@ def test_request_records_round_trip_keyed_by_a_hash() -> None:
 
 
 def test_a_ledger_bucket_round_trips_and_splits_over_properties() -> None:
-    from transfer.adapters.entities import LEDGER_PART, ledger_bucket, ledger_entity, ledger_from_entity
+    from transfer.adapters.ledger_entities import (
+        LEDGER_PART,
+        ledger_bucket,
+        ledger_entity,
+        ledger_from_entity,
+    )
     from transfer.domain.records import LedgerEntry
 
     read_at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -192,7 +197,7 @@ def test_a_ledger_bucket_round_trips_and_splits_over_properties() -> None:
 
 
 def test_a_bucket_too_big_for_one_entity_is_refused() -> None:
-    from transfer.adapters.entities import ledger_entity
+    from transfer.adapters.ledger_entities import ledger_entity
     from transfer.domain.records import LedgerEntry
 
     read_at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -204,7 +209,7 @@ def test_a_bucket_too_big_for_one_entity_is_refused() -> None:
 
 
 def test_ledger_rows_keep_repository_prefixes_and_never_share_a_range() -> None:
-    from transfer.adapters.entities import ledger_prefix_range, ledger_range, ledger_row
+    from transfer.adapters.ledger_entities import ledger_prefix_range, ledger_range, ledger_row
 
     names = ["a", "a/b", "a-b", "ab", "a.b/c", "a_b", "z" * 255, "dir/ünï#?/x", "ü", "A", "a:b", "a|b", "a~b"]
     rows = {name: [ledger_row(name, f"{b:02d}") for b in range(16)] for name in names}
@@ -224,3 +229,16 @@ def test_ledger_rows_keep_repository_prefixes_and_never_share_a_range() -> None:
     assert all(not set(key) & set("/\\#?") and key.isprintable() for keys in rows.values() for key in keys)
     with pytest.raises(ValueError, match="too long"):
         ledger_row("ü" * 200, "00")
+
+
+def test_a_list_is_cut_to_its_budget_and_counts_what_it_left_out() -> None:
+    import json
+
+    from transfer.adapters.entities import LIST_CHARS, bounded
+
+    values = tuple("x" * 98 for _ in range(1000))
+    kept, dropped = bounded(values)
+    assert dropped > 0
+    assert len(kept) + dropped == 1000
+    assert len(json.dumps(list(kept))) <= LIST_CHARS < len(json.dumps(list(values[: len(kept) + 1])))
+    assert bounded(kept) == (kept, 0)  # cut once, cut no further

@@ -13,6 +13,7 @@ from transfer.domain.errors import (
     AlreadyExists,
     NotFound,
     PreconditionFailed,
+    Refused,
     Throttled,
     TransferError,
     Unavailable,
@@ -146,8 +147,46 @@ def test_without_a_block_error_nothing_happens() -> None:
 )
 def test_undeclared_404_409_412_are_plain_errors(kind: str, status: int) -> None:
     error = raised(sdk_error(kind, status))
-    assert type(error) is TransferError
+    assert type(error) is (TransferError if status == 404 else Refused)  # a 404 may heal, the others not
     assert error.message == f"table storage: reading x: failed ({status})"
+
+
+def storage_error(status: int, code: str) -> Exception:
+    """What azure-storage-blob raises for an answer with `x-ms-error-code: code`: ResourceModifiedError for
+    ConditionNotMet, an HttpResponseError for the others, the code on `error_code` either way."""
+    from azure.core.exceptions import ResourceModifiedError
+
+    raw: Any = http_error(status, {"x-ms-error-code": code}).response  # type: ignore[attr-defined]
+    error: Exception = (
+        ResourceModifiedError(response=raw) if code == "ConditionNotMet" else http_error(status)
+    )
+    error.error_code = code  # type: ignore[attr-defined]
+    return error
+
+
+LOST = PreconditionFailed("blob x changed meanwhile")
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "MetadataTooLarge"), (409, "BlobImmutableDueToPolicy"), (412, "LeaseIdMissing"), (400, "")],
+)
+def test_a_4xx_a_retry_cannot_change_is_refused_even_where_a_lost_race_is_declared(
+    status: int, code: str
+) -> None:
+    error = raised(storage_error(status, code), changed=LOST, absent=LOST)
+    assert isinstance(error, Refused)
+    assert f"failed ({status})" in error.message
+    assert error.service_codes == ((code,) if code else ())
+
+
+def test_only_a_412_condition_not_met_is_the_lost_race() -> None:
+    assert raised(storage_error(412, "ConditionNotMet"), changed=LOST) is LOST
+    assert raised(http_error(412), changed=LOST) is LOST  # no code: the ETag race, as before
+
+
+def test_a_408_is_transient() -> None:
+    assert isinstance(raised(http_error(408)), Unavailable)
 
 
 def test_absent_ignored() -> None:
@@ -170,7 +209,7 @@ def test_exists_ignored_or_raised() -> None:
     assert call.ignored
     mine = AlreadyExists("run x already exists")
     assert raised(sdk_error("ResourceExistsError", 409), exists=mine) is mine
-    assert type(raised(sdk_error("ResourceExistsError", 409), absent=IGNORE)) is TransferError
+    assert type(raised(sdk_error("ResourceExistsError", 409), absent=IGNORE)) is Refused
 
 
 @pytest.mark.parametrize("error", [lambda: sdk_error("ResourceModifiedError", 412), lambda: http_error(412)])
@@ -191,7 +230,7 @@ def test_ignore_if_is_the_callers_predicate() -> None:
     with translated("x", ignore_if=active) as call:
         raise http_error(409)
     assert call.ignored
-    assert type(raised(http_error(400), ignore_if=active)) is TransferError
+    assert type(raised(http_error(400), ignore_if=active)) is Refused
 
 
 def test_detail_is_appended_without_secrets() -> None:
@@ -220,3 +259,14 @@ def test_redact_json_cleans_every_string_of_an_arm_body_and_shortens_none() -> N
     assert cleaned["properties"]["response"]["importedArtifacts"] == ["a:v1"]
     assert cleaned["properties"]["request"]["source"]["name"] == "what?now"  # not a URL: unchanged
     assert cleaned["properties"]["response"]["n"] == 3
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_call_authorised_by_a_sas_is_told_to_check_the_sas_not_the_managed_identity(status: int) -> None:
+    with pytest.raises(AccessDenied) as caught, translated("blob storage: copying b", sas=True):
+        raise http_error(status)
+    assert "check the SAS" in caught.value.message
+    assert "managed identity" not in caught.value.message  # a copy failing on a SAS was hinted so
+    identity = raised(http_error(status))
+    assert isinstance(identity, AccessDenied)
+    assert "managed identity" in identity.message

@@ -127,3 +127,11 @@ def test_a_local_emulators_http_container_needs_no_https_only_sas() -> None:
     token = GOOD_EXPORT.replace("&spr=https", "")
     assert shortfall_causes(token) == [causes.SAS_HTTP]
     assert sas.shortfalls(token, kind="export", options=(), expires_at=None, now=NOW, https_only=False) == []
+
+
+def test_a_storage_refusal_is_judged_in_the_pipelines_family_never_the_other() -> None:
+    identity_words = "This request is not authorized: the managed identity got 403 Forbidden"
+    assert causes.classify(identity_words, managed_identity=False) == causes.STORAGE_FORBIDDEN  # was the role
+    assert causes.classify(identity_words, managed_identity=True) == causes.STORAGE_ROLE
+    assert causes.classify(identity_words, managed_identity=None) == causes.STORAGE_ROLE  # as the words say
+    assert causes.classify("AuthenticationFailed", managed_identity=None) == causes.SAS_EXPIRED

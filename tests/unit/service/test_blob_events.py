@@ -11,10 +11,12 @@ import pytest
 from tests.conftest import World, sas_copy_world
 from transfer.domain.errors import (
     PreconditionFailed,
+    Refused,
     Unavailable,
 )
+from transfer.domain.records import BlobAction
 from transfer.domain.runs import Trigger
-from transfer.domain.staleness import REFRESH_KEY, Outcome
+from transfer.domain.staleness import REFRESH_KEY, REFRESH_REFUSED, Outcome
 
 
 @pytest.fixture
@@ -150,3 +152,64 @@ def test_one_blob_with_an_unusable_name_does_not_stop_the_sweep(world: World) ->
     report = world.service.sweep()
     assert report.counts == {"refresh": 1, "errors": 1}  # the report counts the items that failed
     assert report.errors == ["blob 'ends-with-a-dot.': must not end with '.' or '/'"]
+
+
+# ---- a refresh that cannot succeed --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        "failed (409) (BlobImmutableDueToPolicy)",
+        "failed (412) (LeaseIdMissing)",
+        "failed (400) (MetadataTooLarge)",
+    ],
+)
+def test_a_refresh_storage_refuses_falls_back_to_one_manual_import_and_the_diagnosis_says_why(
+    world: World, refusal: str
+) -> None:
+    world.put_blob("locked", timedelta(days=61))
+    world.blobs.fail("merge_metadata", Refused(f"blob storage: writing metadata of locked: {refusal}"))
+    result = world.service.handle_blob("locked")
+    assert result.outcome is Outcome.IMPORT  # it was skipped with no error, or raised, pass after pass
+    assert result.run is not None
+    assert refusal in result.reason
+    assert len(world.arm.deployment_calls) == 1
+    [refresh] = [r for r in world.state.blob_records("locked") if r.action is BlobAction.REFRESH]
+    assert refresh.reason.startswith(REFRESH_REFUSED)
+    assert refusal in refresh.reason
+    diagnosis = world.service.diagnose_blob("locked")
+    assert diagnosis.decision.outcome is Outcome.NOTHING  # its import is recorded, no refresh promised
+    assert any("a refresh cannot succeed" in r.reason for r in diagnosis.records)
+    assert [run.id for run in diagnosis.runs] == [result.run.id]
+    # the next event and the sweep: nothing more, no second refresh, no second run
+    assert world.service.handle_blob("locked").outcome is Outcome.NOTHING
+    world.service.sweep()
+    assert world.blobs.calls["merge_metadata"] == 1
+    assert len(world.arm.deployment_calls) == 1
+
+
+def test_a_blob_whose_metadata_would_pass_8_kib_is_imported_without_a_refresh(world: World) -> None:
+    metadata = {"category": "acr-transfer-blob", "notes": "x" * (8 * 1024 - 40)}
+    world.put_blob("heavy", timedelta(days=61), metadata=metadata)
+    diagnosis = world.service.diagnose_blob("heavy")
+    assert diagnosis.decision.outcome is Outcome.IMPORT  # it promised a refresh Azure answers 400 to
+    assert "MetadataTooLarge" in diagnosis.decision.reason
+    result = world.service.handle_blob("heavy")
+    assert result.outcome is Outcome.IMPORT
+    assert world.blobs.calls["merge_metadata"] == 0
+
+
+def test_a_refused_refresh_whose_imports_fail_waits_for_a_person(world: World) -> None:
+    world.put_blob("stuck", timedelta(days=61))
+    world.blobs.fail("merge_metadata", Refused("blob storage: writing metadata of stuck: failed (409)"))
+    for _ in range(3):
+        result = world.service.handle_blob("stuck")
+        assert result.run is not None
+        world.finish(result.run, "Failed", error="the import failed")
+        world.service.reconcile()
+        world.clock.advance(hours=5)
+    assert world.service.handle_blob("stuck").outcome is Outcome.WAITING
+    assert world.service.diagnose_blob("stuck").decision.outcome is Outcome.WAITING
+    assert not {c.name: c for c in world.service.health()}["blobsWaiting"].ok
+    assert world.blobs.calls["merge_metadata"] == 1

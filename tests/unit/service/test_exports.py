@@ -11,6 +11,7 @@ from transfer.domain.errors import (
     Conflict,
     InvalidInput,
     NotConfigured,
+    TransferError,
     Unavailable,
 )
 from transfer.domain.runs import RunStatus, Trigger
@@ -146,3 +147,60 @@ def test_roles_are_enforced() -> None:
         export_only.start_import("blob", Trigger.HTTP)
     with pytest.raises(NotConfigured):
         export_only.handle_blob("blob")
+
+
+def test_a_three_level_preflight_rejection_keeps_its_inner_message_and_the_answers_correlation_id(
+    world: World,
+) -> None:
+    """ARM's 400 InvalidTemplateDeployment with PreflightValidationCheckFailed and the provider's reason
+    below it, as the SDK raises it and the ARM adapter translates it (transfer/adapters/arm.py)."""
+    import json
+
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.core.exceptions import ARMErrorFormat
+
+    from transfer.adapters.arm import _arm_detail
+    from transfer.adapters.sdk_errors import translated
+
+    body = {
+        "error": {
+            "code": "InvalidTemplateDeployment",
+            "message": "The template deployment 'd' is not valid according to the validation procedure.",
+            "details": [
+                {
+                    "code": "PreflightValidationCheckFailed",
+                    "message": "Preflight validation failed. Please refer to the details.",
+                    "details": [
+                        {"code": "InvalidPipelineRun", "message": "The artifact a:b does not exist."}
+                    ],
+                }
+            ],
+        }
+    }
+
+    class Raw:
+        status_code = 400
+        reason = "Bad Request"
+        content_type = "application/json"
+        headers = {"x-ms-correlation-request-id": "c0ffee00-0000-4000-8000-000000000001"}
+
+        def text(self, encoding: str | None = None) -> str:
+            return json.dumps(body)
+
+        def body(self) -> bytes:
+            return json.dumps(body).encode()
+
+        def json(self) -> object:
+            return body
+
+    try:
+        with translated("ARM: starting deployment d", detail=_arm_detail):
+            raise HttpResponseError(response=Raw(), error_format=ARMErrorFormat)  # type: ignore[arg-type]
+    except TransferError as exc:
+        rejection = exc
+    world.arm.fail("begin_deployment", rejection)
+    [run] = world.service.start_export(["samples/hello:v1"], Trigger.HTTP).runs
+    stored = world.stored_run(run.id)
+    assert stored.status is RunStatus.FAILED
+    assert "The artifact a:b does not exist." in (stored.error or "")
+    assert stored.correlation_id == "c0ffee00-0000-4000-8000-000000000001"  # it was None

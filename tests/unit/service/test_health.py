@@ -176,3 +176,61 @@ def test_health_runs_its_checks_at_once_so_a_dependency_down_is_waited_out_once(
     failing = {c.name: c.detail for c in found if not c.ok}
     assert set(failing) == {"exportPipeline", "importPipeline", "deployments"}, failing
     assert all("could not be reached" in detail for detail in failing.values())
+
+
+@pytest.mark.parametrize(
+    ("secret", "fragment"),
+    [
+        ("sv=2024-11-04&sr=c&sp=rwla&spr=https&se=2027-01-01T00:00:00Z", "no sig="),
+        (
+            "DefaultEndpointsProtocol=https;AccountName=exportacct;AccountKey=c2VjcmV0a2V5;"
+            "EndpointSuffix=core.windows.net",
+            "connection string",
+        ),
+    ],
+)
+def test_a_secret_health_reports_as_not_a_sas_is_refused_at_start_with_no_arm_call(
+    secret: str, fragment: str
+) -> None:
+    """It answered 202 and deployed; the run failed in ARM, explained as StorageSasExpired."""
+    world = sas_world(secret)
+    assert not checks(world)["exportSas"].ok
+    assert fragment in checks(world)["exportSas"].detail
+    arm_calls = len(world.arm.history)
+    with pytest.raises(PipelineNotReady) as refused:
+        world.service.start_export(["samples/hello:v1"], Trigger.HTTP)
+    assert fragment in refused.value.message
+    assert refused.value.target == "exportPipeline"
+    assert "c2VjcmV0a2V5" not in refused.value.message
+    assert world.stored_runs() == []
+    assert [c for c in world.arm.history[arm_calls:] if c[0] in ("begin_deployment", "put_resource")] == []
+    assert world.arm.deployment_calls == []
+    world.put_blob("in1")
+    with pytest.raises(PipelineNotReady, match="not a SAS"):
+        world.service.start_import("in1", Trigger.HTTP)
+
+
+COPY_SECRET = "https://copyvault.vault.azure.net/secrets/copysas"
+
+
+@pytest.mark.parametrize(
+    ("secret", "ok", "fragment"),
+    [
+        ("sv=2024-11-04&sr=c&sp=rw&spr=https&se=2027-01-01T00:00:00Z&sig=SECRET", True, "valid until"),
+        ("sv=2024-11-04&sr=c&sp=r&spr=https&se=2027-01-01T00:00:00Z&sig=SECRET", False, "lacks write"),
+        ("sv=2024-11-04&sr=c&sp=rw&spr=https&se=2027-01-01T00:00:00Z", False, "no sig="),
+    ],
+)
+def test_the_copy_targets_secret_is_checked_in_health_like_the_pipelines(
+    secret: str, ok: bool, fragment: str
+) -> None:
+    env = {
+        **ENV,
+        "TRANSFER_COPY_TARGET_URL": "https://target.blob.core.windows.net/transfer",
+        "TRANSFER_COPY_TARGET_SAS_SECRET_URI": COPY_SECRET,
+    }
+    world = make_world(env, secrets={COPY_SECRET: secret})
+    check = checks(world)["copySas"]  # health had no such check
+    assert check.ok is ok
+    assert fragment in check.detail
+    assert "SECRET" not in check.detail
