@@ -259,14 +259,19 @@ def test_the_served_settings_files_point_a_cli_at_each_side(tmp: Path, tmp_path:
             assert values["TRANSFER_ARM_ENDPOINT"].startswith("https://127.0.0.1:")
             assert Path(values["REQUESTS_CA_BUNDLE"]).is_file()
             assert {"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "TransferState"} <= values.keys()
-            # the CLI with these settings (from the environment, until it reads such files itself)
-            env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **values}
-            done = subprocess.run(
-                [sys.executable, "-m", "transfer", "pipelines", "show", kind, "--output", "json"],
-                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-            )  # fmt: skip
-            assert done.returncode == 0, done.stdout + done.stderr
-            assert json.loads(done.stdout)["name"] == values[pipeline]
+            # the CLI reads the file itself (--settings), with nothing of the stack in its environment
+            env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+            for argv in (["pipelines", "show", kind], ["runs"]):
+                done = subprocess.run(
+                    [sys.executable, "-m", "transfer", "--settings", str(path), *argv, "--output", "json"],
+                    cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+                )  # fmt: skip
+                assert done.returncode == 0, done.stdout + done.stderr
+                answer = json.loads(done.stdout)
+                if argv[0] == "pipelines":
+                    assert answer["name"] == values[pipeline]
+                else:
+                    assert isinstance(answer["runs"], list)
     finally:
         stop_and_check(started, "SIGTERM", tmp)
 
