@@ -598,6 +598,40 @@ def test_pipelines_deploy_in_sas_mode_names_the_key_vault_secret_get(
     assert "Key Vault Secrets User" in grant["note"]
 
 
+@pytest.mark.parametrize(
+    ("vault_uri", "scope", "name"),
+    [
+        (
+            "https://govvault.vault.usgovcloudapi.net/secrets/sas/0123",
+            "Key Vault govvault (secret sas)",
+            "govvault",
+        ),
+        (
+            "https://127.0.0.1:8443/secrets/sas",
+            "the Key Vault at https://127.0.0.1:8443 (secret sas)",
+            "<vault name>",
+        ),
+        (
+            "https://vault.example.com/secrets/sas",
+            "the Key Vault at https://vault.example.com (secret sas)",
+            "<vault name>",
+        ),
+    ],
+)
+def test_the_key_vault_grant_names_a_vault_only_from_a_vault_host(
+    world: World, run_cli: Cli, monkeypatch: Any, vault_uri: str, scope: str, name: str
+) -> None:
+    deployed(world, monkeypatch, "export", storageAccessMode="SasToken", keyVaultUri=vault_uri)
+    code, body = run_cli.json(
+        "pipelines", "deploy", "export", "--storage-uri", "https://src.blob.core.windows.net/transfer",
+        "--key-vault", "srcvault", "--sas-secret", "sas", "--wait",
+    )  # fmt: skip
+    assert code == cli.OK
+    [grant] = body["identity"]["rolesToGrant"]
+    assert grant["scope"] == scope
+    assert grant["command"].startswith(f"az keyvault set-policy --name {name} ")
+
+
 def test_pipelines_deploy_without_wait_says_where_the_identity_is(world: World, run_cli: Cli) -> None:
     code, out, _ = run_cli(
         "pipelines", "deploy", "import", "--storage-uri", "https://target.blob.core.windows.net/transfer",

@@ -21,7 +21,7 @@ GOOD_EXPORT = "sv=2024-11-04&sr=c&sp=rwla&spr=https&se=2027-01-01T00:00:00Z&sig=
         ("AuthorizationPermissionMismatch: This request is not authorized", (), causes.SAS_PERMISSIONS),
         ("Signed expiry time [Mon] must be after signed start time", (), causes.SAS_EXPIRED),
         ("AuthorizationResourceTypeMismatch: ...", (), causes.SAS_RESOURCE_TYPES),
-        ("AuthorizationProtocolMismatch: ...", (), causes.SAS_HTTP),
+        ("AuthorizationProtocolMismatch: ...", (), causes.PROTOCOL_MISMATCH),
         (
             "The container 'transfer' of 'https://a.blob.core.windows.net' does not exist.",
             (),
@@ -127,3 +127,16 @@ def test_a_local_emulators_http_container_needs_no_https_only_sas() -> None:
     token = GOOD_EXPORT.replace("&spr=https", "")
     assert shortfall_causes(token) == [causes.SAS_HTTP]
     assert sas.shortfalls(token, kind="export", options=(), expires_at=None, now=NOW, https_only=False) == []
+
+
+def test_a_protocol_mismatch_is_the_protocol_in_either_mode_never_the_identity() -> None:
+    message = (
+        "Forbidden (403): AuthorizationProtocolMismatch: This request is not authorized to perform this "
+        "operation using this protocol."
+    )
+    for managed_identity in (False, True):
+        cause = causes.classify(message, managed_identity=managed_identity)
+        assert cause == causes.PROTOCOL_MISMATCH
+        assert cause is not None
+        assert "https://" in cause.hint
+        assert "identity" not in cause.hint
