@@ -95,7 +95,7 @@ def test_export_wait_shows_progress_until_the_runs_finish(
     lines = err.splitlines()
     assert "Deploying" in lines[0]
     assert "Succeeded 100%" in lines[-1]
-    assert run_cli.sleeps == [5, 5]
+    assert run_cli.sleeps == [0.5, 1.0]  # soon after the start, then backing off
 
 
 def test_wait_exits_1_when_a_run_fails_and_shows_its_error(
@@ -118,6 +118,7 @@ def test_wait_times_out_with_exit_5(world: World, run_cli: Cli) -> None:
     assert code == cli.EXIT_TRANSIENT
     assert "timed out" in err
     assert sum(run_cli.sleeps) == 30
+    assert run_cli.sleeps[:6] == [0.5, 1, 2, 4, 8, 10]  # up to --interval, the last one cut at the timeout
 
 
 def test_import_of_a_missing_blob_exits_3(world: World, run_cli: Cli) -> None:
@@ -659,3 +660,80 @@ def test_every_error_carries_its_exit_code() -> None:
         (errors.TransferError("x"), cli.FAILED),
     ]
     assert [exc.exit_code for exc, _ in cases] == [code for _, code in cases]
+
+
+# ---- --wait: soon after the start, backing off; a live line on a terminal; each change once --------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_deployment_finishing_in_0_3_s_is_seen_after_the_first_half_second(
+    world: World, run_cli: Cli
+) -> None:
+    def deployment(name: str) -> DeploymentState:
+        return DeploymentState(name, "Succeeded" if run_cli.now >= 0.3 else "Running")
+
+    world.arm.around("get_deployment", instead(deployment))
+    code, _, err = run_cli(
+        "pipelines", "deploy", "import", "--storage-uri", "https://target.blob.core.windows.net/transfer",
+        "--mode", "ManagedIdentity", "--wait",
+    )  # fmt: skip
+    assert code == cli.OK
+    assert run_cli.sleeps == [0.5]
+    assert err.splitlines()[-1].endswith(": Succeeded")
+
+
+def test_wait_on_a_terminal_keeps_a_live_status_line_and_logs_each_change_once(
+    world: World, run_cli: Cli
+) -> None:
+    polls = 0
+
+    def progressing(read: Any, name: str) -> Any:
+        nonlocal polls
+        polls += 1
+        if polls == 4:
+            for run in world.stored_runs():
+                world.finish(run, "Failed", error="blob already exists")
+        return read(name)
+
+    world.arm.around("get_deployment", progressing)
+    out, err = io.StringIO(), Terminal()
+    code = cli.main(
+        ["export", "samples/hello:v1", "--wait"],
+        out=out, err=err, sleep=run_cli.sleep, monotonic=lambda: run_cli.now,
+    )  # fmt: skip
+    assert code == cli.FAILED
+    text = err.getvalue()
+    (run,) = world.stored_runs()
+    live = [part for part in text.split("\r\x1b[K") if part and not part.endswith("\n")]
+    assert live, text  # the live line, rewritten between the changes: elapsed time, run, state
+    assert all(part.startswith("[") and run.id in part for part in live)
+    assert any("s] " in part and "Deploying" in part for part in live)
+    assert text.count("blob already exists") == 1  # the status line, and no log warning repeating it
+    assert not text.endswith(live[-1])  # cleared at the end
+
+
+def test_wait_elsewhere_prints_only_the_changes(world: World, run_cli: Cli) -> None:
+    polls = 0
+
+    def finishing_on_the_fourth_poll(read: Any, name: str) -> Any:
+        nonlocal polls
+        polls += 1
+        if polls == 4:
+            for run in world.stored_runs():
+                world.finish(run)
+        return read(name)
+
+    world.arm.around("get_deployment", finishing_on_the_fourth_poll)
+    _, _, err = run_cli("export", "samples/hello:v1", "--wait")
+    assert "\r" not in err
+    assert "\x1b" not in err
+    lines = err.splitlines()
+    # one line per change (Deploying, Running, Succeeded), nothing while nothing changed
+    assert [line.split()[-1] for line in lines[:2]] == ["Deploying", "Running"]
+    assert lines[2].endswith("Succeeded 100%")
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("[    0s]")

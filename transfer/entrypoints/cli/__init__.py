@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from transfer import bootstrap
 from transfer.domain.errors import SettingsError, TransferError
 from transfer.entrypoints.cli import commands, settings_file
+from transfer.entrypoints.cli.logs import cli_logging
 from transfer.entrypoints.cli.console import (
     BAD_INPUT,
     CONFLICT,
@@ -56,7 +57,7 @@ def main(
     args = build_parser().parse_args(argv)
     console = Console(out or sys.stdout, err or sys.stderr, getattr(args, "output", "table") == "json")
     try:
-        with settings_file.applied(getattr(args, "settings", None)):
+        with settings_file.applied(getattr(args, "settings", None)), cli_logging(console.err):
             service = bootstrap.service_from_environment()
             invocation = Invocation(args, console, service, sleep, monotonic)
             return COMMANDS[args.command](invocation)

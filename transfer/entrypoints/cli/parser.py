@@ -64,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=1800, metavar="SECONDS", help="give up waiting after (default 1800)"
     )
     waiting.add_argument(
-        "--interval", type=float, default=10, metavar="SECONDS", help="between polls (default 10)"
+        "--interval",
+        type=float,
+        default=10,
+        metavar="SECONDS",
+        help="the longest pause between polls: 0.5 s after the start, doubling up to it (default 10)",
     )
 
     parser = argparse.ArgumentParser(
