@@ -18,7 +18,6 @@ from typing import Any, TextIO
 from transfer import bootstrap
 from transfer.domain.errors import SettingsError, TransferError
 from transfer.entrypoints.cli import commands, settings_file
-from transfer.entrypoints.cli.logs import cli_logging
 from transfer.entrypoints.cli.console import (
     BAD_INPUT,
     CONFLICT,
@@ -30,6 +29,7 @@ from transfer.entrypoints.cli.console import (
     Console,
     Invocation,
 )
+from transfer.entrypoints.cli.logs import cli_logging
 from transfer.entrypoints.cli.parser import EPILOG, build_parser
 from transfer.entrypoints.cli.pipelines import cmd_pipelines
 
