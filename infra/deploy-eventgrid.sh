@@ -6,11 +6,12 @@
 # Run it on the target side after `main.json` is deployed and the code is published: the webhook needs
 # the blobs_extension system key, which exists only once the host has started with the code. The script
 # reads the app deployment's outputs, waits for that key (never printing it) and deploys eventgrid.json
-# into the watched storage account's resource group. The key itself is read by listKeys() inside ARM.
+# into the watched storage account's resource group (unless it is there already with the same template and
+# parameters: deploy-if-changed.sh). The key itself is read by listKeys() inside ARM.
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-  sed -n '2,9p' "$0" >&2
+  sed -n '2,10p' "$0" >&2
   exit 2
 fi
 app_group=$1
@@ -42,7 +43,7 @@ until [[ "$(az functionapp keys list -g "$app_group" -n "$app" \
   sleep 15
 done
 
-az deployment group create -g "$storage_group" -n "${app}-eventgrid" \
+"$(dirname "$0")/deploy-if-changed.sh" "$storage_group" "${app}-eventgrid" \
   --template-file "$template" \
   --parameters functionAppName="$app" functionAppResourceGroup="$app_group" \
                storageAccountName="$storage" targetContainer="$container" "$@" \
