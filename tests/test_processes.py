@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from emulator.testing import start_emulator
+from tests.doc_blocks import block
 
 ROOT = Path(__file__).resolve().parents[1]
 MAKE = shutil.which("make")
@@ -242,7 +243,7 @@ def test_serve_stops_the_stack_and_removes_its_settings_files(
 
 
 def test_the_served_settings_files_point_a_cli_at_each_side(tmp: Path, tmp_path: Path) -> None:
-    settings = tmp_path / "serve"
+    settings = tmp_path / ".serve"
     started = start(serve_command(False, settings), tmp)
     try:
         printed = "".join(started.read_until(SERVING))
@@ -272,6 +273,16 @@ def test_the_served_settings_files_point_a_cli_at_each_side(tmp: Path, tmp_path:
                     assert answer["name"] == values[pipeline]
                 else:
                     assert isinstance(answer["runs"], list)
+        # README's block, as written, from the folder holding .serve/
+        readme = block("README.md", "python -m transfer --settings .serve/")
+        path = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+        done = subprocess.run(
+            [SH, "-e", "-c", readme.text], cwd=tmp_path, capture_output=True, text=True, timeout=240,
+            env={**env, "PATH": path, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.startswith("no runs")  # the source side has started none yet
+        assert "healthy" in done.stdout
     finally:
         stop_and_check(started, "SIGTERM", tmp)
 
