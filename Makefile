@@ -124,4 +124,5 @@ bench: $(STAMPS)/venv $(STAMPS)/npm
 	-$(PY) -m bench.http_export
 	-$(PY) -m bench.throughput
 	-$(PY) -m bench.incremental
+	-$(PY) -m bench.push_latency --window 5
 	-$(PY) -m bench.dashboard

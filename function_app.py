@@ -17,7 +17,7 @@ import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
 from transfer.adapters import telemetry
-from transfer.domain.errors import InvalidInput, NotConfigured
+from transfer.domain.errors import InvalidInput, NotConfigured, PipelineNotReady, Throttled, TransferError
 
 if TYPE_CHECKING:  # the service, its settings and the HTTP layer load on the first invocation
     from transfer.service import Report, TransferService
@@ -64,6 +64,17 @@ def scheduled_export(timer: func.TimerRequest) -> None:
     except InvalidInput as exc:  # the settings' selectors (too many matches): retrying cannot help
         log.error("scheduled export refused: %s", exc.message, extra={"trigger": "schedule"})
         return
+    except PipelineNotReady as exc:  # a locked-down tenant's cause, named; the next occurrence checks again
+        log.error("scheduled export refused: %s", exc.message, extra={"trigger": "schedule"})
+        return
+    except Throttled as exc:  # the registry's Retry-After is longer than an invocation waits
+        log.warning(
+            "scheduled export deferred to the next occurrence: %s (Retry-After %s s)",
+            exc.message,
+            exc.retry_after,
+            extra={"trigger": "schedule"},
+        )
+        return
     if accepted is None:
         log.info("scheduled export: TRANSFER_EXPORT_ARTIFACTS is not set", extra={"trigger": "schedule"})
         return
@@ -99,8 +110,22 @@ def scheduled_export(timer: func.TimerRequest) -> None:
 def reconcile(timer: func.TimerRequest) -> None:
     _timer_started("reconcile", timer)
     service = _service()
+    service.start_push_exports()  # what a dead worker recorded, should no follow tick have started it
     _log_report("reconcile", service.reconcile())
     _log_report("cleanup", service.cleanup())
+
+
+@app.function_name("follow_runs")
+@app.timer_trigger(arg_name="timer", schedule="%TRANSFER_FOLLOW_SCHEDULE%", use_monitor=False)
+def follow_runs(timer: func.TimerRequest) -> None:
+    # Every few seconds: one index read and nothing more while no run is active and no push waits, so
+    # the step after a run's success starts within seconds instead of at the next reconcile tick.
+    service = _service()
+    for run in service.start_push_exports():
+        log.info("export on push: run %s %s", run.id, run.status.value, extra={"run_id": run.id})
+    report = service.follow()
+    if report.counts or report.errors:
+        _log_report("follow_runs", report)
 
 
 @app.function_name("sweep_stale_blobs")
@@ -144,6 +169,38 @@ def on_target_blob(client: blob.BlobClient) -> None:
         result.reason,
         extra={"blob": name, "trigger": "blob", "run_id": run_id, "outcome": result.outcome.value},
     )
+
+
+# ---- the source registry's pushes ------------------------------------------------------------------
+
+
+@app.function_name("on_image_pushed")
+@app.event_grid_trigger(arg_name="event")
+def on_image_pushed(event: func.EventGridEvent) -> None:
+    """Records the push before returning (a Table failure raises, so Event Grid delivers the event again);
+    the export starts once TRANSFER_PUSH_WINDOW_SECONDS have passed since the first push waiting."""
+    try:
+        data = event.get_json()
+    except ValueError:
+        data = None
+    body = {"id": event.id, "eventType": event.event_type, "subject": event.subject, "data": data}
+    service = _service()
+    try:
+        report = service.record_pushes([body])
+    except NotConfigured as exc:  # retrying cannot help
+        log.error("push ignored: %s", exc.message, extra={"trigger": "push"})
+        return
+    log.info(
+        "push event %s: %s",
+        event.id,
+        ", ".join(f"{k}={v}" for k, v in sorted(report.counts.items())),
+        extra={"trigger": "push", "counts": dict(report.counts), "reasons": report.reasons},
+    )
+    try:
+        for run in service.start_push_exports():
+            log.info("export on push: run %s %s", run.id, run.status.value, extra={"run_id": run.id})
+    except TransferError as exc:  # the push is recorded: the next tick starts it
+        log.warning("export on push: starting deferred to the next tick: %s", exc.message)
 
 
 # ---- HTTP -----------------------------------------------------------------------------------------

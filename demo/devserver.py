@@ -4,6 +4,9 @@ The source side (exports) answers on one port and the target side (imports) on a
 the Functions host routes them. A background loop plays the host's part: it runs the reconcile timer on
 both sides and delivers a blob event (as Event Grid would) for each new or re-written blob in the target
 container. Invocations are serialized: one function runs at a time, as on a single-worker host.
+The source side exports on push: the emulator's source registry posts its ImagePushed events to the
+host's Event Grid webhook (demo/on_push.py), which calls `on_image_pushed`; the follow timer starts the
+gathered pushes and follows the runs every second; the target side imports each arriving blob at once.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
-from demo import scenario
+from demo import on_push, scenario
 from demo import stack as demo_stack
 from transfer.domain.settings import load_settings
 from transfer.entrypoints import http_api
@@ -81,15 +84,17 @@ def _host_loop(stop: threading.Event, stack: demo_stack.Stack, sides: list[scena
     )
     seen: dict[str, str] = {}
     target = sides[1]
-    while not stop.wait(3.0):
+    ticks = 0
+    while not stop.wait(1.0):
         for blob in container.list_blobs():
             if seen.get(blob.name) != blob.etag:
                 seen[blob.name] = blob.etag
                 with _invocation:
                     target.blob_event(app, stack, blob.name)
+        ticks += 1
         for side in sides:
             with _invocation:
-                side.timer(app.reconcile)
+                side.timer(app.reconcile if ticks % 3 == 0 else app.follow_runs)
 
 
 SETTINGS_DIR = Path(__file__).resolve().parent.parent / ".serve"
@@ -141,9 +146,12 @@ def serve(source_port: int = 7071, target_port: int = 7072, settings_dir: Path =
     written: list[Path] = []
     try:
         with demo_stack.identity(stack):
-            source = scenario.Side("source", load_settings(stack.source_env), stack.clock)
-            target = scenario.Side("target", load_settings(stack.target_env), stack.clock)
+            source_env, target_env = _on_push_env(stack)
+            source = scenario.Side("source", load_settings(source_env), stack.clock)
+            target = scenario.Side("target", load_settings(target_env), stack.clock)
             scenario.prepare(stack, source, target)
+            pushes = on_push.EventGridWebhook(source, function_app, _invocation).__enter__()
+            on_push.subscribe(stack, pushes)
             servers = [
                 ThreadingHTTPServer(("127.0.0.1", port), _handler(side, function_app))
                 for side, port in ((source, source_port), (target, target_port))
@@ -157,15 +165,20 @@ def serve(source_port: int = 7071, target_port: int = 7072, settings_dir: Path =
             written = write_settings(
                 settings_dir,
                 {
-                    "source": cli_settings(stack, stack.source_env),
-                    "target": cli_settings(stack, stack.target_env),
+                    "source": cli_settings(stack, source_env),
+                    "target": cli_settings(stack, target_env),
                 },
             )
             az_env = stack.emulator.settings()["EMULATOR_AZ_ENV"]
             try:  # the usage, last, says it is serving: a signal from then on ends here
                 print(
                     _USAGE.format(
-                        source=source_port, target=target_port, files=_shown(written), az_env=az_env
+                        source=source_port,
+                        target=target_port,
+                        files=_shown(written),
+                        admin=f"{stack.emulator.arm_endpoint}/_emulator",
+                        ca=stack.emulator.ca_file,
+                        az_env=az_env,
                     ),
                     flush=True,
                 )
@@ -175,12 +188,29 @@ def serve(source_port: int = 7071, target_port: int = 7072, settings_dir: Path =
                 print("\nstopping", flush=True)
             finally:
                 stop.set()
+                pushes.__exit__()
                 for server in servers:
                     server.shutdown()
     finally:
         if written:
             remove_settings(written)
         stack.stop()
+
+
+PUSH_SELECTOR = "push/*:*"  # what the dev server's source side exports on push
+
+
+def _on_push_env(stack: demo_stack.Stack) -> tuple[dict[str, str], dict[str, str]]:
+    """The sides' settings: the source side also exports pushes to `push/...` (gathered for 5 s, the
+    selector added to the schedule's), the target side imports on arrival."""
+    selectors = f"{stack.source_env['TRANSFER_EXPORT_ARTIFACTS']},{PUSH_SELECTOR}"
+    source = {
+        **stack.source_env,
+        "TRANSFER_EXPORT_ARTIFACTS": selectors,
+        "TRANSFER_EXPORT_ON_PUSH": "true",
+        "TRANSFER_PUSH_WINDOW_SECONDS": "5",
+    }
+    return source, {**stack.target_env, "TRANSFER_IMPORT_ON_ARRIVAL": "true"}
 
 
 def _shown(paths: list[Path]) -> str:
@@ -192,8 +222,8 @@ def _shown(paths: list[Path]) -> str:
 _USAGE = """
 The stack is up: source side (exports) on http://127.0.0.1:{source}/api, target side (imports) on
 http://127.0.0.1:{target}/api. The source registry holds samples/hello-world:v1,v2, samples/nginx:1.27
-and bulk/svc00..59:v1. Reconcile runs every 3 s on both sides; blobs copied to the target container
-get their blob event. Try:
+and bulk/svc00..59:v1. The follow timer runs every second and reconcile every 3 s on both sides;
+blobs copied to the target container get their blob event and are imported at once. Try:
 
   curl -s -X POST http://127.0.0.1:{source}/api/exports -H 'Content-Type: application/json' \\
        -H 'Idempotency-Key: try-1' -d '{{"artifacts": ["samples/hello-world:v1"], "targetName": "try"}}'
@@ -201,6 +231,13 @@ get their blob event. Try:
   curl -s http://127.0.0.1:{source}/api/runs/RUN_ID
   curl -s http://127.0.0.1:{target}/api/runs          # the source trigger's import shows up here
   curl -s http://127.0.0.1:{target}/api/health
+
+Push an image to the source registry (the emulator's admin API stands for `docker push`): its
+ImagePushed event reaches on_image_pushed, the push is exported 5 s later, copied, imported and verified:
+
+  curl -s --cacert {ca} -X POST {admin}/registries/sourceregistry/images \\
+       -H 'Content-Type: application/json' -d '{{"repository": "push/app", "tag": "v1", "layerSizes": [512]}}'
+  curl -s http://127.0.0.1:{target}/api/runs          # a few seconds later: the import, verified
 
 Each side's settings, in local.settings.json's shape (removed when the stack stops):
 {files}

@@ -18,6 +18,7 @@ from typing import Any
 import azure.functions as func
 
 from demo import dashboards as dashboard_files
+from demo import on_push
 from demo import stack as demo_stack
 from demo.stack import Stack
 from transfer import bootstrap
@@ -328,6 +329,7 @@ def _story(story: Story, stack: Stack) -> tuple[Side, Side]:
         and _tags(admin, "samples/hello-world") == {"v1", "v2"},
         "the target registry holds everything exported",
     )
+    on_push.push_story(story, stack, app)
     return source, target
 
 

@@ -263,7 +263,10 @@ class Emulator:
             self.trigger.thread.join(timeout=5)
         if self.events.thread.is_alive():
             self.events.thread.join(timeout=5)
-        self.certificates.key_file.unlink(missing_ok=True)  # the server is gone: its key goes too
+        # The server is gone: its key goes too, and what pointed the Azure CLI at it (its identity header).
+        self.certificates.key_file.unlink(missing_ok=True)
+        self.az_env_file.unlink(missing_ok=True)
+        shutil.rmtree(self.state_dir / "azure", ignore_errors=True)
         self._remove_state_dir()
 
     def reset(self) -> None:

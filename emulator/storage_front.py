@@ -277,6 +277,8 @@ def _signatures(query: dict[str, str], segments: list[str], key: str) -> set[str
     """The signatures a user delegation SAS may carry for this resource: the string-to-sign of current SDKs
     (with the signed request headers / query lines) and of service versions 2020-12-06 to 2025-07-05."""
     get = query.get
+    if get("sr") == "c":  # a container SAS signs its container, whichever blob it is used on
+        segments = segments[:2]
     resource = (
         f"/blob/{segments[0]}/" + "/".join(segments[1:]) if len(segments) > 1 else f"/blob/{segments[0]}"
     )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploys one side of the transfer into a resource group, from nothing or over a previous run of itself:
-# the infrastructure (main.json), the app's code (make package), the blob trigger's Event Grid subscription
-# (target and both), the role grants main.json leaves to the deployer, then the health check.
+# the infrastructure (main.json), the app's code (make package), the Event Grid subscriptions (target and
+# both; a source side with export on push), the role grants main.json leaves to the deployer, then health.
 #
 #   infra/deploy-side.sh source|target|both RESOURCE_GROUP [NAME=VALUE parameters for main.json...]
 #
@@ -74,8 +74,8 @@ else
   echo "published package $sha" >&2
 fi
 
-if [[ "$side" != "source" ]]; then
-  step "Event Grid: the blob trigger's subscription (infra/deploy-eventgrid.sh)"
+if [[ "$side" != "source" || "$(output exportOnPush | tr '[:upper:]' '[:lower:]')" == "true" ]]; then
+  step "Event Grid: the blob trigger's subscription, and the registry's with export on push (deploy-eventgrid.sh)"
   WAIT_SECONDS=$wait_seconds "$here/deploy-eventgrid.sh" "$group" "$deployment" >/dev/null
 fi
 

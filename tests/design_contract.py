@@ -31,13 +31,20 @@ DESIGN_SETTINGS = {
     "TRANSFER_ARM_ENDPOINT",
     "TRANSFER_PIPELINE_API_VERSION",
     "AZURE_CLIENT_ID",
+    "TRANSFER_EXPORT_ON_PUSH",
+    "TRANSFER_PUSH_WINDOW_SECONDS",
+    "TRANSFER_IMPORT_ON_ARRIVAL",
+    "TRANSFER_FOLLOW_SCHEDULE",
 }
 
 TIMERS = {
     "scheduled_export": "%TRANSFER_EXPORT_SCHEDULE%",
     "reconcile": "%TRANSFER_RECONCILE_SCHEDULE%",
     "sweep_stale_blobs": "%TRANSFER_SWEEP_SCHEDULE%",
+    "follow_runs": "%TRANSFER_FOLLOW_SCHEDULE%",
 }
+UNMONITORED = {"follow_runs"}  # a sub-minute timer: no schedule monitor (the host's own default)
+EVENT_GRID = {"on_image_pushed"}  # Event Grid triggered (the source registry's ImagePushed)
 # The HTTP functions: the route table's rows (tests/functions/test_http.py holds them to the README's API).
 HTTP = {route.function: (route.method, route.template) for route in ROUTES}
 BLOB_TRIGGER = {  # the binding of on_target_blob

@@ -40,6 +40,7 @@ from transfer.domain.arm_views import DeploymentState
 from transfer.domain.errors import AccessDenied, AlreadyExists, NotFound, PreconditionFailed, TransferError
 from transfer.domain.naming import check_run_id
 from transfer.domain.ports import MAX_TOP
+from transfer.domain.pushes import Push
 from transfer.domain.records import (
     BlobInfo,
     BlobRecord,
@@ -112,6 +113,8 @@ class FakeStateStore(_Faults):
         self.blobs: dict[tuple[str, str], BlobRecord] = {}
         self.requests: dict[str, RequestRecord] = {}
         self.ledger: dict[tuple[str, str], LedgerEntry] = {}
+        self.pushes_seen: set[str] = set()
+        self.pending: dict[str, Push] = {}
         self._etags = 0
 
     def _etag(self) -> str:
@@ -240,6 +243,36 @@ class FakeStateStore(_Faults):
                 key = (entry.repository, entry.reference)
                 if ledger_supersedes(entry, self.ledger.get(key)):
                     self.ledger[key] = stored_ledger_entry(entry)
+
+    def record_push(self, push: Push) -> bool:
+        with self._lock:
+            self._enter("record_push", push.artifact)
+            if push.key in self.pushes_seen:
+                return False
+            self.pushes_seen.add(push.key)
+            self.pending[push.key] = replace(push, received_at=utc(push.received_at), etag=self._etag())
+            return True
+
+    def pending_pushes(self) -> list[Push]:
+        with self._lock:
+            self._enter("pending_pushes")
+            return sorted(self.pending.values(), key=lambda p: (p.received_at, p.key))
+
+    def take_pushes(self, pushes: Sequence[Push], run_id: str, now: datetime) -> bool:
+        """All or none, each only if its etag still matches: the Table adapter's transaction."""
+        with self._lock:
+            self._enter("take_pushes", run_id)
+            if any(self.pending.get(p.key) is None or self.pending[p.key].etag != p.etag for p in pushes):
+                return False
+            for push in pushes:
+                self.pending[push.key] = replace(push.taken(run_id, utc(now)), etag=self._etag())
+            return True
+
+    def release_pushes(self, pushes: Sequence[Push]) -> None:
+        with self._lock:
+            self._enter("release_pushes", len(pushes))
+            for push in pushes:
+                self.pending.pop(push.key, None)
 
     def ping(self) -> None:
         with self._lock:
@@ -580,6 +613,7 @@ class FakeResourceManager(_Faults):
         self.other_deployments = 0  # deployments in the group the app did not make (count_deployments)
         self.assignments: list[dict[str, Any]] = []  # role assignments, as ARM lists them
         self.api_versions: tuple[str, ...] = PIPELINE_API_VERSIONS  # what the provider advertises
+        self.grants: dict[str, list[dict[str, Any]]] = {}  # the app's permissions by scope (lower-case)
 
     # -- scripting --
 
@@ -757,6 +791,25 @@ class FakeResourceManager(_Faults):
                 copy.deepcopy(a) for a in self.assignments if a["properties"]["principalId"] == principal_id
             ]
 
+    def list_resources(self, resource_type: str, api_version: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self._enter("list_resources", resource_type)
+            marker = f"/providers/{resource_type}/".lower()
+            return [copy.deepcopy(b) for k, b in sorted(self.resources.items()) if marker in k + "/"]
+
+    def read_resource(self, resource_id: str, api_version: str) -> dict[str, Any] | None:
+        with self._lock:
+            self._enter("read_resource", resource_id)
+            body = self.resources.get(resource_id.lower())
+            return copy.deepcopy(body) if body is not None else None
+
+    def permissions(self, scope: str) -> list[dict[str, Any]]:
+        """Scripted in `grants` (scope -> entries); an unscripted scope is an Owner's `*`, as the emulator
+        answers an unrestricted caller."""
+        with self._lock:
+            self._enter("permissions", scope)
+            return copy.deepcopy(self.grants.get(scope.lower(), [{"actions": ["*"], "notActions": []}]))
+
     def supported_api_versions(self, resource_id: str) -> tuple[str, ...]:
         with self._lock:
             self._enter("supported_api_versions", resource_id)
@@ -783,3 +836,18 @@ class FakeResourceManager(_Faults):
             return [
                 copy.deepcopy(body) for key, body in sorted(self.resources.items()) if key.startswith(prefix)
             ]
+
+
+class FakeSasSigner(_Faults):
+    """Like AzureDelegationSigner: a read-only container SAS the app's identity signs (in `signed`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signed: list[tuple[str, datetime, datetime]] = []
+
+    def read_sas(self, container_url: str, starts_at: datetime, expires_at: datetime) -> str:
+        with self._lock:
+            self._enter("read_sas", container_url)
+            self.signed.append((container_url, starts_at, expires_at))
+            expiry = f"{expires_at:%Y-%m-%dT%H:%M:%SZ}"
+            return f"skoid=app&sr=c&sp=r&spr=https&se={expiry}&sig=DELEGATED{len(self.signed)}"

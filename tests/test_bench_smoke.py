@@ -25,6 +25,7 @@ TINY = {
     "http_export": ["--repeat", "2"],
     "throughput": ["--events", "10", "--threads", "2"],
     "active_runs": ["--finished", "5", "--repeat", "1"],
+    "push_latency": ["--bursts", "1,2", "--window", "1"],
     "dashboard": ["--runs", "30", "--blobs", "20", "--repeat", "1"],
 }
 

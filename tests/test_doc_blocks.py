@@ -90,9 +90,10 @@ REGISTRY: dict[tuple[str, str], tuple[str, str]] = {
         NOT_HERE,
         "account keys and SAS of a real storage account and vault (Azurite has no ARM keys API)",
     ),
-    ("docs/operations.md", "for status in Accepted Deploying Running"): (
+    ("docs/operations.md", "python -m transfer pipelines migrate import"): (
         NOT_HERE,
-        "deletes and redeploys a live pipeline of a real registry; tests/test_cli.py runs each command",
+        "migrates a live pipeline of a real registry; tests/unit/service/test_migrate.py and "
+        "tests/integration/test_lockdown_emulator.py run migrate",
     ),
     ("docs/performance.md", "make bench"): (
         NOT_HERE,

@@ -764,7 +764,8 @@ def test_deploy_script_passes_what_eventgrid_json_needs() -> None:
     ):
         assert f"output {output}" in script, output
         assert output in load(MAIN)["outputs"], output
-    assert "blobs_extension != null" in script  # waits for the key without printing it
+    assert '"systemKeys.$1 != null"' in script  # waits for each key without printing it
+    assert "wait_for_key blobs_extension on_target_blob" in script
 
 
 # ---------------------------------------------------------------------------------------------------------

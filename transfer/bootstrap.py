@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the service and its use cases load on the first invocation,
         BlobWriter,
         Registry,
         ResourceManager,
+        SasSigner,
         SecretReader,
         StateStore,
         TemplateSource,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # the service and its use cases load on the first invocation,
     from transfer.service.memory import WorkerMemory
     from transfer.service.pipeline_admin import PipelineAdmin
     from transfer.service.pipelines import Pipelines
+    from transfer.service.pushes import RecordPushes, StartPushExports
     from transfer.service.reads import ReadRuns
     from transfer.service.reconcile import Reconcile, ReconcileRun
     from transfer.service.sweep import Sweep
@@ -60,6 +62,7 @@ class Ports:
     secrets: SecretReader | None = None
     registry: Registry | None = None  # the registry's data plane
     blob_writer: BlobWriter | None = None  # manifests beside exported blobs (the source side)
+    signer: SasSigner | None = None  # user delegation SASes (a ManagedIdentity export pipeline's copies)
 
 
 def assemble(
@@ -69,10 +72,13 @@ def assemble(
     from transfer.service import TransferService, UseCases
     from transfer.service.lifecycle import RunLifecycle, random_token
     from transfer.service.memory import WorkerMemory
+    from transfer.service.migrate import MigratePipeline
     from transfer.service.pipelines import Pipelines
+    from transfer.service.readiness import Readiness
 
     memory = WorkerMemory()
-    pipelines = Pipelines(settings, ports.arm, ports.secrets, memory, clock)
+    tenant = Readiness(settings, ports.arm, ports.arm, memory, clock)
+    pipelines = Pipelines(settings, ports.arm, ports.secrets, memory, clock, tenant, ports.signer)
     lifecycle = RunLifecycle(
         settings, ports.state, ports.arm, ports.templates, memory, clock, token or random_token
     )
@@ -82,6 +88,7 @@ def assemble(
         settings, ports, pipelines, lifecycle, memory, clock
     )
     reads, health, pipeline_admin, inventory = _operating(settings, ports, pipelines, clock)
+    record_pushes, start_push_exports = _on_push(settings, ports, pipelines, lifecycle, memory, clock)
     use_cases = UseCases(
         start_export=start_export,
         scheduled_export=scheduled_export,
@@ -97,9 +104,30 @@ def assemble(
         health=health,
         pipelines=pipeline_admin,
         inventory=inventory,
+        record_pushes=record_pushes,
+        start_push_exports=start_push_exports,
         dashboard=_dashboard(settings, ports, pipelines, health, memory, clock),
+        migrate=MigratePipeline(
+            settings, ports.arm, ports.arm, ports.state, pipelines, pipeline_admin, pipelines.tenant
+        ),
     )
     return TransferService(settings, use_cases)
+
+
+def _on_push(
+    settings: Settings,
+    ports: Ports,
+    pipelines: Pipelines,
+    lifecycle: RunLifecycle,
+    memory: WorkerMemory,
+    clock: Clock,
+) -> tuple[RecordPushes, StartPushExports]:
+    from transfer.service.pushes import RecordPushes, StartPushExports
+
+    return (
+        RecordPushes(settings, ports.state, clock),
+        StartPushExports(settings, ports.state, ports.state, pipelines, lifecycle, memory, clock),
+    )
 
 
 def _starting(
@@ -195,8 +223,8 @@ def _operating(
     arm, state = ports.arm, ports.state
     return (
         ReadRuns(state),
-        Health(settings, state, state, ports.blobs, arm, arm, arm, pipelines, clock),
-        PipelineAdmin(settings, arm, ports.templates, pipelines),
+        Health(settings, state, state, ports.blobs, arm, arm, arm, pipelines, clock, pipelines.tenant),
+        PipelineAdmin(settings, arm, ports.templates, pipelines, pipelines.tenant),
         Inventory(settings, arm, arm, state, pipelines),
     )
 
@@ -224,6 +252,7 @@ def real_ports(settings: Settings) -> Ports:
     from transfer.adapters.arm import ArmResourceManager
     from transfer.adapters.blobs import AzureBlobCopier, AzureBlobStore, AzureBlobWriter, DeferredCopier
     from transfer.adapters.credentials import make_credential
+    from transfer.adapters.delegation import AzureDelegationSigner
     from transfer.adapters.keyvault import KeyVaultSecretReader
     from transfer.adapters.registry import AzureRegistry
     from transfer.adapters.state import TableStateStore
@@ -255,6 +284,9 @@ def real_ports(settings: Settings) -> Ports:
             settings.registry_endpoint, credential, audience=settings.cloud.registry_audience
         ),
         blob_writer=AzureBlobWriter(credential) if settings.export_pipeline else None,
+        signer=AzureDelegationSigner(credential)
+        if settings.export_pipeline and settings.copy_target_url
+        else None,
     )
 
 

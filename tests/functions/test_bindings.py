@@ -14,7 +14,7 @@ import azure.functions as func
 import pytest
 from azurefunctions.extensions.base import meta as extension_meta
 
-from tests.design_contract import BLOB_TRIGGER, HTTP, TIMERS, http_bindings
+from tests.design_contract import BLOB_TRIGGER, EVENT_GRID, HTTP, TIMERS, UNMONITORED, http_bindings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def bindings(fn: Any) -> list[dict[str, Any]]:
 
 
 def test_exactly_the_functions_of_the_design(indexed: dict[str, Any]) -> None:
-    assert sorted(indexed) == sorted([*TIMERS, "on_target_blob", *HTTP])
+    assert sorted(indexed) == sorted([*TIMERS, "on_target_blob", *EVENT_GRID, *HTTP])
 
 
 @pytest.mark.parametrize(("name", "schedule"), TIMERS.items())
@@ -44,7 +44,7 @@ def test_timers_read_their_schedule_setting_and_use_the_monitor(
         "type": "timerTrigger",
         "name": "timer",
         "schedule": schedule,
-        "useMonitor": True,
+        "useMonitor": name not in UNMONITORED,
     }
 
 
@@ -119,3 +119,8 @@ def test_importing_function_app_does_no_io_and_loads_no_management_sdk(tmp_path:
         [sys.executable, "-c", IMPORT_CHECK], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_push_function_is_event_grid_triggered(indexed: dict[str, Any]) -> None:
+    (binding,) = bindings(indexed["on_image_pushed"])
+    assert binding == {"direction": "IN", "type": "eventGridTrigger", "name": "event"}

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.design_contract import BLOB_TRIGGER, HTTP, TIMERS, http_bindings
+from tests.design_contract import BLOB_TRIGGER, EVENT_GRID, HTTP, TIMERS, UNMONITORED, http_bindings
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST_PY = ROOT / ".venv-host" / "bin" / "python"
@@ -59,7 +59,7 @@ def test_importing_the_app_uses_no_network_and_no_management_sdk(worker: dict[st
 
 def test_exactly_the_functions_of_the_design(worker: dict[str, Any]) -> None:
     functions = worker["functions"]
-    assert sorted(functions) == sorted([*TIMERS, "on_target_blob", *HTTP])
+    assert sorted(functions) == sorted([*TIMERS, "on_target_blob", *EVENT_GRID, *HTTP])
     for name, fn in functions.items():
         assert (fn["script_file"], fn["entry_point"], fn["language"]) == ("function_app.py", name, "python")
         assert Path(fn["directory"]) == ROOT
@@ -75,7 +75,7 @@ def test_timers(worker: dict[str, Any], name: str, schedule: str) -> None:
             "type": "timerTrigger",
             "name": "timer",
             "schedule": schedule,
-            "useMonitor": True,
+            "useMonitor": name not in UNMONITORED,
         }
     ]
     assert fn["input_types"] == {
@@ -103,3 +103,10 @@ def test_blob_trigger_is_event_grid_on_the_target_container_and_an_sdk_type(work
     assert fn["deferred_bindings_enabled"] is True
     assert fn["binding_summary"] == [["blobTrigger", "client", {f"<class '{BLOB_CLIENT}'>": "True"}]]
     assert worker["app_deferred_bindings_enabled"] is True
+
+
+def test_the_push_function_is_an_event_grid_trigger_the_worker_indexes(worker: dict[str, Any]) -> None:
+    fn = worker["functions"]["on_image_pushed"]
+    assert fn["raw_bindings"] == [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}]
+    assert fn["input_types"]["event"]["binding"] == "eventGridTrigger"
+    assert fn["input_types"]["event"]["pytype"] == "azure.functions._eventgrid.EventGridEvent"

@@ -286,6 +286,24 @@ class ArmResourceManager:
         params = {"api-version": ROLE_ASSIGNMENTS_API, "$filter": f"principalId eq '{principal_id}'"}
         return list(self._pages(path, "listing role assignments", params))
 
+    def list_resources(self, resource_type: str, api_version: str) -> list[dict[str, Any]]:
+        namespace, _, kind = resource_type.partition("/")
+        if not re.fullmatch(r"[A-Za-z.]+", namespace) or not re.fullmatch(r"[A-Za-z/]+", kind):
+            raise ValueError(f"not a resource type: {resource_type!r}")
+        path = f"/subscriptions/{self._settings.subscription_id}/providers/{resource_type}"
+        return list(self._pages(path, f"listing {kind}", {"api-version": api_version}))
+
+    def read_resource(self, resource_id: str, api_version: str) -> dict[str, Any] | None:
+        _check_id(resource_id)
+        with translated(f"ARM: reading {_short(resource_id)}", detail=_arm_detail, absent=IGNORE) as call:
+            body = self._resources().resources.get_by_id(resource_id, api_version=api_version, cls=_raw_json)
+        return None if call.ignored or not isinstance(body, Mapping) else redact_json(dict(body))
+
+    def permissions(self, scope: str) -> list[dict[str, Any]]:
+        _check_id(scope)
+        path = f"{scope.rstrip('/')}/providers/Microsoft.Authorization/permissions"
+        return list(self._pages(path, "reading the app's permissions", {"api-version": ROLE_ASSIGNMENTS_API}))
+
     def supported_api_versions(self, resource_id: str) -> tuple[str, ...]:
         _check_id(resource_id)
         from azure.core.rest import HttpRequest

@@ -5,6 +5,10 @@ by default the registry's login server) and the cloud's token audience (docs/ser
 SDK's default for the public cloud, the cloud's ARM audience for the sovereign ones). It authenticates by
 the registry's own challenge (an Entra token exchanged for an ACR token), page by page where it lists.
 
+Its retry policy is the capped one every client has (adapters/retry.py): the data plane's 429 carries a
+Retry-After counting down (ACR's published per-registry and per-identity limits); one that fits the wait is
+waited out, a longer one is Throttled with its Retry-After.
+
 Every SDK call runs inside sdk_errors' `translated`; a 401 or 403 says which role the app's identity lacks:
 `AcrPull` on the registry (or Container Registry Repository Reader on registries with ABAC repository
 permissions). azure-containerregistry loads lazily.
@@ -13,11 +17,12 @@ permissions). azure-containerregistry loads lazily.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from transfer.adapters.retry import capped_retry_policy
 from transfer.adapters.sdk_errors import IGNORE, translated
 from transfer.domain.errors import AccessDenied
 from transfer.domain.records import TagInfo
@@ -25,6 +30,7 @@ from transfer.domain.records import TagInfo
 if TYPE_CHECKING:
     from azure.containerregistry import ContainerRegistryClient
     from azure.core.credentials import TokenCredential
+    from azure.core.pipeline.policies import RetryPolicy
 
 PAGE_SIZE = 100
 ROLE = "AcrPull"
@@ -45,7 +51,11 @@ class AzureRegistry:
         audience: str,
         page_size: int = PAGE_SIZE,
         connection_verify: bool | str | None = None,
+        retry_policy: Callable[[], RetryPolicy] | None = None,
     ) -> None:
+        """`retry_policy` makes the client's policy (default `capped_retry_policy`): a 429 whose
+        Retry-After fits its wait is waited out; a longer one comes back at once as Throttled with the
+        Retry-After, so a listing never sleeps past its invocation's budget."""
         self._endpoint = endpoint.rstrip("/")
         self._credential = credential
         self._audience = audience.rstrip("/")
@@ -53,6 +63,7 @@ class AzureRegistry:
         self._options: dict[str, Any] = {}
         if connection_verify is not None:
             self._options["connection_verify"] = connection_verify
+        self._retry_policy = retry_policy or capped_retry_policy
         self._client: ContainerRegistryClient | None = None
         self._lock = threading.Lock()
 
@@ -65,7 +76,11 @@ class AzureRegistry:
                 from azure.containerregistry import ContainerRegistryClient
 
                 self._client = ContainerRegistryClient(
-                    self._endpoint, self._credential, audience=self._audience, retry_total=3, **self._options
+                    self._endpoint,
+                    self._credential,
+                    audience=self._audience,
+                    retry_policy=self._retry_policy(),
+                    **self._options,
                 )
             return self._client
 

@@ -11,6 +11,7 @@ transfer/adapters/entities.py's:
   up one by one; its rows past the window are deleted as it goes.
 - `blobs`: creating the entity is the lock for (blob name, record key).
 - `requests`: one per Idempotency-Key (or schedule tick).
+- `pushes`: export on push: every push recorded once, pending until its run is recorded (push_table.py).
 - `ledger`: the export ledger: per repository and tag, the digest a succeeded run exported, kept in 16
   bucket entities per repository (transfer/adapters/entities.py), so that a repository's ledger, or those of
   every repository under a prefix, is one range query. A bucket is written by an ETag-conditional replace
@@ -61,10 +62,12 @@ from transfer.adapters.entities import (
     utc,
 )
 from transfer.adapters.ledger_table import TableLedger
+from transfer.adapters.push_table import TablePushes
 from transfer.adapters.sdk_errors import IGNORE, install_log_redaction, translated
 from transfer.domain import naming
 from transfer.domain.errors import AlreadyExists, PreconditionFailed, TransferError
 from transfer.domain.ports import MAX_TOP
+from transfer.domain.pushes import Push
 from transfer.domain.records import BlobRecord, LedgerEntry, RequestRecord
 from transfer.domain.runs import Run, RunKind, RunStatus, Trigger
 from transfer.domain.settings import StorageConnection
@@ -73,7 +76,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient, TableServiceClient
 
-TABLES = ("runs", "index", "blobs", "requests", "ledger")
+TABLES = ("runs", "index", "blobs", "requests", "ledger", "pushes")
 POINT_READ_WORKERS = 8
 ORPHAN_GRACE = timedelta(minutes=10)
 SOURCE_PRUNE = 100  # "source" index rows past the window deleted per read
@@ -112,6 +115,7 @@ class TableStateStore:
         self._service: TableServiceClient | None = None
         self._tables: dict[str, TableClient] = {}
         self._ledger = TableLedger(self._get, self._query, lambda: self._table("ledger"))
+        self._pushes = TablePushes(self._query, lambda: self._table("pushes"))
 
     def __repr__(self) -> str:
         return f"TableStateStore({self._connection.setting!r}, prefix={self._prefix!r})"
@@ -357,6 +361,20 @@ class TableStateStore:
 
     def record_exports(self, entries: Sequence[LedgerEntry]) -> None:
         self._ledger.record_exports(entries)
+
+    # ---- the push ledger (transfer/adapters/push_table.py) ----
+
+    def record_push(self, push: Push) -> bool:
+        return self._pushes.record_push(push)
+
+    def pending_pushes(self) -> list[Push]:
+        return self._pushes.pending_pushes()
+
+    def take_pushes(self, pushes: Sequence[Push], run_id: str, now: datetime) -> bool:
+        return self._pushes.take_pushes(pushes, run_id, now)
+
+    def release_pushes(self, pushes: Sequence[Push]) -> None:
+        self._pushes.release_pushes(pushes)
 
     # ---- health ----
 

@@ -322,6 +322,7 @@ def pipeline_parameters(
     user_assigned_identity: str,
     source_trigger: bool,
     grant_storage_role: bool = False,
+    key_vault_access: str = "AccessPolicy",
 ) -> dict[str, Any]:
     """The parameters of templates/export-pipeline and templates/import-pipeline."""
     parameters: dict[str, Any] = {
@@ -334,7 +335,10 @@ def pipeline_parameters(
         "options": list(dict.fromkeys(options)),
         "userAssignedIdentity": user_assigned_identity,
         "grantStorageRole": grant_storage_role,
+        "keyVaultSecretAccess": key_vault_access,
     }
+    if grant_storage_role:  # named, not derived from the URI's host (a path-style URL has the account later)
+        parameters["storageAccountName"] = storage_account_of(storage_uri) or ""
     if kind == "import":
         parameters["sourceTriggerStatus"] = "Enabled" if source_trigger else "Disabled"
     return parameters

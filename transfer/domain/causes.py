@@ -59,6 +59,32 @@ STORAGE_FORBIDDEN = Cause(
     "Storage refused the pipeline: check the SAS (expiry, sp, srt=sco, spr=https) or, in ManagedIdentity "
     "mode, the identity's Storage Blob Data Contributor role.",
 )
+STORAGE_NETWORK = Cause(
+    "StorageNetworkRestricted",
+    "The pipeline's storage account refuses public networks (a firewall, publicNetworkAccess Disabled or "
+    "private endpoints only). ACR Transfer is not a trusted Azure service for Storage, so no identity or SAS "
+    "gets through today: allow public network access from all networks on the account the pipeline uses "
+    "(a transfer account of its own keeps the rest locked down).",
+)
+KEY_VAULT_ROLE = Cause(
+    "KeyVaultRoleMissing",
+    "The vault uses Azure RBAC (enableRbacAuthorization), which ignores access policies: assign Key Vault "
+    "Secrets User (4633458b-17de-408a-b874-0445c86b69e6) to the pipeline's identity on the vault or the "
+    "secret (`pipelines deploy` does it when it finds an RBAC vault).",
+)
+EXPORT_POLICY = Cause(
+    "ExportPolicyDisabled",
+    "The registry's export policy is disabled (properties.policies.exportPolicy.status), which blocks "
+    "export pipelines and their runs: enable it (az acr update --allow-exports true) where your "
+    "organisation allows, or export from another registry. It cannot be changed while export pipelines "
+    "exist.",
+)
+APP_ROLE = Cause(
+    "TransferRoleMissing",
+    "The app's identity may not manage pipelines or runs: assign it Container Registry Transfer Pipeline "
+    "Contributor (bf94e731-3a51-4a7c-8c54-a1ab9971dfc1) on the registry, and a role with "
+    "Microsoft.Resources/deployments/write on its resource group (runs are deployed as templates).",
+)
 CONTAINER_MISSING = Cause(
     "StorageContainerMissing", "Create the pipeline's storage container, or fix its URI."
 )
@@ -95,7 +121,10 @@ _BY_CODE = {
     "toomanyrequests": THROTTLED,
     "throttled": THROTTLED,
     "keyvaultaccessdenied": KEY_VAULT_ACCESS,
-    "forbiddenbyrbac": KEY_VAULT_ACCESS,
+    "forbiddenbyrbac": KEY_VAULT_ROLE,
+    "authorizationfailure": STORAGE_NETWORK,  # Storage's 403 of a firewall (not of a SAS or a role)
+    "exportpolicydisabled": EXPORT_POLICY,
+    "authorizationfailed": APP_ROLE,  # ARM's 403 for an action the caller may not perform
     "secretnotfound": KEY_VAULT_SECRET_MISSING,
     "authenticationfailed": SAS_EXPIRED,  # Storage's 403 for an expired SAS or rotated account keys
     "authorizationservicemismatch": SAS_RESOURCE_TYPES,
@@ -112,6 +141,9 @@ _BY_CODE = {
 }
 # Then wording, most specific first (lower-case text, each pattern a regular expression).
 _BY_WORDING: tuple[tuple[str, Cause], ...] = (
+    (r"network-restricted|not authori[sz]ed to perform this operation\.?(?! using)", STORAGE_NETWORK),
+    (r"export ?policy", EXPORT_POLICY),
+    (r"does not have authori[sz]ation to perform action|scope is invalid", APP_ROLE),
     (r"key ?vault.*(403|forbidden|denied|not authori[sz]ed)|(403|forbidden).*key ?vault", KEY_VAULT_ACCESS),
     (r"signed expiry|sas.*expired|expired.*sas|token.*expired|keys? (were |was )?rotated", SAS_EXPIRED),
     (r"\bsrt\b|resource types?", SAS_RESOURCE_TYPES),

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from transfer.domain.arm_views import DeploymentState
+from transfer.domain.pushes import Push
 from transfer.domain.records import (
     BlobInfo,
     BlobRecord,
@@ -73,7 +74,23 @@ class RoleAssignments(Protocol):
         ...
 
 
-class ResourceManager(Deployments, PipelineResources, RoleAssignments, Protocol):
+class TenantReads(Protocol):
+    """What a locked-down tenant's readiness checks read of ARM (domain/readiness.py)."""
+
+    def list_resources(self, resource_type: str, api_version: str) -> list[dict[str, Any]]:
+        """Every resource of a type in the subscription (storage accounts, vaults), as ARM's JSON."""
+        ...
+
+    def read_resource(self, resource_id: str, api_version: str) -> dict[str, Any] | None:
+        """Any resource by id at an API version of its provider; None when absent."""
+        ...
+
+    def permissions(self, scope: str) -> list[dict[str, Any]]:
+        """The app's own permissions at a scope (ARM's Microsoft.Authorization/permissions list)."""
+        ...
+
+
+class ResourceManager(Deployments, PipelineResources, RoleAssignments, TenantReads, Protocol):
     """ARM in one resource group: every ARM role at once (what the ARM adapter implements)."""
 
 
@@ -168,6 +185,28 @@ class ExportLedger(Protocol):
         ...
 
 
+class PushLedger(Protocol):
+    """Export on push: every push recorded once, pending until the run that took it is recorded."""
+
+    def record_push(self, push: Push) -> bool:
+        """Record the push (and its pending row, in one transaction) unless its key is known already:
+        False for a push recorded before (a redelivered event, the same tag at the same digest)."""
+        ...
+
+    def pending_pushes(self) -> list[Push]:
+        """The pushes no recorded run holds yet (taken ones included, with their run id), oldest first."""
+        ...
+
+    def take_pushes(self, pushes: Sequence[Push], run_id: str, now: datetime) -> bool:
+        """Give `pushes` to `run_id` (taken at `now`), all or none, each only if unchanged since read (its
+        etag): False when another worker took one of them first."""
+        ...
+
+    def release_pushes(self, pushes: Sequence[Push]) -> None:
+        """Their run is recorded (or they need none): they are no longer pending."""
+        ...
+
+
 class StateProbe(Protocol):
     def ping(self) -> None:
         """Raise when the tables cannot be reached."""
@@ -175,7 +214,7 @@ class StateProbe(Protocol):
 
 
 class StateStore(
-    RunStore, RunPages, RunIndex, BlobRecords, RequestRecords, ExportLedger, StateProbe, Protocol
+    RunStore, RunPages, RunIndex, BlobRecords, RequestRecords, ExportLedger, PushLedger, StateProbe, Protocol
 ):
     """Every state role at once (what the Table adapter and its fake implement)."""
 
@@ -249,6 +288,13 @@ class TemplateSource(Protocol):
     """The ARM templates the app deploys, by name (arm_views names them)."""
 
     def load(self, name: str) -> dict[str, Any]: ...
+
+
+class SasSigner(Protocol):
+    """Read-only SASes the app signs with its own identity (a user delegation key): the copy step's source
+    URL when the export pipeline is in ManagedIdentity mode."""
+
+    def read_sas(self, container_url: str, starts_at: datetime, expires_at: datetime) -> str: ...
 
 
 class SecretReader(Protocol):

@@ -23,6 +23,7 @@ class Trigger(StrEnum):
     SWEEP = "sweep"
     CLI = "cli"
     SOURCE = "source"  # started by the import pipeline's own source trigger; observed, not created by us
+    PUSH = "push"  # an export of pushes the registry reported (Event Grid ImagePushed)
 
 
 class RunStatus(StrEnum):

@@ -59,6 +59,10 @@ class Settings:
     registry_endpoint: str
     run_timeout_hours: int
     import_max_attempts: int
+    export_on_push: bool
+    push_window_seconds: int
+    import_on_arrival: bool
+    follow_schedule: str
 
     @property
     def credential_scope(self) -> str:

@@ -268,6 +268,38 @@ SETTINGS: tuple[Setting, ...] = (
         _matching(GUID, "a GUID (the user-assigned identity's client id)"),
         "client id of a user-assigned managed identity",
     ),
+    Setting(
+        "TRANSFER_EXPORT_ON_PUSH",
+        "export_on_push",
+        Reader.boolean,
+        "export the source registry's pushes (Event Grid `ImagePushed`, function `on_image_pushed`) that "
+        "match `TRANSFER_EXPORT_ARTIFACTS`, gathered for `TRANSFER_PUSH_WINDOW_SECONDS` (`true`/`false`)",
+        "false",
+    ),
+    Setting(
+        "TRANSFER_PUSH_WINDOW_SECONDS",
+        "push_window_seconds",
+        _integer(0, 3600),
+        "pushes arriving within this many seconds of the first one are gathered into runs of at most 50 "
+        "artifacts (0-3600)",
+        "60",
+    ),
+    Setting(
+        "TRANSFER_IMPORT_ON_ARRIVAL",
+        "import_on_arrival",
+        Reader.boolean,
+        "import each arriving blob at once with a manual import run instead of leaving it to the import "
+        "pipeline's source trigger (`true`/`false`); disable that trigger then, or it imports them too",
+        "false",
+    ),
+    Setting(
+        "TRANSFER_FOLLOW_SCHEDULE",
+        "follow_schedule",
+        _SCHEDULE,
+        "NCRONTAB of the `follow_runs` timer: it returns at once when no run is active and no push waits "
+        "(no ARM call), else follows the active runs and starts the gathered pushes",
+        "*/10 * * * * *",
+    ),
 )
 DEFAULTS = {setting.name: setting.default for setting in SETTINGS if setting.default is not None}
 
@@ -325,7 +357,14 @@ def _copy(read: Reader, values: Values) -> None:
         read.problems.append("TRANSFER_COPY_TARGET_URL needs TRANSFER_EXPORT_PIPELINE")
 
 
-RULES: tuple[Callable[[Reader, Values], None], ...] = (_roles, _cloud, _storage, _window, _copy)
+def _on_push(read: Reader, values: Values) -> None:
+    if values["export_on_push"] and not values["export_artifacts"]:
+        read.problems.append("TRANSFER_EXPORT_ON_PUSH needs TRANSFER_EXPORT_ARTIFACTS (the pushes to export)")
+    if values["import_on_arrival"] and not values["import_pipeline"]:
+        read.problems.append("TRANSFER_IMPORT_ON_ARRIVAL needs TRANSFER_IMPORT_PIPELINE")
+
+
+RULES: tuple[Callable[[Reader, Values], None], ...] = (_roles, _cloud, _storage, _window, _copy, _on_push)
 
 
 def markdown_table() -> str:

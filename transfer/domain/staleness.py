@@ -21,6 +21,7 @@ CATEGORY_KEY = "category"
 CATEGORY_VALUE = "acr-transfer-blob"
 REFRESH_KEY = "acrtransferrefreshedat"
 RETRY_BACKOFF = timedelta(minutes=30)
+ON_ARRIVAL_REASON = "imported on arrival (TRANSFER_IMPORT_ON_ARRIVAL)"
 MANIFEST_REASON = "a manifest beside a transfer blob (read to verify its import), never imported itself"
 
 
@@ -165,6 +166,7 @@ def decide(
     source_trigger_runs: Sequence[SourceTriggerRun] = (),
     import_attempts: Sequence[ImportAttempt] | None = None,
     max_attempts: int = 3,
+    on_arrival: bool = False,
 ) -> Decision:
     """One of: leave it to the source trigger, refresh its Last-Modified, start a manual import, or nothing.
 
@@ -176,6 +178,7 @@ def decide(
     manifest beside a transfer blob (`<blob>.manifest.json`) is never one itself: nothing.
     `import_attempts`, when given, are the manual imports of this version so far: a failed one is tried
     again after a backoff, up to `max_attempts`; after that the blob waits for a person.
+    `on_arrival` (TRANSFER_IMPORT_ON_ARRIVAL, for a blob's own event): a manual import now, whatever its age.
     """
     if is_manifest(blob.name):
         return Decision(Outcome.NOTHING, MANIFEST_REASON, "")
@@ -187,6 +190,8 @@ def decide(
         records = [r for r in records if r.action is not BlobAction.IMPORT]
     if _import_recorded(version, records):
         return Decision(Outcome.NOTHING, "an import of this blob version is already recorded", "")
+    if on_arrival:
+        return Decision(Outcome.IMPORT, ON_ARRIVAL_REASON, f"import-{version}")
     missing = _unreachable(blob, trigger_enabled)
     if missing:
         return Decision(Outcome.IMPORT, "; ".join(missing), f"import-{version}")

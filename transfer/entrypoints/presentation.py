@@ -12,11 +12,18 @@ if TYPE_CHECKING:
     from transfer.service import BlobDiagnosis, Check
 
 
+def _check_json(check: Check) -> dict[str, Any]:
+    found: dict[str, Any] = {"name": check.name, "ok": check.ok, "detail": check.detail}
+    if check.cause is not None:  # a known cause: the code runs' errorCause uses, and what to do
+        found["errorCause"], found["hint"] = check.cause.code, check.cause.hint
+    return found
+
+
 def health_json(checks: list[Check]) -> dict[str, Any]:
     healthy = all(check.ok for check in checks)
     return {
         "status": "healthy" if healthy else "unhealthy",
-        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+        "checks": [_check_json(c) for c in checks],
     }
 
 

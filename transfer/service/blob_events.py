@@ -65,7 +65,8 @@ class HandleBlob:
         if blob is None:
             return BlobResult(name, Outcome.NOTHING, "the blob no longer exists")
         now = self.clock()
-        decision, records, attempts = self.rule.decide(blob, now)
+        on_arrival = self.settings.import_on_arrival and trigger is Trigger.BLOB
+        decision, records, attempts = self.rule.decide(blob, now, on_arrival=on_arrival)
         if decision.outcome is not Outcome.LEAVE:
             orphan = self.rule.orphaned_import(blob, records, now)
             if orphan is not None:

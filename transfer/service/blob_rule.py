@@ -55,11 +55,16 @@ class BlobRule:
     def trigger_enabled(self) -> bool:
         return self.pipelines.get("import").source_trigger_enabled
 
-    def decide(self, blob: BlobInfo, now: datetime) -> tuple[Decision, list[BlobRecord], list[ImportAttempt]]:
+    def decide(
+        self, blob: BlobInfo, now: datetime, *, on_arrival: bool = False
+    ) -> tuple[Decision, list[BlobRecord], list[ImportAttempt]]:
         """The 60-day decision for one blob, reading state only when the blob may need action: a fresh blob
-        eligible for the source trigger costs no request at all (most of a sweep)."""
+        eligible for the source trigger costs no request at all (most of a sweep). `on_arrival`: the
+        blob's own event with TRANSFER_IMPORT_ON_ARRIVAL, imported whatever its age."""
         trigger_enabled = self.trigger_enabled()
-        rule = partial(decide, blob, trigger_enabled=trigger_enabled, policy=self.policy, now=now)
+        rule = partial(
+            decide, blob, trigger_enabled=trigger_enabled, policy=self.policy, now=now, on_arrival=on_arrival
+        )
         quick = rule(records=[])
         if quick.outcome is Outcome.LEAVE or is_manifest(blob.name):
             return quick, [], []
@@ -69,7 +74,7 @@ class BlobRule:
             rule, records=records, import_attempts=attempts, max_attempts=self.settings.import_max_attempts
         )
         decision = rule()
-        if decision.outcome in (Outcome.REFRESH, Outcome.IMPORT) and trigger_enabled:
+        if decision.outcome in (Outcome.REFRESH, Outcome.IMPORT) and trigger_enabled and not on_arrival:
             # Only a blob about to be acted on pays for the evidence: what the source trigger started lately.
             decision = rule(source_trigger_runs=self._source_trigger_runs(now))
         return decision, records, attempts

@@ -57,7 +57,7 @@ class DiagnoseBlob:
                 f"blob {name!r} is not in container {self.settings.target_container}", target="name"
             )
         now = self.clock()
-        decision, _, _ = self.rule.decide(blob, now)
+        decision, _, _ = self.rule.decide(blob, now, on_arrival=self.settings.import_on_arrival)
         records = self.records.blob_records(name)
         run_ids = dict.fromkeys(r.run_id for r in records if r.run_id)
         runs = [run for run in (self.runs.get_run(run_id) for run_id in run_ids if run_id) if run is not None]

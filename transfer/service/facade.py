@@ -7,7 +7,7 @@ repeated event or a racing worker finds the record and does nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +23,10 @@ from transfer.service.exports import ScheduledExport, StartExport
 from transfer.service.health import Check, Health
 from transfer.service.imports import StartImport
 from transfer.service.inventory import IdentityNeeds, Inventory, ListedPipeline, ListedRun, PipelineDeletion
+from transfer.service.migrate import MigratePipeline, Migration
 from transfer.service.passes import Report
 from transfer.service.pipeline_admin import PipelineAdmin, PipelineSpec
+from transfer.service.pushes import PushReport, RecordPushes, StartPushExports
 from transfer.service.reads import ReadRuns
 from transfer.service.reconcile import Reconcile, ReconcileRun
 from transfer.service.requests import Accepted
@@ -47,7 +49,10 @@ class UseCases:
     health: Health
     pipelines: PipelineAdmin
     inventory: Inventory
+    record_pushes: RecordPushes
+    start_push_exports: StartPushExports
     dashboard: Dashboard
+    migrate: MigratePipeline | None = None  # `pipelines migrate`
 
 
 class TransferService:
@@ -73,6 +78,14 @@ class TransferService:
     def start_import(self, blob: Any, trigger: Trigger, idempotency_key: str | None = None) -> Accepted:
         return self.use_cases.start_import(blob, trigger, idempotency_key)
 
+    # ---- export on push ----
+
+    def record_pushes(self, events: Sequence[Mapping[str, Any]]) -> PushReport:
+        return self.use_cases.record_pushes(events)
+
+    def start_push_exports(self) -> list[Run]:
+        return self.use_cases.start_push_exports()
+
     # ---- the watched container ----
 
     def handle_blob(
@@ -90,6 +103,10 @@ class TransferService:
 
     def reconcile(self) -> Report:
         return self.use_cases.reconcile()
+
+    def follow(self) -> Report:
+        """The follow timer: the active runs, at once nothing when none is."""
+        return self.use_cases.reconcile.follow()
 
     def reconcile_run(self, run_id: str) -> Run:
         """Move one run forward from ARM now (the CLI's --wait); a finished run is returned as it is."""
@@ -125,6 +142,10 @@ class TransferService:
 
     def pipeline(self, kind: str) -> Pipeline:
         return self.use_cases.pipelines.pipeline(kind)
+
+    def migrate_pipeline(self, kind: str, to: str) -> Migration:
+        assert self.use_cases.migrate is not None, "assemble() wires it"
+        return self.use_cases.migrate(kind, to)
 
     # ---- the registry's resources, whoever made them (operators) ----
 

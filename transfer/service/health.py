@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from transfer.domain.arm_views import Pipeline, storage_account_of
+from transfer.domain.causes import Cause
 from transfer.domain.errors import TransferError
 from transfer.domain.manifests import Verification
 from transfer.domain.ports import (
@@ -22,10 +23,12 @@ from transfer.domain.ports import (
     RunStore,
     StateProbe,
 )
+from transfer.domain.readiness import Finding
 from transfer.domain.runs import Run, RunKind, RunStatus
 from transfer.domain.settings import Settings
 from transfer.service.imports import watched_container
 from transfer.service.pipelines import Pipelines
+from transfer.service.readiness import Readiness
 from transfer.service.roles import storage_role
 
 log = logging.getLogger("transfer")
@@ -42,6 +45,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    cause: Cause | None = None  # a known cause of failed runs (domain/causes.py) this check found
 
 
 def probe(name: str, run: Callable[[], str]) -> Check:
@@ -63,7 +67,9 @@ class Health:
         assignments: RoleAssignments,
         pipelines: Pipelines,
         clock: Callable[[], datetime],
+        tenant: Readiness | None = None,
     ) -> None:
+        self.tenant = tenant
         self.settings = settings
         self.state = state
         self.runs = runs
@@ -81,9 +87,12 @@ class Health:
         """The checks of this instance, in the order health lists them: one row each (a pipeline's row
         gives its own few checks)."""
         importing = bool(self.settings.import_pipeline)
+        exporting = bool(self.settings.export_pipeline)
         rows: list[tuple[bool, Callable[[], list[Check]]]] = [
             (True, lambda: [probe("state", self._state)]),
             *((True, partial(self._pipeline, kind)) for kind in self.roles()),
+            (exporting, lambda: self._tenant(lambda tenant: tenant.export_policy())),
+            *((True, partial(self._tenant, partial(Readiness.app_role, kind=kind))) for kind in self.roles()),
             (importing, lambda: [probe("watchedContainer", self._watched_container)]),
             (importing, lambda: [probe("verification", self._recent_verifications)]),
             (importing, lambda: [probe("blobsWaiting", self._blobs_waiting)]),
@@ -163,7 +172,19 @@ class Health:
         else:
             checks.append(probe(f"{kind}StorageRole", lambda: self._storage_role(pipeline)))
         checks.append(probe(f"{kind}ApiVersion", lambda: self._api_version(pipeline)))
+        checks += self._tenant(lambda tenant: tenant.storage(kind, pipeline.storage_uri))
+        if pipeline.uses_sas and pipeline.key_vault_uri:
+            checks += self._tenant(lambda tenant: tenant.vault(kind, pipeline))
         return checks
+
+    def _tenant(self, finding: Callable[[Readiness], Finding]) -> list[Check]:
+        """A locked-down tenant's finding (service/readiness.py) as a check: one the app could not read
+        is unknown, not a failure; a failing one carries its cause."""
+        if self.tenant is None:
+            return []
+        found = finding(self.tenant)
+        detail = f"{found.detail}. {found.cause.hint}" if found.blocks and found.cause else found.detail
+        return [Check(found.check, not found.blocks, detail, found.cause if found.blocks else None)]
 
     def _sas(self, pipeline: Pipeline) -> str:
         """What the troubleshooting guide requires of the SAS: permissions, HTTPS only, srt=sco, expiry."""

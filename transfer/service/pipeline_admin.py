@@ -4,7 +4,7 @@ reading them and their deployments back."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from transfer.domain import naming
@@ -22,8 +22,11 @@ from transfer.domain.errors import InvalidInput, NotFound
 from transfer.domain.ports import Deployments, TemplateSource
 from transfer.domain.settings import Settings
 from transfer.service.pipelines import Pipelines
+from transfer.service.readiness import Readiness
 
 log = logging.getLogger("transfer")
+
+KEY_VAULT_ACCESS = ("AccessPolicy", "RoleAssignment", "None")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class PipelineSpec:
     source_trigger: bool = True
     user_assigned_identity: str = ""
     grant_storage_role: bool = False  # ManagedIdentity mode, the account in the registry's resource group
+    # SasToken mode: how the pipeline identity may read the secret (the template's keyVaultSecretAccess):
+    # AccessPolicy, RoleAssignment (Key Vault Secrets User, for an RBAC vault) or None; "" detects it.
+    key_vault_access: str = ""
 
     def parameters(self, kind: str, registry: str, pipeline: str) -> dict[str, Any]:
         """The pipeline template's parameters, after refusing what the service would refuse."""
@@ -53,6 +59,8 @@ class PipelineSpec:
                 )
         if not self.storage_uri.startswith(("https://", "http://127.0.0.1", "http://localhost")):
             raise InvalidInput("must be the storage container's URL", target="storageUri")
+        if self.key_vault_access not in ("", *KEY_VAULT_ACCESS):
+            raise InvalidInput(f"must be one of {', '.join(KEY_VAULT_ACCESS)}", target="keyVaultSecretAccess")
         if self.storage_access_mode == "SasToken" and not (self.key_vault_name and self.sas_secret_name):
             raise InvalidInput(
                 "SasToken mode needs the Key Vault name and the SAS secret name", target="keyVault"
@@ -74,13 +82,24 @@ class PipelineSpec:
             user_assigned_identity=self.user_assigned_identity,
             source_trigger=self.source_trigger,
             grant_storage_role=self.grant_storage_role,
+            key_vault_access=self.key_vault_access or "AccessPolicy",
         )
+
+
+def pipeline_deployment(kind: str, name: str) -> str:
+    return f"{naming.DEPLOYMENT_PREFIX}{kind}-pipeline-{name}"
 
 
 class PipelineAdmin:
     def __init__(
-        self, settings: Settings, deployments: Deployments, templates: TemplateSource, pipelines: Pipelines
+        self,
+        settings: Settings,
+        deployments: Deployments,
+        templates: TemplateSource,
+        pipelines: Pipelines,
+        tenant: Readiness | None = None,
     ) -> None:
+        self.tenant = tenant
         self.settings = settings
         self.deployments = deployments
         self.templates = templates
@@ -88,9 +107,25 @@ class PipelineAdmin:
 
     def deploy(self, kind: str, spec: PipelineSpec) -> str:
         """Start deploying the export or import pipeline from templates/; returns the deployment name."""
+        return self.begin(kind, self.prepare(kind, spec))
+
+    def prepare(self, kind: str, spec: PipelineSpec) -> dict[str, Any]:
+        """The template's parameters, after refusing what the service or the tenant would refuse: nothing
+        is written to ARM yet. An RBAC vault gets the Key Vault Secrets User grant unless `spec` chose."""
         name = self.pipelines.name(kind)
+        if spec.storage_access_mode == "SasToken" and not spec.key_vault_access and self.tenant is not None:
+            rbac = self.tenant.vault_uses_rbac(spec.key_vault_name)  # None: unreadable, the default grant
+            spec = replace(spec, key_vault_access="RoleAssignment" if rbac else "AccessPolicy")
+            log.info("vault %s: granting by %s", spec.key_vault_name, spec.key_vault_access)
         parameters = spec.parameters(kind, self.settings.registry, name)
-        deployment = f"{naming.DEPLOYMENT_PREFIX}{kind}-pipeline-{name}"
+        if self.tenant is not None:
+            found = self.tenant.findings(kind, None, storage_uri=spec.storage_uri)
+            self.tenant.refuse_blocked(kind, found, f"the {kind} pipeline cannot work here")
+        return parameters
+
+    def begin(self, kind: str, parameters: dict[str, Any]) -> str:
+        name = self.pipelines.name(kind)
+        deployment = pipeline_deployment(kind, name)
         template = self.templates.load(EXPORT_PIPELINE if kind == "export" else IMPORT_PIPELINE)
         self.deployments.begin_deployment(deployment, template, parameters)
         self.pipelines.forget(kind)

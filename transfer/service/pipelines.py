@@ -11,15 +11,17 @@ from datetime import datetime, timedelta
 
 from transfer.domain.arm_views import MANAGED_IDENTITY, Pipeline
 from transfer.domain.errors import InvalidInput, NotConfigured, NotFound, PipelineNotReady, TransferError
-from transfer.domain.ports import PipelineResources, SecretReader
+from transfer.domain.ports import PipelineResources, SasSigner, SecretReader
 from transfer.domain.records import SasSecret
 from transfer.domain.sas import Shortfall, shortfalls
 from transfer.domain.settings import Settings, is_loopback_http
 from transfer.service.memory import WorkerMemory
+from transfer.service.readiness import Readiness
 
 log = logging.getLogger("transfer")
 
 PIPELINE_CACHE_TTL = timedelta(minutes=5)
+DELEGATION_LIFETIME = timedelta(hours=2)  # a copy reads its source within this (Storage checks at each read)
 KINDS = ("export", "import")
 
 
@@ -42,12 +44,16 @@ class Pipelines:
         secrets: SecretReader | None,
         memory: WorkerMemory,
         clock: Callable[[], datetime],
+        tenant: Readiness | None = None,
+        signer: SasSigner | None = None,
     ) -> None:
+        self.signer = signer  # user delegation SASes for a ManagedIdentity export pipeline's copies
         self.settings = settings
         self.resources = resources
         self.secrets = secrets
         self.memory = memory
         self.clock = clock
+        self.tenant = tenant  # the locked-down tenant's checks (service/readiness.py)
 
     def name(self, kind: str) -> str:
         """The configured pipeline of `kind`; refuses a kind this instance has no pipeline for."""
@@ -118,6 +124,8 @@ class Pipelines:
             pipeline = self.get(kind)
         except NotFound as exc:
             raise PipelineNotReady(exc.message, target=kind) from None
+        if self.tenant is not None:
+            self.tenant.ensure_ready(pipeline)
         if not pipeline.uses_sas:
             return
         try:
@@ -142,13 +150,30 @@ class Pipelines:
         url = (pipeline.storage_uri or "").rstrip("/")
         if not url:
             raise NotConfigured("the export pipeline has no target.uri")
-        if needs_sas and not (pipeline.uses_sas and pipeline.key_vault_uri and self.secrets is not None):
-            raise NotConfigured(
-                "the copy step reads the source SAS from the export pipeline's Key Vault secret; "
-                "a ManagedIdentity export pipeline needs azcopy or a SasToken pipeline for the copy"
-            )
         if not pipeline.uses_sas:
-            return Container(url, None)
+            return Container(url, self._delegated_sas(url) if needs_sas else None)
+        if needs_sas and not (pipeline.key_vault_uri and self.secrets is not None):
+            raise NotConfigured(
+                "the copy step reads the source SAS from the export pipeline's Key Vault secret, which "
+                "names none"
+            )
         if not pipeline.key_vault_uri or self.secrets is None:
             raise NotConfigured("the export pipeline is in SasToken mode but has no keyVaultUri")
         return Container(url, self.sas(pipeline).token)
+
+    def _delegated_sas(self, url: str) -> str:
+        """A read-only user delegation SAS for a ManagedIdentity export pipeline's container, signed with
+        the app's own identity; cached like the pipeline's SAS and signed again well before it expires."""
+        if self.signer is None:
+            raise NotConfigured(
+                "the copy step of a ManagedIdentity export pipeline signs a user delegation SAS with the "
+                "app's identity: this worker has no signer"
+            )
+        now = self.clock()
+        key = f"delegation:{url}"
+        cached = self.memory.sas.get(key)
+        if cached is None or now - cached[0] >= PIPELINE_CACHE_TTL:
+            token = self.signer.read_sas(url, now, now + DELEGATION_LIFETIME)
+            cached = (now, SasSecret(token, now + DELEGATION_LIFETIME, "r"))
+            self.memory.sas[key] = cached
+        return cached[1].token

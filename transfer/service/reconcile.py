@@ -121,8 +121,17 @@ class Reconcile:
         self.clock = clock
 
     def __call__(self) -> Report:
+        return self._pass(self.index.active_runs(), adopt=True)
+
+    def follow(self) -> Report:
+        """The follow timer's pass: the active runs alone, and nothing at all (one index read, no ARM
+        call) when there is none, so a short interval costs an idle app nothing on ARM."""
+        active = self.index.active_runs()
+        return self._pass(active, adopt=False) if active else Report()
+
+    def _pass(self, active_runs: list[Run], *, adopt: bool) -> Report:
         work = Pass(self.memory, self.clock)
-        runs = rotated(sorted(self.index.active_runs(), key=_id), _id, self.memory.reconcile_cursor)
+        runs = rotated(sorted(active_runs, key=_id), _id, self.memory.reconcile_cursor)
         copies = [run for run in runs if run.status.terminal]  # finished in ARM; only the copy is followed
         active = [run for run in runs if not run.status.terminal]
         for run, after in work.each(active, lambda r: f"run {r.id}", self._reached):
@@ -135,7 +144,7 @@ class Reconcile:
                 copies.append(after)
         self.copies.advance(work, copies)
         # Last, so a throttled listing (one call, paged) never holds back the active runs.
-        if self.settings.import_pipeline and work.may_continue():
+        if adopt and self.settings.import_pipeline and work.may_continue():
             work.item("source-trigger runs", lambda: self.adopt_source_runs(work.report))
         return work.report
 

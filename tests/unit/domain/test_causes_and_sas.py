@@ -49,7 +49,7 @@ GOOD_EXPORT = "sv=2024-11-04&sr=c&sp=rwla&spr=https&se=2027-01-01T00:00:00Z&sig=
         (
             "403 Forbidden (ForbiddenByRbac): Caller is not authorized to perform action on resource",
             (),
-            causes.KEY_VAULT_ACCESS,
+            causes.KEY_VAULT_ROLE,  # an RBAC vault: the role, not an access policy,
         ),
         (
             "404 SecretNotFound: A secret with (name/id) transfersas was not found",

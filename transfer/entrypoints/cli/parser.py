@@ -144,19 +144,7 @@ def _reading_commands(command: _Commands) -> None:
     command("health", "Check settings, state tables, ARM, the pipelines and SAS expiry.")
 
 
-def _pipeline_commands(
-    command: _Commands, output: argparse.ArgumentParser, waiting: argparse.ArgumentParser
-) -> None:
-    pipelines = command(
-        "pipelines", "Deploy, show, list or delete the export and import pipelines (templates/)."
-    )
-    actions = pipelines.add_subparsers(dest="action", required=True, metavar="ACTION")
-    deploy = actions.add_parser(
-        "deploy",
-        help="deploy the pipeline named by TRANSFER_EXPORT_PIPELINE / TRANSFER_IMPORT_PIPELINE",
-        description="Deploy the export or import pipeline template with these parameters.",
-        parents=[output, waiting],
-    )
+def _deploy_arguments(deploy: argparse.ArgumentParser) -> None:
     deploy.add_argument("kind", choices=("export", "import"))
     deploy.add_argument("--storage-uri", required=True, help="the storage container URL of the pipeline")
     deploy.add_argument(
@@ -166,6 +154,13 @@ def _pipeline_commands(
         "--key-vault", default="", metavar="NAME", help="Key Vault holding the SAS (SasToken)"
     )
     deploy.add_argument("--sas-secret", default="", metavar="NAME", help="secret name of the SAS (SasToken)")
+    deploy.add_argument(
+        "--key-vault-access",
+        default="",
+        choices=["AccessPolicy", "RoleAssignment", "None"],
+        help="SasToken: how the pipeline may read the secret (default: detected: Key Vault Secrets User "
+        "on an RBAC vault, an access policy otherwise)",
+    )
     deploy.add_argument(
         "--option",
         action="append",
@@ -182,6 +177,31 @@ def _pipeline_commands(
         action="store_true",
         help="ManagedIdentity mode: grant Storage Blob Data Contributor on its account (same group)",
     )
+
+
+def _pipeline_commands(
+    command: _Commands, output: argparse.ArgumentParser, waiting: argparse.ArgumentParser
+) -> None:
+    pipelines = command(
+        "pipelines", "Deploy, show, list or delete the export and import pipelines (templates/)."
+    )
+    actions = pipelines.add_subparsers(dest="action", required=True, metavar="ACTION")
+    deploy = actions.add_parser(
+        "deploy",
+        help="deploy the pipeline named by TRANSFER_EXPORT_PIPELINE / TRANSFER_IMPORT_PIPELINE",
+        description="Deploy the export or import pipeline template with these parameters.",
+        parents=[output, waiting],
+    )
+    _deploy_arguments(deploy)
+    migrate = actions.add_parser(
+        "migrate",
+        help="move the configured pipeline from SasToken to ManagedIdentity, keeping its name",
+        description="Recreate the pipeline in ManagedIdentity mode (same name, URI, options, identity); "
+        "refused while its runs are active; a pipeline already there is left as it is.",
+        parents=[output, waiting],
+    )
+    migrate.add_argument("kind", choices=("export", "import"))
+    migrate.add_argument("--to", required=True, choices=["ManagedIdentity"], help="the storage access mode")
     show_pipeline = actions.add_parser(
         "show", help="show the pipeline as ARM has it", description="Show the pipeline.", parents=[output]
     )

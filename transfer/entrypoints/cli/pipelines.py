@@ -21,6 +21,8 @@ def cmd_pipelines(invocation: Invocation) -> int:
         return _list_pipelines(invocation)
     if a.action == "delete":
         return _delete_pipeline(invocation)
+    if a.action == "migrate":
+        return _migrate(invocation)
     if a.kind == "export" and a.no_source_trigger:
         raise InvalidInput("only an import pipeline has a source trigger", target="--no-source-trigger")
     spec = PipelineSpec(
@@ -32,6 +34,7 @@ def cmd_pipelines(invocation: Invocation) -> int:
         source_trigger=not a.no_source_trigger,
         user_assigned_identity=a.user_assigned_identity,
         grant_storage_role=a.grant_storage_role,
+        key_vault_access=a.key_vault_access,
     )
     name = invocation.service.deploy_pipeline(a.kind, spec)
     state, error = "Accepted", None
@@ -136,3 +139,37 @@ def _delete_pipeline(invocation: Invocation) -> int:
     )
     invocation.console.emit(body, lambda: [line])
     return OK
+
+
+def _migrate(invocation: Invocation) -> int:
+    a = invocation.args
+    done = invocation.service.migrate_pipeline(a.kind, a.to)
+    state, error = ("Succeeded" if done.outcome == "already" else "Accepted"), None
+    if done.deployment and a.wait:
+        state, error = wait_for_deployment(invocation, done.deployment)
+    body: dict[str, Any] = {
+        "kind": done.kind,
+        "name": done.name,
+        "outcome": done.outcome,
+        "deployment": done.deployment,
+        "provisioningState": state,
+        "error": error,
+        "storageRole": done.storage_role,
+        "left": list(done.left),
+    }
+    lines = [
+        f"{done.kind} pipeline {done.name}: "
+        + (
+            "already in ManagedIdentity mode"
+            if done.outcome == "already"
+            else f"deployment {done.deployment}"
+        )
+        + f": {state}"
+        + (f": {error}" if error else ""),
+        f"storage role: {done.storage_role}",
+        *(f"left: {item}" for item in done.left),
+    ]
+    invocation.console.emit(body, lambda: lines)
+    if state.lower() in ("failed", "canceled"):
+        return FAILED
+    return EXIT_TRANSIENT if a.wait and state.lower() not in DEPLOYMENT_TERMINAL else OK
