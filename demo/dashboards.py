@@ -30,7 +30,10 @@ def write(sides: Iterable[tuple[Side, str]], app: Any, folder: Path = FOLDER) ->
     for side, base in sides:
         status, body = page(side, app, base)
         if status != 200:
-            raise RuntimeError(f"GET /api/dashboard on the {side.name} side answered {status}: {body[:300]}")
+            raise RuntimeError(
+                f"GET /api/dashboard on the {side.name} side answered {status}: "
+                + (body if len(body) <= 300 else body[:299] + "…")
+            )
         path = folder / f"{side.name}-dashboard.html"
         path.write_text(body, encoding="utf-8")
         written.append(path)

@@ -7,6 +7,7 @@ that runs this scenario) fails loudly instead of printing a happy story over a b
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +59,14 @@ class Story:
         if not ok:
             raise DemoFailure(f"step {self.steps}: {what}")
         self.out(f"   ok: {what}")
+
+    def waited(self, seconds: float, what: str) -> None:
+        self.out(f"   waited {seconds:.1f} s for {what}")
+
+
+def clip(text: str, width: int) -> str:
+    """At most `width` characters, cut between words and marked with an ellipsis when cut."""
+    return textwrap.shorten(text, width, placeholder=" …")
 
 
 class Side:
@@ -237,7 +246,7 @@ def _story(story: Story, stack: Stack) -> tuple[Side, Side]:
     _wait(
         story,
         lambda: _imported(admin, ["samples/hello-world", "samples/nginx", "bulk/svc59"]),
-        "target registry filled",
+        "the source trigger to fill the target registry",
     )
     adopted = _reconcile_until(story, target, app, None)
     story.check(
@@ -413,7 +422,7 @@ def _selectors_and_manifests(story: Story, stack: Stack, source: Side, target: S
         checks = {c.name: c for c in target.service.health()}
     story.check(
         checks["verification"].ok and checks["verification"].detail.startswith("warning:"),
-        f"health warns (and stays healthy): {checks['verification'].detail[:90]}…",
+        f"health warns (and stays healthy): {clip(checks['verification'].detail, 90)}",
     )
 
 
@@ -570,12 +579,12 @@ def _reconcile_until(
 
 
 def _wait(story: Story, ready: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     while not ready():
-        if time.monotonic() > deadline:
-            raise DemoFailure(f"step {story.steps}: timed out waiting: {what}")
+        if time.monotonic() > started + timeout:
+            raise DemoFailure(f"step {story.steps}: timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.2)
-    story.check(True, what)
+    story.waited(time.monotonic() - started, what)
 
 
 def _blob_properties(stack: Stack, name: str) -> dict[str, Any]:
@@ -602,6 +611,6 @@ def _imported(admin: Any, repositories: list[str]) -> bool:
 
 def _line(run: Run) -> str:
     copy = f" copy={run.copy_status.value}" if run.copy_status else ""
-    error = f" error={run.error[:80]!r}" if run.error else ""
+    error = f" error={clip(run.error, 80)!r}" if run.error else ""
     what = f"{run.kind.value} {run.status.value} artifacts={len(run.artifacts)} blob={run.blob}"
     return f"{run.id} {what}{copy}{error}"

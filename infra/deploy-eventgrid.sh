@@ -8,11 +8,12 @@
 # Run it after `main.json` is deployed and the code is published: the webhooks need the blobs_extension
 # and eventgrid_extension system keys, which exist only once the host has started with the code. The
 # script reads the app deployment's outputs, waits for each key (never printing it) and deploys the
-# templates. The keys themselves are read by listKeys() inside ARM.
+# templates (each unless it is there already with the same template and parameters: deploy-if-changed.sh).
+# The keys themselves are read by listKeys() inside ARM.
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-  sed -n '2,11p' "$0" >&2
+  sed -n '2,12p' "$0" >&2
   exit 2
 fi
 app_group=$1
@@ -52,7 +53,7 @@ if [[ "$(output exportOnPush | tr '[:upper:]' '[:lower:]')" == "true" ]]; then
   registry_group=$(output registryResourceGroup)
   echo "export on push: registry $registry (resource group $registry_group)"
   wait_for_key eventgrid_extension on_image_pushed
-  az deployment group create -g "$registry_group" -n "${app}-eventgrid-pushes" \
+  "$here/deploy-if-changed.sh" "$registry_group" "${app}-eventgrid-pushes" \
     --template-file "$here/eventgrid-registry.json" \
     --parameters functionAppName="$app" functionAppResourceGroup="$app_group" registryName="$registry" \
                  deadLetterStorageAccountName="$(output storageAccountName)" \
@@ -62,7 +63,7 @@ fi
 
 wait_for_key blobs_extension on_target_blob
 
-az deployment group create -g "$storage_group" -n "${app}-eventgrid" \
+"$here/deploy-if-changed.sh" "$storage_group" "${app}-eventgrid" \
   --template-file "$template" \
   --parameters functionAppName="$app" functionAppResourceGroup="$app_group" \
                storageAccountName="$storage" targetContainer="$container" "$@" \

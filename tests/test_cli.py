@@ -92,10 +92,10 @@ def test_export_wait_shows_progress_until_the_runs_finish(
     code, out, err = run_cli("export", "samples/hello:v1", "--wait", "--interval", "5")
     assert code == cli.OK
     assert "Succeeded" in out
-    lines = err.splitlines()
+    lines = [line for line in err.splitlines() if not line.startswith("warning: ")]  # health's unknowns
     assert "Deploying" in lines[0]
     assert "Succeeded 100%" in lines[-1]
-    assert run_cli.sleeps == [5, 5]
+    assert run_cli.sleeps == [0.5, 1.0]  # soon after the start, then backing off
 
 
 def test_wait_exits_1_when_a_run_fails_and_shows_its_error(
@@ -118,6 +118,7 @@ def test_wait_times_out_with_exit_5(world: World, run_cli: Cli) -> None:
     assert code == cli.EXIT_TRANSIENT
     assert "timed out" in err
     assert sum(run_cli.sleeps) == 30
+    assert run_cli.sleeps[:6] == [0.5, 1, 2, 4, 8, 10]  # up to --interval, the last one cut at the timeout
 
 
 def test_import_of_a_missing_blob_exits_3(world: World, run_cli: Cli) -> None:
@@ -598,6 +599,40 @@ def test_pipelines_deploy_in_sas_mode_names_the_key_vault_secret_get(
     assert "Key Vault Secrets User" in grant["note"]
 
 
+@pytest.mark.parametrize(
+    ("vault_uri", "scope", "name"),
+    [
+        (
+            "https://govvault.vault.usgovcloudapi.net/secrets/sas/0123",
+            "Key Vault govvault (secret sas)",
+            "govvault",
+        ),
+        (
+            "https://127.0.0.1:8443/secrets/sas",
+            "the Key Vault at https://127.0.0.1:8443 (secret sas)",
+            "<vault name>",
+        ),
+        (
+            "https://vault.example.com/secrets/sas",
+            "the Key Vault at https://vault.example.com (secret sas)",
+            "<vault name>",
+        ),
+    ],
+)
+def test_the_key_vault_grant_names_a_vault_only_from_a_vault_host(
+    world: World, run_cli: Cli, monkeypatch: Any, vault_uri: str, scope: str, name: str
+) -> None:
+    deployed(world, monkeypatch, "export", storageAccessMode="SasToken", keyVaultUri=vault_uri)
+    code, body = run_cli.json(
+        "pipelines", "deploy", "export", "--storage-uri", "https://src.blob.core.windows.net/transfer",
+        "--key-vault", "srcvault", "--sas-secret", "sas", "--wait",
+    )  # fmt: skip
+    assert code == cli.OK
+    [grant] = body["identity"]["rolesToGrant"]
+    assert grant["scope"] == scope
+    assert grant["command"].startswith(f"az keyvault set-policy --name {name} ")
+
+
 def test_pipelines_deploy_without_wait_says_where_the_identity_is(world: World, run_cli: Cli) -> None:
     code, out, _ = run_cli(
         "pipelines", "deploy", "import", "--storage-uri", "https://target.blob.core.windows.net/transfer",
@@ -625,3 +660,81 @@ def test_every_error_carries_its_exit_code() -> None:
         (errors.TransferError("x"), cli.FAILED),
     ]
     assert [exc.exit_code for exc, _ in cases] == [code for _, code in cases]
+
+
+# ---- --wait: soon after the start, backing off; a live line on a terminal; each change once --------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_deployment_finishing_in_0_3_s_is_seen_after_the_first_half_second(
+    world: World, run_cli: Cli
+) -> None:
+    def deployment(name: str) -> DeploymentState:
+        return DeploymentState(name, "Succeeded" if run_cli.now >= 0.3 else "Running")
+
+    world.arm.around("get_deployment", instead(deployment))
+    code, _, err = run_cli(
+        "pipelines", "deploy", "import", "--storage-uri", "https://target.blob.core.windows.net/transfer",
+        "--mode", "ManagedIdentity", "--wait",
+    )  # fmt: skip
+    assert code == cli.OK
+    assert run_cli.sleeps == [0.5]
+    assert err.splitlines()[-1].endswith(": Succeeded")
+
+
+def test_wait_on_a_terminal_keeps_a_live_status_line_and_logs_each_change_once(
+    world: World, run_cli: Cli
+) -> None:
+    polls = 0
+
+    def progressing(read: Any, name: str) -> Any:
+        nonlocal polls
+        polls += 1
+        if polls == 4:
+            for run in world.stored_runs():
+                world.finish(run, "Failed", error="blob already exists")
+        return read(name)
+
+    world.arm.around("get_deployment", progressing)
+    out, err = io.StringIO(), Terminal()
+    code = cli.main(
+        ["export", "samples/hello:v1", "--wait"],
+        out=out, err=err, sleep=run_cli.sleep, monotonic=lambda: run_cli.now,
+    )  # fmt: skip
+    assert code == cli.FAILED
+    text = err.getvalue()
+    (run,) = world.stored_runs()
+    parts = text.split("\r\x1b[K")
+    live = [part.rsplit("\n", 1)[-1] for part in parts if part and not part.endswith("\n")]
+    assert live, text  # the live line, rewritten between the changes: elapsed time, run, state
+    assert all(part.startswith("[") and run.id in part for part in live)
+    assert any("s] " in part and "Deploying" in part for part in live)
+    assert text.count("blob already exists") == 1  # the status line, and no log warning repeating it
+    assert not text.endswith(live[-1])  # cleared at the end
+
+
+def test_wait_elsewhere_prints_only_the_changes(world: World, run_cli: Cli) -> None:
+    polls = 0
+
+    def finishing_on_the_fourth_poll(read: Any, name: str) -> Any:
+        nonlocal polls
+        polls += 1
+        if polls == 4:
+            for run in world.stored_runs():
+                world.finish(run)
+        return read(name)
+
+    world.arm.around("get_deployment", finishing_on_the_fourth_poll)
+    _, _, err = run_cli("export", "samples/hello:v1", "--wait")
+    assert "\r" not in err
+    assert "\x1b" not in err
+    lines = [line for line in err.splitlines() if not line.startswith("warning: ")]
+    # one line per change (Deploying, Running, Succeeded), nothing while nothing changed
+    assert [line.split()[-1] for line in lines[:2]] == ["Deploying", "Running"]
+    assert lines[2].endswith("Succeeded 100%")
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("[    0s]")

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from emulator.testing import start_emulator
+from tests.doc_blocks import block
 
 ROOT = Path(__file__).resolve().parents[1]
 MAKE = shutil.which("make")
@@ -242,7 +243,7 @@ def test_serve_stops_the_stack_and_removes_its_settings_files(
 
 
 def test_the_served_settings_files_point_a_cli_at_each_side(tmp: Path, tmp_path: Path) -> None:
-    settings = tmp_path / "serve"
+    settings = tmp_path / ".serve"
     started = start(serve_command(False, settings), tmp)
     try:
         printed = "".join(started.read_until(SERVING))
@@ -259,14 +260,29 @@ def test_the_served_settings_files_point_a_cli_at_each_side(tmp: Path, tmp_path:
             assert values["TRANSFER_ARM_ENDPOINT"].startswith("https://127.0.0.1:")
             assert Path(values["REQUESTS_CA_BUNDLE"]).is_file()
             assert {"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "TransferState"} <= values.keys()
-            # the CLI with these settings (from the environment, until it reads such files itself)
-            env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **values}
-            done = subprocess.run(
-                [sys.executable, "-m", "transfer", "pipelines", "show", kind, "--output", "json"],
-                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-            )  # fmt: skip
-            assert done.returncode == 0, done.stdout + done.stderr
-            assert json.loads(done.stdout)["name"] == values[pipeline]
+            # the CLI reads the file itself (--settings), with nothing of the stack in its environment
+            env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+            for argv in (["pipelines", "show", kind], ["runs"]):
+                done = subprocess.run(
+                    [sys.executable, "-m", "transfer", "--settings", str(path), *argv, "--output", "json"],
+                    cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+                )  # fmt: skip
+                assert done.returncode == 0, done.stdout + done.stderr
+                answer = json.loads(done.stdout)
+                if argv[0] == "pipelines":
+                    assert answer["name"] == values[pipeline]
+                else:
+                    assert isinstance(answer["runs"], list)
+        # README's block, as written, from the folder holding .serve/
+        readme = block("README.md", "python -m transfer --settings .serve/")
+        path = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+        done = subprocess.run(
+            [SH, "-e", "-c", readme.text], cwd=tmp_path, capture_output=True, text=True, timeout=240,
+            env={**env, "PATH": path, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.startswith("no runs")  # the source side has started none yet
+        assert "healthy" in done.stdout
     finally:
         stop_and_check(started, "SIGTERM", tmp)
 
@@ -286,4 +302,6 @@ def test_an_emulator_started_in_process_removes_its_folder_when_stopped(
     chosen = start_emulator(connection_string, state_dir=given)
     chosen.stop()
     assert given.is_dir()  # a folder the caller chose stays, without the server's key
-    assert sorted(p.name for p in given.iterdir()) == ["emulator-ca.pem", "emulator-server.pem"]
+    names = {p.name for p in given.iterdir()}
+    assert {"emulator-ca.pem", "emulator-server.pem"} <= names  # what a client needs to trust it
+    assert not [name for name in names if name.endswith(".key")]  # az.env may stay (no key)

@@ -44,6 +44,11 @@ KEY_VAULT_SECRET_MISSING = Cause(
     "right secret name.",
 )
 SAS_HTTP = Cause("StorageSasNotHttpsOnly", "Make the SAS HTTPS-only (spr=https).")
+PROTOCOL_MISMATCH = Cause(
+    "StorageProtocolMismatch",
+    "Storage was called over plain HTTP where the SAS (spr=https) or the account allows HTTPS only: give the "
+    "pipeline the account's https:// container URI (pipelines deploy --storage-uri https://...).",
+)
 STORAGE_ROLE = Cause(
     "StorageRoleMissing",
     "In ManagedIdentity mode the pipeline's identity needs Storage Blob Data Contributor on the storage "
@@ -126,7 +131,7 @@ _BY_CODE = {
     "subscriptionrequeststhrottled": THROTTLED,
     "authorizationpermissionmismatch": SAS_PERMISSIONS,
     "authorizationresourcetypemismatch": SAS_RESOURCE_TYPES,
-    "authorizationprotocolmismatch": SAS_HTTP,
+    "authorizationprotocolmismatch": PROTOCOL_MISMATCH,  # the request's protocol, not who made it
     "containernotfound": CONTAINER_MISSING,
     "blobnotfound": BLOB_MISSING,
     "blobalreadyexists": BLOB_EXISTS,

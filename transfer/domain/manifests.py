@@ -304,9 +304,18 @@ def verify(
         return Outcome(Verification.FAILED, "; ".join(problems), skipped)
     if target_digests is None:
         why = f": {unreadable}" if unreadable else ""
-        detail = f"all {total} artifacts imported, but the target registry could not be read{why}"
+        detail = f"{_all(total)} imported, but the target registry could not be read{why}"
         return Outcome(Verification.UNAVAILABLE, detail, skipped)
-    detail = f"all {total} artifacts imported; {checked} tags at the manifest's digest"
+    tags = "1 tag" if checked == 1 else f"{checked} tags"
+    detail = f"{_all(total)} imported; {tags} at the manifest's digest"
     if manifest.referrers and linked is not None:
-        detail += f"; {len(manifest.referrers)} referrers linked to their subjects"
+        detail += f"; {_linked(len(manifest.referrers))}"
     return Outcome(Verification.PASSED, detail, skipped)
+
+
+def _all(total: int) -> str:
+    return "the 1 artifact" if total == 1 else f"all {total} artifacts"
+
+
+def _linked(count: int) -> str:
+    return "1 referrer linked to its subject" if count == 1 else f"{count} referrers linked to their subjects"

@@ -15,6 +15,8 @@ MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", 
 DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 SEARCH_DAYS = 366 * 5  # a schedule that matches no day within five years (Feb 30th) never occurs
 _BOUNDS = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+FIELDS = ("second", "minute", "hour", "day", "month", "day-of-week")
+_RANGES = ("0-59", "0-59", "0-23", "1-31", "1-12 or JAN-DEC", "0-6 or SUN-SAT")
 
 
 class ScheduleError(ValueError):
@@ -49,6 +51,16 @@ def _part(part: str, low: int, high: int, names: tuple[str, ...], first: int) ->
 
 
 def _field(text: str, index: int) -> frozenset[int]:
+    try:
+        values = _values(text, index)
+    except ScheduleError as exc:
+        raise ScheduleError(f"the {FIELDS[index]} field ({_RANGES[index]}): {exc}") from None
+    if index == 5 and 7 in values:
+        values = (values - {7}) | {0}
+    return frozenset(values)
+
+
+def _values(text: str, index: int) -> set[int]:
     low, high = _BOUNDS[index]
     names, first = {4: (MONTHS, 1), 5: (DAYS, 0)}.get(index, ((), 0))
     values: set[int] = set()
@@ -56,9 +68,7 @@ def _field(text: str, index: int) -> frozenset[int]:
         if not part:
             raise ScheduleError(f"empty item in {text!r}")
         values |= _part(part, low, high, names, first)
-    if index == 5 and 7 in values:
-        values = (values - {7}) | {0}
-    return frozenset(values)
+    return values
 
 
 @dataclass(frozen=True)

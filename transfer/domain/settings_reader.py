@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from transfer.domain.settings_values import NCRONTAB_FIELD, StorageConnection, is_loopback_http
+from transfer.domain.connection_strings import connection_string_problem
+from transfer.domain.ncrontab import Schedule, ScheduleError
+from transfer.domain.settings_values import StorageConnection, is_loopback_http
 
 
 class Reader:
@@ -60,13 +62,12 @@ class Reader:
         return self.defaults[name] == "true"
 
     def schedule(self, name: str) -> str:
+        """Checked field by field with the parser the dashboard's next occurrence uses."""
         value = self.get(name) or ""
-        fields = value.split()
-        if len(fields) == 6 and all(NCRONTAB_FIELD.fullmatch(f) for f in fields):
-            return value
-        self.problems.append(
-            f"{name} must be an NCRONTAB expression of 6 fields (seconds first), got {value!r}"
-        )
+        try:
+            Schedule.parse(value)
+        except ScheduleError as exc:
+            self.problems.append(f"{name} is not a valid NCRONTAB schedule: {exc}")
         return value
 
     def url(self, name: str, *, https_only: bool = True) -> str | None:
@@ -86,8 +87,9 @@ class Reader:
         """A connection string, or service URIs (given, or made from `__accountName`) for identity."""
         conn = self.get(name)
         if conn:
-            if "=" not in conn:
-                self.problems.append(f"{name} is not a storage connection string")
+            problem = connection_string_problem(conn)
+            if problem:
+                self.problems.append(f"{name} is not a usable storage connection string: {problem}")
             return StorageConnection(name, connection_string=conn)
         uris = {kind: self.get(f"{name}__{kind}ServiceUri") for kind in ("blob", "queue", "table")}
         account = self.get(f"{name}__accountName")

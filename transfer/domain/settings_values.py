@@ -71,7 +71,6 @@ RESOURCE_GROUP = re.compile(r"^[-\w.()]{1,90}$")
 ACR_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
 CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
-NCRONTAB_FIELD = re.compile(r"^[0-9A-Za-z*/,\-]+$")
 SECRET_URI_PATH = re.compile(r"^/secrets/[0-9a-zA-Z-]{1,127}(/[0-9a-fA-F]{32})?/?$")
 KEY_ID_PATH = re.compile(r"^/keys/[0-9a-zA-Z-]{1,127}(/[0-9a-zA-Z]{1,64})?/?$")
 

@@ -181,6 +181,9 @@ class Inventory:
         if not vault:
             return [], ["the pipeline is in SasToken mode but ARM shows no keyVaultUri for it"]
         who = principal or PRINCIPAL_PLACEHOLDER
+        named = "://" not in vault
+        where = f"Key Vault {vault}" if named else f"the Key Vault at {vault}"
+        vault = vault if named else "<vault name>"
         command = f"az keyvault set-policy --name {vault} --object-id {who} --secret-permissions get"
         note = (
             "the pipeline template adds this access policy itself (keyVaultSecretAccess AccessPolicy); on a "
@@ -188,7 +191,7 @@ class Inventory:
             f"create --assignee-object-id {who} --assignee-principal-type ServicePrincipal --role "
             f"'Key Vault Secrets User' --scope $(az keyvault show -n {vault} --query id -o tsv)"
         )
-        where = f"Key Vault {vault}" + (f" (secret {secret})" if secret else "")
+        where += f" (secret {secret})" if secret else ""
         return [Grant("Key Vault secret get", where, command, note)], []
 
     # ---- pipelineRuns -------------------------------------------------------------------------------
@@ -215,11 +218,15 @@ def _lower(text: str | None) -> str:
 
 
 def _vault_and_secret(secret_uri: str | None) -> tuple[str | None, str | None]:
-    """(vault name, secret name) of `https://<vault>.vault.azure.net/secrets/<name>[/<version>]`."""
+    """(the vault, secret name) of `https://<vault>.vault.azure.net/secrets/<name>[/<version>]`: the vault's
+    name when the host is a vault's (`<name>.vault.<cloud's suffix>`), else the URI's origin (a private
+    endpoint or an emulator, whose host names no vault)."""
     if not secret_uri:
         return None, None
     parts = urlsplit(secret_uri)
-    vault = (parts.hostname or "").split(".", 1)[0] or None
+    host = parts.hostname or ""
+    name, _, rest = host.partition(".")
+    vault = name if rest.startswith("vault.") else (f"{parts.scheme}://{parts.netloc}" if host else None)
     path = parts.path.strip("/").split("/")
     secret = path[1] if len(path) >= 2 and path[0] == "secrets" else None
     return vault, secret

@@ -21,7 +21,7 @@ GOOD_EXPORT = "sv=2024-11-04&sr=c&sp=rwla&spr=https&se=2027-01-01T00:00:00Z&sig=
         ("AuthorizationPermissionMismatch: This request is not authorized", (), causes.SAS_PERMISSIONS),
         ("Signed expiry time [Mon] must be after signed start time", (), causes.SAS_EXPIRED),
         ("AuthorizationResourceTypeMismatch: ...", (), causes.SAS_RESOURCE_TYPES),
-        ("AuthorizationProtocolMismatch: ...", (), causes.SAS_HTTP),
+        ("AuthorizationProtocolMismatch: ...", (), causes.PROTOCOL_MISMATCH),
         (
             "The container 'transfer' of 'https://a.blob.core.windows.net' does not exist.",
             (),
@@ -135,3 +135,16 @@ def test_a_storage_refusal_is_judged_in_the_pipelines_family_never_the_other() -
     assert causes.classify(identity_words, managed_identity=True) == causes.STORAGE_ROLE
     assert causes.classify(identity_words, managed_identity=None) == causes.STORAGE_ROLE  # as the words say
     assert causes.classify("AuthenticationFailed", managed_identity=None) == causes.SAS_EXPIRED
+
+
+def test_a_protocol_mismatch_is_the_protocol_in_either_mode_never_the_identity() -> None:
+    message = (
+        "Forbidden (403): AuthorizationProtocolMismatch: This request is not authorized to perform this "
+        "operation using this protocol."
+    )
+    for managed_identity in (False, True):
+        cause = causes.classify(message, managed_identity=managed_identity)
+        assert cause == causes.PROTOCOL_MISMATCH
+        assert cause is not None
+        assert "https://" in cause.hint
+        assert "identity" not in cause.hint

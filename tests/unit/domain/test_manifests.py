@@ -87,7 +87,23 @@ def test_an_import_of_everything_at_the_manifests_digests_passes() -> None:
     outcome = verify(manifest, imported, {"team/api:v1.0": D1})
     assert outcome.verification is Verification.PASSED
     assert outcome.skipped == ()
-    assert "1 tags at the manifest's digest" in outcome.detail  # web has no digest, base no tag
+    assert outcome.detail == "all 3 artifacts imported; 1 tag at the manifest's digest"  # web: no digest
+
+
+def test_the_detail_of_one_artifact_speaks_of_one() -> None:
+    manifest = build(
+        run_id="20261126120000000e000001",
+        pipeline_run_id="/subscriptions/x/pipelineRuns/20261126120000000e000001",
+        source_registry="myregistry.azurecr.io",
+        exported_at=AT,
+        blob="nightly-20261126120000000e000001",
+        artifacts=["team/api:v1.0"],
+        digests={"team/api:v1.0": D1},
+    )
+    passed = verify(manifest, ["team/api:v1.0"], {"team/api:v1.0": D1})
+    assert passed.detail == "the 1 artifact imported; 1 tag at the manifest's digest"
+    unread = verify(manifest, ["team/api:v1.0"], None)
+    assert unread.detail.startswith("the 1 artifact imported, but the target registry could not be read")
 
 
 def test_an_artifact_not_imported_fails_and_is_named() -> None:

@@ -162,7 +162,7 @@ def manifest_artifacts(manifest: manifests.Manifest) -> tuple[str, ...]:
 def test_verification_passes_when_each_referrer_is_linked_to_its_subject_on_the_target(world: World) -> None:
     run = _import_with_referrers(world, linked=True)
     assert run.verification == "passed"
-    assert "1 referrers linked to their subjects" in (run.verification_detail or "")
+    assert "1 referrer linked to its subject" in (run.verification_detail or "")
 
 
 def test_a_referrer_the_target_does_not_list_under_its_subject_fails_verification(world: World) -> None:

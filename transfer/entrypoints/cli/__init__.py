@@ -1,8 +1,9 @@
 """`python -m transfer`: the service for people (tables, progress) and scripts (--output json, exit codes).
 
-The CLI shares the settings (from the environment) and the service with the function app; it holds no
-logic of its own beyond waiting for runs and deployments to finish. The parser is parser.py, the commands
-commands.py and pipelines.py, the waiting waiting.py, and how it prints console.py.
+The CLI shares the settings (a local.settings.json, then the environment: settings_file.py) and the
+service with the function app; it holds no logic of its own beyond waiting for runs and deployments to
+finish. The parser is parser.py, the commands commands.py and pipelines.py, the waiting waiting.py, and how
+it prints console.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 
 from transfer import bootstrap
 from transfer.domain.errors import SettingsError, TransferError
-from transfer.entrypoints.cli import commands
+from transfer.entrypoints.cli import commands, settings_file
 from transfer.entrypoints.cli.console import (
     BAD_INPUT,
     CONFLICT,
@@ -28,6 +29,7 @@ from transfer.entrypoints.cli.console import (
     Console,
     Invocation,
 )
+from transfer.entrypoints.cli.logs import cli_logging
 from transfer.entrypoints.cli.parser import EPILOG, build_parser
 from transfer.entrypoints.cli.pipelines import cmd_pipelines
 
@@ -55,9 +57,10 @@ def main(
     args = build_parser().parse_args(argv)
     console = Console(out or sys.stdout, err or sys.stderr, getattr(args, "output", "table") == "json")
     try:
-        service = bootstrap.service_from_environment()
-        invocation = Invocation(args, console, service, sleep, monotonic)
-        return COMMANDS[args.command](invocation)
+        with settings_file.applied(getattr(args, "settings", None)), cli_logging(console.err):
+            service = bootstrap.service_from_environment()
+            invocation = Invocation(args, console, service, sleep, monotonic)
+            return COMMANDS[args.command](invocation)
     except SettingsError as exc:
         return _fail(console, exc.exit_code, exc, details=exc.problems)
     except TransferError as exc:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from transfer.domain.arm_views import Pipeline
@@ -30,6 +31,7 @@ class Console:
     out: TextIO
     err: TextIO
     json: bool
+    status_shown: bool = field(default=False, init=False)
 
     def emit(self, data: Any, table: Callable[[], Iterable[str]]) -> None:
         if self.json:
@@ -39,7 +41,31 @@ class Console:
                 print(line, file=self.out)
 
     def progress(self, line: str) -> None:
+        self._clear_status()
         print(line, file=self.err, flush=True)
+
+    def status(self, line: str) -> None:
+        """A live line rewritten in place on a terminal (nothing elsewhere); "" clears it."""
+        if not self._live():
+            return
+        self._clear_status()
+        if line:
+            self.err.write(line[: self._width()])
+            self.err.flush()
+            self.status_shown = True
+
+    def _clear_status(self) -> None:
+        if self.status_shown:
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+            self.status_shown = False
+
+    def _live(self) -> bool:
+        isatty = getattr(self.err, "isatty", None)
+        return bool(isatty and isatty())
+
+    def _width(self) -> int:
+        return max(20, shutil.get_terminal_size((100, 24)).columns - 1)
 
 
 @dataclass

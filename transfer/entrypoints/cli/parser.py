@@ -18,7 +18,8 @@ exit codes:
   5  transient: throttled, a dependency unavailable, some items deferred, or --wait timed out
  70  unexpected error (a bug; the traceback is printed)
 
-settings come from the environment, as for the function app (see docs/settings.md).
+settings (docs/settings.md) come from the Values of ./local.settings.json or of --settings FILE, the file
+the Functions tools read, and from the environment, which wins over the file as with `func start`.
 --output json prints the same keys as the HTTP API (a run is GET /api/runs/{id} without "url")."""
 
 
@@ -50,13 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="table for people (default), json for scripts",
     )
+    output.add_argument(
+        "--settings",
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help="a local.settings.json to read Values from (default: ./local.settings.json if present); "
+        "a setting in the environment wins",
+    )
     waiting = argparse.ArgumentParser(add_help=False)
     waiting.add_argument("--wait", action="store_true", help="reconcile and show progress until finished")
     waiting.add_argument(
         "--timeout", type=float, default=1800, metavar="SECONDS", help="give up waiting after (default 1800)"
     )
     waiting.add_argument(
-        "--interval", type=float, default=10, metavar="SECONDS", help="between polls (default 10)"
+        "--interval",
+        type=float,
+        default=10,
+        metavar="SECONDS",
+        help="the longest pause between polls: 0.5 s after the start, doubling up to it (default 10)",
     )
 
     parser = argparse.ArgumentParser(
