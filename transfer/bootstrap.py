@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # the service and its use cases load on the first invocation,
     from transfer.service.pushes import RecordPushes, StartPushExports
     from transfer.service.reads import ReadRuns
     from transfer.service.reconcile import Reconcile, ReconcileRun
+    from transfer.service.selecting import Selecting
     from transfer.service.sweep import Sweep
 
 Clock = Callable[[], datetime]
@@ -94,7 +95,9 @@ def assemble(
         settings, ports, pipelines, lifecycle, memory, clock
     )
     reads, health, pipeline_admin, inventory = _operating(settings, ports, pipelines, clock, memory)
-    record_pushes, start_push_exports = _on_push(settings, ports, pipelines, lifecycle, memory, clock)
+    record_pushes, start_push_exports = _on_push(
+        settings, ports, pipelines, lifecycle, start_export.selecting, memory, clock
+    )
     use_cases = UseCases(
         start_export=start_export,
         scheduled_export=scheduled_export,
@@ -125,6 +128,7 @@ def _on_push(
     ports: Ports,
     pipelines: Pipelines,
     lifecycle: RunLifecycle,
+    selecting: Selecting,
     memory: WorkerMemory,
     clock: Clock,
 ) -> tuple[RecordPushes, StartPushExports]:
@@ -132,7 +136,7 @@ def _on_push(
 
     return (
         RecordPushes(settings, ports.state, clock),
-        StartPushExports(settings, ports.state, ports.state, pipelines, lifecycle, memory, clock),
+        StartPushExports(settings, ports.state, ports.state, pipelines, lifecycle, selecting, memory, clock),
     )
 
 

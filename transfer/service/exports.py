@@ -107,7 +107,7 @@ class StartExport:
                 digests=digests,
                 now=now,
             )
-            run = replace(run, referrers=_referrers_of(selection, chunk))
+            run = replace(run, referrers=selection.referrers_of(chunk))
             runs.append(self.lifecycle.record_and_deploy(run))
         if not claim.repeated:
             log.info(
@@ -137,11 +137,6 @@ class StartExport:
         if next(rest, None) is not None:
             log.warning("a repeated export found more artifacts than its first request claimed runs for")
         return left
-
-
-def _referrers_of(selection: Selection, chunk: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
-    found = (selection.referrers.get(a) for a in chunk)
-    return tuple((r.artifact, r.artifact_type or "", r.subject) for r in found if r is not None)
 
 
 class ScheduledExport:

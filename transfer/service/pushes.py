@@ -9,7 +9,10 @@ into export runs.
   at most 50 artifacts. Each run's pushes are taken in one conditional write before its run is recorded:
   of two workers one takes them and the other starts nothing. Pushes taken by a worker that died before
   recording its run are started under the same run id by the next tick, after a grace. Tags the export
-  ledger holds at the pushed digest are left out (incremental, as for any export).
+  ledger holds at the pushed digest are left out (incremental, as for any export). Each pushed image
+  takes its referrers along and passes the pre-flight as for any export (`Selecting.travelling`); when
+  referrers make a batch's artifacts more than 50, the batch's pushes (taken once, under its first run's
+  id) start several runs: the first run's id, then that id with `2`, `3`, ... appended.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from transfer.domain import naming
+from transfer.domain import artifacts, naming
 from transfer.domain.errors import NotConfigured
 from transfer.domain.ports import ExportLedger, PushLedger
 from transfer.domain.pushes import Push, due, held_until, orphans, read_event, ready, run_digests, selected
@@ -30,6 +33,7 @@ from transfer.domain.settings import Settings
 from transfer.service.lifecycle import RunLifecycle
 from transfer.service.memory import WorkerMemory
 from transfer.service.pipelines import Pipelines
+from transfer.service.selecting import Selecting
 
 log = logging.getLogger("transfer")
 
@@ -82,6 +86,7 @@ class StartPushExports:
         ledger: ExportLedger,
         pipelines: Pipelines,
         lifecycle: RunLifecycle,
+        selecting: Selecting,
         memory: WorkerMemory,
         clock: Callable[[], datetime],
     ) -> None:
@@ -90,6 +95,7 @@ class StartPushExports:
         self.ledger = ledger
         self.pipelines = pipelines
         self.lifecycle = lifecycle
+        self.selecting = selecting
         self.memory = memory
         self.clock = clock
 
@@ -106,7 +112,9 @@ class StartPushExports:
         pending = self.pushes.pending_pushes()
         if not pending:
             return []
-        started = [self._resume(run_id, taken, now) for run_id, taken in orphans(pending, now).items()]
+        started = [
+            run for run_id, taken in orphans(pending, now).items() for run in self._resume(run_id, taken, now)
+        ]
         waiting = [push for push in pending if push.run_id is None]
         return started + self._start_ready(waiting, now)
 
@@ -119,7 +127,7 @@ class StartPushExports:
         self.pipelines.ensure_ready("export")
         fresh = self._left_after_ledger(waiting)
         chosen = ready(fresh, now, window)
-        started = [run for batch in chosen if (run := self._start(batch, now)) is not None]
+        started = [run for batch in chosen for run in self._start(batch, now)]
         if sum(len(batch) for batch in chosen) < len(fresh):  # a partial run held while pushes come
             self.memory.pushes_due_at = held_until(fresh, window)
         return started
@@ -146,39 +154,43 @@ class StartPushExports:
             self.pushes.release_pushes(done)
         return fresh
 
-    def _start(self, batch: Sequence[Push], now: datetime) -> Run | None:
+    def _start(self, batch: Sequence[Push], now: datetime) -> list[Run]:
         run_id = self.lifecycle.new_id(RunKind.EXPORT, now)
         if not self.pushes.take_pushes(batch, run_id, now):
             log.info("export on push: another worker took these pushes", extra={"run_id": run_id})
-            return None
+            return []
         return self._record(run_id, batch, now)
 
-    def _resume(self, run_id: str, taken: Sequence[Push], now: datetime) -> Run:
+    def _resume(self, run_id: str, taken: Sequence[Push], now: datetime) -> list[Run]:
         log.warning(
             "export on push: starting a run whose starter stopped before recording it",
             extra={"run_id": run_id, "trigger": Trigger.PUSH.value},
         )
         return self._record(run_id, taken, now)
 
-    def _record(self, run_id: str, batch: Sequence[Push], now: datetime) -> Run:
-        """Record and deploy the run of `batch` (a run recorded already is returned as stored), then
-        release its pushes. Referrers of each image join here once their discovery is wired (issue 23)."""
-        digests = run_digests(batch)
-        run = self.lifecycle.new(
-            run_id,
-            RunKind.EXPORT,
-            Trigger.PUSH,
-            artifacts=[artifact for artifact, _ in digests],
-            blob=naming.export_blob_name(PUSH_BLOB_PREFIX, run_id),
-            digests=digests,
-            now=now,
-        )
-        run = self.lifecycle.record_and_deploy(run)
+    def _record(self, run_id: str, batch: Sequence[Push], now: datetime) -> list[Run]:
+        """Record and deploy the runs of `batch`, each image with its referrers (a run recorded already is
+        returned as stored), then release its pushes. An image the pre-flight refuses starts nothing."""
+        selection = self.selecting.travelling(run_digests(batch))
+        runs = []
+        for index, chunk in enumerate(selection.runs(artifacts.MAX_PER_RUN)):
+            chunk_id = run_id if index == 0 else f"{run_id}{index + 1}"
+            run = self.lifecycle.new(
+                chunk_id,
+                RunKind.EXPORT,
+                Trigger.PUSH,
+                artifacts=chunk,
+                blob=naming.export_blob_name(PUSH_BLOB_PREFIX, chunk_id),
+                digests=tuple((a, selection.digests[a]) for a in chunk if a in selection.digests),
+                now=now,
+            )
+            run = replace(run, referrers=selection.referrers_of(chunk))
+            runs.append(self.lifecycle.record_and_deploy(run))
+            log.info(
+                "export on push: %d artifacts in run %s",
+                len(run.artifacts),
+                run.id,
+                extra={"run_id": run.id, "blob": run.blob, "trigger": Trigger.PUSH.value},
+            )
         self.pushes.release_pushes(batch)
-        log.info(
-            "export on push: %d artifacts in run %s",
-            len(run.artifacts),
-            run.id,
-            extra={"run_id": run.id, "blob": run.blob, "trigger": Trigger.PUSH.value},
-        )
-        return run
+        return runs

@@ -57,6 +57,11 @@ class Selection:
         """The artifacts in runs of at most `size`, an image and its referrers together where they fit."""
         return group_split(self.groups or [(a,) for a in self.artifacts], size)
 
+    def referrers_of(self, chunk: Sequence[str]) -> tuple[tuple[str, str, str], ...]:
+        """What a run of `chunk` records of its referrers: (artifact, artifact type, subject)."""
+        found = (self.referrers.get(a) for a in chunk)
+        return tuple((r.artifact, r.artifact_type or "", r.subject) for r in found if r is not None)
+
 
 class Selecting:
     def __init__(
@@ -110,6 +115,18 @@ class Selecting:
             left_out = self._preflight(chosen, digests, skipped, ledgers, strict, requested, target)
         groups = [group for group in groups if group[0] not in left_out]
         return _selection(groups, digests, skipped, unmatched, referrers)
+
+    def travelling(self, images: Sequence[tuple[str, str]]) -> Selection:
+        """Images whose digests are known already (pushed ones): each followed by its referrers that
+        travel and the export ledger does not hold, and the pre-flight applied as for the schedule (an
+        image refused is left out, logged and remembered for health; never an error)."""
+        digests = dict(images)
+        chosen = list(digests)
+        ledgers = _Ledgers(self.ledger, None)
+        groups, referrers = self._referrers(chosen, digests, ledgers)
+        left_out = self._preflight(chosen, digests, [], ledgers, False, (), "artifacts")
+        groups = [group for group in groups if group[0] not in left_out]
+        return _selection(groups, digests, [], [], referrers)
 
     def _preflight(
         self,

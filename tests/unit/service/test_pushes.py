@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import COPY_ENV, World, make_world
+from tests.unit.service.test_referrers import SBOM, SIG
 from transfer.domain.errors import Unavailable
 from transfer.domain.runs import RunKind, RunStatus, Trigger
 
@@ -31,12 +32,14 @@ def digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def pushed(repository: str, tag: str | None, at: str = "a", *, kind: str = "ImagePushed") -> dict[str, Any]:
-    """An event as ACR sends it (Event Grid schema)."""
+def pushed(
+    repository: str, tag: str | None, at: str = "a", *, kind: str = "ImagePushed", of: str | None = None
+) -> dict[str, Any]:
+    """An event as ACR sends it (Event Grid schema); `of` is the pushed digest when the registry holds it."""
     target: dict[str, Any] = {
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "size": 524,
-        "digest": digest(f"{repository}:{tag}:{at}"),
+        "digest": of or digest(f"{repository}:{tag}:{at}"),
         "length": 524,
         "repository": repository,
     }
@@ -230,3 +233,103 @@ def test_a_burst_of_events_lists_the_waiting_pushes_once_per_window_not_once_per
     world.clock.advance(seconds=10)  # the window of the first push has closed
     [run] = world.service.start_push_exports()
     assert len(run.artifacts) == 50
+
+
+def push_with_referrers(world: World, repository: str, tag: str, *types: str) -> tuple[str, list[str]]:
+    """An image pushed to the registry with referrers of these types attached; its digest and theirs."""
+    image = world.registry.push_image(repository, tag, [1024])
+    referrers = [world.registry.attach(repository, image, kind) for kind in types]
+    world.service.record_pushes([pushed(repository, tag, of=image)])
+    return image, referrers
+
+
+def test_a_pushed_image_exports_with_its_signature_and_sbom_in_one_run(world: World) -> None:
+    image, [signature, sbom] = push_with_referrers(world, "team/api", "v1.0", SIG, SBOM)
+    world.clock.advance(seconds=60)
+    [run] = world.service.start_push_exports()
+    assert run.artifacts == ("team/api:v1.0", f"team/api@{signature}", f"team/api@{sbom}")
+    assert run.referrers == ((f"team/api@{signature}", SIG, image), (f"team/api@{sbom}", SBOM, image))
+    assert dict(run.digests) == {
+        "team/api:v1.0": image,
+        f"team/api@{signature}": signature,
+        f"team/api@{sbom}": sbom,
+    }
+
+
+def test_with_referrers_none_a_pushed_image_exports_alone() -> None:
+    world = make_world({**PUSH_ENV, "TRANSFER_EXPORT_REFERRERS": "none"})
+    push_with_referrers(world, "team/api", "v1.0", SIG, SBOM)
+    world.clock.advance(seconds=60)
+    [run] = world.service.start_push_exports()
+    assert (run.artifacts, run.referrers) == (("team/api:v1.0",), ())
+
+
+def test_a_pushed_image_with_a_layer_over_8_gb_starts_nothing_and_says_why(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    big = world.registry.push_image("team/big", "v1.0", [1024, 9 * 10**9])
+    world.service.record_pushes([pushed("team/big", "v1.0", of=big)])
+    world.clock.advance(seconds=60)
+    assert world.service.start_push_exports() == []
+    assert export_runs(world) == []
+    assert world.deployments_started() == []
+    assert world.state.pending_pushes() == []  # released: a later push of the tag is judged afresh
+    assert "pre-flight: team/big:v1.0" in caplog.text
+    assert "8 GB" in caplog.text
+    checks = {c.name: c for c in world.service.health()}
+    assert "team/big:v1.0" in checks["preflight"].detail
+
+
+def test_a_refused_image_leaves_the_rest_of_its_batch_to_export(world: World) -> None:
+    big = world.registry.push_image("team/big", "v1.0", [9 * 10**9])
+    world.service.record_pushes([pushed("team/big", "v1.0", of=big)])
+    _, [signature] = push_with_referrers(world, "team/api", "v1.0", SIG)
+    world.clock.advance(seconds=60)
+    [run] = world.service.start_push_exports()
+    assert run.artifacts == ("team/api:v1.0", f"team/api@{signature}")
+
+
+def fifty_signed_images(world: World) -> dict[str, str]:
+    """50 pushed images, each with one signature: referrer digest -> its image's tag."""
+    signed = {}
+    for i in range(50):
+        _, [signature] = push_with_referrers(world, "team/api", f"v1.{i}", SIG)
+        signed[f"team/api@{signature}"] = f"team/api:v1.{i}"
+    return signed
+
+
+def test_fifty_pushed_images_with_a_referrer_each_make_runs_of_50_each_image_beside_its_referrer(
+    world: World,
+) -> None:
+    signed = fifty_signed_images(world)
+    world.clock.advance(seconds=60)
+    runs = world.service.start_push_exports()
+    assert [len(run.artifacts) for run in runs] == [50, 50]
+    for run in runs:
+        for referrer, image in signed.items():
+            assert (referrer in run.artifacts) == (image in run.artifacts)
+    assert sorted(a for run in runs for a in run.artifacts) == sorted([*signed, *signed.values()])
+    assert runs[1].id == f"{runs[0].id}2"
+    assert len(world.deployments_started()) == 2
+    assert world.state.pending_pushes() == []
+
+
+def test_a_worker_dying_between_the_runs_of_one_batch_starts_only_the_missing_run(world: World) -> None:
+    fifty_signed_images(world)
+    world.clock.advance(seconds=60)
+    world.state.around("add_run", lambda call, run: call(run) if not run.id.endswith("2") else _die())
+    with pytest.raises(Unavailable):
+        world.service.start_push_exports()
+    [first] = export_runs(world)
+    world.state.around("add_run", None)
+    world.clock.advance(minutes=2, seconds=1)
+    runs = world.service.start_push_exports()
+    assert [run.id for run in runs] == [first.id, f"{first.id}2"]
+    assert runs[0].artifacts == first.artifacts
+    assert len(export_runs(world)) == 2
+    assert len(world.deployments_started()) == 2
+    assert world.state.pending_pushes() == []
+
+
+def _die() -> None:
+    raise Unavailable("the worker died here")
