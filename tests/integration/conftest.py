@@ -79,3 +79,29 @@ def blob_world(request: pytest.FixtureRequest) -> Iterator[BlobWorld]:
         yield BlobWorld(AzureBlobStore(connection, name, page_size=2), _AzuriteSetup(container), "azurite")
     finally:
         container.delete_container()
+
+
+@pytest.fixture
+def app_credential(emulator_reset: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The app's own credential (transfer.adapters.credentials) against the emulator's managed identity
+    endpoint, as a function app on Azure has it: no other credential in the environment."""
+    from transfer.adapters.credentials import make_credential
+    from transfer.domain.settings import load_settings
+
+    emulator = emulator_reset
+    for variable in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("IDENTITY_ENDPOINT", emulator.identity_endpoint)
+    monkeypatch.setenv("IDENTITY_HEADER", emulator.identity_header)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", emulator.ca_file)
+    settings = load_settings(
+        {
+            "AZURE_SUBSCRIPTION_ID": emulator.subscription_id,
+            "TRANSFER_RESOURCE_GROUP": emulator.resource_group,
+            "TRANSFER_REGISTRY": "registry1",
+            "TRANSFER_EXPORT_PIPELINE": "exportpipeline",
+            "TRANSFER_ARM_ENDPOINT": emulator.arm_endpoint,
+            "TransferState": "UseDevelopmentStorage=true",
+        }
+    )
+    return make_credential(settings)

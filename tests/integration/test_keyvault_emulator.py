@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from emulator.testing import RunningEmulator
-from transfer.adapters.credentials import make_credential
 from transfer.adapters.keyvault import KeyVaultSecretReader
 from transfer.domain.errors import NotFound
 from transfer.domain.records import SasSecret
-from transfer.domain.settings import load_settings
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
 
@@ -22,24 +21,8 @@ SAS = f"?sv=2025-05-05&ss=b&srt=co&sp=rl&se=2027-03-01T08%3A30%3A00Z&spr=https&s
 
 
 @pytest.fixture
-def reader(emulator_reset: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> KeyVaultSecretReader:
-    emulator = emulator_reset
-    for variable in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("IDENTITY_ENDPOINT", emulator.identity_endpoint)
-    monkeypatch.setenv("IDENTITY_HEADER", emulator.identity_header)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", emulator.ca_file)
-    settings = load_settings(
-        {
-            "AZURE_SUBSCRIPTION_ID": emulator.subscription_id,
-            "TRANSFER_RESOURCE_GROUP": emulator.resource_group,
-            "TRANSFER_REGISTRY": "registry1",
-            "TRANSFER_EXPORT_PIPELINE": "exportpipeline",
-            "TRANSFER_ARM_ENDPOINT": emulator.arm_endpoint,
-            "TransferState": "UseDevelopmentStorage=true",
-        }
-    )
-    return KeyVaultSecretReader(make_credential(settings))
+def reader(app_credential: Any) -> KeyVaultSecretReader:
+    return KeyVaultSecretReader(app_credential)
 
 
 def test_read_a_sas_secret(

@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 
 from emulator.testing import RunningEmulator
-from transfer.adapters.credentials import make_credential
 from transfer.adapters.signing import KeyVaultSigner, PublicKeyVerifier, public_pem
-from transfer.domain.settings import load_settings
 
 pytestmark = [pytest.mark.emulator, pytest.mark.azurite]
 
@@ -26,24 +24,8 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "supply-chain.md"
 
 
 @pytest.fixture
-def credential(emulator_reset: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> Any:
-    emulator = emulator_reset
-    for variable in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("IDENTITY_ENDPOINT", emulator.identity_endpoint)
-    monkeypatch.setenv("IDENTITY_HEADER", emulator.identity_header)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", emulator.ca_file)
-    settings = load_settings(
-        {
-            "AZURE_SUBSCRIPTION_ID": emulator.subscription_id,
-            "TRANSFER_RESOURCE_GROUP": emulator.resource_group,
-            "TRANSFER_REGISTRY": "registry1",
-            "TRANSFER_EXPORT_PIPELINE": "exportpipeline",
-            "TRANSFER_ARM_ENDPOINT": emulator.arm_endpoint,
-            "TransferState": "UseDevelopmentStorage=true",
-        }
-    )
-    return make_credential(settings)
+def credential(app_credential: Any) -> Any:
+    return app_credential
 
 
 def new_key(emulator: RunningEmulator, credential: Any, kind: str) -> Any:
