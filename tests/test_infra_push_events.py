@@ -8,16 +8,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.test_infra import (
     GROUP,
     INFRA,
     LOCATION,
-    REPO,
     TOPIC_PRINCIPAL,
     Deployment,
     FakeAzure,
+    assert_checkov_passes,
     deploy_all,
     deploy_main,
     load,
@@ -144,23 +142,5 @@ def test_the_deploy_script_deploys_it_when_the_app_exports_on_push() -> None:
 
 
 def test_checkov_passes_the_registry_events_as_deployed(tmp_path: Path) -> None:
-    checkov = REPO / ".venv-checkov" / "bin" / "checkov"
-    if not checkov.exists():
-        pytest.fail(f"{checkov} is missing: `make pytest` (or `make checkov`) creates it", pytrace=False)
     (tmp_path / "eventgrid-registry.json").write_text(REGISTRY_EVENTS.read_text(encoding="utf-8"))
-    done = subprocess.run(
-        [
-            str(checkov),
-            "-d",
-            str(tmp_path),
-            "--framework",
-            "arm",
-            "--config-file",
-            str(REPO / ".checkov.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert_checkov_passes(tmp_path)
