@@ -79,10 +79,9 @@ def scheduled_export(timer: func.TimerRequest) -> None:
     _timer_started("scheduled_export", timer)
     try:
         accepted = _service().start_scheduled_export(timer.schedule_status)
-    except InvalidInput as exc:  # the settings' selectors (too many matches): retrying cannot help
-        log.error("scheduled export refused: %s", exc.message, extra={"trigger": "schedule"})
-        return
-    except PipelineNotReady as exc:  # a locked-down tenant's cause, named; the next occurrence checks again
+    # The settings' selectors (too many matches), or a pipeline that would fail the run (a locked-down
+    # tenant's cause, named): retrying cannot help; the next occurrence checks again.
+    except (InvalidInput, PipelineNotReady) as exc:
         log.error("scheduled export refused: %s", exc.message, extra={"trigger": "schedule"})
         return
     except Throttled as exc:  # the registry's Retry-After is longer than an invocation waits
